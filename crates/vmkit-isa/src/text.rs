@@ -1,0 +1,175 @@
+//! The text form of instructions, shared by the disassembler, tracer and fault reports.
+//!
+//! The output is valid `vmkit asm` syntax: assembling it gives back the same bytes, including
+//! non-shortest encodings, which are spelled with an explicit width (`dword 5`).
+
+use crate::instr::Instr;
+use crate::op::Op;
+use crate::operand::{Addr, ImmWidth, Mem, Operand, Size};
+use crate::syscall;
+use core::fmt::{self, Write};
+
+/// Names for addresses and host-function imports, used to print symbolic operands.
+pub trait Symbols {
+    /// A label defined exactly at `addr`, if any.
+    fn name_at(&self, _addr: u64) -> Option<&str> {
+        None
+    }
+    /// Load address of the constant pool (`cp`).
+    fn const_base(&self) -> u64 {
+        0
+    }
+    /// Name of host-function import `index`.
+    fn import_name(&self, _index: u16) -> Option<&str> {
+        None
+    }
+}
+
+/// No symbols: every address prints as a number.
+pub struct NoSymbols;
+impl Symbols for NoSymbols {}
+
+fn write_number(out: &mut String, v: i64) {
+    if (-255..=255).contains(&v) {
+        let _ = write!(out, "{v}");
+    } else if v < 0 {
+        let _ = write!(out, "-{:#x}", v.unsigned_abs());
+    } else {
+        let _ = write!(out, "{v:#x}");
+    }
+}
+
+fn write_address(out: &mut String, addr: u64, syms: &dyn Symbols) {
+    match syms.name_at(addr) {
+        Some(name) => out.push_str(name),
+        None => {
+            let _ = write!(out, "{addr:#x}");
+        }
+    }
+}
+
+fn write_disp(out: &mut String, disp: i32, force: bool) {
+    if disp == 0 && !force {
+        return;
+    }
+    if disp < 0 {
+        out.push_str(" - ");
+        write_number(out, (disp as i64).abs());
+    } else {
+        out.push_str(" + ");
+        if force && disp == 0 {
+            out.push_str("dword ");
+        }
+        write_number(out, disp as i64);
+    }
+}
+
+fn write_mem(out: &mut String, m: &Mem, syms: &dyn Symbols) {
+    for _ in 0..=m.depth {
+        out.push('[');
+    }
+    match m.addr {
+        Addr::Reg(r) => {
+            let _ = write!(out, "{r}");
+        }
+        Addr::Based { base, disp } => {
+            let _ = write!(out, "{base}");
+            write_disp(out, disp, true);
+        }
+        Addr::Indexed {
+            base,
+            index,
+            scale_log2,
+            disp,
+        } => {
+            if let Some(b) = base {
+                let _ = write!(out, "{b} + ");
+            }
+            let _ = write!(out, "{index}*{}", 1u32 << scale_log2);
+            write_disp(out, disp, false);
+        }
+        Addr::Abs(a) => write_address(out, a as u64, syms),
+        Addr::Const(off) => {
+            out.push_str("cp + ");
+            let target = syms.const_base().wrapping_add(off as u64);
+            match syms.name_at(target) {
+                Some(name) => out.push_str(name),
+                None => write_number(out, off as i64),
+            }
+        }
+    }
+    for _ in 0..=m.depth {
+        out.push(']');
+    }
+}
+
+/// The mnemonic with condition and size suffix, e.g. `jnz`, `add.b`, `setl.d`.
+pub fn mnemonic(instr: &Instr) -> String {
+    let info = instr.op.info();
+    let mut s = String::from(info.mnemonic);
+    if let Operand::Cond(c) = instr.operands[0] {
+        s.push_str(c.name());
+    }
+    if instr.op.is_sized() && instr.size != Size::Q {
+        s.push('.');
+        s.push(instr.size.suffix());
+    }
+    s
+}
+
+/// Formats `instr`, located at `addr`, in assembler syntax.
+pub fn format_instr(instr: &Instr, addr: u64, syms: &dyn Symbols) -> String {
+    let mut out = mnemonic(instr);
+    let next_ip = addr.wrapping_add(instr.len() as u64);
+    let mut first = true;
+    for operand in instr.operands() {
+        if matches!(operand, Operand::Cond(_)) {
+            continue;
+        }
+        out.push_str(if first { " " } else { ", " });
+        first = false;
+        match *operand {
+            Operand::None | Operand::Cond(_) => {}
+            Operand::Reg(r) => {
+                let _ = write!(out, "{r}");
+            }
+            Operand::Imm { value, width } => {
+                if width != ImmWidth::shortest(value) {
+                    out.push_str(match width {
+                        ImmWidth::I8 => "byte ",
+                        ImmWidth::I32 => "dword ",
+                        ImmWidth::I64 => "qword ",
+                    });
+                }
+                match (width, syms.name_at(value as u64)) {
+                    (ImmWidth::I32 | ImmWidth::I64, Some(name)) if value > 0 => out.push_str(name),
+                    _ => write_number(&mut out, value),
+                }
+            }
+            Operand::Mem(ref m) => write_mem(&mut out, m, syms),
+            Operand::Rel(rel) => {
+                write_address(&mut out, next_ip.wrapping_add(rel as i64 as u64), syms)
+            }
+            Operand::U8(n) => match (instr.op, syscall::name(n)) {
+                (Op::Sys, Some(name)) => out.push_str(name),
+                _ => {
+                    let _ = write!(out, "{n}");
+                }
+            },
+            Operand::U16(n) => match syms.import_name(n) {
+                Some(name) if instr.op == Op::Hcall => out.push_str(name),
+                _ => {
+                    let _ = write!(out, "{n}");
+                }
+            },
+        }
+    }
+    out
+}
+
+impl fmt::Display for Instr {
+    /// Formats as if located at address 0, without symbols; prefer [`format_instr`].
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&format_instr(self, 0, &NoSymbols))
+    }
+}
