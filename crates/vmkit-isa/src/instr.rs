@@ -361,9 +361,6 @@ impl Instr {
                 }
                 _ => {}
             }
-            if i >= self.op.arity() {
-                break;
-            }
         }
         for operand in &self.operands[self.op.arity()..] {
             if *operand != Operand::None {

@@ -15,9 +15,9 @@ pub trait Symbols {
     fn name_at(&self, _addr: u64) -> Option<&str> {
         None
     }
-    /// Load address of the constant pool (`cp`).
-    fn const_base(&self) -> u64 {
-        0
+    /// A label in the constant pool at `offset` from its start (for `[cp + name]`).
+    fn const_name(&self, _offset: u32) -> Option<&str> {
+        None
     }
     /// Name of host-function import `index`.
     fn import_name(&self, _index: u16) -> Option<&str> {
@@ -91,8 +91,7 @@ fn write_mem(out: &mut String, m: &Mem, syms: &dyn Symbols) {
         Addr::Abs(a) => write_address(out, a as u64, syms),
         Addr::Const(off) => {
             out.push_str("cp + ");
-            let target = syms.const_base().wrapping_add(off as u64);
-            match syms.name_at(target) {
+            match syms.const_name(off) {
                 Some(name) => out.push_str(name),
                 None => write_number(out, off as i64),
             }
