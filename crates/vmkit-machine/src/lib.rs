@@ -1,1 +1,69 @@
-//! placeholder
+//! # vmkit-machine: the vmkit native machine
+//!
+//! Byte-addressed memory with per-page protection and memory-mapped devices, sixteen 64-bit
+//! registers plus sp, lazily evaluated flags, and an interpreter that pre-decodes guest code
+//! into fixed-width records, dispatches them through one `match`, and drops them when the
+//! guest writes over them. Everything a guest can do wrong ends in a [`Fault`] value.
+//!
+//! Layers: this crate depends on `vmkit-isa` (what the instructions are) and `vmkit-image`
+//! (what a program file is); it knows nothing of assembly text or the command line.
+//!
+//! | module | owns |
+//! |---|---|
+//! | `memory` | guest bytes, page permissions, code-page tracking |
+//! | `cpu` | registers, ip, lazy flags |
+//! | `exec` | reference semantics of every instruction |
+//! | `block` | decoded-code cache: records, blocks, chaining, invalidation |
+//! | `interp` | the dispatch loop over records |
+//! | `sys`, `host` | `sys` calls (sandboxed files) and host functions (`hcall`) |
+//! | `devices` | text screen and keyboard |
+//! | `machine` | the embedding API |
+#![deny(missing_docs)]
+
+mod block;
+mod cpu;
+pub mod devices;
+mod env;
+mod exec;
+mod fault;
+mod host;
+mod interp;
+mod machine;
+mod memory;
+mod sys;
+
+pub use cpu::format_regs;
+pub use fault::{Access, Fault, FaultKind};
+pub use host::{standard_host_functions, HostCall, HostFn};
+pub use machine::{Config, LoadError, Machine, DEFAULT_MEMORY, MAX_MEMORY};
+pub use memory::PAGE_SIZE;
+
+/// Why a machine stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// `halt` ran: exit status 0.
+    Halted,
+    /// `sys exit` ran with this code.
+    Exited(i64),
+    /// `brk` ran; ip is past it, and [`Machine::run`] resumes.
+    Breakpoint,
+    /// The step limit ran out; ip is the next instruction, and running resumes.
+    StepLimit,
+    /// The guest faulted.
+    Fault(Fault),
+}
+
+impl Exit {
+    /// The status a process would exit with: the code for `exit`, 0 for `halt`, 128+signal
+    /// for faults and breakpoints (as a shell shows them), 124 for the step limit (as
+    /// `timeout` does).
+    pub fn status(&self) -> i32 {
+        match self {
+            Exit::Halted => 0,
+            Exit::Exited(c) => (*c & 0xFF) as i32,
+            Exit::Breakpoint => 128 + 5,
+            Exit::StepLimit => 124,
+            Exit::Fault(f) => 128 + f.kind.signal().0,
+        }
+    }
+}

@@ -1,0 +1,505 @@
+//! The decoded-code cache: guest code translated into fixed-width [`Rec`]ords, grouped in
+//! blocks that end at a control transfer, and chained to each other.
+//!
+//! A block starts with an `Enter` record carrying its instruction count, so the step budget
+//! is checked once per block instead of once per instruction. Direct branches hold the
+//! record index of their target block once it has been looked up (chaining); indirect
+//! branches and returns go through a small direct-mapped jump cache. Hot instruction forms
+//! get specialised records; every other instruction becomes a `Generic` record that runs the
+//! reference semantics in `exec.rs`.
+//!
+//! Self-modifying code: translation marks the pages it read as code pages in [`Memory`]; a
+//! store into such a page makes the interpreter leave the block, and if the store touched
+//! bytes that were actually decoded, the whole cache is dropped and rebuilt on demand.
+
+use crate::cpu::ZERO_REG;
+use crate::fault::FaultKind;
+use crate::memory::{Memory, PAGE_SIZE};
+use std::collections::HashMap;
+use vmkit_isa::{decode, Addr, DecodeError, Instr, Mem, Op, Operand, Size, MAX_INSTR_LEN};
+
+/// Longest block, in guest instructions.
+const MAX_BLOCK: usize = 64;
+/// Entries in the indirect-branch cache (a power of two).
+const JC_SIZE: usize = 4096;
+/// A link that has not been resolved yet.
+pub(crate) const UNLINKED: u32 = u32::MAX;
+
+/// What a record does. Names follow the operand forms: `R` register, `I` immediate, `M`
+/// memory. Fast forms operate on 64-bit registers unless the name has a size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Kind {
+    /// Block header: `imm` = guest instructions in the block.
+    Enter,
+    /// Continue at `imm` (not a guest instruction): block split or after a generic exit.
+    Goto,
+    /// Raise `faults[link]` at `ip`.
+    Fault,
+    /// Run `instrs[link]` through the reference semantics.
+    Generic,
+    /// ip = imm.
+    Jmp,
+    /// if cond(c) goto imm (link) else fall through (disp as link).
+    Jcc,
+    /// push ip+len; ip = imm.
+    Call,
+    /// ip = pop.
+    Ret,
+    /// ip = reg a.
+    JmpR,
+    /// push ip+len; ip = reg a.
+    CallR,
+    /// a = b.
+    MovRR,
+    /// a = imm.
+    MovRI,
+    /// a += b.
+    AddRR,
+    /// a += imm.
+    AddRI,
+    /// a -= b.
+    SubRR,
+    /// a -= imm.
+    SubRI,
+    /// a &= b.
+    AndRR,
+    /// a &= imm.
+    AndRI,
+    /// a |= b.
+    OrRR,
+    /// a |= imm.
+    OrRI,
+    /// a ^= b.
+    XorRR,
+    /// a ^= imm.
+    XorRI,
+    /// flags of a - b.
+    CmpRR,
+    /// flags of a - imm.
+    CmpRI,
+    /// flags of a & b.
+    TestRR,
+    /// flags of a & imm.
+    TestRI,
+    /// a <<= imm (1..=63).
+    ShlRI,
+    /// a >>= imm (logical, 1..=63).
+    ShrRI,
+    /// a >>= imm (arithmetic, 1..=63).
+    SarRI,
+    /// a *= b (signed, flags on overflow).
+    ImulRR,
+    /// a += 1.
+    IncR,
+    /// a -= 1.
+    DecR,
+    /// a = effective address.
+    Lea,
+    /// a (low `c>>4` bytes) = mem.
+    Load,
+    /// a = zero-extended mem of size `size`.
+    LoadZx,
+    /// a = sign-extended mem of size `size`.
+    LoadSx,
+    /// mem = a (size `size`).
+    Store,
+    /// mem = imm (size `size`).
+    StoreI,
+    /// a += mem64.
+    AddRM,
+    /// flags of a - mem64.
+    CmpRM,
+    /// push reg a.
+    PushR,
+    /// pop into reg a.
+    PopR,
+}
+
+/// One pre-decoded instruction (or block control record). 32 bytes.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub(crate) struct Rec {
+    pub kind: Kind,
+    /// Destination / value register.
+    pub a: u8,
+    /// Source register, or memory base (`ZERO_REG` for none).
+    pub b: u8,
+    /// Memory index register (`ZERO_REG` for none).
+    pub x: u8,
+    /// Memory scale (log2), or condition code.
+    pub c: u8,
+    /// Operand size for sized memory records.
+    pub size: Size,
+    /// Encoded length of the instruction.
+    pub len: u8,
+    /// Guest instructions before this one in its block.
+    pub seq: u8,
+    /// Memory displacement; for `Jcc`, the fall-through link.
+    pub disp: i32,
+    /// Successor record index, or index into a side table.
+    pub link: u32,
+    /// Immediate or branch target.
+    pub imm: u64,
+    /// Address of the instruction.
+    pub ip: u64,
+}
+
+const _: () = assert!(std::mem::size_of::<Rec>() == 32);
+
+impl Rec {
+    fn new(kind: Kind, ip: u64) -> Rec {
+        Rec {
+            kind,
+            a: ZERO_REG as u8,
+            b: ZERO_REG as u8,
+            x: ZERO_REG as u8,
+            c: 0,
+            size: Size::Q,
+            len: 0,
+            seq: 0,
+            disp: 0,
+            link: UNLINKED,
+            imm: 0,
+            ip,
+        }
+    }
+}
+
+/// The cache.
+pub(crate) struct CodeCache {
+    pub recs: Vec<Rec>,
+    pub instrs: Vec<Instr>,
+    pub faults: Vec<FaultKind>,
+    map: HashMap<u64, u32>,
+    jc: Vec<(u64, u32)>,
+    /// Which bytes of each code page were decoded (4096 bits per page).
+    decoded: HashMap<u64, Box<[u64; 64]>>,
+    /// When false, every instruction is lowered to `Generic` (the reference backend).
+    pub specialize: bool,
+    /// Blocks translated since creation (statistics).
+    pub translations: u64,
+    /// Cache flushes caused by writes to decoded code (statistics).
+    pub flushes: u64,
+}
+
+impl CodeCache {
+    pub fn new() -> CodeCache {
+        CodeCache {
+            recs: Vec::new(),
+            instrs: Vec::new(),
+            faults: Vec::new(),
+            map: HashMap::new(),
+            jc: vec![(u64::MAX, UNLINKED); JC_SIZE],
+            decoded: HashMap::new(),
+            specialize: true,
+            translations: 0,
+            flushes: 0,
+        }
+    }
+
+    /// Drops every decoded block.
+    pub fn flush(&mut self, mem: &mut Memory) {
+        self.recs.clear();
+        self.instrs.clear();
+        self.faults.clear();
+        self.map.clear();
+        self.jc.fill((u64::MAX, UNLINKED));
+        self.decoded.clear();
+        mem.clear_code_marks();
+        self.flushes += 1;
+    }
+
+    /// Whether any byte in `[addr, addr+len)` was decoded into a block.
+    pub fn overlaps_decoded(&self, addr: u64, len: u64) -> bool {
+        let end = addr.saturating_add(len.max(1));
+        let mut a = addr;
+        while a < end {
+            let page = a / PAGE_SIZE;
+            let page_end = ((page + 1) * PAGE_SIZE).min(end);
+            if let Some(bits) = self.decoded.get(&page) {
+                for b in a..page_end {
+                    let off = (b % PAGE_SIZE) as usize;
+                    if bits[off / 64] & (1 << (off % 64)) != 0 {
+                        return true;
+                    }
+                }
+            }
+            a = page_end;
+        }
+        false
+    }
+
+    fn note_decoded(&mut self, mem: &mut Memory, addr: u64, len: u64) {
+        mem.mark_code(addr, len);
+        for b in addr..addr + len {
+            let bits = self
+                .decoded
+                .entry(b / PAGE_SIZE)
+                .or_insert_with(|| Box::new([0; 64]));
+            let off = (b % PAGE_SIZE) as usize;
+            bits[off / 64] |= 1 << (off % 64);
+        }
+    }
+
+    /// Index of the `Enter` record of the block at `addr`, translating it if needed.
+    #[inline]
+    pub fn block_at(&mut self, mem: &mut Memory, const_base: u64, addr: u64) -> u32 {
+        let slot = ((addr ^ (addr >> 12)) as usize) & (JC_SIZE - 1);
+        let (tag, idx) = self.jc[slot];
+        if tag == addr {
+            return idx;
+        }
+        let idx = match self.map.get(&addr) {
+            Some(&i) => i,
+            None => self.translate(mem, const_base, addr),
+        };
+        self.jc[slot] = (addr, idx);
+        idx
+    }
+
+    fn translate(&mut self, mem: &mut Memory, const_base: u64, start: u64) -> u32 {
+        self.translations += 1;
+        let enter = self.recs.len() as u32;
+        self.recs.push(Rec::new(Kind::Enter, start));
+        let mut ip = start;
+        let mut count = 0usize;
+        loop {
+            if count == MAX_BLOCK {
+                let mut goto = Rec::new(Kind::Goto, ip);
+                goto.imm = ip;
+                self.recs.push(goto);
+                break;
+            }
+            let decoded = match mem.fetch_window(ip, MAX_INSTR_LEN) {
+                Err(f) => Err(f),
+                Ok(window) => match decode(window) {
+                    Ok(ok) => Ok(ok),
+                    Err(DecodeError::Truncated { .. }) if window.len() < MAX_INSTR_LEN => {
+                        Err(mem.fetch_fault(ip + window.len() as u64, 1))
+                    }
+                    Err(e) => Err(FaultKind::InvalidInstruction(e)),
+                },
+            };
+            let (instr, len) = match decoded {
+                Ok(ok) => ok,
+                Err(fault) => {
+                    let mut r = Rec::new(Kind::Fault, ip);
+                    r.seq = count as u8;
+                    r.link = self.faults.len() as u32;
+                    self.faults.push(fault);
+                    self.recs.push(r);
+                    break;
+                }
+            };
+            self.note_decoded(mem, ip, len as u64);
+            let mut rec = if self.specialize {
+                lower(&instr, ip, const_base)
+            } else {
+                None
+            }
+            .unwrap_or_else(|| {
+                let mut r = Rec::new(Kind::Generic, ip);
+                r.link = self.instrs.len() as u32;
+                self.instrs.push(instr);
+                r
+            });
+            rec.ip = ip;
+            rec.len = len as u8;
+            rec.seq = count as u8;
+            let generic = rec.kind == Kind::Generic;
+            self.recs.push(rec);
+            count += 1;
+            ip += len as u64;
+            if instr.op.ends_block() {
+                if generic {
+                    // sys, hcall, halt, brk and indirect branches through memory fall
+                    // through (or jump) via the generic path; continue at the next one.
+                    let mut goto = Rec::new(Kind::Goto, ip);
+                    goto.imm = ip;
+                    self.recs.push(goto);
+                }
+                break;
+            }
+        }
+        self.recs[enter as usize].imm = count as u64;
+        self.map.insert(start, enter);
+        enter
+    }
+}
+
+/// Fills the memory-operand fields of `r` if `m` has a fast form.
+fn lower_mem(r: &mut Rec, m: &Mem, const_base: u64) -> bool {
+    if m.depth != 0 {
+        return false;
+    }
+    let fits = |v: u64| i32::try_from(v).ok();
+    match m.addr {
+        Addr::Reg(base) => r.b = base.code(),
+        Addr::Based { base, disp } => {
+            r.b = base.code();
+            r.disp = disp;
+        }
+        Addr::Indexed {
+            base,
+            index,
+            scale_log2,
+            disp,
+        } => {
+            r.b = base.map_or(ZERO_REG as u8, |b| b.code());
+            r.x = index.code();
+            r.c = scale_log2;
+            r.disp = disp;
+        }
+        Addr::Abs(a) => match fits(a as u64) {
+            Some(d) => r.disp = d,
+            None => return false,
+        },
+        Addr::Const(off) => match fits(const_base.wrapping_add(off as u64)) {
+            Some(d) => r.disp = d,
+            None => return false,
+        },
+    }
+    true
+}
+
+/// The specialised record for `instr`, if it has a fast form.
+fn lower(instr: &Instr, ip: u64, const_base: u64) -> Option<Rec> {
+    use Operand::{Imm, Mem as M, Reg as R};
+    let mut r = Rec::new(Kind::Generic, ip);
+    let ops = &instr.operands;
+    let q = instr.size == Size::Q;
+    let next = ip + instr.len() as u64;
+    let kind = match (instr.op, ops[0], ops[1]) {
+        (Op::Jmp, Operand::Rel(rel), _) => {
+            r.imm = next.wrapping_add(rel as i64 as u64);
+            Kind::Jmp
+        }
+        (Op::Call, Operand::Rel(rel), _) => {
+            r.imm = next.wrapping_add(rel as i64 as u64);
+            Kind::Call
+        }
+        (Op::Jcc, Operand::Cond(c), Operand::Rel(rel)) => {
+            r.imm = next.wrapping_add(rel as i64 as u64);
+            r.c = c as u8;
+            r.disp = UNLINKED as i32;
+            Kind::Jcc
+        }
+        (Op::Ret, _, _) => Kind::Ret,
+        (Op::JmpInd, R(a), _) => {
+            r.a = a.code();
+            Kind::JmpR
+        }
+        (Op::CallInd, R(a), _) => {
+            r.a = a.code();
+            Kind::CallR
+        }
+        (Op::Push, R(a), _) if q => {
+            r.a = a.code();
+            Kind::PushR
+        }
+        (Op::Pop, R(a), _) if q => {
+            r.a = a.code();
+            Kind::PopR
+        }
+        (Op::Inc, R(a), _) if q => {
+            r.a = a.code();
+            Kind::IncR
+        }
+        (Op::Dec, R(a), _) if q => {
+            r.a = a.code();
+            Kind::DecR
+        }
+        (Op::Lea, R(a), M(m)) => {
+            r.a = a.code();
+            if !lower_mem(&mut r, &m, const_base) {
+                return None;
+            }
+            Kind::Lea
+        }
+        (Op::Mov | Op::Movzx | Op::Movsx, R(a), M(m)) => {
+            r.a = a.code();
+            r.size = instr.size;
+            if !lower_mem(&mut r, &m, const_base) {
+                return None;
+            }
+            match instr.op {
+                Op::Mov => Kind::Load,
+                Op::Movzx => Kind::LoadZx,
+                _ => Kind::LoadSx,
+            }
+        }
+        (Op::Mov, M(m), R(v)) => {
+            r.a = v.code();
+            r.size = instr.size;
+            if !lower_mem(&mut r, &m, const_base) {
+                return None;
+            }
+            Kind::Store
+        }
+        (Op::Mov, M(m), Imm { value, .. }) => {
+            r.imm = value as u64;
+            r.size = instr.size;
+            if !lower_mem(&mut r, &m, const_base) {
+                return None;
+            }
+            Kind::StoreI
+        }
+        (Op::Add | Op::Cmp, R(a), M(m)) if q => {
+            r.a = a.code();
+            if !lower_mem(&mut r, &m, const_base) {
+                return None;
+            }
+            if instr.op == Op::Add {
+                Kind::AddRM
+            } else {
+                Kind::CmpRM
+            }
+        }
+        (op, R(a), R(b)) if q => {
+            r.a = a.code();
+            r.b = b.code();
+            match op {
+                Op::Mov => Kind::MovRR,
+                Op::Add => Kind::AddRR,
+                Op::Sub => Kind::SubRR,
+                Op::And => Kind::AndRR,
+                Op::Or => Kind::OrRR,
+                Op::Xor => Kind::XorRR,
+                Op::Cmp => Kind::CmpRR,
+                Op::Test => Kind::TestRR,
+                Op::Imul => Kind::ImulRR,
+                _ => return None,
+            }
+        }
+        (op, R(a), Imm { value, .. }) if q => {
+            r.a = a.code();
+            r.imm = value as u64;
+            match op {
+                Op::Mov => Kind::MovRI,
+                Op::Add => Kind::AddRI,
+                Op::Sub => Kind::SubRI,
+                Op::And => Kind::AndRI,
+                Op::Or => Kind::OrRI,
+                Op::Xor => Kind::XorRI,
+                Op::Cmp => Kind::CmpRI,
+                Op::Test => Kind::TestRI,
+                Op::Shl | Op::Shr | Op::Sar => {
+                    r.imm &= 63;
+                    if r.imm == 0 {
+                        return None;
+                    }
+                    match op {
+                        Op::Shl => Kind::ShlRI,
+                        Op::Shr => Kind::ShrRI,
+                        _ => Kind::SarRI,
+                    }
+                }
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    r.kind = kind;
+    Some(r)
+}

@@ -1,0 +1,160 @@
+//! Guest faults: why a machine stopped abnormally, as a value (never a host panic).
+
+use std::fmt;
+use vmkit_isa::DecodeError;
+
+/// Kind of memory access, for protection faults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// A load.
+    Read,
+    /// A store.
+    Write,
+    /// An instruction fetch.
+    Execute,
+}
+
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Access::Read => "read",
+            Access::Write => "write",
+            Access::Execute => "execute",
+        })
+    }
+}
+
+/// What went wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// The access reaches past the end of guest memory.
+    OutOfBounds {
+        /// First byte accessed.
+        addr: u64,
+        /// Bytes accessed.
+        size: u64,
+        /// Guest memory size.
+        memory_size: u64,
+        /// Load, store or fetch.
+        access: Access,
+    },
+    /// The page is not mapped (page 0 catches null pointers).
+    Unmapped {
+        /// Address accessed.
+        addr: u64,
+        /// Load, store or fetch.
+        access: Access,
+    },
+    /// The page does not allow this access (a store into the constant pool, or W^X).
+    Protection {
+        /// Address accessed.
+        addr: u64,
+        /// Load, store or fetch.
+        access: Access,
+    },
+    /// The bytes at ip are not an instruction.
+    InvalidInstruction(DecodeError),
+    /// Division or remainder by zero.
+    DivideByZero,
+    /// Signed division overflow (MIN / -1).
+    DivideOverflow,
+    /// A push or call went below the stack limit.
+    StackOverflow {
+        /// Stack pointer the push would have produced.
+        sp: u64,
+        /// Lowest allowed stack address.
+        limit: u64,
+    },
+    /// `sys n` with an undefined n.
+    BadSyscall(u8),
+    /// `hcall n` where n is not in the import table or the import is not registered.
+    UnknownHostFunction {
+        /// Import index.
+        index: u16,
+        /// Import name, if the table has one.
+        name: Option<String>,
+    },
+    /// A host function reported an error.
+    HostError {
+        /// Host function name.
+        name: String,
+        /// Its message.
+        message: String,
+    },
+}
+
+impl FaultKind {
+    /// The POSIX signal a process would receive for this fault (for exit status 128+n).
+    pub fn signal(&self) -> (i32, &'static str) {
+        match self {
+            FaultKind::InvalidInstruction(_) | FaultKind::BadSyscall(_) => (4, "SIGILL"),
+            FaultKind::DivideByZero | FaultKind::DivideOverflow => (8, "SIGFPE"),
+            FaultKind::UnknownHostFunction { .. } | FaultKind::HostError { .. } => (6, "SIGABRT"),
+            _ => (11, "SIGSEGV"),
+        }
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FaultKind::OutOfBounds {
+                addr,
+                size,
+                memory_size,
+                access,
+            } => write!(
+                f,
+                "{access} of {size} bytes at {addr:#x} is outside guest memory (size {memory_size:#x})"
+            ),
+            FaultKind::Unmapped { addr, access } => {
+                write!(f, "{access} at unmapped address {addr:#x}")
+            }
+            FaultKind::Protection { addr, access } => {
+                write!(f, "{access} at {addr:#x} not permitted by the page's protection")
+            }
+            FaultKind::InvalidInstruction(e) => write!(f, "invalid instruction: {e}"),
+            FaultKind::DivideByZero => write!(f, "division by zero"),
+            FaultKind::DivideOverflow => write!(f, "signed division overflow"),
+            FaultKind::StackOverflow { sp, limit } => {
+                write!(f, "stack overflow: sp would be {sp:#x}, below the stack limit {limit:#x}")
+            }
+            FaultKind::BadSyscall(n) => write!(f, "undefined system call {n}"),
+            FaultKind::UnknownHostFunction { index, name } => match name {
+                Some(n) => write!(f, "host function `{n}` (import {index}) is not registered"),
+                None => write!(f, "hcall {index}: the image has no import with that index"),
+            },
+            FaultKind::HostError { name, message } => {
+                write!(f, "host function `{name}` failed: {message}")
+            }
+        }
+    }
+}
+
+/// A fault with where it happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// What went wrong.
+    pub kind: FaultKind,
+    /// Address of the faulting instruction.
+    pub ip: u64,
+    /// The faulting instruction in assembler syntax, when it decoded.
+    pub instr_text: Option<String>,
+    /// Registers r0..r15, sp at the fault (the instruction had no effect).
+    pub regs: [u64; vmkit_isa::REG_COUNT],
+    /// Flags at the fault.
+    pub flags: u64,
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "guest fault at ip={:#x}", self.ip)?;
+        if let Some(text) = &self.instr_text {
+            write!(f, " `{text}`")?;
+        }
+        writeln!(f, ": {}", self.kind)?;
+        f.write_str(&crate::cpu::format_regs(&self.regs, self.ip, self.flags))
+    }
+}
+
+impl std::error::Error for Fault {}

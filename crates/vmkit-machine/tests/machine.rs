@@ -1,0 +1,323 @@
+//! Behaviour of the machine on small hand-built programs: results, faults, limits,
+//! self-modifying code, protection, and the two execution backends agreeing.
+
+mod common;
+use common::*;
+use vmkit_image::{Image, Segment, SegmentKind};
+use vmkit_isa::{Cond, Op, Reg, Size};
+use vmkit_machine::{Config, Exit, FaultKind, Machine};
+
+fn run_both(code: &[u8], mem: u64) -> (Machine, Machine) {
+    let mut fast = Machine::new(mem);
+    let mut slow = Machine::new(mem);
+    slow.set_specialize(false);
+    let ef = fast.execute_bytes(code, 0);
+    let es = slow.execute_bytes(code, 0);
+    assert_eq!(ef, es, "backends disagree on exit");
+    assert_eq!(fast.regs(), slow.regs());
+    assert_eq!(fast.flags(), slow.flags());
+    assert_eq!(fast.steps(), slow.steps());
+    (fast, slow)
+}
+
+#[test]
+fn counter_loop_counts_and_steps() {
+    let code = Prog::new()
+        .q(Op::Mov, &[r(1), imm(0)])
+        .q(Op::Mov, &[r(2), imm(1000)])
+        .label("loop")
+        .q(Op::Add, &[r(1), imm(1)])
+        .q(Op::Cmp, &[r(1), r(2)])
+        .jcc(Cond::Nz, "loop")
+        .q(Op::Halt, &[])
+        .finish();
+    let (m, _) = run_both(&code, 4096);
+    assert_eq!(m.reg(Reg::r(1)), 1000);
+    assert_eq!(m.steps(), 2 + 3 * 1000 + 1);
+}
+
+#[test]
+fn step_limit_is_exact_and_resumable() {
+    let code = Prog::new()
+        .label("loop")
+        .q(Op::Inc, &[r(1)])
+        .jmp("loop")
+        .finish();
+    for limit in [0u64, 1, 2, 3, 63, 64, 65, 1000, 12345] {
+        let mut m = Machine::new(4096);
+        m.load_bytes(0, &code).unwrap();
+        assert_eq!(m.run_for(limit), Exit::StepLimit);
+        assert_eq!(m.steps(), limit);
+        assert_eq!(m.reg(Reg::r(1)), limit.div_ceil(2));
+    }
+    let mut m = Machine::new(4096);
+    m.load_bytes(0, &code).unwrap();
+    m.run_for(101);
+    m.run_for(99);
+    assert_eq!(m.steps(), 200);
+    assert_eq!(m.reg(Reg::r(1)), 100);
+}
+
+#[test]
+fn recursive_fib() {
+    // fib(n): r1 = n -> r0
+    let code = Prog::new()
+        .q(Op::Mov, &[r(1), imm(20)])
+        .call("fib")
+        .q(Op::Halt, &[])
+        .label("fib")
+        .q(Op::Cmp, &[r(1), imm(2)])
+        .jcc(Cond::B, "base")
+        .q(Op::Push, &[r(1)])
+        .q(Op::Sub, &[r(1), imm(1)])
+        .call("fib")
+        .q(Op::Pop, &[r(1)])
+        .q(Op::Push, &[r(0)])
+        .q(Op::Sub, &[r(1), imm(2)])
+        .call("fib")
+        .q(Op::Pop, &[r(2)])
+        .q(Op::Add, &[r(0), r(2)])
+        .q(Op::Ret, &[])
+        .label("base")
+        .q(Op::Mov, &[r(0), r(1)])
+        .q(Op::Ret, &[])
+        .finish();
+    let (m, _) = run_both(&code, 1 << 16);
+    assert_eq!(m.reg(Reg::r(0)), 6765);
+}
+
+fn expect_fault(code: &[u8], check: impl Fn(&FaultKind) -> bool) -> vmkit_machine::Fault {
+    let (m, _) = run_both(code, 1 << 16);
+    let _ = m;
+    let mut m = Machine::new(1 << 16);
+    match m.execute_bytes(code, 0) {
+        Exit::Fault(f) => {
+            assert!(check(&f.kind), "unexpected fault {f}");
+            f
+        }
+        other => panic!("expected a fault, got {other:?}"),
+    }
+}
+
+#[test]
+fn faults_are_values_with_ip_and_text() {
+    let f = expect_fault(
+        &Prog::new()
+            .q(Op::Mov, &[r(1), imm(7)])
+            .q(Op::Div, &[r(1), r(2)])
+            .finish(),
+        |k| *k == FaultKind::DivideByZero,
+    );
+    assert_eq!(f.ip, 5); // `mov r1, 7` is opcode, mode, reg, mode, imm8
+    assert_eq!(f.instr_text.as_deref(), Some("div r1, r2"));
+    assert_eq!(f.regs[1], 7);
+    let report = f.to_string();
+    assert!(
+        report.contains("division by zero") && report.contains("r1=0x0000000000000007"),
+        "{report}"
+    );
+
+    // Zeroed memory is not a NOP sled: 0x00 is undefined.
+    expect_fault(&Prog::new().q(Op::Nop, &[]).finish(), |k| {
+        matches!(k, FaultKind::InvalidInstruction(_))
+    });
+    // Wild jump.
+    let f = expect_fault(
+        &Prog::new()
+            .q(Op::Mov, &[r(1), imm(0x7FFF_0000)])
+            .q(Op::JmpInd, &[r(1)])
+            .finish(),
+        |k| matches!(k, FaultKind::OutOfBounds { .. }),
+    );
+    assert_eq!(f.ip, 0x7FFF_0000);
+    // Load outside memory.
+    expect_fault(&Prog::new().q(Op::Mov, &[r(1), mem(2, -8)]).finish(), |k| {
+        matches!(k, FaultKind::OutOfBounds { .. })
+    });
+    // Signed overflow.
+    expect_fault(
+        &Prog::new()
+            .q(Op::Mov, &[r(1), imm(i64::MIN)])
+            .q(Op::Mov, &[r(2), imm(-1)])
+            .q(Op::Idiv, &[r(1), r(2)])
+            .finish(),
+        |k| *k == FaultKind::DivideOverflow,
+    );
+}
+
+#[test]
+fn endless_recursion_is_a_stack_overflow() {
+    let image = image_of(Prog::new().label("f").call("f").finish());
+    let mut m = Machine::from_image(&image, &Config::default()).unwrap();
+    match m.run() {
+        Exit::Fault(f) => assert!(matches!(f.kind, FaultKind::StackOverflow { .. }), "{f}"),
+        e => panic!("{e:?}"),
+    }
+}
+
+fn image_of(code: Vec<u8>) -> Image {
+    let mut image = Image::new(0x1000);
+    image
+        .segments
+        .push(Segment::new(SegmentKind::Code, 0x1000, code));
+    image
+}
+
+#[test]
+fn null_page_and_constant_pool_are_protected() {
+    let mut image = image_of(Prog::new().q(Op::Mov, &[r(1), abs(8)]).finish());
+    let mut m = Machine::from_image(&image, &Config::default()).unwrap();
+    assert!(
+        matches!(m.run(), Exit::Fault(f) if matches!(f.kind, FaultKind::Unmapped { addr: 8, .. }))
+    );
+
+    image = image_of(Prog::new().q(Op::Mov, &[abs(0x2000), imm(1)]).finish());
+    image
+        .segments
+        .push(Segment::new(SegmentKind::Const, 0x2000, vec![0; 8]));
+    let mut m = Machine::from_image(&image, &Config::default()).unwrap();
+    assert!(
+        matches!(m.run(), Exit::Fault(f) if matches!(f.kind, FaultKind::Protection { addr: 0x2000, .. }))
+    );
+}
+
+/// Self-modifying code: overwrite the immediate of an instruction that already ran, then run
+/// it again; and patch the very next instruction of the running block.
+#[test]
+fn self_modifying_code_is_seen() {
+    // 0: mov r1, 5 = opcode, REG, 1, IMM8, 5: the immediate is byte 4
+    let code = Prog::new()
+        .label("top")
+        .q(Op::Mov, &[r(1), imm(5)])
+        .q(Op::Add, &[r(2), r(1)])
+        .q(Op::Cmp, &[r(2), imm(50)])
+        .jcc(Cond::A, "done")
+        .i(Op::Mov, Size::B, &[abs(4), imm(40)]) // patch the immediate to 40
+        .jmp("top")
+        .label("done")
+        .q(Op::Halt, &[])
+        .finish();
+    let (m, _) = run_both(&code, 4096);
+    assert_eq!(m.reg(Reg::r(2)), 5 + 40 + 40);
+
+    // Patch the instruction right after the store, inside the same block: `mov r3, 1`
+    // becomes `mov r3, 9` before it executes.
+    let mut p = Prog::new();
+    p.i(Op::Mov, Size::B, &[abs(0), imm(0)]); // placeholder, fixed below
+    let patch_len = p.code.len();
+    p.q(Op::Mov, &[r(3), imm(1)]).q(Op::Halt, &[]);
+    let mut code = p.finish();
+    let target = (patch_len + 4) as u32; // immediate byte of `mov r3, 1`
+    let mut fixed = Prog::new();
+    fixed.i(Op::Mov, Size::B, &[abs(target), imm(9)]);
+    code[..patch_len].copy_from_slice(&fixed.finish());
+    let (m, _) = run_both(&code, 4096);
+    assert_eq!(m.reg(Reg::r(3)), 9);
+}
+
+#[test]
+fn w_x_forbids_writing_code() {
+    let image = image_of(Prog::new().q(Op::Mov, &[abs(0x1000), imm(1)]).finish());
+    let cfg = Config {
+        wx: true,
+        ..Config::default()
+    };
+    let mut m = Machine::from_image(&image, &cfg).unwrap();
+    assert!(
+        matches!(m.run(), Exit::Fault(f) if matches!(f.kind, FaultKind::Protection { addr: 0x1000, .. }))
+    );
+    // Without W^X the same program may patch itself.
+    let mut m = Machine::from_image(&image, &Config::default()).unwrap();
+    assert!(
+        matches!(m.run(), Exit::Fault(f) if matches!(f.kind, FaultKind::InvalidInstruction(_)))
+    );
+}
+
+#[test]
+fn breakpoint_stops_and_resumes() {
+    let code = Prog::new()
+        .q(Op::Mov, &[r(1), imm(1)])
+        .q(Op::Brk, &[])
+        .q(Op::Mov, &[r(1), imm(2)])
+        .q(Op::Halt, &[])
+        .finish();
+    let mut m = Machine::new(4096);
+    assert_eq!(m.execute_bytes(&code, 0), Exit::Breakpoint);
+    assert_eq!(m.reg(Reg::r(1)), 1);
+    assert_eq!(m.run(), Exit::Halted);
+    assert_eq!(m.reg(Reg::r(1)), 2);
+}
+
+#[test]
+fn host_functions_and_output_capture() {
+    let code = Prog::new()
+        .q(Op::Mov, &[r(1), imm(21)])
+        .q(Op::Hcall, &[vmkit_isa::Operand::U16(0)])
+        .q(Op::Mov, &[r(1), r(0)])
+        .q(Op::Hcall, &[vmkit_isa::Operand::U16(1)])
+        .q(Op::Hcall, &[vmkit_isa::Operand::U16(2)])
+        .finish();
+    let mut m = Machine::new(4096);
+    m.capture_output();
+    m.set_imports(&["double", "print", "missing"]);
+    m.register_host("double", |c| Ok(c.arg(0) * 2));
+    m.register_host("print", |c| {
+        let v = c.arg(0);
+        c.print(&format!("{v}\n")).map(|_| 0)
+    });
+    match m.execute_bytes(&code, 0) {
+        Exit::Fault(f) => assert!(f.to_string().contains("host function `missing`"), "{f}"),
+        e => panic!("{e:?}"),
+    }
+    assert_eq!(m.output(), b"42\n");
+}
+
+#[test]
+fn sys_write_and_exit() {
+    let mut p = Prog::new();
+    p.q(Op::Mov, &[r(1), imm(1)])
+        .q(Op::Mov, &[r(2), imm(0x100)])
+        .q(Op::Mov, &[r(3), imm(3)])
+        .q(
+            Op::Sys,
+            &[vmkit_isa::Operand::U8(vmkit_isa::syscall::WRITE)],
+        )
+        .q(Op::Mov, &[r(1), imm(7)])
+        .q(Op::Sys, &[vmkit_isa::Operand::U8(vmkit_isa::syscall::EXIT)]);
+    let code = p.finish();
+    let mut m = Machine::new(4096);
+    m.capture_output();
+    m.load_bytes(0x100, b"hi\n").unwrap();
+    assert_eq!(m.execute_bytes(&code, 0), Exit::Exited(7));
+    assert_eq!(m.output(), b"hi\n");
+    assert_eq!(m.reg(Reg::r(0)), 3);
+}
+
+/// Tens of millions of instructions on a 64 KiB thread stack: the dispatch loop must not
+/// grow the host stack per guest instruction or per block.
+#[test]
+fn long_run_on_a_small_host_stack() {
+    let code = Prog::new()
+        .q(Op::Mov, &[r(1), imm(10_000_000)])
+        .label("loop")
+        .q(Op::Push, &[r(1)])
+        .q(Op::Pop, &[r(2)])
+        .call("f")
+        .q(Op::Dec, &[r(1)])
+        .jcc(Cond::Nz, "loop")
+        .q(Op::Halt, &[])
+        .label("f")
+        .q(Op::Ret, &[])
+        .finish();
+    let handle = std::thread::Builder::new()
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            let mut m = Machine::new(1 << 16);
+            let exit = m.execute_bytes(&code, 0);
+            (exit, m.steps())
+        })
+        .unwrap();
+    let (exit, steps) = handle.join().unwrap();
+    assert_eq!(exit, Exit::Halted);
+    assert_eq!(steps, 1 + 10_000_000 * 6 + 1);
+}
