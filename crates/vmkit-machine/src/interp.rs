@@ -57,11 +57,12 @@ pub(crate) fn run_blocks(
     // Follows a record's link, resolving and patching it on first use.
     macro_rules! follow {
         ($idx:expr, $target:expr) => {{
+            let target = $target;
             let l = cache.recs[$idx].link;
             pc = if l != UNLINKED {
                 l as usize
             } else {
-                let t = cache.block_at(mem, cb, $target);
+                let t = cache.block_at(mem, cb, target);
                 cache.recs[$idx].link = t;
                 t as usize
             };
@@ -83,9 +84,8 @@ pub(crate) fn run_blocks(
     }
 
     loop {
-        let r = cache.recs[pc];
-        let ra = r.a as usize & 31;
-        let rb = r.b as usize & 31;
+        // A reference, not a copy: each handler loads only the fields it uses.
+        let r = &cache.recs[pc];
         match r.kind {
             Kind::Enter => {
                 if *budget < r.imm {
@@ -140,7 +140,7 @@ pub(crate) fn run_blocks(
                 let target = if r.kind == Kind::Call {
                     r.imm
                 } else {
-                    cpu.regs[ra]
+                    cpu.regs[r.a as usize & 31]
                 };
                 let sp = match push_sp(cpu, env, 8) {
                     Ok(sp) => sp,
@@ -167,37 +167,37 @@ pub(crate) fn run_blocks(
                 cpu.regs[SP] = cpu.regs[SP].wrapping_add(8);
                 pc = cache.block_at(mem, cb, target) as usize;
             }
-            Kind::JmpR => pc = cache.block_at(mem, cb, cpu.regs[ra]) as usize,
+            Kind::JmpR => pc = cache.block_at(mem, cb, cpu.regs[r.a as usize & 31]) as usize,
             Kind::MovRR => {
-                cpu.regs[ra] = cpu.regs[rb];
+                cpu.regs[r.a as usize & 31] = cpu.regs[r.b as usize & 31];
                 pc += 1;
             }
             Kind::MovRI => {
-                cpu.regs[ra] = r.imm;
+                cpu.regs[r.a as usize & 31] = r.imm;
                 pc += 1;
             }
             Kind::AddRR | Kind::AddRI => {
-                let a = cpu.regs[ra];
+                let a = cpu.regs[r.a as usize & 31];
                 let b = if r.kind == Kind::AddRR {
-                    cpu.regs[rb]
+                    cpu.regs[r.b as usize & 31]
                 } else {
                     r.imm
                 };
                 let res = a.wrapping_add(b);
-                cpu.regs[ra] = res;
+                cpu.regs[r.a as usize & 31] = res;
                 cpu.set_lazy(FlagOp::Add, Size::Q, a, b, res);
                 pc += 1;
             }
             Kind::SubRR | Kind::SubRI | Kind::CmpRR | Kind::CmpRI => {
-                let a = cpu.regs[ra];
+                let a = cpu.regs[r.a as usize & 31];
                 let b = if matches!(r.kind, Kind::SubRR | Kind::CmpRR) {
-                    cpu.regs[rb]
+                    cpu.regs[r.b as usize & 31]
                 } else {
                     r.imm
                 };
                 let res = a.wrapping_sub(b);
                 if matches!(r.kind, Kind::SubRR | Kind::SubRI) {
-                    cpu.regs[ra] = res;
+                    cpu.regs[r.a as usize & 31] = res;
                 }
                 cpu.set_lazy(FlagOp::Sub, Size::Q, a, b, res);
                 pc += 1;
@@ -210,12 +210,12 @@ pub(crate) fn run_blocks(
             | Kind::XorRI
             | Kind::TestRR
             | Kind::TestRI => {
-                let a = cpu.regs[ra];
+                let a = cpu.regs[r.a as usize & 31];
                 let b = if matches!(
                     r.kind,
                     Kind::AndRR | Kind::OrRR | Kind::XorRR | Kind::TestRR
                 ) {
-                    cpu.regs[rb]
+                    cpu.regs[r.b as usize & 31]
                 } else {
                     r.imm
                 };
@@ -225,20 +225,20 @@ pub(crate) fn run_blocks(
                     _ => a ^ b,
                 };
                 if !matches!(r.kind, Kind::TestRR | Kind::TestRI) {
-                    cpu.regs[ra] = res;
+                    cpu.regs[r.a as usize & 31] = res;
                 }
                 cpu.set_lazy(FlagOp::Logic, Size::Q, a, b, res);
                 pc += 1;
             }
             Kind::ShlRI | Kind::ShrRI | Kind::SarRI => {
-                let a = cpu.regs[ra];
+                let a = cpu.regs[r.a as usize & 31];
                 let n = r.imm as u32;
                 let (res, cf) = match r.kind {
                     Kind::ShlRI => (a << n, (a >> (64 - n)) & 1),
                     Kind::ShrRI => (a >> n, (a >> (n - 1)) & 1),
                     _ => (((a as i64) >> n) as u64, ((a as i64 >> (n - 1)) & 1) as u64),
                 };
-                cpu.regs[ra] = res;
+                cpu.regs[r.a as usize & 31] = res;
                 let mut f = if cf != 0 { vmkit_isa::flag::CF } else { 0 };
                 if res == 0 {
                     f |= vmkit_isa::flag::ZF;
@@ -250,8 +250,9 @@ pub(crate) fn run_blocks(
                 pc += 1;
             }
             Kind::ImulRR => {
-                let (res, over) = (cpu.regs[ra] as i64).overflowing_mul(cpu.regs[rb] as i64);
-                cpu.regs[ra] = res as u64;
+                let (res, over) = (cpu.regs[r.a as usize & 31] as i64)
+                    .overflowing_mul(cpu.regs[r.b as usize & 31] as i64);
+                cpu.regs[r.a as usize & 31] = res as u64;
                 let mut f = if over {
                     vmkit_isa::flag::CF | vmkit_isa::flag::OF
                 } else {
@@ -267,19 +268,19 @@ pub(crate) fn run_blocks(
                 pc += 1;
             }
             Kind::IncR | Kind::DecR => {
-                let a = cpu.regs[ra];
+                let a = cpu.regs[r.a as usize & 31];
                 let c = cpu.carry();
                 let (res, op) = if r.kind == Kind::IncR {
                     (a.wrapping_add(1), FlagOp::Inc)
                 } else {
                     (a.wrapping_sub(1), FlagOp::Dec)
                 };
-                cpu.regs[ra] = res;
+                cpu.regs[r.a as usize & 31] = res;
                 cpu.set_lazy(op, Size::Q, a, c, res);
                 pc += 1;
             }
             Kind::Lea => {
-                cpu.regs[ra] = addr!(r);
+                cpu.regs[r.a as usize & 31] = addr!(r);
                 pc += 1;
             }
             Kind::Load | Kind::LoadZx | Kind::LoadSx => {
@@ -288,15 +289,15 @@ pub(crate) fn run_blocks(
                     Err(e) => fault!(r, e),
                 };
                 match r.kind {
-                    Kind::Load => write_reg(cpu, ra, r.size, v),
-                    Kind::LoadZx => cpu.regs[ra] = v,
-                    _ => cpu.regs[ra] = r.size.sign_extend(v),
+                    Kind::Load => write_reg(cpu, r.a as usize & 31, r.size, v),
+                    Kind::LoadZx => cpu.regs[r.a as usize & 31] = v,
+                    _ => cpu.regs[r.a as usize & 31] = r.size.sign_extend(v),
                 }
                 pc += 1;
             }
             Kind::Store | Kind::StoreI => {
                 let v = if r.kind == Kind::Store {
-                    cpu.regs[ra]
+                    cpu.regs[r.a as usize & 31]
                 } else {
                     r.imm
                 };
@@ -311,10 +312,10 @@ pub(crate) fn run_blocks(
                     Ok(v) => v,
                     Err(e) => fault!(r, e),
                 };
-                let a = cpu.regs[ra];
+                let a = cpu.regs[r.a as usize & 31];
                 if r.kind == Kind::AddRM {
                     let res = a.wrapping_add(b);
-                    cpu.regs[ra] = res;
+                    cpu.regs[r.a as usize & 31] = res;
                     cpu.set_lazy(FlagOp::Add, Size::Q, a, b, res);
                 } else {
                     cpu.set_lazy(FlagOp::Sub, Size::Q, a, b, a.wrapping_sub(b));
@@ -326,7 +327,7 @@ pub(crate) fn run_blocks(
                     Ok(sp) => sp,
                     Err(e) => fault!(r, e),
                 };
-                if let Err(e) = mem.write(sp, 8, cpu.regs[ra]) {
+                if let Err(e) = mem.write(sp, 8, cpu.regs[r.a as usize & 31]) {
                     fault!(r, e);
                 }
                 cpu.regs[SP] = sp;
@@ -339,7 +340,7 @@ pub(crate) fn run_blocks(
                     Err(e) => fault!(r, e),
                 };
                 cpu.regs[SP] = cpu.regs[SP].wrapping_add(8);
-                cpu.regs[ra] = v;
+                cpu.regs[r.a as usize & 31] = v;
                 pc += 1;
             }
         }
