@@ -1,1 +1,132 @@
-fn main() {}
+//! `vmkit`: the command-line front end. Each subcommand lives in its own module; this file
+//! only parses arguments and turns outcomes into exit statuses.
+
+mod bench;
+mod input;
+mod run;
+mod size;
+mod trace;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Build, run, trace and measure programs for the vmkit native machine.
+#[derive(Parser)]
+#[command(name = "vmkit", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options shared by the commands that run a program.
+#[derive(clap::Args, Clone, Debug)]
+pub struct MachineArgs {
+    /// Stop after N instructions (exit status 124).
+    #[arg(long, value_name = "N")]
+    pub max_steps: Option<u64>,
+    /// Guest memory size, e.g. 1M, 64K, 4G (default: the image's request, else 1M).
+    #[arg(long, value_name = "SIZE", value_parser = size::parse_size)]
+    pub memory: Option<u64>,
+    /// Stack reserve, e.g. 256K (default: the image's request, else memory/8).
+    #[arg(long, value_name = "SIZE", value_parser = size::parse_size)]
+    pub stack: Option<u64>,
+    /// Enforce W^X: code is not writable, data is not executable.
+    #[arg(long)]
+    pub wx: bool,
+    /// Let `sys open` reach files below DIR (nothing is reachable otherwise).
+    #[arg(long, value_name = "DIR")]
+    pub grant: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a program (assembly source or image, recognised by content).
+    #[command(after_help = "Examples:\n  vmkit run examples/hello.s\n  vmkit run --max-steps 1000000 --dump-regs examples/fib.s\n  vmkit run --screen examples/screen.s\n\nThe guest's exit status becomes vmkit's; a fault exits with 128+signal (SIGSEGV 139, SIGILL 132, SIGFPE 136), the step limit with 124.")]
+    Run {
+        /// Program: `.s` source or `.vmi` image.
+        file: PathBuf,
+        #[command(flatten)]
+        machine: MachineArgs,
+        /// Print registers when the program stops.
+        #[arg(long)]
+        dump_regs: bool,
+        /// Show the 80x25 text screen (memory-mapped at 0xB8000); stdin feeds the keyboard.
+        #[arg(long)]
+        screen: bool,
+        /// With --dump-regs: print the final state as JSON on stderr.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Assemble source into an image.
+    #[command(after_help = "Example:\n  vmkit asm examples/fib.s -o fib.vmi")]
+    Asm {
+        /// Source file.
+        src: PathBuf,
+        /// Output image (default: the source name with `.vmi`).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Disassemble an image (or source, after assembling it) to stdout; the output
+    /// assembles back to identical bytes.
+    #[command(after_help = "Example:\n  vmkit dis fib.vmi > fib-again.s && vmkit asm fib-again.s -o fib2.vmi && cmp fib.vmi fib2.vmi")]
+    Dis {
+        /// Image or source file.
+        file: PathBuf,
+    },
+    /// Run a program printing one line per executed instruction with the registers it changed.
+    #[command(after_help = "Example:\n  vmkit trace --max-steps 50 examples/fib.s")]
+    Trace {
+        /// Program: source or image.
+        file: PathBuf,
+        #[command(flatten)]
+        machine: MachineArgs,
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure guest instructions per second against native Rust on the same algorithms.
+    #[command(after_help = "Example:\n  vmkit bench\n  vmkit bench --quick --json")]
+    Bench {
+        /// Smaller problem sizes (a few seconds in all).
+        #[arg(long)]
+        quick: bool,
+        /// Print results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the instruction set reference table (Markdown).
+    Isa,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let status = match cli.command {
+        Command::Run {
+            file,
+            machine,
+            dump_regs,
+            screen,
+            json,
+        } => run::run(&file, &machine, dump_regs, screen, json),
+        Command::Asm { src, output } => input::asm(&src, output.as_deref()),
+        Command::Dis { file } => input::dis(&file),
+        Command::Trace {
+            file,
+            machine,
+            json,
+        } => trace::trace(&file, &machine, json),
+        Command::Bench { quick, json } => bench::bench(quick, json),
+        Command::Isa => {
+            print!("{}", vmkit_isa::reference_markdown());
+            Ok(0)
+        }
+    };
+    match status {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::from(1)
+        }
+    }
+}

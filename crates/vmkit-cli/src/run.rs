@@ -1,0 +1,145 @@
+//! `vmkit run`: load a program, run it to the end, report how it ended.
+
+use crate::input::load_program;
+use crate::MachineArgs;
+use std::io::{IsTerminal, Read, Write};
+use std::path::Path;
+use std::sync::mpsc;
+use vmkit_machine::{Config, Exit, Machine};
+
+/// Builds a machine for `file` with the command-line options applied.
+pub fn build_machine(file: &Path, args: &MachineArgs) -> Result<Machine, String> {
+    let image = load_program(file)?;
+    let config = Config {
+        memory_size: args.memory.unwrap_or(0),
+        stack_size: args.stack.unwrap_or(0),
+        wx: args.wx,
+    };
+    let mut machine = Machine::from_image(&image, &config).map_err(|e| format!("error: {}: {e}", file.display()))?;
+    if let Some(dir) = &args.grant {
+        if !dir.is_dir() {
+            return Err(format!("error: --grant {}: not a directory", dir.display()));
+        }
+        machine.grant_directory(dir);
+    }
+    Ok(machine)
+}
+
+/// Prints how the machine stopped (on stderr) and returns the process exit status.
+pub fn report_exit(machine: &Machine, exit: &Exit, max_steps: Option<u64>) -> i32 {
+    match exit {
+        Exit::Halted | Exit::Exited(_) => {}
+        Exit::Breakpoint => eprintln!(
+            "vmkit: breakpoint (brk) at ip={:#x} after {} instructions",
+            machine.ip(),
+            machine.steps()
+        ),
+        Exit::StepLimit => eprintln!(
+            "vmkit: stopped after {} instructions (--max-steps {}); next ip={:#x}",
+            machine.steps(),
+            max_steps.unwrap_or(0),
+            machine.ip()
+        ),
+        Exit::Fault(f) => {
+            let (signal, name) = f.kind.signal();
+            eprint!("vmkit: {f}");
+            eprintln!(
+                "vmkit: after {} instructions; exit status {} ({name})",
+                machine.steps(),
+                128 + signal
+            );
+        }
+    }
+    exit.status()
+}
+
+/// `vmkit run`.
+pub fn run(file: &Path, args: &MachineArgs, dump_regs: bool, screen: bool, json: bool) -> Result<i32, String> {
+    let mut machine = build_machine(file, args)?;
+    let exit = if screen {
+        run_with_screen(&mut machine, args.max_steps)?
+    } else {
+        match args.max_steps {
+            Some(n) => machine.run_for(n),
+            None => machine.run(),
+        }
+    };
+    let status = report_exit(&machine, &exit, args.max_steps);
+    if dump_regs {
+        if json {
+            let regs: Vec<String> = machine.regs().iter().map(|v| v.to_string()).collect();
+            eprintln!(
+                "{{\"status\":{status},\"steps\":{},\"ip\":{},\"flags\":{},\"regs\":[{}]}}",
+                machine.steps(),
+                machine.ip(),
+                machine.flags(),
+                regs.join(",")
+            );
+        } else {
+            eprint!("{}", machine.format_regs());
+        }
+    }
+    Ok(status)
+}
+
+/// Runs in slices so the screen can be redrawn and keys delivered between them.
+fn run_with_screen(machine: &mut Machine, max_steps: Option<u64>) -> Result<Exit, String> {
+    if machine.screen_text().is_none() {
+        return Err(format!(
+            "error: --screen needs at least {:#x} bytes of memory (the screen is at {:#x}); use --memory 1M",
+            vmkit_machine::devices::DEVICES_END,
+            vmkit_machine::devices::SCREEN_BASE
+        ));
+    }
+    const SLICE: u64 = 2_000_000;
+    let live = std::io::stdout().is_terminal();
+    let keys = spawn_key_reader();
+    let mut pending: Option<u8> = None;
+    let mut left = max_steps.unwrap_or(u64::MAX);
+    let mut last = String::new();
+    let exit = loop {
+        if pending.is_none() {
+            pending = keys.try_recv().ok();
+        }
+        if let Some(k) = pending {
+            if machine.offer_key(k) {
+                pending = None;
+            }
+        }
+        let n = left.min(SLICE);
+        let exit = machine.run_for(n);
+        left -= n.min(left);
+        if live {
+            let now = machine.screen_ansi().unwrap_or_default();
+            if now != last {
+                print!("\x1b[H\x1b[2J{now}");
+                let _ = std::io::stdout().flush();
+                last = now;
+            }
+        }
+        match exit {
+            Exit::StepLimit if left > 0 => continue,
+            other => break other,
+        }
+    };
+    if !live {
+        for line in machine.screen_text().unwrap_or_default() {
+            println!("{line}");
+        }
+    }
+    Ok(exit)
+}
+
+fn spawn_key_reader() -> mpsc::Receiver<u8> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin();
+        let mut byte = [0u8; 1];
+        while let Ok(1) = stdin.read(&mut byte) {
+            if tx.send(byte[0]).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}

@@ -1,0 +1,216 @@
+//! The command line as a user meets it: bad input gets a clear message and a non-zero exit,
+//! never a panic; guest exit statuses pass through; the tools round-trip.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+struct Outcome {
+    status: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn vmkit_in(dir: &Path, args: &[&str], stdin: &[u8]) -> Outcome {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vmkit"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vmkit runs");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let o = Outcome {
+        status: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert!(!o.stderr.contains("panicked"), "vmkit panicked: {}", o.stderr);
+    o
+}
+
+fn vmkit(args: &[&str]) -> Outcome {
+    vmkit_in(&repo(), args, b"")
+}
+
+struct TempDir(PathBuf);
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("vmkit-cli-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    fn file(&self, name: &str, contents: &[u8]) -> String {
+        let p = self.0.join(name);
+        std::fs::write(&p, contents).unwrap();
+        p.to_string_lossy().into_owned()
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn guest_exit_status_is_the_process_status() {
+    let t = TempDir::new("exit");
+    let src = t.file("exit.s", b"main:\n    mov r1, 42\n    sys exit\n");
+    let o = vmkit(&["run", &src]);
+    assert_eq!(o.status, 42, "{}", o.stderr);
+}
+
+#[test]
+fn missing_and_garbage_files_are_clear_errors() {
+    let o = vmkit(&["run", "no/such/file.s"]);
+    assert_eq!(o.status, 1);
+    assert!(o.stderr.contains("cannot read"), "{}", o.stderr);
+
+    let t = TempDir::new("garbage");
+    let mut noise = vec![0xFFu8, 0xFE, 0x00, 0x80];
+    noise.extend((0..2000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8));
+    let p = t.file("noise.bin", &noise);
+    let o = vmkit(&["run", &p]);
+    assert_eq!(o.status, 1);
+    assert!(o.stderr.contains("neither a vmkit image"), "{}", o.stderr);
+}
+
+#[test]
+fn corrupt_and_truncated_images_are_refused() {
+    let t = TempDir::new("corrupt");
+    let img = t.0.join("hello.vmi");
+    let o = vmkit(&["asm", "examples/hello.s", "-o", img.to_str().unwrap()]);
+    assert_eq!(o.status, 0, "{}", o.stderr);
+    let bytes = std::fs::read(&img).unwrap();
+
+    let mut flipped = bytes.clone();
+    flipped[70] ^= 1;
+    let p = t.file("flipped.vmi", &flipped);
+    let o = vmkit(&["run", &p]);
+    assert_eq!(o.status, 1);
+    assert!(o.stderr.contains("checksum"), "{}", o.stderr);
+
+    let p = t.file("short.vmi", &bytes[..bytes.len() / 2]);
+    let o = vmkit(&["run", &p]);
+    assert_eq!(o.status, 1);
+    assert!(o.stderr.contains("image"), "{}", o.stderr);
+
+    // The intact image runs.
+    let o = vmkit(&["run", img.to_str().unwrap()]);
+    assert_eq!((o.status, o.stdout.as_str()), (0, "Hello World\n"));
+}
+
+#[test]
+fn assembly_errors_point_at_file_line_and_column() {
+    let t = TempDir::new("asmerr");
+    let src = t.file("bad.s", b"main:\n    mvo r1, 2\n    jmp nowhere\n    halt\n");
+    let o = vmkit(&["run", &src]);
+    assert_eq!(o.status, 1);
+    assert!(o.stderr.contains("bad.s:2:5"), "{}", o.stderr);
+    assert!(o.stderr.contains("mov"), "no did-you-mean: {}", o.stderr);
+    assert!(o.stderr.contains("bad.s:3"), "second error not reported: {}", o.stderr);
+}
+
+#[test]
+fn endless_loop_stops_at_max_steps() {
+    let t = TempDir::new("loop");
+    let src = t.file("loop.s", b"main:\n    jmp main\n");
+    let o = vmkit(&["run", "--max-steps", "1000000", &src]);
+    assert_eq!(o.status, 124);
+    assert!(o.stderr.contains("stopped after 1000000 instructions"), "{}", o.stderr);
+}
+
+#[test]
+fn guest_faults_report_ip_instruction_and_registers() {
+    let t = TempDir::new("fault");
+    let src = t.file("wild.s", b"main:\n    mov r7, 0x7fff0000\n    jmp r7\n");
+    let o = vmkit(&["run", &src]);
+    assert_eq!(o.status, 139, "{}", o.stderr);
+    assert!(o.stderr.contains("ip=0x7fff0000"), "{}", o.stderr);
+    assert!(o.stderr.contains("outside guest memory"), "{}", o.stderr);
+    assert!(o.stderr.contains("r7=0x000000007fff0000"), "{}", o.stderr);
+
+    let src = t.file("recurse.s", b"main:\n    call main\n");
+    let o = vmkit(&["run", &src]);
+    assert_eq!(o.status, 139);
+    assert!(o.stderr.contains("stack overflow"), "{}", o.stderr);
+
+    let src = t.file("null.s", b"main:\n    mov r1, [r2]\n");
+    let o = vmkit(&["run", &src]);
+    assert_eq!(o.status, 139);
+    assert!(o.stderr.contains("unmapped address 0x0"), "{}", o.stderr);
+    assert!(o.stderr.contains("`mov r1, [r2]`"), "{}", o.stderr);
+}
+
+#[test]
+fn w_x_turns_self_modification_into_a_fault() {
+    let o = vmkit(&["run", "--wx", "examples/selfmod.s"]);
+    assert_eq!(o.status, 139, "{}", o.stderr);
+    assert!(o.stderr.contains("write"), "{}", o.stderr);
+    assert_eq!(o.stdout, "1\n");
+}
+
+#[test]
+fn disassembly_reassembles_to_identical_images() {
+    let t = TempDir::new("dis");
+    for entry in std::fs::read_dir(repo().join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "s") {
+            continue;
+        }
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let a = t.0.join(format!("{stem}.vmi"));
+        let o = vmkit(&["asm", path.to_str().unwrap(), "-o", a.to_str().unwrap()]);
+        assert_eq!(o.status, 0, "{stem}: {}", o.stderr);
+        let o = vmkit(&["dis", a.to_str().unwrap()]);
+        assert_eq!(o.status, 0, "{stem}: {}", o.stderr);
+        let dis = t.file(&format!("{stem}.dis.s"), o.stdout.as_bytes());
+        let b = t.0.join(format!("{stem}.again.vmi"));
+        let o = vmkit(&["asm", &dis, "-o", b.to_str().unwrap()]);
+        assert_eq!(o.status, 0, "{stem}: disassembly does not assemble: {}", o.stderr);
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap(), "{stem}: bytes differ");
+    }
+}
+
+#[test]
+fn trace_prints_each_instruction_with_changed_registers() {
+    let o = vmkit(&["trace", "--max-steps", "3", "examples/fib.s"]);
+    assert_eq!(o.status, 124, "{}", o.stderr);
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", o.stdout);
+    assert!(lines[0].contains("main: mov r6, 0"), "{}", lines[0]);
+    assert!(lines[1].contains("mov r7, 1") && lines[1].contains("r7=0x1"), "{}", lines[1]);
+    let o = vmkit(&["trace", "--json", "--max-steps", "2", "examples/fib.s"]);
+    assert!(o.stdout.lines().all(|l| l.starts_with('{') && l.ends_with('}')), "{}", o.stdout);
+}
+
+#[test]
+fn files_are_confined_to_the_granted_directory() {
+    let t = TempDir::new("files");
+    let src = t.file(
+        "files.s",
+        b"main:\n    mov r1, path\n    mov r2, 1\n    sys open\n    mov r1, r0\n    hcall print_int\n    halt\n.data\npath: .asciz \"out.txt\"\n",
+    );
+    let o = vmkit(&["run", &src]);
+    assert_eq!(o.stdout, "-13\n", "no grant must mean EACCES: {}", o.stderr);
+    let dir = t.0.to_str().unwrap().to_string();
+    let o = vmkit(&["run", "--grant", &dir, &src]);
+    assert_eq!(o.stdout, "3\n", "{}", o.stderr);
+    assert!(t.0.join("out.txt").exists());
+}
+
+#[test]
+fn every_subcommand_has_help_with_an_example() {
+    for sub in ["run", "asm", "dis", "trace", "bench"] {
+        let o = vmkit(&[sub, "--help"]);
+        assert_eq!(o.status, 0);
+        assert!(o.stdout.contains("Example"), "{sub} --help has no example");
+    }
+}
