@@ -6,6 +6,7 @@ two:    .f64 2.0
 half:   .f64 0.5
 tenth:  .f64 0.1
 
+.text
 main:
     mov r1, [cp + two]
     fsqrt r1, r1
