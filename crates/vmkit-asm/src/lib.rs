@@ -1,1 +1,180 @@
-//! placeholder
+//! # vmkit-asm: the vmkit assembler and disassembler
+//!
+//! The assembler turns source text into a [`vmkit_image::Image`]; the disassembler turns any
+//! image back into source text that assembles to the same bytes. Both take every instruction
+//! spelling, encoding and text form from `vmkit-isa`'s instruction table, so neither
+//! repeats an opcode number.
+//!
+//! ```
+//! let src = "
+//!     .text
+//! main:
+//!     mov r1, 10
+//! loop:
+//!     dec r1
+//!     jnz loop
+//!     halt
+//! ";
+//! let out = vmkit_asm::assemble_str("count.s", src).unwrap();
+//! assert!(out.warnings.is_empty());
+//! let text = vmkit_asm::disassemble(&out.image);
+//! let again = vmkit_asm::assemble_str("again.s", &text).unwrap();
+//! assert_eq!(again.image.to_bytes(), out.image.to_bytes());
+//! ```
+//!
+//! ## How it works
+//!
+//! Assembly runs in phases, one module each; reading them in this order follows a line of
+//! source on its way into the image:
+//!
+//! | module | owns |
+//! |---|---|
+//! | `source.rs` | where each line came from; spans back to `file:line:col` through macros |
+//! | `lexer.rs` | tokens: numbers, characters, strings, identifiers, operators |
+//! | `frontend/` | files, `.include`, macros, `.rept`/`.irp`, `.if`: lines in, statements out |
+//! | `macros.rs` | macro definitions and text substitution of `\param`, `\@`, `%%label` |
+//! | `parser.rs`, `expr.rs`, `mnemonic.rs` | statement grammar checked against the ISA's operand slots |
+//! | `resolve.rs` | undefined names and suggestions, imports, cycles, unused labels |
+//! | `layout.rs`, `encode.rs` | addresses by iteration until sizes settle, then the bytes |
+//! | `diag.rs` | rustc-style rendering and "did you mean" |
+//! | `disasm.rs` | the way back: an image to source that assembles to the same bytes |
+//!
+//! The syntax is described in `docs/assembler.md`.
+#![deny(missing_docs)]
+
+mod ast;
+mod diag;
+mod disasm;
+mod encode;
+mod expr;
+mod frontend;
+mod layout;
+mod lexer;
+mod macros;
+mod mnemonic;
+mod parser;
+mod resolve;
+mod source;
+
+pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use disasm::disassemble;
+
+use std::path::{Path, PathBuf};
+
+/// A successfully assembled program.
+#[derive(Clone, Debug)]
+pub struct Assembled {
+    /// The image, validated.
+    pub image: vmkit_image::Image,
+    /// Warnings (never errors), in the order found.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Assembles the file at `path`; `.include` paths are relative to the including file.
+pub fn assemble_file(path: &Path) -> Result<Assembled, Diagnostics> {
+    let name = path.display().to_string();
+    let text = match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) => {
+            return Err(Diagnostics(vec![Diagnostic {
+                severity: Severity::Error,
+                message: format!("cannot read `{name}`: {e}"),
+                file: name,
+                line: 0,
+                col: 0,
+                len: 0,
+                source_line: String::new(),
+                hint: None,
+                notes: Vec::new(),
+            }]))
+        }
+    };
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    assemble(&name, &text, dir, Some(path.to_path_buf()))
+}
+
+/// Assembles `source`; `name` is used in diagnostics and `.include` paths are relative to
+/// the current directory.
+pub fn assemble_str(name: &str, source: &str) -> Result<Assembled, Diagnostics> {
+    assemble(name, source, PathBuf::new(), None)
+}
+
+fn assemble(
+    name: &str,
+    text: &str,
+    dir: PathBuf,
+    path: Option<PathBuf>,
+) -> Result<Assembled, Diagnostics> {
+    let mut front = frontend::Frontend::new();
+    front.run(name, text, dir, path);
+    let frontend::Frontend {
+        sources,
+        mut program,
+        mut reports,
+        ..
+    } = front;
+    let imports = resolve::resolve(&mut program, &sources, &mut reports);
+    let image = layout::build_image(&program, imports, &mut reports);
+
+    let diagnostics = tidy(
+        reports
+            .into_iter()
+            .map(|r| sources.to_diagnostic(r, name))
+            .collect(),
+    );
+    match image {
+        Some(image) if !diagnostics.iter().any(Diagnostic::is_error) => Ok(Assembled {
+            image,
+            warnings: diagnostics,
+        }),
+        _ => Err(Diagnostics(diagnostics)),
+    }
+}
+
+/// Puts diagnostics in reading order and reports an error that occurs at the same place in
+/// every repetition of a `.rept` (or every expansion of a macro) once, with a count.
+fn tidy(diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    type Key = (Severity, String, String, usize, usize);
+    let mut files: Vec<String> = Vec::new();
+    let mut out: Vec<(Diagnostic, usize)> = Vec::new();
+    let mut index: std::collections::HashMap<Key, usize> = std::collections::HashMap::new();
+    for d in diagnostics {
+        if !files.contains(&d.file) {
+            files.push(d.file.clone());
+        }
+        let key = (d.severity, d.message.clone(), d.file.clone(), d.line, d.col);
+        match index.get(&key).and_then(|&i| out.get_mut(i)) {
+            // Literally the same report (an `.equ` failing at each use): once is enough.
+            Some((first, _)) if first.notes == d.notes => {}
+            Some((_, more)) => *more += 1,
+            None => {
+                index.insert(key, out.len());
+                out.push((d, 0));
+            }
+        }
+    }
+    let mut out: Vec<Diagnostic> = out
+        .into_iter()
+        .map(|(mut d, more)| {
+            if more > 0 {
+                d.notes.push(format!(
+                    "the same {} occurs {more} more time{} in other expansions",
+                    d.severity,
+                    if more == 1 { "" } else { "s" }
+                ));
+            }
+            d
+        })
+        .collect();
+    let file_rank = |f: &str| files.iter().position(|x| x == f).unwrap_or(usize::MAX);
+    // Whole-program diagnostics (line 0) go last.
+    out.sort_by_key(|d| (d.line == 0, file_rank(&d.file), d.line, d.col));
+    out
+}
+
+/// Every mnemonic spelling the assembler accepts, in lower case: plain names, conditional
+/// ones with every condition alias (`jz`, `je`, `setnz`, `cmovge`) and sized ones with each
+/// suffix (`add`, `add.b`, `add.w`, `add.d`, `add.q`).
+pub fn mnemonics() -> Vec<String> {
+    mnemonic::all().to_vec()
+}

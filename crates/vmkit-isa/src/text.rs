@@ -133,7 +133,10 @@ pub fn format_instr(instr: &Instr, addr: u64, syms: &dyn Symbols) -> String {
                 let _ = write!(out, "{r}");
             }
             Operand::Imm { value, width } => {
-                if width != ImmWidth::shortest(value) {
+                // `jmp 5` is a relative jump to address 5; an indirect jump through an
+                // immediate always spells its width (`jmp byte 5`) to stay distinct.
+                let indirect = matches!(instr.op, Op::JmpInd | Op::CallInd);
+                if width != ImmWidth::shortest(value) || indirect {
                     out.push_str(match width {
                         ImmWidth::I8 => "byte ",
                         ImmWidth::I32 => "dword ",
@@ -170,5 +173,23 @@ impl fmt::Display for Instr {
     /// Formats as if located at address 0, without symbols; prefer [`format_instr`].
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&format_instr(self, 0, &NoSymbols))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operand::Reg;
+
+    #[test]
+    fn indirect_jump_through_an_immediate_is_not_a_relative_jump() {
+        let ind = Instr::new(Op::JmpInd, Size::Q, &[Operand::imm(5)]);
+        assert_eq!(format_instr(&ind, 0, &NoSymbols), "jmp byte 5");
+        let call = Instr::new(Op::CallInd, Size::Q, &[Operand::imm(0x2000)]);
+        assert_eq!(format_instr(&call, 0, &NoSymbols), "call dword 0x2000");
+        let reg = Instr::new(Op::JmpInd, Size::Q, &[Operand::Reg(Reg::r(1))]);
+        assert_eq!(format_instr(&reg, 0, &NoSymbols), "jmp r1");
+        let rel = Instr::new(Op::Jmp, Size::Q, &[Operand::Rel(0)]);
+        assert_eq!(format_instr(&rel, 0, &NoSymbols), "jmp 0x5");
     }
 }

@@ -1,0 +1,462 @@
+//! Expanding things into lines: macro definitions and invocations, `.rept` and `.irp`
+//! repetitions, and `.include`d files. Each expansion becomes a new frame of lines, tagged
+//! with how it came to be so that diagnostics can say so.
+
+use super::conditional::eval_early;
+use super::{Frame, FrameKind, Frontend, MAX_EXPANDED_LINES, MAX_INCLUDE_DEPTH, MAX_MACRO_DEPTH};
+use crate::expr::{parse_expr, Cursor};
+use crate::lexer::{comment_start, Punct, Tok, Token};
+use crate::macros::{
+    bind_args, head_word, parse_macro_header, split_args, substitute_body, MacroDef, RawLine,
+    Substitution,
+};
+use crate::mnemonic;
+use crate::parser::qualify;
+use crate::source::{Expansion, ExpansionKind, Origin, Report, Span};
+use std::path::Path;
+use std::rc::Rc;
+
+/// What a repetition iterates over.
+enum Items {
+    /// `.rept n`: 0, 1, ..., n-1.
+    Count(usize),
+    /// `.irp`: the items' text.
+    List(Vec<String>),
+}
+
+impl Items {
+    fn len(&self) -> usize {
+        match self {
+            Items::Count(n) => *n,
+            Items::List(v) => v.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> String {
+        match self {
+            Items::Count(_) => i.to_string(),
+            Items::List(v) => v.get(i).cloned().unwrap_or_default(),
+        }
+    }
+}
+
+impl Frontend {
+    /// Takes the lines of a block up to its terminator from the current frame, honouring
+    /// nesting. `None` if the frame ends first.
+    fn collect_block(&mut self, opens: &[&str], close: &str) -> Option<Vec<RawLine>> {
+        let frame = self.frames.last_mut()?;
+        let mut depth = 0usize;
+        let mut body = Vec::new();
+        while frame.pos < frame.lines.len() {
+            let line = frame.lines[frame.pos].clone();
+            frame.pos += 1;
+            let head = head_word(&line.text);
+            if opens.contains(&head.as_str()) {
+                depth += 1;
+            } else if head == close {
+                if depth == 0 {
+                    return Some(body);
+                }
+                depth -= 1;
+            }
+            body.push(line);
+        }
+        None
+    }
+
+    pub(super) fn define_macro(&mut self, line: u32, text: &str, head_span: Span) {
+        let after = text
+            .get(head_span.end as usize..comment_start(text))
+            .unwrap_or("");
+        let header = parse_macro_header(after);
+        let Some(body) = self.collect_block(&[".macro"], ".endm") else {
+            self.error(Report::error(
+                head_span,
+                "this `.macro` has no matching `.endm`",
+            ));
+            return;
+        };
+        let (name, params) = match header {
+            Ok(h) => h,
+            Err(msg) => {
+                let span = Span {
+                    line,
+                    start: head_span.end,
+                    end: text[..comment_start(text)].trim_end().len() as u32,
+                };
+                self.error(Report::error(span.to(head_span), msg));
+                return;
+            }
+        };
+        let name_start = after
+            .find(&name)
+            .map_or(head_span.end, |i| head_span.end + i as u32);
+        let name_span = Span {
+            line,
+            start: name_start,
+            end: name_start + name.len() as u32,
+        };
+        let lower = name.to_ascii_lowercase();
+        if mnemonic::resolve(&lower).is_ok() {
+            self.error(Report::error(
+                name_span,
+                format!("`{name}` is an instruction and cannot be a macro name"),
+            ));
+            return;
+        }
+        if let Some(old) = self.macros.get(&name) {
+            let note = format!("the first definition is at {}", old.defined_at);
+            self.error(
+                Report::error(name_span, format!("macro `{name}` is already defined")).note(note),
+            );
+            return;
+        }
+        let def = MacroDef {
+            name: name.clone(),
+            params,
+            body,
+            defined_at: self.sources.describe(name_span),
+        };
+        self.macros.insert(name, Rc::new(def));
+    }
+
+    fn reserve_lines(&mut self, n: usize, span: Span) -> bool {
+        if self.over_budget {
+            return false;
+        }
+        match self.expanded_lines.checked_add(n) {
+            Some(total) if total <= MAX_EXPANDED_LINES => {
+                self.expanded_lines = total;
+                true
+            }
+            _ => {
+                self.over_budget = true;
+                self.error(
+                    Report::error(
+                        span,
+                        format!(
+                            "this expansion would produce more than {MAX_EXPANDED_LINES} lines"
+                        ),
+                    )
+                    .hint("use `.fill` or `.space` for large blocks of data"),
+                );
+                false
+            }
+        }
+    }
+
+    fn unique(&mut self) -> u64 {
+        self.next_unique += 1;
+        self.next_unique
+    }
+
+    fn expansion(&self, kind: ExpansionKind, at: &Origin) -> Rc<Expansion> {
+        Rc::new(Expansion {
+            kind,
+            file: at.file,
+            line: at.line,
+            parent: at.expansion.clone(),
+        })
+    }
+
+    pub(super) fn invoke(
+        &mut self,
+        def: &Rc<MacroDef>,
+        head_span: Span,
+        args: &str,
+        origin: &Origin,
+    ) {
+        let depth = self
+            .frames
+            .iter()
+            .filter(|f| matches!(f.kind, FrameKind::Macro))
+            .count();
+        if self.over_budget {
+            return;
+        }
+        if depth >= MAX_MACRO_DEPTH {
+            // A runaway recursion would hit this limit again at every level it fans out to;
+            // one report is enough, and expanding more cannot help.
+            self.over_budget = true;
+            self.error(
+                Report::error(
+                    head_span,
+                    format!(
+                        "macro `{}` is nested more than {MAX_MACRO_DEPTH} levels deep",
+                        def.name
+                    ),
+                )
+                .hint("a macro that invokes itself needs an `.if` that stops the recursion"),
+            );
+            return;
+        }
+        let vars = match bind_args(def, args) {
+            Ok(v) => v,
+            Err(msg) => {
+                let params: Vec<String> = def
+                    .params
+                    .iter()
+                    .map(|p| match (&p.default, p.vararg) {
+                        (_, true) => format!("{}:vararg", p.name),
+                        (Some(d), _) => format!("{}={d}", p.name),
+                        (None, _) => p.name.clone(),
+                    })
+                    .collect();
+                let note = format!(
+                    "`{}` is defined at {} as `.macro {} {}`",
+                    def.name,
+                    def.defined_at,
+                    def.name,
+                    params.join(", ")
+                );
+                self.error(Report::error(head_span, msg).note(note));
+                return;
+            }
+        };
+        if !self.reserve_lines(def.body.len(), head_span) {
+            return;
+        }
+        let unique = self.unique();
+        let mut lines = substitute_body(
+            &def.body,
+            &Substitution {
+                vars: &vars,
+                unique: Some(unique),
+            },
+        );
+        let exp = self.expansion(ExpansionKind::Macro(def.name.clone()), origin);
+        for l in &mut lines {
+            l.origin.expansion = Some(exp.clone());
+        }
+        self.frames.push(Frame {
+            lines,
+            pos: 0,
+            kind: FrameKind::Macro,
+            conds: Vec::new(),
+        });
+    }
+
+    pub(super) fn repeat(
+        &mut self,
+        head: &str,
+        head_span: Span,
+        mut cur: Cursor<'_>,
+        text: &str,
+        origin: &Origin,
+    ) {
+        let opens = [".rept", ".irp"];
+        // Parse the header before taking the body, but take the body even if the header is
+        // wrong, so that its lines are not assembled once by mistake.
+        let header = if head == ".rept" {
+            self.rept_header(&mut cur)
+        } else {
+            self.irp_header(&mut cur, text)
+        };
+        let Some(body) = self.collect_block(&opens, ".endr") else {
+            self.error(Report::error(
+                head_span,
+                format!("this `{head}` has no matching `.endr`"),
+            ));
+            return;
+        };
+        let (var, items) = match header {
+            Ok(h) => h,
+            Err(r) => {
+                self.error(r);
+                return;
+            }
+        };
+        let count = items.len();
+        if body.is_empty() || count == 0 {
+            return;
+        }
+        if !self.reserve_lines(body.len().saturating_mul(count), head_span) {
+            return;
+        }
+        let mut lines = Vec::with_capacity(body.len() * count);
+        for i in 0..count {
+            let item = items.get(i);
+            let vars: Vec<(String, String)> =
+                var.iter().map(|v| (v.clone(), item.clone())).collect();
+            let unique = self.unique();
+            let kind = match (head, &var) {
+                (".irp", Some(v)) => ExpansionKind::Irp {
+                    var: v.clone(),
+                    item: item.clone(),
+                },
+                _ => ExpansionKind::Rept {
+                    iteration: i as u64,
+                    count: count as u64,
+                },
+            };
+            let exp = self.expansion(kind, origin);
+            for mut l in substitute_body(
+                &body,
+                &Substitution {
+                    vars: &vars,
+                    unique: Some(unique),
+                },
+            ) {
+                l.origin.expansion = Some(exp.clone());
+                lines.push(l);
+            }
+        }
+        self.frames.push(Frame {
+            lines,
+            pos: 0,
+            kind: FrameKind::Repeat,
+            conds: Vec::new(),
+        });
+    }
+
+    /// `.rept count[, var]`: the variable and the text of each iteration's value.
+    fn rept_header(&self, cur: &mut Cursor<'_>) -> Result<(Option<String>, Items), Report> {
+        let start = cur.here();
+        let scope = self.scope.clone();
+        let expr = parse_expr(cur, &|n: &str| qualify(&scope, n))?;
+        let var = if cur.eat(Punct::Comma) {
+            match cur.next().and_then(Token::ident) {
+                Some(v) if cur.at_end() && !v.contains('.') => Some(v.to_string()),
+                _ => {
+                    return Err(Report::error(
+                        cur.since(start),
+                        "expected `.rept count` or `.rept count, name`",
+                    ))
+                }
+            }
+        } else if cur.at_end() {
+            None
+        } else {
+            return Err(cur.unexpected("`,` or end of line"));
+        };
+        let count = eval_early(&self.program, &expr)?;
+        if count < 0 {
+            return Err(Report::error(
+                expr.span,
+                format!("`.rept` count is negative ({count})"),
+            ));
+        }
+        if count as u64 > MAX_EXPANDED_LINES as u64 {
+            return Err(Report::error(
+                expr.span,
+                format!("`.rept` count {count} is more than the limit of {MAX_EXPANDED_LINES}"),
+            ));
+        }
+        Ok((var, Items::Count(count as usize)))
+    }
+
+    /// `.irp var, item, item, ...`.
+    fn irp_header(
+        &self,
+        cur: &mut Cursor<'_>,
+        text: &str,
+    ) -> Result<(Option<String>, Items), Report> {
+        let start = cur.here();
+        let var = match cur.next().and_then(Token::ident) {
+            Some(v) if !v.contains('.') => v.to_string(),
+            _ => {
+                return Err(Report::error(
+                    start,
+                    "expected `.irp name, item, item, ...`",
+                ))
+            }
+        };
+        let comma = cur.here();
+        if !cur.eat(Punct::Comma) {
+            return Ok((Some(var), Items::List(Vec::new())));
+        }
+        let rest = text
+            .get(comma.end as usize..comment_start(text))
+            .unwrap_or("");
+        let items = split_args(rest)
+            .into_iter()
+            .map(|(s, e)| rest[s..e].to_string())
+            .collect();
+        Ok((Some(var), Items::List(items)))
+    }
+
+    pub(super) fn include(&mut self, head_span: Span, mut cur: Cursor<'_>, origin: &Origin) {
+        let arg_span = cur.here();
+        let path = match cur.next().map(|t| &t.tok) {
+            Some(Tok::Str(s)) if cur.at_end() => String::from_utf8_lossy(s).into_owned(),
+            _ => {
+                self.error(Report::error(
+                    arg_span.to(head_span),
+                    "expected `.include \"path\"`",
+                ));
+                return;
+            }
+        };
+        let files = self
+            .frames
+            .iter()
+            .filter(|f| matches!(f.kind, FrameKind::File { .. }))
+            .count();
+        if files >= MAX_INCLUDE_DEPTH {
+            self.error(Report::error(
+                arg_span,
+                format!("includes are nested more than {MAX_INCLUDE_DEPTH} deep"),
+            ));
+            return;
+        }
+        let dir = self
+            .file_dirs
+            .get(origin.file as usize)
+            .cloned()
+            .unwrap_or_default();
+        let full = dir.join(&path);
+        let canonical = full.canonicalize().ok();
+        if let Some(c) = &canonical {
+            let open = self
+                .frames
+                .iter()
+                .any(|f| matches!(&f.kind, FrameKind::File { path: Some(p) } if p == c));
+            if open {
+                let mut chain: Vec<String> = self
+                    .frames
+                    .iter()
+                    .filter_map(|f| match &f.kind {
+                        FrameKind::File { path } => path.as_ref().map(|p| p.display().to_string()),
+                        _ => None,
+                    })
+                    .collect();
+                chain.push(c.display().to_string());
+                self.error(
+                    Report::error(arg_span, format!("`{path}` includes itself"))
+                        .note(format!("the chain is {}", chain.join(" -> "))),
+                );
+                return;
+            }
+        }
+        let text = match std::fs::read(&full) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) => {
+                self.error(
+                    Report::error(arg_span, format!("cannot read `{}`: {e}", full.display())).note(
+                        format!("included paths are relative to `{}`", display_dir(&dir)),
+                    ),
+                );
+                return;
+            }
+        };
+        let new_dir = full.parent().map(Path::to_path_buf).unwrap_or_default();
+        let name = full.display().to_string();
+        let file = self.add_file(name, &text, new_dir);
+        let exp = self.expansion(ExpansionKind::Include, origin);
+        let lines = self.file_lines(file, Some(exp));
+        self.frames.push(Frame {
+            lines,
+            pos: 0,
+            kind: FrameKind::File { path: canonical },
+            conds: Vec::new(),
+        });
+    }
+}
+
+fn display_dir(dir: &Path) -> String {
+    if dir.as_os_str().is_empty() {
+        ".".into()
+    } else {
+        dir.display().to_string()
+    }
+}
