@@ -211,7 +211,7 @@ where
         // Case differences count as half an edit at most: `MOV` is surely `mov`.
         let d = strsim::damerau_levenshtein(&lower, &cand.to_ascii_lowercase())
             .min(strsim::damerau_levenshtein(word, cand));
-        if d <= limit && best.map_or(true, |(bd, _)| d < bd) {
+        if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, cand));
         }
     }

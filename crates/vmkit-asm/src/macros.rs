@@ -300,7 +300,7 @@ pub(crate) fn substitute_line(
         |out: &mut String, map: &mut Vec<(u32, u32)>, value: &str, from: usize, to: usize| {
             let range = (orig(from).0, orig(to.saturating_sub(1).max(from)).1);
             out.push_str(value);
-            map.extend(std::iter::repeat(range).take(value.len()));
+            map.extend(std::iter::repeat_n(range, value.len()));
         };
     let code_end = comment_start(text);
     let bytes = text.as_bytes();

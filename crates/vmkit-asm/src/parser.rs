@@ -372,7 +372,7 @@ fn f64_item(cur: &mut Cursor<'_>, q: &dyn Fn(&str) -> String) -> Result<F64Item,
         Some(Tok::Punct(Punct::Plus)) => (false, 1),
         _ => (false, 0),
     };
-    let ends_after = |n: usize| cur.peek_at(n).map_or(true, |t| t.is(Punct::Comma));
+    let ends_after = |n: usize| cur.peek_at(n).is_none_or(|t| t.is(Punct::Comma));
     let literal = match cur.peek_at(skip).map(|t| &t.tok) {
         Some(Tok::Float(f)) if ends_after(skip + 1) => Some(*f),
         Some(Tok::Num(n)) if ends_after(skip + 1) => Some(*n as f64),

@@ -57,9 +57,7 @@ fn native_memcopy(reps: u64) -> u64 {
     src[QWORDS - 1] = 0x1234;
     for _ in 0..reps {
         let s = black_box(&mut src);
-        for k in 0..QWORDS {
-            dst[k] = s[k];
-        }
+        dst.copy_from_slice(s);
         black_box(&mut dst);
     }
     dst[QWORDS - 1]
@@ -109,8 +107,10 @@ pub fn bench(quick: bool, json: bool) -> Result<i32, String> {
         );
     }
     for case in cases(quick) {
-        let assembled = vmkit_asm::assemble_str(case.name, case.source).map_err(|d| format!("{d}"))?;
-        let mut machine = Machine::from_image(&assembled.image, &Config::default()).map_err(|e| e.to_string())?;
+        let assembled =
+            vmkit_asm::assemble_str(case.name, case.source).map_err(|d| format!("{d}"))?;
+        let mut machine =
+            Machine::from_image(&assembled.image, &Config::default()).map_err(|e| e.to_string())?;
         machine.set_reg(Reg::r(10), case.input);
         let start = Instant::now();
         let exit = machine.run();

@@ -6,7 +6,8 @@ use vmkit_image::Image;
 
 /// A loaded program and where it came from.
 pub fn load_program(path: &Path) -> Result<Image, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("error: cannot read {}: {e}", path.display()))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("error: cannot read {}: {e}", path.display()))?;
     if vmkit_image::is_image(&bytes) {
         return Image::from_bytes(&bytes).map_err(|e| format!("error: {}: {e}", path.display()));
     }
@@ -33,9 +34,12 @@ pub fn asm(src: &Path, output: Option<&Path>) -> Result<i32, String> {
     for w in &out.warnings {
         eprint!("{}", w.render());
     }
-    let target = output.map(Path::to_path_buf).unwrap_or_else(|| src.with_extension("vmi"));
+    let target = output
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| src.with_extension("vmi"));
     let bytes = out.image.to_bytes();
-    std::fs::write(&target, &bytes).map_err(|e| format!("error: cannot write {}: {e}", target.display()))?;
+    std::fs::write(&target, &bytes)
+        .map_err(|e| format!("error: cannot write {}: {e}", target.display()))?;
     eprintln!(
         "wrote {} ({} bytes, {} segments, {} symbols)",
         target.display(),

@@ -42,7 +42,9 @@ pub struct MachineArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Run a program (assembly source or image, recognised by content).
-    #[command(after_help = "Examples:\n  vmkit run examples/hello.s\n  vmkit run --max-steps 1000000 --dump-regs examples/fib.s\n  vmkit run --screen examples/screen.s\n\nThe guest's exit status becomes vmkit's; a fault exits with 128+signal (SIGSEGV 139, SIGILL 132, SIGFPE 136), the step limit with 124.")]
+    #[command(
+        after_help = "Examples:\n  vmkit run examples/hello.s\n  vmkit run --max-steps 1000000 --dump-regs examples/fib.s\n  vmkit run --screen examples/screen.s\n\nThe guest's exit status becomes vmkit's; a fault exits with 128+signal (SIGSEGV 139, SIGILL 132, SIGFPE 136), the step limit with 124."
+    )]
     Run {
         /// Program: `.s` source or `.vmi` image.
         file: PathBuf,
@@ -69,7 +71,9 @@ enum Command {
     },
     /// Disassemble an image (or source, after assembling it) to stdout; the output
     /// assembles back to identical bytes.
-    #[command(after_help = "Example:\n  vmkit dis fib.vmi > fib-again.s && vmkit asm fib-again.s -o fib2.vmi && cmp fib.vmi fib2.vmi")]
+    #[command(
+        after_help = "Example:\n  vmkit dis fib.vmi > fib-again.s && vmkit asm fib-again.s -o fib2.vmi && cmp fib.vmi fib2.vmi"
+    )]
     Dis {
         /// Image or source file.
         file: PathBuf,

@@ -15,7 +15,8 @@ pub fn build_machine(file: &Path, args: &MachineArgs) -> Result<Machine, String>
         stack_size: args.stack.unwrap_or(0),
         wx: args.wx,
     };
-    let mut machine = Machine::from_image(&image, &config).map_err(|e| format!("error: {}: {e}", file.display()))?;
+    let mut machine = Machine::from_image(&image, &config)
+        .map_err(|e| format!("error: {}: {e}", file.display()))?;
     if let Some(dir) = &args.grant {
         if !dir.is_dir() {
             return Err(format!("error: --grant {}: not a directory", dir.display()));
@@ -54,7 +55,13 @@ pub fn report_exit(machine: &Machine, exit: &Exit, max_steps: Option<u64>) -> i3
 }
 
 /// `vmkit run`.
-pub fn run(file: &Path, args: &MachineArgs, dump_regs: bool, screen: bool, json: bool) -> Result<i32, String> {
+pub fn run(
+    file: &Path,
+    args: &MachineArgs,
+    dump_regs: bool,
+    screen: bool,
+    json: bool,
+) -> Result<i32, String> {
     let mut machine = build_machine(file, args)?;
     let exit = if screen {
         run_with_screen(&mut machine, args.max_steps)?

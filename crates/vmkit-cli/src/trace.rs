@@ -26,7 +26,9 @@ pub fn trace(file: &Path, args: &MachineArgs, json: bool) -> Result<i32, String>
             break vmkit_machine::Exit::StepLimit;
         }
         let ip = machine.ip();
-        let text = machine.instr_text_at(ip).unwrap_or_else(|| "(undecodable)".into());
+        let text = machine
+            .instr_text_at(ip)
+            .unwrap_or_else(|| "(undecodable)".into());
         let before = machine.regs();
         let flags_before = machine.flags();
         let result = machine.step();
@@ -37,7 +39,10 @@ pub fn trace(file: &Path, args: &MachineArgs, json: bool) -> Result<i32, String>
             .map(|i| (i, after[i]))
             .collect();
         let flags = machine.flags();
-        let label = machine.symbol_at(ip).map(|s| format!("{s}: ")).unwrap_or_default();
+        let label = machine
+            .symbol_at(ip)
+            .map(|s| format!("{s}: "))
+            .unwrap_or_default();
         let line = if json {
             let regs: Vec<String> = changed
                 .iter()
@@ -74,5 +79,11 @@ pub fn trace(file: &Path, args: &MachineArgs, json: bool) -> Result<i32, String>
 fn vmkit_flags(f: u64) -> String {
     use vmkit_isa::flag;
     let c = |bit: u64, ch: char| if f & bit != 0 { ch } else { '-' };
-    format!("{}{}{}{}", c(flag::ZF, 'Z'), c(flag::SF, 'S'), c(flag::CF, 'C'), c(flag::OF, 'O'))
+    format!(
+        "{}{}{}{}",
+        c(flag::ZF, 'Z'),
+        c(flag::SF, 'S'),
+        c(flag::CF, 'C'),
+        c(flag::OF, 'O')
+    )
 }

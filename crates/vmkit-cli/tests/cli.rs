@@ -31,7 +31,11 @@ fn vmkit_in(dir: &Path, args: &[&str], stdin: &[u8]) -> Outcome {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
-    assert!(!o.stderr.contains("panicked"), "vmkit panicked: {}", o.stderr);
+    assert!(
+        !o.stderr.contains("panicked"),
+        "vmkit panicked: {}",
+        o.stderr
+    );
     o
 }
 
@@ -110,12 +114,19 @@ fn corrupt_and_truncated_images_are_refused() {
 #[test]
 fn assembly_errors_point_at_file_line_and_column() {
     let t = TempDir::new("asmerr");
-    let src = t.file("bad.s", b"main:\n    mvo r1, 2\n    jmp nowhere\n    halt\n");
+    let src = t.file(
+        "bad.s",
+        b"main:\n    mvo r1, 2\n    jmp nowhere\n    halt\n",
+    );
     let o = vmkit(&["run", &src]);
     assert_eq!(o.status, 1);
     assert!(o.stderr.contains("bad.s:2:5"), "{}", o.stderr);
     assert!(o.stderr.contains("mov"), "no did-you-mean: {}", o.stderr);
-    assert!(o.stderr.contains("bad.s:3"), "second error not reported: {}", o.stderr);
+    assert!(
+        o.stderr.contains("bad.s:3"),
+        "second error not reported: {}",
+        o.stderr
+    );
 }
 
 #[test]
@@ -124,7 +135,11 @@ fn endless_loop_stops_at_max_steps() {
     let src = t.file("loop.s", b"main:\n    jmp main\n");
     let o = vmkit(&["run", "--max-steps", "1000000", &src]);
     assert_eq!(o.status, 124);
-    assert!(o.stderr.contains("stopped after 1000000 instructions"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("stopped after 1000000 instructions"),
+        "{}",
+        o.stderr
+    );
 }
 
 #[test]
@@ -174,8 +189,16 @@ fn disassembly_reassembles_to_identical_images() {
         let dis = t.file(&format!("{stem}.dis.s"), o.stdout.as_bytes());
         let b = t.0.join(format!("{stem}.again.vmi"));
         let o = vmkit(&["asm", &dis, "-o", b.to_str().unwrap()]);
-        assert_eq!(o.status, 0, "{stem}: disassembly does not assemble: {}", o.stderr);
-        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap(), "{stem}: bytes differ");
+        assert_eq!(
+            o.status, 0,
+            "{stem}: disassembly does not assemble: {}",
+            o.stderr
+        );
+        assert_eq!(
+            std::fs::read(&a).unwrap(),
+            std::fs::read(&b).unwrap(),
+            "{stem}: bytes differ"
+        );
     }
 }
 
@@ -186,9 +209,19 @@ fn trace_prints_each_instruction_with_changed_registers() {
     let lines: Vec<&str> = o.stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{}", o.stdout);
     assert!(lines[0].contains("main: mov r6, 0"), "{}", lines[0]);
-    assert!(lines[1].contains("mov r7, 1") && lines[1].contains("r7=0x1"), "{}", lines[1]);
+    assert!(
+        lines[1].contains("mov r7, 1") && lines[1].contains("r7=0x1"),
+        "{}",
+        lines[1]
+    );
     let o = vmkit(&["trace", "--json", "--max-steps", "2", "examples/fib.s"]);
-    assert!(o.stdout.lines().all(|l| l.starts_with('{') && l.ends_with('}')), "{}", o.stdout);
+    assert!(
+        o.stdout
+            .lines()
+            .all(|l| l.starts_with('{') && l.ends_with('}')),
+        "{}",
+        o.stdout
+    );
 }
 
 #[test]

@@ -22,7 +22,9 @@ fn symbol(image: &vmkit_image::Image, name: &str) -> u64 {
 #[test]
 fn qbx_program_final_registers_and_memory() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/qbx.s");
-    let image = vmkit_asm::assemble_file(std::path::Path::new(path)).unwrap().image;
+    let image = vmkit_asm::assemble_file(std::path::Path::new(path))
+        .unwrap()
+        .image;
     for specialize in [true, false] {
         let mut vm = Machine::from_image(&image, &Config::default()).unwrap();
         vm.set_specialize(specialize);
@@ -33,7 +35,14 @@ fn qbx_program_final_registers_and_memory() {
         assert_eq!(q, [0x03FE, 0xFEED, 0xFEED, 0x03FE]);
         let mem = symbol(&image, "qbx_mem");
         assert_eq!(vm.read(mem + 1022, 2).unwrap(), &[0xED, 0xED]);
-        assert_eq!(vm.read(mem, 1022).unwrap().iter().filter(|&&b| b != 0).count(), 0);
+        assert_eq!(
+            vm.read(mem, 1022)
+                .unwrap()
+                .iter()
+                .filter(|&&b| b != 0)
+                .count(),
+            0
+        );
         // The stack is balanced: two pushes, two pops.
         assert_eq!(vm.reg(Reg::SP), vm.memory_size());
     }

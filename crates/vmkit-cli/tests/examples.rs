@@ -33,7 +33,12 @@ fn vmkit(args: &[&str], stdin: &str) -> Outcome {
         .stderr(Stdio::piped())
         .spawn()
         .expect("vmkit runs");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     Outcome {
         status: out.status.code().unwrap_or(-1),
@@ -55,12 +60,17 @@ fn every_example_gives_its_expected_output() {
     for path in &names {
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
         let source = std::fs::read_to_string(path).unwrap();
-        let expected_path = repo().join("examples/expected").join(format!("{stem}.stdout"));
+        let expected_path = repo()
+            .join("examples/expected")
+            .join(format!("{stem}.stdout"));
         let expected = std::fs::read_to_string(&expected_path)
             .unwrap_or_else(|_| panic!("{} has no {}", path.display(), expected_path.display()));
         let want_status: i32 = header(&source, "expect-status:").map_or(0, |s| s.parse().unwrap());
         if stem.contains("fault") {
-            assert!(want_status > 128, "{stem}: a fault example must expect a fault status");
+            assert!(
+                want_status > 128,
+                "{stem}: a fault example must expect a fault status"
+            );
         }
         let extra = header(&source, "vmkit-args:").unwrap_or_default();
         let stdin = header(&source, "stdin:").unwrap_or_default();
@@ -84,7 +94,11 @@ fn every_example_gives_its_expected_output() {
             problems.push(format!("unexpected stderr: {}", out.stderr));
         }
         if !problems.is_empty() {
-            failures.push(format!("{stem}: {}\nstderr: {}", problems.join("; "), out.stderr));
+            failures.push(format!(
+                "{stem}: {}\nstderr: {}",
+                problems.join("; "),
+                out.stderr
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));

@@ -6,9 +6,15 @@
 fn docs_isa_md_has_the_generated_table() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/isa.md"))
         .expect("docs/isa.md exists");
-    let start = doc.find("<!-- BEGIN GENERATED TABLE -->").expect("begin marker");
-    let end = doc.find("<!-- END GENERATED TABLE -->").expect("end marker");
-    let table = doc[start..end].trim_start_matches("<!-- BEGIN GENERATED TABLE -->").trim();
+    let start = doc
+        .find("<!-- BEGIN GENERATED TABLE -->")
+        .expect("begin marker");
+    let end = doc
+        .find("<!-- END GENERATED TABLE -->")
+        .expect("end marker");
+    let table = doc[start..end]
+        .trim_start_matches("<!-- BEGIN GENERATED TABLE -->")
+        .trim();
     assert_eq!(
         table,
         vmkit_isa::reference_markdown().trim(),

@@ -281,7 +281,9 @@ fn float_binary(op: Op, a: f64, b: f64) -> f64 {
 /// Converts f64 to i64 by truncation; NaN and out-of-range values give `i64::MIN`, as the
 /// x86 "integer indefinite" value.
 pub(crate) fn f64_to_i64(x: f64) -> i64 {
-    if x.is_nan() || x >= 9.223_372_036_854_775_808e18 || x < -9.223_372_036_854_775_808e18 {
+    // 2^63, exactly representable: the valid range is [-2^63, 2^63).
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if x.is_nan() || !(-LIMIT..LIMIT).contains(&x) {
         i64::MIN
     } else {
         x as i64

@@ -1,9 +1,12 @@
-//! The dispatch loop: runs pre-decoded records until the machine stops, the step budget
-//! cannot cover the next block, or a store hits decoded code.
+//! What a record does, written once ([`step`]), and the `match` dispatch backend
+//! ([`run_blocks`]): a loop around [`step`], whose `match` on the record kind is the
+//! dispatch.
 //!
-//! Dispatch is a `match` on the record kind inside one loop (see `docs/performance.md` for
-//! the measurements behind this choice). Hot state (the record index, the current block's
-//! instruction count) lives in locals; errors leave the loop on cold paths.
+//! The dispatch backends (this one and `threaded.rs`) differ only in how they get from one
+//! record to the next. Both inline [`step`]: this loop once, with the kind read from the
+//! record; the call-threaded handlers once per kind, with the kind a constant so that each
+//! keeps only its own arm. Hot state (the record index, the budget) travels as arguments
+//! and locals; errors leave on cold paths as [`Inner`] values.
 
 use crate::block::{CodeCache, Kind, UNLINKED};
 use crate::cpu::{Cpu, FlagOp, SP};
@@ -14,7 +17,7 @@ use crate::memory::Memory;
 use crate::Exit;
 use vmkit_isa::{Cond, Size};
 
-/// Why the loop returned.
+/// Why a dispatch backend returned.
 pub(crate) enum Inner {
     /// The machine stopped (halt, exit, breakpoint).
     Stop(Exit),
@@ -26,8 +29,17 @@ pub(crate) enum Inner {
     CodeWritten,
 }
 
-/// Runs blocks starting at `cpu.ip`. `budget` is decremented by the guest instructions
-/// executed.
+/// The step budget while blocks run.
+pub(crate) struct Budget {
+    /// Steps left; the current block's instructions are already taken from it.
+    pub left: u64,
+    /// Guest instructions in the current block.
+    pub block_len: u64,
+}
+
+/// Runs blocks starting at `cpu.ip`, dispatching with a `match` on the record kind.
+/// `budget` is decremented by the guest instructions executed.
+#[inline]
 pub(crate) fn run_blocks(
     cpu: &mut Cpu,
     mem: &mut Memory,
@@ -35,314 +47,337 @@ pub(crate) fn run_blocks(
     cache: &mut CodeCache,
     budget: &mut u64,
 ) -> Inner {
-    let cb = env.const_base;
-    let mut pc = cache.block_at(mem, cb, cpu.ip) as usize;
-    // Guest instructions in the current block, already taken from the budget.
-    let mut block_len: u64 = 0;
-
-    // Leaves the loop from inside a block: gives back the budget for the instructions of the
-    // block that did not run. `$done` is how many of this record's instructions completed.
-    macro_rules! leave {
-        ($r:expr, $done:expr, $ip:expr, $why:expr) => {{
-            *budget += block_len - ($r.seq as u64 + $done);
-            cpu.ip = $ip;
-            return $why;
-        }};
-    }
-    macro_rules! fault {
-        ($r:expr, $e:expr) => {
-            leave!($r, 0, $r.ip, Inner::Fault($e))
-        };
-    }
-    // Follows a record's link, resolving and patching it on first use.
-    macro_rules! follow {
-        ($idx:expr, $target:expr) => {{
-            let target = $target;
-            let l = cache.recs[$idx].link;
-            pc = if l != UNLINKED {
-                l as usize
-            } else {
-                let t = cache.block_at(mem, cb, target);
-                cache.recs[$idx].link = t;
-                t as usize
-            };
-        }};
-    }
-    macro_rules! addr {
-        ($r:expr) => {
-            cpu.regs[$r.b as usize & 31]
-                .wrapping_add(cpu.regs[$r.x as usize & 31] << ($r.c & 3))
-                .wrapping_add($r.disp as i64 as u64)
-        };
-    }
-    macro_rules! after_store {
-        ($r:expr) => {
-            if mem.code_written {
-                leave!($r, 1, $r.ip + $r.len as u64, Inner::CodeWritten);
-            }
-        };
-    }
-
+    let mut pc = cache.block_at(mem, env.const_base, cpu.ip) as usize;
+    let mut acct = Budget {
+        left: *budget,
+        block_len: 0,
+    };
     loop {
-        // A reference, not a copy: each handler loads only the fields it uses.
-        let r = &cache.recs[pc];
-        match r.kind {
-            Kind::Enter => {
-                if *budget < r.imm {
-                    cpu.ip = r.ip;
-                    return Inner::Budget;
-                }
-                *budget -= r.imm;
-                block_len = r.imm;
-                pc += 1;
-            }
-            Kind::Goto => follow!(pc, r.imm),
-            Kind::Fault => {
-                let f = cache.faults[r.link as usize].clone();
-                fault!(r, f)
-            }
-            Kind::Generic => {
-                let instr = cache.instrs[r.link as usize];
-                let next = r.ip + r.len as u64;
-                match exec(cpu, mem, env, &instr, next) {
-                    Ok(Flow::Next) => {
-                        after_store!(r);
-                        pc += 1;
-                    }
-                    Ok(Flow::Jump(t)) => {
-                        if mem.code_written {
-                            leave!(r, 1, t, Inner::CodeWritten);
-                        }
-                        pc = cache.block_at(mem, cb, t) as usize;
-                    }
-                    Ok(Flow::Stop(e)) => leave!(r, 1, next, Inner::Stop(e)),
-                    Err(e) => fault!(r, e),
-                }
-            }
-            Kind::Jmp => follow!(pc, r.imm),
-            Kind::Jcc => {
-                // r.c was written from a Cond when the record was built.
-                let c = Cond::from_code(r.c).unwrap_or(Cond::O);
-                if cpu.cond(c) {
-                    follow!(pc, r.imm);
-                } else {
-                    let l = r.disp as u32;
-                    pc = if l != UNLINKED {
-                        l as usize
-                    } else {
-                        let t = cache.block_at(mem, cb, r.ip + r.len as u64);
-                        cache.recs[pc].disp = t as i32;
-                        t as usize
-                    };
-                }
-            }
-            Kind::Call | Kind::CallR => {
-                let target = if r.kind == Kind::Call {
-                    r.imm
-                } else {
-                    cpu.regs[r.a as usize & 31]
-                };
-                let sp = match push_sp(cpu, env, 8) {
-                    Ok(sp) => sp,
-                    Err(e) => fault!(r, e),
-                };
-                if let Err(e) = mem.write(sp, 8, r.ip + r.len as u64) {
-                    fault!(r, e);
-                }
-                cpu.regs[SP] = sp;
-                if mem.code_written {
-                    leave!(r, 1, target, Inner::CodeWritten);
-                }
-                if r.kind == Kind::Call {
-                    follow!(pc, target);
-                } else {
-                    pc = cache.block_at(mem, cb, target) as usize;
-                }
-            }
-            Kind::Ret => {
-                let target = match mem.read(cpu.regs[SP], 8) {
-                    Ok(t) => t,
-                    Err(e) => fault!(r, e),
-                };
-                cpu.regs[SP] = cpu.regs[SP].wrapping_add(8);
-                pc = cache.block_at(mem, cb, target) as usize;
-            }
-            Kind::JmpR => pc = cache.block_at(mem, cb, cpu.regs[r.a as usize & 31]) as usize,
-            Kind::MovRR => {
-                cpu.regs[r.a as usize & 31] = cpu.regs[r.b as usize & 31];
-                pc += 1;
-            }
-            Kind::MovRI => {
-                cpu.regs[r.a as usize & 31] = r.imm;
-                pc += 1;
-            }
-            Kind::AddRR | Kind::AddRI => {
-                let a = cpu.regs[r.a as usize & 31];
-                let b = if r.kind == Kind::AddRR {
-                    cpu.regs[r.b as usize & 31]
-                } else {
-                    r.imm
-                };
-                let res = a.wrapping_add(b);
-                cpu.regs[r.a as usize & 31] = res;
-                cpu.set_lazy(FlagOp::Add, Size::Q, a, b, res);
-                pc += 1;
-            }
-            Kind::SubRR | Kind::SubRI | Kind::CmpRR | Kind::CmpRI => {
-                let a = cpu.regs[r.a as usize & 31];
-                let b = if matches!(r.kind, Kind::SubRR | Kind::CmpRR) {
-                    cpu.regs[r.b as usize & 31]
-                } else {
-                    r.imm
-                };
-                let res = a.wrapping_sub(b);
-                if matches!(r.kind, Kind::SubRR | Kind::SubRI) {
-                    cpu.regs[r.a as usize & 31] = res;
-                }
-                cpu.set_lazy(FlagOp::Sub, Size::Q, a, b, res);
-                pc += 1;
-            }
-            Kind::AndRR
-            | Kind::AndRI
-            | Kind::OrRR
-            | Kind::OrRI
-            | Kind::XorRR
-            | Kind::XorRI
-            | Kind::TestRR
-            | Kind::TestRI => {
-                let a = cpu.regs[r.a as usize & 31];
-                let b = if matches!(
-                    r.kind,
-                    Kind::AndRR | Kind::OrRR | Kind::XorRR | Kind::TestRR
-                ) {
-                    cpu.regs[r.b as usize & 31]
-                } else {
-                    r.imm
-                };
-                let res = match r.kind {
-                    Kind::AndRR | Kind::AndRI | Kind::TestRR | Kind::TestRI => a & b,
-                    Kind::OrRR | Kind::OrRI => a | b,
-                    _ => a ^ b,
-                };
-                if !matches!(r.kind, Kind::TestRR | Kind::TestRI) {
-                    cpu.regs[r.a as usize & 31] = res;
-                }
-                cpu.set_lazy(FlagOp::Logic, Size::Q, a, b, res);
-                pc += 1;
-            }
-            Kind::ShlRI | Kind::ShrRI | Kind::SarRI => {
-                let a = cpu.regs[r.a as usize & 31];
-                let n = r.imm as u32;
-                let (res, cf) = match r.kind {
-                    Kind::ShlRI => (a << n, (a >> (64 - n)) & 1),
-                    Kind::ShrRI => (a >> n, (a >> (n - 1)) & 1),
-                    _ => (((a as i64) >> n) as u64, ((a as i64 >> (n - 1)) & 1) as u64),
-                };
-                cpu.regs[r.a as usize & 31] = res;
-                let mut f = if cf != 0 { vmkit_isa::flag::CF } else { 0 };
-                if res == 0 {
-                    f |= vmkit_isa::flag::ZF;
-                }
-                if (res as i64) < 0 {
-                    f |= vmkit_isa::flag::SF;
-                }
-                cpu.set_flags(f);
-                pc += 1;
-            }
-            Kind::ImulRR => {
-                let (res, over) = (cpu.regs[r.a as usize & 31] as i64)
-                    .overflowing_mul(cpu.regs[r.b as usize & 31] as i64);
-                cpu.regs[r.a as usize & 31] = res as u64;
-                let mut f = if over {
-                    vmkit_isa::flag::CF | vmkit_isa::flag::OF
-                } else {
-                    0
-                };
-                if res == 0 {
-                    f |= vmkit_isa::flag::ZF;
-                }
-                if res < 0 {
-                    f |= vmkit_isa::flag::SF;
-                }
-                cpu.set_flags(f);
-                pc += 1;
-            }
-            Kind::IncR | Kind::DecR => {
-                let a = cpu.regs[r.a as usize & 31];
-                let c = cpu.carry();
-                let (res, op) = if r.kind == Kind::IncR {
-                    (a.wrapping_add(1), FlagOp::Inc)
-                } else {
-                    (a.wrapping_sub(1), FlagOp::Dec)
-                };
-                cpu.regs[r.a as usize & 31] = res;
-                cpu.set_lazy(op, Size::Q, a, c, res);
-                pc += 1;
-            }
-            Kind::Lea => {
-                cpu.regs[r.a as usize & 31] = addr!(r);
-                pc += 1;
-            }
-            Kind::Load | Kind::LoadZx | Kind::LoadSx => {
-                let v = match mem.read(addr!(r), r.size.bytes()) {
-                    Ok(v) => v,
-                    Err(e) => fault!(r, e),
-                };
-                match r.kind {
-                    Kind::Load => write_reg(cpu, r.a as usize & 31, r.size, v),
-                    Kind::LoadZx => cpu.regs[r.a as usize & 31] = v,
-                    _ => cpu.regs[r.a as usize & 31] = r.size.sign_extend(v),
-                }
-                pc += 1;
-            }
-            Kind::Store | Kind::StoreI => {
-                let v = if r.kind == Kind::Store {
-                    cpu.regs[r.a as usize & 31]
-                } else {
-                    r.imm
-                };
-                if let Err(e) = mem.write(addr!(r), r.size.bytes(), v) {
-                    fault!(r, e);
-                }
-                after_store!(r);
-                pc += 1;
-            }
-            Kind::AddRM | Kind::CmpRM => {
-                let b = match mem.read(addr!(r), 8) {
-                    Ok(v) => v,
-                    Err(e) => fault!(r, e),
-                };
-                let a = cpu.regs[r.a as usize & 31];
-                if r.kind == Kind::AddRM {
-                    let res = a.wrapping_add(b);
-                    cpu.regs[r.a as usize & 31] = res;
-                    cpu.set_lazy(FlagOp::Add, Size::Q, a, b, res);
-                } else {
-                    cpu.set_lazy(FlagOp::Sub, Size::Q, a, b, a.wrapping_sub(b));
-                }
-                pc += 1;
-            }
-            Kind::PushR => {
-                let sp = match push_sp(cpu, env, 8) {
-                    Ok(sp) => sp,
-                    Err(e) => fault!(r, e),
-                };
-                if let Err(e) = mem.write(sp, 8, cpu.regs[r.a as usize & 31]) {
-                    fault!(r, e);
-                }
-                cpu.regs[SP] = sp;
-                after_store!(r);
-                pc += 1;
-            }
-            Kind::PopR => {
-                let v = match mem.read(cpu.regs[SP], 8) {
-                    Ok(v) => v,
-                    Err(e) => fault!(r, e),
-                };
-                cpu.regs[SP] = cpu.regs[SP].wrapping_add(8);
-                cpu.regs[r.a as usize & 31] = v;
-                pc += 1;
+        // One inlined copy of `step`: its `match` on the kind is the dispatch.
+        match step(cache.recs[pc].kind, cpu, mem, env, cache, &mut acct, pc) {
+            Ok(next) => pc = next,
+            Err(why) => {
+                *budget = acct.left;
+                return why;
             }
         }
     }
+}
+
+/// Runs record `pc`, of kind `kind`: returns the index of the next record, or why the run
+/// stops (with `cpu.ip` and `budget` already set for the caller).
+///
+/// `kind` must be `cache.recs[pc].kind`; a caller that knows it as a constant passes the
+/// constant, so that inlining keeps only its arm.
+// The large `Err` never exists in memory: `step` is always inlined, and stops are cold.
+#[allow(clippy::result_large_err)]
+#[inline(always)]
+pub(crate) fn step(
+    kind: Kind,
+    cpu: &mut Cpu,
+    mem: &mut Memory,
+    env: &mut Env,
+    cache: &mut CodeCache,
+    budget: &mut Budget,
+    pc: usize,
+) -> Result<usize, Inner> {
+    // A reference, not a copy: each kind loads only the fields it uses.
+    let r = &cache.recs[pc];
+    debug_assert_eq!(r.kind, kind);
+
+    // Leaves from inside a block: gives back the budget for the instructions of the block
+    // that did not run. `$done` is how many of this record's instructions completed.
+    macro_rules! leave {
+        ($done:expr, $ip:expr, $why:expr) => {{
+            budget.left += budget.block_len - (r.seq as u64 + $done);
+            cpu.ip = $ip;
+            return Err($why);
+        }};
+    }
+    macro_rules! fault {
+        ($e:expr) => {
+            leave!(0, r.ip, Inner::Fault($e))
+        };
+    }
+    // Follows this record's link, resolving and patching it on first use.
+    macro_rules! follow {
+        ($target:expr) => {{
+            let target = $target;
+            let l = r.link;
+            if l != UNLINKED {
+                l as usize
+            } else {
+                let t = cache.block_at(mem, env.const_base, target);
+                cache.recs[pc].link = t;
+                t as usize
+            }
+        }};
+    }
+    macro_rules! reg {
+        ($n:expr) => {
+            cpu.regs[$n as usize & 31]
+        };
+    }
+    macro_rules! addr {
+        () => {
+            reg!(r.b)
+                .wrapping_add(reg!(r.x) << (r.c & 3))
+                .wrapping_add(r.disp as i64 as u64)
+        };
+    }
+    // Every store may have hit decoded code: leave so the cache can check.
+    macro_rules! after_store {
+        () => {
+            if mem.code_written {
+                leave!(1, r.ip + r.len as u64, Inner::CodeWritten);
+            }
+        };
+    }
+
+    let next = pc + 1;
+    Ok(match kind {
+        Kind::Enter => {
+            if budget.left < r.imm {
+                cpu.ip = r.ip;
+                return Err(Inner::Budget);
+            }
+            budget.left -= r.imm;
+            budget.block_len = r.imm;
+            next
+        }
+        Kind::Goto | Kind::Jmp => follow!(r.imm),
+        Kind::Fault => fault!(cache.faults[r.link as usize].clone()),
+        Kind::Generic => {
+            let after = r.ip + r.len as u64;
+            match exec(cpu, mem, env, &cache.instrs[r.link as usize], after) {
+                Ok(Flow::Next) => {
+                    after_store!();
+                    next
+                }
+                Ok(Flow::Jump(t)) => {
+                    if mem.code_written {
+                        leave!(1, t, Inner::CodeWritten);
+                    }
+                    cache.block_at(mem, env.const_base, t) as usize
+                }
+                Ok(Flow::Stop(e)) => leave!(1, after, Inner::Stop(e)),
+                Err(e) => fault!(e),
+            }
+        }
+        Kind::Jcc => {
+            // r.c was written from a Cond when the record was built.
+            let c = Cond::from_code(r.c).unwrap_or(Cond::O);
+            if cpu.cond(c) {
+                follow!(r.imm)
+            } else {
+                let l = r.disp as u32;
+                if l != UNLINKED {
+                    l as usize
+                } else {
+                    let t = cache.block_at(mem, env.const_base, r.ip + r.len as u64);
+                    cache.recs[pc].disp = t as i32;
+                    t as usize
+                }
+            }
+        }
+        Kind::Call | Kind::CallR => {
+            let target = if kind == Kind::Call { r.imm } else { reg!(r.a) };
+            let sp = match push_sp(cpu, env, 8) {
+                Ok(sp) => sp,
+                Err(e) => fault!(e),
+            };
+            if let Err(e) = mem.write(sp, 8, r.ip + r.len as u64) {
+                fault!(e);
+            }
+            cpu.regs[SP] = sp;
+            if mem.code_written {
+                leave!(1, target, Inner::CodeWritten);
+            }
+            if kind == Kind::Call {
+                follow!(target)
+            } else {
+                cache.block_at(mem, env.const_base, target) as usize
+            }
+        }
+        Kind::Ret => {
+            let target = match mem.read(cpu.regs[SP], 8) {
+                Ok(t) => t,
+                Err(e) => fault!(e),
+            };
+            cpu.regs[SP] = cpu.regs[SP].wrapping_add(8);
+            cache.block_at(mem, env.const_base, target) as usize
+        }
+        Kind::JmpR => cache.block_at(mem, env.const_base, reg!(r.a)) as usize,
+        Kind::MovRR => {
+            reg!(r.a) = reg!(r.b);
+            next
+        }
+        Kind::MovRI => {
+            reg!(r.a) = r.imm;
+            next
+        }
+        Kind::AddRR | Kind::AddRI => {
+            let a = reg!(r.a);
+            let b = if kind == Kind::AddRR {
+                reg!(r.b)
+            } else {
+                r.imm
+            };
+            let res = a.wrapping_add(b);
+            reg!(r.a) = res;
+            cpu.set_lazy(FlagOp::Add, Size::Q, a, b, res);
+            next
+        }
+        Kind::SubRR | Kind::SubRI | Kind::CmpRR | Kind::CmpRI => {
+            let a = reg!(r.a);
+            let b = if matches!(kind, Kind::SubRR | Kind::CmpRR) {
+                reg!(r.b)
+            } else {
+                r.imm
+            };
+            let res = a.wrapping_sub(b);
+            if matches!(kind, Kind::SubRR | Kind::SubRI) {
+                reg!(r.a) = res;
+            }
+            cpu.set_lazy(FlagOp::Sub, Size::Q, a, b, res);
+            next
+        }
+        Kind::AndRR
+        | Kind::AndRI
+        | Kind::OrRR
+        | Kind::OrRI
+        | Kind::XorRR
+        | Kind::XorRI
+        | Kind::TestRR
+        | Kind::TestRI => {
+            let a = reg!(r.a);
+            let b = if matches!(kind, Kind::AndRR | Kind::OrRR | Kind::XorRR | Kind::TestRR) {
+                reg!(r.b)
+            } else {
+                r.imm
+            };
+            let res = match kind {
+                Kind::AndRR | Kind::AndRI | Kind::TestRR | Kind::TestRI => a & b,
+                Kind::OrRR | Kind::OrRI => a | b,
+                _ => a ^ b,
+            };
+            if !matches!(kind, Kind::TestRR | Kind::TestRI) {
+                reg!(r.a) = res;
+            }
+            cpu.set_lazy(FlagOp::Logic, Size::Q, a, b, res);
+            next
+        }
+        Kind::ShlRI | Kind::ShrRI | Kind::SarRI => {
+            let a = reg!(r.a);
+            let n = r.imm as u32;
+            let (res, cf) = match kind {
+                Kind::ShlRI => (a << n, (a >> (64 - n)) & 1),
+                Kind::ShrRI => (a >> n, (a >> (n - 1)) & 1),
+                _ => (((a as i64) >> n) as u64, ((a as i64 >> (n - 1)) & 1) as u64),
+            };
+            reg!(r.a) = res;
+            let mut f = if cf != 0 { vmkit_isa::flag::CF } else { 0 };
+            if res == 0 {
+                f |= vmkit_isa::flag::ZF;
+            }
+            if (res as i64) < 0 {
+                f |= vmkit_isa::flag::SF;
+            }
+            cpu.set_flags(f);
+            next
+        }
+        Kind::ImulRR => {
+            let (res, over) = (reg!(r.a) as i64).overflowing_mul(reg!(r.b) as i64);
+            reg!(r.a) = res as u64;
+            let mut f = if over {
+                vmkit_isa::flag::CF | vmkit_isa::flag::OF
+            } else {
+                0
+            };
+            if res == 0 {
+                f |= vmkit_isa::flag::ZF;
+            }
+            if res < 0 {
+                f |= vmkit_isa::flag::SF;
+            }
+            cpu.set_flags(f);
+            next
+        }
+        Kind::IncR | Kind::DecR => {
+            let a = reg!(r.a);
+            let c = cpu.carry();
+            let (res, op) = if kind == Kind::IncR {
+                (a.wrapping_add(1), FlagOp::Inc)
+            } else {
+                (a.wrapping_sub(1), FlagOp::Dec)
+            };
+            reg!(r.a) = res;
+            cpu.set_lazy(op, Size::Q, a, c, res);
+            next
+        }
+        Kind::Lea => {
+            reg!(r.a) = addr!();
+            next
+        }
+        Kind::Load | Kind::LoadZx | Kind::LoadSx => {
+            let v = match mem.read(addr!(), r.size.bytes()) {
+                Ok(v) => v,
+                Err(e) => fault!(e),
+            };
+            match kind {
+                Kind::Load => write_reg(cpu, r.a as usize & 31, r.size, v),
+                Kind::LoadZx => reg!(r.a) = v,
+                _ => reg!(r.a) = r.size.sign_extend(v),
+            }
+            next
+        }
+        Kind::Store | Kind::StoreI => {
+            let v = if kind == Kind::Store {
+                reg!(r.a)
+            } else {
+                r.imm
+            };
+            if let Err(e) = mem.write(addr!(), r.size.bytes(), v) {
+                fault!(e);
+            }
+            after_store!();
+            next
+        }
+        Kind::AddRM | Kind::CmpRM => {
+            let b = match mem.read(addr!(), 8) {
+                Ok(v) => v,
+                Err(e) => fault!(e),
+            };
+            let a = reg!(r.a);
+            if kind == Kind::AddRM {
+                let res = a.wrapping_add(b);
+                reg!(r.a) = res;
+                cpu.set_lazy(FlagOp::Add, Size::Q, a, b, res);
+            } else {
+                cpu.set_lazy(FlagOp::Sub, Size::Q, a, b, a.wrapping_sub(b));
+            }
+            next
+        }
+        Kind::PushR => {
+            let sp = match push_sp(cpu, env, 8) {
+                Ok(sp) => sp,
+                Err(e) => fault!(e),
+            };
+            if let Err(e) = mem.write(sp, 8, reg!(r.a)) {
+                fault!(e);
+            }
+            cpu.regs[SP] = sp;
+            after_store!();
+            next
+        }
+        Kind::PopR => {
+            let v = match mem.read(cpu.regs[SP], 8) {
+                Ok(v) => v,
+                Err(e) => fault!(e),
+            };
+            cpu.regs[SP] = cpu.regs[SP].wrapping_add(8);
+            reg!(r.a) = v;
+            next
+        }
+    })
 }

@@ -2,8 +2,9 @@
 //!
 //! Byte-addressed memory with per-page protection and memory-mapped devices, sixteen 64-bit
 //! registers plus sp, lazily evaluated flags, and an interpreter that pre-decodes guest code
-//! into fixed-width records, dispatches them through one `match`, and drops them when the
-//! guest writes over them. Everything a guest can do wrong ends in a [`Fault`] value.
+//! into fixed-width records, dispatches them through a swappable backend ([`Dispatch`]), and
+//! drops them when the guest writes over them. Everything a guest can do wrong ends in a
+//! [`Fault`] value.
 //!
 //! Layers: this crate depends on `vmkit-isa` (what the instructions are) and `vmkit-image`
 //! (what a program file is); it knows nothing of assembly text or the command line.
@@ -14,7 +15,8 @@
 //! | `cpu` | registers, ip, lazy flags |
 //! | `exec` | reference semantics of every instruction |
 //! | `block` | decoded-code cache: records, blocks, chaining, invalidation |
-//! | `interp` | the dispatch loop over records |
+//! | `interp` | what each record does (`step`), and the `match` dispatch loop |
+//! | `threaded` | the call-threaded dispatch backend: a handler table over the same records |
 //! | `sys`, `host` | `sys` calls (sandboxed files) and host functions (`hcall`) |
 //! | `devices` | text screen and keyboard |
 //! | `machine` | the embedding API |
@@ -31,11 +33,12 @@ mod interp;
 mod machine;
 mod memory;
 mod sys;
+mod threaded;
 
 pub use cpu::format_regs;
 pub use fault::{Access, Fault, FaultKind};
 pub use host::{standard_host_functions, HostCall, HostFn};
-pub use machine::{Config, LoadError, Machine, DEFAULT_MEMORY, MAX_MEMORY};
+pub use machine::{Config, Dispatch, LoadError, Machine, DEFAULT_MEMORY, MAX_MEMORY};
 pub use memory::PAGE_SIZE;
 
 /// Why a machine stopped.
@@ -49,8 +52,8 @@ pub enum Exit {
     Breakpoint,
     /// The step limit ran out; ip is the next instruction, and running resumes.
     StepLimit,
-    /// The guest faulted.
-    Fault(Fault),
+    /// The guest faulted (boxed: a fault carries the whole register file).
+    Fault(Box<Fault>),
 }
 
 impl Exit {

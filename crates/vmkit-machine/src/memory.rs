@@ -34,15 +34,30 @@ pub struct Memory {
 
 impl Memory {
     /// `size` bytes of zeroed memory, every page readable, writable and executable.
+    /// Panics if the host cannot provide the memory; see [`Memory::try_new`].
     pub fn new(size: u64) -> Memory {
-        let size_usize = usize::try_from(size).unwrap_or(usize::MAX);
+        match Memory::try_new(size) {
+            Some(m) => m,
+            None => panic!("cannot allocate {size} bytes of guest memory"),
+        }
+    }
+
+    /// Like [`Memory::new`], but `None` if the host refuses the allocation. The bytes come
+    /// from a zeroed allocation, which the host OS maps lazily: a 4 GiB guest costs only the
+    /// pages it touches.
+    pub fn try_new(size: u64) -> Option<Memory> {
+        let len = usize::try_from(size).ok()?;
+        let bytes = zeroed_bytes(len)?;
         let npages = size.div_ceil(PAGE_SIZE) as usize;
-        Memory {
-            bytes: vec![0; size_usize],
-            pages: vec![page::R | page::W | page::X; npages],
+        let mut pages = Vec::new();
+        pages.try_reserve_exact(npages).ok()?;
+        pages.resize(npages, page::R | page::W | page::X);
+        Some(Memory {
+            bytes,
+            pages,
             code_written: false,
             code_write_range: (u64::MAX, 0),
-        }
+        })
     }
 
     /// Size in bytes.
@@ -312,9 +327,32 @@ impl Memory {
     }
 }
 
+/// A zero-filled byte vector of `len` bytes, or `None` if the allocator refuses.
+fn zeroed_bytes(len: usize) -> Option<Vec<u8>> {
+    if len == 0 {
+        return Some(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<u8>(len).ok()?;
+    // SAFETY: `layout` has non-zero size (len > 0).
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: `ptr` was just allocated by the global allocator with the layout of `len`
+    // bytes (align 1), all of them initialised to zero; length and capacity are `len`, so
+    // the Vec frees it with the same layout.
+    Some(unsafe { Vec::from_raw_parts(ptr, len, len) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refused_allocations_are_none_not_aborts() {
+        assert!(Memory::try_new(u64::MAX / 2).is_none());
+        assert_eq!(Memory::try_new(0).map(|m| m.size()), Some(0));
+    }
 
     #[test]
     fn bounds_and_permissions() {

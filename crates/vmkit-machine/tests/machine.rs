@@ -1,23 +1,32 @@
 //! Behaviour of the machine on small hand-built programs: results, faults, limits,
-//! self-modifying code, protection, and the two execution backends agreeing.
+//! self-modifying code, protection, and every backend agreeing (each dispatch backend, with
+//! the specialised fast records and with the reference semantics).
 
 mod common;
 use common::*;
 use vmkit_image::{Image, Segment, SegmentKind};
 use vmkit_isa::{Cond, Op, Reg, Size};
-use vmkit_machine::{Config, Exit, FaultKind, Machine};
+use vmkit_machine::{Config, Dispatch, Exit, FaultKind, Machine};
 
-fn run_both(code: &[u8], mem: u64) -> (Machine, Machine) {
-    let mut fast = Machine::new(mem);
-    let mut slow = Machine::new(mem);
-    slow.set_specialize(false);
-    let ef = fast.execute_bytes(code, 0);
-    let es = slow.execute_bytes(code, 0);
-    assert_eq!(ef, es, "backends disagree on exit");
-    assert_eq!(fast.regs(), slow.regs());
-    assert_eq!(fast.flags(), slow.flags());
-    assert_eq!(fast.steps(), slow.steps());
-    (fast, slow)
+/// Runs `code` on every backend (each dispatch, with fast and with reference records), checks
+/// that they all agree, and returns the first machine (`Match` dispatch, fast records) and
+/// its exit.
+fn run_all(code: &[u8], mem: u64) -> (Machine, Exit) {
+    let mut all = machines(mem).into_iter();
+    let (_, mut first) = all.next().unwrap();
+    let exit = first.execute_bytes(code, 0);
+    for (name, mut m) in all {
+        assert_eq!(m.execute_bytes(code, 0), exit, "{name} disagrees on exit");
+        assert_eq!(m.regs(), first.regs(), "{name} disagrees on registers");
+        assert_eq!(m.flags(), first.flags(), "{name} disagrees on flags");
+        assert_eq!(m.steps(), first.steps(), "{name} disagrees on steps");
+        assert_eq!(
+            m.read(0, mem).unwrap(),
+            first.read(0, mem).unwrap(),
+            "{name}: memory"
+        );
+    }
+    (first, exit)
 }
 
 #[test]
@@ -31,7 +40,7 @@ fn counter_loop_counts_and_steps() {
         .jcc(Cond::Nz, "loop")
         .q(Op::Halt, &[])
         .finish();
-    let (m, _) = run_both(&code, 4096);
+    let (m, _) = run_all(&code, 4096);
     assert_eq!(m.reg(Reg::r(1)), 1000);
     assert_eq!(m.steps(), 2 + 3 * 1000 + 1);
 }
@@ -44,18 +53,20 @@ fn step_limit_is_exact_and_resumable() {
         .jmp("loop")
         .finish();
     for limit in [0u64, 1, 2, 3, 63, 64, 65, 1000, 12345] {
-        let mut m = Machine::new(4096);
-        m.load_bytes(0, &code).unwrap();
-        assert_eq!(m.run_for(limit), Exit::StepLimit);
-        assert_eq!(m.steps(), limit);
-        assert_eq!(m.reg(Reg::r(1)), limit.div_ceil(2));
+        for (name, mut m) in machines(4096) {
+            m.load_bytes(0, &code).unwrap();
+            assert_eq!(m.run_for(limit), Exit::StepLimit, "{name}");
+            assert_eq!(m.steps(), limit, "{name}");
+            assert_eq!(m.reg(Reg::r(1)), limit.div_ceil(2), "{name}");
+        }
     }
-    let mut m = Machine::new(4096);
-    m.load_bytes(0, &code).unwrap();
-    m.run_for(101);
-    m.run_for(99);
-    assert_eq!(m.steps(), 200);
-    assert_eq!(m.reg(Reg::r(1)), 100);
+    for (name, mut m) in machines(4096) {
+        m.load_bytes(0, &code).unwrap();
+        m.run_for(101);
+        m.run_for(99);
+        assert_eq!(m.steps(), 200, "{name}");
+        assert_eq!(m.reg(Reg::r(1)), 100, "{name}");
+    }
 }
 
 #[test]
@@ -82,18 +93,15 @@ fn recursive_fib() {
         .q(Op::Mov, &[r(0), r(1)])
         .q(Op::Ret, &[])
         .finish();
-    let (m, _) = run_both(&code, 1 << 16);
+    let (m, _) = run_all(&code, 1 << 16);
     assert_eq!(m.reg(Reg::r(0)), 6765);
 }
 
 fn expect_fault(code: &[u8], check: impl Fn(&FaultKind) -> bool) -> vmkit_machine::Fault {
-    let (m, _) = run_both(code, 1 << 16);
-    let _ = m;
-    let mut m = Machine::new(1 << 16);
-    match m.execute_bytes(code, 0) {
+    match run_all(code, 1 << 16).1 {
         Exit::Fault(f) => {
             assert!(check(&f.kind), "unexpected fault {f}");
-            f
+            *f
         }
         other => panic!("expected a fault, got {other:?}"),
     }
@@ -148,10 +156,11 @@ fn faults_are_values_with_ip_and_text() {
 #[test]
 fn endless_recursion_is_a_stack_overflow() {
     let image = image_of(Prog::new().label("f").call("f").finish());
-    let mut m = Machine::from_image(&image, &Config::default()).unwrap();
-    match m.run() {
-        Exit::Fault(f) => assert!(matches!(f.kind, FaultKind::StackOverflow { .. }), "{f}"),
-        e => panic!("{e:?}"),
+    for (d, mut m) in per_dispatch(|| Machine::from_image(&image, &Config::default()).unwrap()) {
+        match m.run() {
+            Exit::Fault(f) => assert!(matches!(f.kind, FaultKind::StackOverflow { .. }), "{f}"),
+            e => panic!("{d:?}: {e:?}"),
+        }
     }
 }
 
@@ -166,19 +175,23 @@ fn image_of(code: Vec<u8>) -> Image {
 #[test]
 fn null_page_and_constant_pool_are_protected() {
     let mut image = image_of(Prog::new().q(Op::Mov, &[r(1), abs(8)]).finish());
-    let mut m = Machine::from_image(&image, &Config::default()).unwrap();
-    assert!(
-        matches!(m.run(), Exit::Fault(f) if matches!(f.kind, FaultKind::Unmapped { addr: 8, .. }))
-    );
+    for (d, mut m) in per_dispatch(|| Machine::from_image(&image, &Config::default()).unwrap()) {
+        assert!(
+            matches!(m.run(), Exit::Fault(f) if matches!(f.kind, FaultKind::Unmapped { addr: 8, .. })),
+            "{d:?}"
+        );
+    }
 
     image = image_of(Prog::new().q(Op::Mov, &[abs(0x2000), imm(1)]).finish());
     image
         .segments
         .push(Segment::new(SegmentKind::Const, 0x2000, vec![0; 8]));
-    let mut m = Machine::from_image(&image, &Config::default()).unwrap();
-    assert!(
-        matches!(m.run(), Exit::Fault(f) if matches!(f.kind, FaultKind::Protection { addr: 0x2000, .. }))
-    );
+    for (d, mut m) in per_dispatch(|| Machine::from_image(&image, &Config::default()).unwrap()) {
+        assert!(
+            matches!(m.run(), Exit::Fault(f) if matches!(f.kind, FaultKind::Protection { addr: 0x2000, .. })),
+            "{d:?}"
+        );
+    }
 }
 
 /// Self-modifying code: overwrite the immediate of an instruction that already ran, then run
@@ -197,7 +210,7 @@ fn self_modifying_code_is_seen() {
         .label("done")
         .q(Op::Halt, &[])
         .finish();
-    let (m, _) = run_both(&code, 4096);
+    let (m, _) = run_all(&code, 4096);
     assert_eq!(m.reg(Reg::r(2)), 5 + 40 + 40);
 
     // Patch the instruction right after the store, inside the same block: `mov r3, 1`
@@ -211,7 +224,7 @@ fn self_modifying_code_is_seen() {
     let mut fixed = Prog::new();
     fixed.i(Op::Mov, Size::B, &[abs(target), imm(9)]);
     code[..patch_len].copy_from_slice(&fixed.finish());
-    let (m, _) = run_both(&code, 4096);
+    let (m, _) = run_all(&code, 4096);
     assert_eq!(m.reg(Reg::r(3)), 9);
 }
 
@@ -222,15 +235,19 @@ fn w_x_forbids_writing_code() {
         wx: true,
         ..Config::default()
     };
-    let mut m = Machine::from_image(&image, &cfg).unwrap();
-    assert!(
-        matches!(m.run(), Exit::Fault(f) if matches!(f.kind, FaultKind::Protection { addr: 0x1000, .. }))
-    );
+    for (d, mut m) in per_dispatch(|| Machine::from_image(&image, &cfg).unwrap()) {
+        assert!(
+            matches!(m.run(), Exit::Fault(f) if matches!(f.kind, FaultKind::Protection { addr: 0x1000, .. })),
+            "{d:?}"
+        );
+    }
     // Without W^X the same program may patch itself.
-    let mut m = Machine::from_image(&image, &Config::default()).unwrap();
-    assert!(
-        matches!(m.run(), Exit::Fault(f) if matches!(f.kind, FaultKind::InvalidInstruction(_)))
-    );
+    for (d, mut m) in per_dispatch(|| Machine::from_image(&image, &Config::default()).unwrap()) {
+        assert!(
+            matches!(m.run(), Exit::Fault(f) if matches!(f.kind, FaultKind::InvalidInstruction(_))),
+            "{d:?}"
+        );
+    }
 }
 
 #[test]
@@ -241,11 +258,12 @@ fn breakpoint_stops_and_resumes() {
         .q(Op::Mov, &[r(1), imm(2)])
         .q(Op::Halt, &[])
         .finish();
-    let mut m = Machine::new(4096);
-    assert_eq!(m.execute_bytes(&code, 0), Exit::Breakpoint);
-    assert_eq!(m.reg(Reg::r(1)), 1);
-    assert_eq!(m.run(), Exit::Halted);
-    assert_eq!(m.reg(Reg::r(1)), 2);
+    for (name, mut m) in machines(4096) {
+        assert_eq!(m.execute_bytes(&code, 0), Exit::Breakpoint, "{name}");
+        assert_eq!(m.reg(Reg::r(1)), 1, "{name}");
+        assert_eq!(m.run(), Exit::Halted, "{name}");
+        assert_eq!(m.reg(Reg::r(1)), 2, "{name}");
+    }
 }
 
 #[test]
@@ -257,19 +275,20 @@ fn host_functions_and_output_capture() {
         .q(Op::Hcall, &[vmkit_isa::Operand::U16(1)])
         .q(Op::Hcall, &[vmkit_isa::Operand::U16(2)])
         .finish();
-    let mut m = Machine::new(4096);
-    m.capture_output();
-    m.set_imports(&["double", "print", "missing"]);
-    m.register_host("double", |c| Ok(c.arg(0) * 2));
-    m.register_host("print", |c| {
-        let v = c.arg(0);
-        c.print(&format!("{v}\n")).map(|_| 0)
-    });
-    match m.execute_bytes(&code, 0) {
-        Exit::Fault(f) => assert!(f.to_string().contains("host function `missing`"), "{f}"),
-        e => panic!("{e:?}"),
+    for (name, mut m) in machines(4096) {
+        m.capture_output();
+        m.set_imports(&["double", "print", "missing"]);
+        m.register_host("double", |c| Ok(c.arg(0) * 2));
+        m.register_host("print", |c| {
+            let v = c.arg(0);
+            c.print(&format!("{v}\n")).map(|_| 0)
+        });
+        match m.execute_bytes(&code, 0) {
+            Exit::Fault(f) => assert!(f.to_string().contains("host function `missing`"), "{f}"),
+            e => panic!("{name}: {e:?}"),
+        }
+        assert_eq!(m.output(), b"42\n", "{name}");
     }
-    assert_eq!(m.output(), b"42\n");
 }
 
 #[test]
@@ -285,16 +304,18 @@ fn sys_write_and_exit() {
         .q(Op::Mov, &[r(1), imm(7)])
         .q(Op::Sys, &[vmkit_isa::Operand::U8(vmkit_isa::syscall::EXIT)]);
     let code = p.finish();
-    let mut m = Machine::new(4096);
-    m.capture_output();
-    m.load_bytes(0x100, b"hi\n").unwrap();
-    assert_eq!(m.execute_bytes(&code, 0), Exit::Exited(7));
-    assert_eq!(m.output(), b"hi\n");
-    assert_eq!(m.reg(Reg::r(0)), 3);
+    for (name, mut m) in machines(4096) {
+        m.capture_output();
+        m.load_bytes(0x100, b"hi\n").unwrap();
+        assert_eq!(m.execute_bytes(&code, 0), Exit::Exited(7), "{name}");
+        assert_eq!(m.output(), b"hi\n", "{name}");
+        assert_eq!(m.reg(Reg::r(0)), 3, "{name}");
+    }
 }
 
-/// Tens of millions of instructions on a 64 KiB thread stack: the dispatch loop must not
-/// grow the host stack per guest instruction or per block.
+/// Tens of millions of instructions on a 64 KiB thread stack, under every dispatch backend:
+/// no backend may grow the host stack per guest instruction or per block. If one does, the
+/// test process aborts with "thread 'small-stack-<backend>' has overflowed its stack".
 #[test]
 fn long_run_on_a_small_host_stack() {
     let code = Prog::new()
@@ -309,15 +330,20 @@ fn long_run_on_a_small_host_stack() {
         .label("f")
         .q(Op::Ret, &[])
         .finish();
-    let handle = std::thread::Builder::new()
-        .stack_size(64 * 1024)
-        .spawn(move || {
-            let mut m = Machine::new(1 << 16);
-            let exit = m.execute_bytes(&code, 0);
-            (exit, m.steps())
-        })
-        .unwrap();
-    let (exit, steps) = handle.join().unwrap();
-    assert_eq!(exit, Exit::Halted);
-    assert_eq!(steps, 1 + 10_000_000 * 6 + 1);
+    for dispatch in Dispatch::ALL {
+        let code = code.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("small-stack-{dispatch:?}"))
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                let mut m = Machine::new(1 << 16);
+                m.set_dispatch(dispatch);
+                let exit = m.execute_bytes(&code, 0);
+                (exit, m.steps())
+            })
+            .unwrap();
+        let (exit, steps) = handle.join().unwrap();
+        assert_eq!(exit, Exit::Halted, "{dispatch:?}");
+        assert_eq!(steps, 1 + 10_000_000 * 6 + 1, "{dispatch:?}");
+    }
 }

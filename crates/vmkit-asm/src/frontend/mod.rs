@@ -164,7 +164,7 @@ impl Frontend {
         self.frames
             .last()
             .and_then(|f| f.conds.last())
-            .map_or(true, |c| c.active)
+            .is_none_or(|c| c.active)
     }
 
     fn line(&mut self, raw: RawLine) {

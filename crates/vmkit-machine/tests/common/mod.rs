@@ -80,3 +80,33 @@ impl Prog {
         self.code.clone()
     }
 }
+
+/// A machine per dispatch backend and per record set (specialised fast records, or every
+/// instruction through the reference semantics), labelled for assertion messages.
+pub fn machines(memory: u64) -> Vec<(String, vmkit_machine::Machine)> {
+    let mut out = Vec::new();
+    for dispatch in vmkit_machine::Dispatch::ALL {
+        for specialize in [true, false] {
+            let mut m = vmkit_machine::Machine::new(memory);
+            m.set_dispatch(dispatch);
+            m.set_specialize(specialize);
+            let records = if specialize { "fast" } else { "reference" };
+            out.push((format!("{dispatch:?}/{records}"), m));
+        }
+    }
+    out
+}
+
+/// `make()` once per dispatch backend, switched to that backend.
+pub fn per_dispatch(
+    make: impl Fn() -> vmkit_machine::Machine,
+) -> Vec<(vmkit_machine::Dispatch, vmkit_machine::Machine)> {
+    vmkit_machine::Dispatch::ALL
+        .into_iter()
+        .map(|d| {
+            let mut m = make();
+            m.set_dispatch(d);
+            (d, m)
+        })
+        .collect()
+}
