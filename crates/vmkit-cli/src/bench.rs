@@ -5,7 +5,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 use vmkit_isa::Reg;
-use vmkit_machine::{Config, Exit, Machine};
+use vmkit_machine::{Config, Dispatch, Exit, Machine};
 
 struct Case {
     name: &'static str,
@@ -97,55 +97,69 @@ fn cases(quick: bool) -> Vec<Case> {
     ]
 }
 
-/// `vmkit bench`.
+/// One measurement of one case on one dispatch backend.
+struct Row {
+    name: String,
+    steps: u64,
+    vm_secs: f64,
+    native_secs: f64,
+}
+
+fn measure(case: &Case, dispatch: Dispatch) -> Result<Row, String> {
+    let assembled = vmkit_asm::assemble_str(case.name, case.source).map_err(|d| format!("{d}"))?;
+    let mut machine =
+        Machine::from_image(&assembled.image, &Config::default()).map_err(|e| e.to_string())?;
+    machine.set_dispatch(dispatch);
+    machine.set_reg(Reg::r(10), case.input);
+    let start = Instant::now();
+    let exit = machine.run();
+    let vm_secs = start.elapsed().as_secs_f64();
+    if exit != Exit::Halted {
+        return Err(format!("benchmark {} did not halt: {exit:?}", case.name));
+    }
+    let start = Instant::now();
+    let expected = (case.native)(black_box(case.input));
+    let native_secs = start.elapsed().as_secs_f64().max(1e-9);
+    let got = machine.reg(case.expect_reg);
+    if got != expected {
+        return Err(format!(
+            "benchmark {}: the guest computed {got}, native Rust {expected}",
+            case.name
+        ));
+    }
+    Ok(Row {
+        name: format!("{} [{}]", case.name, format!("{dispatch:?}").to_lowercase()),
+        steps: machine.steps(),
+        vm_secs,
+        native_secs,
+    })
+}
+
+/// `vmkit bench`: every case on every dispatch backend.
 pub fn bench(quick: bool, json: bool) -> Result<i32, String> {
     let mut rows = Vec::new();
     if !json {
         println!(
-            "{:<18} {:>14} {:>10} {:>12} {:>10} {:>9}",
-            "benchmark", "guest instrs", "vm time", "M instr/s", "native", "vm/native"
+            "{:<28} {:>13} {:>9} {:>10} {:>9} {:>9}",
+            "benchmark [dispatch]", "guest instrs", "vm time", "M instr/s", "native", "vm/native"
         );
     }
     for case in cases(quick) {
-        let assembled =
-            vmkit_asm::assemble_str(case.name, case.source).map_err(|d| format!("{d}"))?;
-        let mut machine =
-            Machine::from_image(&assembled.image, &Config::default()).map_err(|e| e.to_string())?;
-        machine.set_reg(Reg::r(10), case.input);
-        let start = Instant::now();
-        let exit = machine.run();
-        let vm_secs = start.elapsed().as_secs_f64();
-        if exit != Exit::Halted {
-            return Err(format!("benchmark {} did not halt: {exit:?}", case.name));
-        }
-        let start = Instant::now();
-        let expected = (case.native)(black_box(case.input));
-        let native_secs = start.elapsed().as_secs_f64().max(1e-9);
-        let got = machine.reg(case.expect_reg);
-        if got != expected {
-            return Err(format!(
-                "benchmark {}: the guest computed {got}, native Rust {expected}",
-                case.name
-            ));
-        }
-        let mips = machine.steps() as f64 / vm_secs / 1e6;
-        let ratio = vm_secs / native_secs;
-        if json {
-            rows.push(format!(
-                "{{\"name\":\"{}\",\"guest_instructions\":{},\"vm_seconds\":{vm_secs:.6},\"native_seconds\":{native_secs:.6},\"mips\":{mips:.1},\"slowdown\":{ratio:.2}}}",
-                case.name,
-                machine.steps()
-            ));
-        } else {
-            println!(
-                "{:<18} {:>14} {:>9.3}s {:>12.1} {:>9.4}s {:>8.1}x",
-                case.name,
-                machine.steps(),
-                vm_secs,
-                mips,
-                native_secs,
-                ratio
-            );
+        for dispatch in Dispatch::ALL {
+            let row = measure(&case, dispatch)?;
+            let mips = row.steps as f64 / row.vm_secs / 1e6;
+            let ratio = row.vm_secs / row.native_secs;
+            if json {
+                rows.push(format!(
+                    "{{\"name\":\"{}\",\"guest_instructions\":{},\"vm_seconds\":{:.6},\"native_seconds\":{:.6},\"mips\":{mips:.1},\"slowdown\":{ratio:.2}}}",
+                    row.name, row.steps, row.vm_secs, row.native_secs
+                ));
+            } else {
+                println!(
+                    "{:<28} {:>13} {:>8.3}s {:>10.1} {:>8.4}s {:>8.1}x",
+                    row.name, row.steps, row.vm_secs, mips, row.native_secs, ratio
+                );
+            }
         }
     }
     if json {
