@@ -44,6 +44,9 @@ pub fn report_exit(machine: &Machine, exit: &Exit, max_steps: Option<u64>) -> i3
         Exit::Fault(f) => {
             let (signal, name) = f.kind.signal();
             eprint!("vmkit: {f}");
+            if let Some(place) = machine.symbolize(f.ip) {
+                eprintln!("vmkit: the faulting instruction is at {place}");
+            }
             eprintln!(
                 "vmkit: after {} instructions; exit status {} ({name})",
                 machine.steps(),

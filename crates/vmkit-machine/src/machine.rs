@@ -195,6 +195,16 @@ impl Machine {
 
     /// A machine sized for `image` (the config overrides the image's requests), with the
     /// image loaded and the standard host functions registered.
+    ///
+    /// ```
+    /// use vmkit_machine::{Config, Exit, Machine};
+    /// let src = "main:\n    mov r1, 6\n    imul r1, 7\n    hcall print_int\n    halt\n";
+    /// let image = vmkit_asm::assemble_str("demo.s", src).unwrap().image;
+    /// let mut vm = Machine::from_image(&image, &Config::default()).unwrap();
+    /// vm.capture_output();
+    /// assert_eq!(vm.run(), Exit::Halted);
+    /// assert_eq!(vm.output(), b"42\n");
+    /// ```
     pub fn from_image(image: &Image, config: &Config) -> Result<Machine, LoadError> {
         let stack = if config.stack_size != 0 {
             config.stack_size
@@ -318,6 +328,14 @@ impl Machine {
     }
 
     /// Runs at most `max_steps` instructions; returns [`Exit::StepLimit`] if they ran out.
+    ///
+    /// ```
+    /// use vmkit_machine::{Config, Exit, Machine};
+    /// let image = vmkit_asm::assemble_str("spin.s", "main:\n    inc r1\n    jmp main\n").unwrap().image;
+    /// let mut vm = Machine::from_image(&image, &Config::default()).unwrap();
+    /// assert_eq!(vm.run_for(1001), Exit::StepLimit);
+    /// assert_eq!((vm.steps(), vm.reg(vmkit_isa::Reg::r(1))), (1001, 501));
+    /// ```
     pub fn run_for(&mut self, max_steps: u64) -> Exit {
         let mut budget = max_steps;
         loop {
@@ -363,6 +381,18 @@ impl Machine {
 
     /// Executes exactly one instruction with the reference semantics. Returns the exit if
     /// the machine stopped.
+    ///
+    /// ```
+    /// use vmkit_machine::{Config, Machine};
+    /// use vmkit_isa::Reg;
+    /// let image = vmkit_asm::assemble_str("s.s", "main:\n    mov r1, 5\n    add r1, r1\n    halt\n").unwrap().image;
+    /// let mut vm = Machine::from_image(&image, &Config::default()).unwrap();
+    /// assert_eq!(vm.instr_text_at(vm.ip()).as_deref(), Some("mov r1, 5"));
+    /// assert!(vm.step().is_none());
+    /// assert!(vm.step().is_none());
+    /// assert_eq!(vm.reg(Reg::r(1)), 10);
+    /// assert!(vm.step().is_some()); // halt
+    /// ```
     pub fn step(&mut self) -> Option<Exit> {
         let ip = self.cpu.ip;
         let (instr, len) = match self.mem.fetch_window(ip, MAX_INSTR_LEN) {
@@ -424,6 +454,27 @@ impl Machine {
             .map(|s| s.name.as_str())
     }
 
+    /// `addr` as `label+offset` relative to the nearest code or data label at or below it,
+    /// if the loaded image has symbols (for fault reports and debuggers).
+    ///
+    /// ```
+    /// use vmkit_machine::{Config, Machine};
+    /// let image = vmkit_asm::assemble_str("s.s", "main:\n    nop\n    nop\n    halt\n").unwrap().image;
+    /// let vm = Machine::from_image(&image, &Config::default()).unwrap();
+    /// assert_eq!(vm.symbolize(image.entry + 1).as_deref(), Some("main+0x1"));
+    /// ```
+    pub fn symbolize(&self, addr: u64) -> Option<String> {
+        let best = self
+            .symbols
+            .iter()
+            .filter(|s| s.kind != vmkit_image::SymbolKind::Constant && s.addr <= addr)
+            .max_by_key(|s| s.addr)?;
+        Some(match addr - best.addr {
+            0 => best.name.clone(),
+            off => format!("{}+{off:#x}", best.name),
+        })
+    }
+
     /// Instructions executed since the program was loaded.
     pub fn steps(&self) -> u64 {
         self.steps
@@ -470,6 +521,14 @@ impl Machine {
     }
 
     /// Reads `len` bytes at `addr` (PyVM's `Memory.get`), ignoring page protection.
+    ///
+    /// ```
+    /// let mut vm = vmkit_machine::Machine::new(4096);
+    /// vm.write(0x100, b"abc").unwrap();
+    /// vm.fill(0x103, 2, b'!').unwrap();
+    /// assert_eq!(vm.read(0x100, 5).unwrap(), b"abc!!");
+    /// assert!(vm.read(4090, 10).is_err()); // past the end: an error, not a panic
+    /// ```
     pub fn read(&self, addr: u64, len: u64) -> Result<&[u8], FaultKind> {
         self.mem.peek(addr, len)
     }
@@ -502,6 +561,14 @@ impl Machine {
     }
 
     /// Pushes a 64-bit value on the guest stack (PyVM's `stack_push`).
+    ///
+    /// ```
+    /// let mut vm = vmkit_machine::Machine::new(4096);
+    /// vm.push(7).unwrap();
+    /// vm.push(8).unwrap();
+    /// assert_eq!((vm.pop().unwrap(), vm.pop().unwrap()), (8, 7));
+    /// assert_eq!(vm.reg(vmkit_isa::Reg::SP), 4096);
+    /// ```
     pub fn push(&mut self, value: u64) -> Result<(), FaultKind> {
         let sp = crate::exec::push_sp(&self.cpu, &self.env, 8)?;
         self.mem.write(sp, 8, value)?;
@@ -579,6 +646,18 @@ impl Machine {
     }
 
     /// Guest stdin (fd 0) reads these bytes, then end of file.
+    ///
+    /// ```
+    /// use vmkit_machine::{Config, Exit, Machine};
+    /// // Copy stdin to stdout, 64 bytes at a time, until end of file.
+    /// let src = "main:\n    mov r1, 0\n    mov r2, buf\n    mov r3, 64\n    sys read\n    test r0, r0\n    jz .done\n    mov r3, r0\n    mov r1, 1\n    sys write\n    jmp main\n.done:\n    halt\n.bss\nbuf: .space 64\n";
+    /// let image = vmkit_asm::assemble_str("cat.s", src).unwrap().image;
+    /// let mut vm = Machine::from_image(&image, &Config::default()).unwrap();
+    /// vm.capture_output();
+    /// vm.set_stdin(b"hello, guest\n");
+    /// assert_eq!(vm.run(), Exit::Halted);
+    /// assert_eq!(vm.take_output(), b"hello, guest\n");
+    /// ```
     pub fn set_stdin(&mut self, bytes: &[u8]) {
         self.env.stdin = Source::Bytes(bytes.iter().copied().collect());
     }
