@@ -416,7 +416,7 @@ fn parse_instruction(
         .filter(|s| *s != Slot::Cond)
         .collect();
     if operands.len() != slots.len() {
-        let names: Vec<&str> = slots.iter().map(|s| slot_name(*s)).collect();
+        let names: Vec<&str> = slots.iter().map(|s| s.name()).collect();
         let wanted = match slots.len() {
             0 => "no operands".to_string(),
             1 => format!("1 operand ({})", names.join(", ")),
@@ -494,18 +494,6 @@ fn choose_op(ops: &[Op], operands: &[OperandAst]) -> Op {
         })
         .or(ops.first().copied())
         .unwrap_or(Op::Nop)
-}
-
-fn slot_name(slot: Slot) -> &'static str {
-    match slot {
-        Slot::Dst => "dst",
-        Slot::Src => "src",
-        Slot::Mem => "mem",
-        Slot::Rel => "target",
-        Slot::U8 => "n8",
-        Slot::U16 => "n16",
-        Slot::Cond => "cond",
-    }
 }
 
 fn describe_operand(op: &OperandAst) -> &'static str {

@@ -47,15 +47,7 @@ pub fn reference_markdown() -> String {
             .slots
             .iter()
             .filter(|s| **s != Slot::Cond)
-            .map(|s| match s {
-                Slot::Dst => "dst",
-                Slot::Src => "src",
-                Slot::Mem => "mem",
-                Slot::Rel => "target",
-                Slot::U8 => "n8",
-                Slot::U16 => "n16",
-                Slot::Cond => "",
-            })
+            .map(|s| s.name())
             .collect();
         out.push_str(&format!(
             "| {opcode} | `{mnemonic}` | {} | {} |\n",

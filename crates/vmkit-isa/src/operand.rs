@@ -423,6 +423,19 @@ impl Slot {
         )
     }
 
+    /// Short name used in the reference table and in usage messages (`dst`, `src`, ...).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Slot::Dst => "dst",
+            Slot::Src => "src",
+            Slot::Mem => "mem",
+            Slot::Cond => "cond",
+            Slot::Rel => "target",
+            Slot::U8 => "n8",
+            Slot::U16 => "n16",
+        }
+    }
+
     /// Short description used in error messages.
     pub const fn describe(self) -> &'static str {
         match self {

@@ -258,52 +258,48 @@ impl Memory {
         }
     }
 
-    /// Host-side write that ignores page permissions (loading, embedding API), still bounds
-    /// checked and still noticed by the decoded-code cache.
-    pub fn poke(&mut self, addr: u64, data: &[u8]) -> Result<(), FaultKind> {
-        let len = data.len() as u64;
-        if addr.checked_add(len).is_none_or(|e| e > self.size()) {
-            return Err(FaultKind::OutOfBounds {
+    /// The byte range `[addr, addr + len)` for a host-side access, bounds checked.
+    fn host_range(
+        &self,
+        addr: u64,
+        len: u64,
+        access: Access,
+    ) -> Result<std::ops::Range<usize>, FaultKind> {
+        match addr.checked_add(len) {
+            Some(end) if end <= self.size() => Ok(addr as usize..end as usize),
+            _ => Err(FaultKind::OutOfBounds {
                 addr,
                 size: len,
                 memory_size: self.size(),
-                access: Access::Write,
-            });
+                access,
+            }),
         }
-        if len > 0 {
-            self.note_code_write(addr, len);
+    }
+
+    /// Host-side write that ignores page permissions (loading, embedding API), still bounds
+    /// checked and still noticed by the decoded-code cache.
+    pub fn poke(&mut self, addr: u64, data: &[u8]) -> Result<(), FaultKind> {
+        let range = self.host_range(addr, data.len() as u64, Access::Write)?;
+        if !data.is_empty() {
+            self.note_code_write(addr, data.len() as u64);
         }
-        self.bytes[addr as usize..(addr + len) as usize].copy_from_slice(data);
+        self.bytes[range].copy_from_slice(data);
         Ok(())
     }
 
     /// Host-side read that ignores page permissions, bounds checked.
     pub fn peek(&self, addr: u64, len: u64) -> Result<&[u8], FaultKind> {
-        if addr.checked_add(len).is_none_or(|e| e > self.size()) {
-            return Err(FaultKind::OutOfBounds {
-                addr,
-                size: len,
-                memory_size: self.size(),
-                access: Access::Read,
-            });
-        }
-        Ok(&self.bytes[addr as usize..(addr + len) as usize])
+        let range = self.host_range(addr, len, Access::Read)?;
+        Ok(&self.bytes[range])
     }
 
     /// Host-side fill of `len` bytes at `addr` with `value`, ignoring permissions.
     pub fn fill(&mut self, addr: u64, len: u64, value: u8) -> Result<(), FaultKind> {
-        if addr.checked_add(len).is_none_or(|e| e > self.size()) {
-            return Err(FaultKind::OutOfBounds {
-                addr,
-                size: len,
-                memory_size: self.size(),
-                access: Access::Write,
-            });
-        }
+        let range = self.host_range(addr, len, Access::Write)?;
         if len > 0 {
             self.note_code_write(addr, len);
         }
-        self.bytes[addr as usize..(addr + len) as usize].fill(value);
+        self.bytes[range].fill(value);
         Ok(())
     }
 
