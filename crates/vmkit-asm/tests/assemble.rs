@@ -384,7 +384,7 @@ fn default_section_layout_is_page_aligned_in_kind_order() {
         "a section continues where it stopped"
     );
     let perms: Vec<Perms> = img.segments.iter().map(|s| s.perms).collect();
-    assert_eq!(perms, vec![Perms::RX, Perms::R, Perms::RW, Perms::RW]);
+    assert_eq!(perms, vec![Perms::RWX, Perms::R, Perms::RW, Perms::RW]);
     assert!(img.segments[3].data.is_empty());
 }
 

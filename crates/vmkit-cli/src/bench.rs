@@ -8,7 +8,7 @@ use vmkit_isa::Reg;
 use vmkit_machine::{Config, Dispatch, Exit, Machine};
 
 struct Case {
-    name: &'static str,
+    name: String,
     source: &'static str,
     input: u64,
     expect_reg: Reg,
@@ -67,28 +67,28 @@ fn cases(quick: bool) -> Vec<Case> {
     let scale = |full: u64, small: u64| if quick { small } else { full };
     vec![
         Case {
-            name: "counter loop",
+            name: format!("counter loop {}M", scale(300, 30)),
             source: include_str!("../../../benches/counter.s"),
             input: scale(300_000_000, 30_000_000),
             expect_reg: Reg::r(1),
             native: native_counter,
         },
         Case {
-            name: "fib(30) recursive",
+            name: format!("fib({}) recursive", scale(30, 25)),
             source: include_str!("../../../benches/fib.s"),
             input: scale(30, 25),
             expect_reg: Reg::r(0),
             native: native_fib,
         },
         Case {
-            name: "sieve 10M",
+            name: format!("sieve {}M", scale(10, 1)),
             source: include_str!("../../../benches/sieve.s"),
             input: scale(10_000_000, 1_000_000),
             expect_reg: Reg::r(0),
             native: native_sieve,
         },
         Case {
-            name: "memcopy 1 MiB",
+            name: format!("memcopy 1 MiB x{}", scale(64, 8)),
             source: include_str!("../../../benches/memcopy.s"),
             input: scale(64, 8),
             expect_reg: Reg::r(4),
@@ -106,7 +106,7 @@ struct Row {
 }
 
 fn measure(case: &Case, dispatch: Dispatch) -> Result<Row, String> {
-    let assembled = vmkit_asm::assemble_str(case.name, case.source).map_err(|d| format!("{d}"))?;
+    let assembled = vmkit_asm::assemble_str(&case.name, case.source).map_err(|d| format!("{d}"))?;
     let mut machine =
         Machine::from_image(&assembled.image, &Config::default()).map_err(|e| e.to_string())?;
     machine.set_dispatch(dispatch);

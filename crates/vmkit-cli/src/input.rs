@@ -30,6 +30,12 @@ pub fn load_program(path: &Path) -> Result<Image, String> {
 
 /// `vmkit asm`.
 pub fn asm(src: &Path, output: Option<&Path>) -> Result<i32, String> {
+    if std::fs::read(src).is_ok_and(|b| vmkit_image::is_image(&b)) {
+        return Err(format!(
+            "error: {} is already an image (it starts with the VMKI magic); `vmkit dis` turns it back into source",
+            src.display()
+        ));
+    }
     let out = vmkit_asm::assemble_file(src).map_err(|d| format!("{d}"))?;
     for w in &out.warnings {
         eprint!("{}", w.render());

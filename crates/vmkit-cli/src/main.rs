@@ -11,7 +11,8 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Build, run, trace and measure programs for the vmkit native machine.
+/// Build, run, disassemble, trace and measure programs for the vmkit native machine, and
+/// print its instruction set (`vmkit isa`).
 #[derive(Parser)]
 #[command(name = "vmkit", version, about, long_about = None)]
 struct Cli {
@@ -43,7 +44,7 @@ pub struct MachineArgs {
 enum Command {
     /// Run a program (assembly source or image, recognised by content).
     #[command(
-        after_help = "Examples:\n  vmkit run examples/hello.s\n  vmkit run --max-steps 1000000 --dump-regs examples/fib.s\n  vmkit run --screen examples/screen.s\n\nThe guest's exit status becomes vmkit's; a fault exits with 128+signal (SIGSEGV 139, SIGILL 132, SIGFPE 136), the step limit with 124."
+        after_help = "Examples:\n  vmkit run examples/hello.s\n  vmkit run --max-steps 1000000 --dump-regs examples/fib.s\n  vmkit run --screen examples/screen.s\n\nThe guest's exit status becomes vmkit's; a fault exits with 128+signal (SIGSEGV 139, SIGILL 132, SIGFPE 136, SIGABRT 134 for host-function errors, SIGPIPE 141), `brk` with 133 (SIGTRAP), the step limit with 124."
     )]
     Run {
         /// Program: `.s` source or `.vmi` image.
@@ -57,7 +58,7 @@ enum Command {
         #[arg(long)]
         screen: bool,
         /// With --dump-regs: print the final state as JSON on stderr.
-        #[arg(long)]
+        #[arg(long, requires = "dump_regs")]
         json: bool,
     },
     /// Assemble source into an image.

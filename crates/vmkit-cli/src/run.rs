@@ -31,16 +31,18 @@ pub fn report_exit(machine: &Machine, exit: &Exit, max_steps: Option<u64>) -> i3
     match exit {
         Exit::Halted | Exit::Exited(_) => {}
         Exit::Breakpoint => eprintln!(
-            "vmkit: breakpoint (brk) at ip={:#x} after {} instructions",
+            "vmkit: breakpoint (brk) at ip={:#x} after {}; exit status 133 (SIGTRAP)",
             machine.ip(),
-            machine.steps()
+            instructions(machine.steps())
         ),
         Exit::StepLimit => eprintln!(
-            "vmkit: stopped after {} instructions (--max-steps {}); next ip={:#x}",
-            machine.steps(),
+            "vmkit: stopped after {} (--max-steps {}); next ip={:#x}",
+            instructions(machine.steps()),
             max_steps.unwrap_or(0),
             machine.ip()
         ),
+        // A process killed by SIGPIPE dies quietly; so does the guest.
+        Exit::Fault(f) if f.kind == vmkit_machine::FaultKind::BrokenPipe => {}
         Exit::Fault(f) => {
             let (signal, name) = f.kind.signal();
             eprint!("vmkit: {f}");
@@ -48,13 +50,22 @@ pub fn report_exit(machine: &Machine, exit: &Exit, max_steps: Option<u64>) -> i3
                 eprintln!("vmkit: the faulting instruction is at {place}");
             }
             eprintln!(
-                "vmkit: after {} instructions; exit status {} ({name})",
-                machine.steps(),
+                "vmkit: after {}; exit status {} ({name})",
+                instructions(machine.steps()),
                 128 + signal
             );
         }
     }
     exit.status()
+}
+
+/// "1 instruction", "2 instructions".
+fn instructions(n: u64) -> String {
+    if n == 1 {
+        "1 instruction".into()
+    } else {
+        format!("{n} instructions")
+    }
 }
 
 /// `vmkit run`.

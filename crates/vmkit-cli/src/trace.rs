@@ -17,6 +17,9 @@ fn reg_name(i: usize) -> String {
 /// `vmkit trace`.
 pub fn trace(file: &Path, args: &MachineArgs, json: bool) -> Result<i32, String> {
     let mut machine = build_machine(file, args)?;
+    // The guest's own output goes through the same writer as the trace lines, after the
+    // line of the instruction that produced it, so the two stay in order.
+    machine.capture_output();
     let limit = args.max_steps.unwrap_or(u64::MAX);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -63,7 +66,16 @@ pub fn trace(file: &Path, args: &MachineArgs, json: bool) -> Result<i32, String>
             }
             s
         };
-        if writeln!(out, "{line}").is_err() {
+        let guest_output = machine.take_output();
+        let guest_errors = machine.take_error_output();
+        if !guest_errors.is_empty() {
+            let _ = out.flush();
+            let _ = std::io::stderr().write_all(&guest_errors);
+        }
+        if writeln!(out, "{line}")
+            .and_then(|_| out.write_all(&guest_output))
+            .is_err()
+        {
             // stdout closed (e.g. piped into head): stop quietly.
             return Ok(0);
         }

@@ -247,3 +247,52 @@ fn every_subcommand_has_help_with_an_example() {
         assert!(o.stdout.contains("Example"), "{sub} --help has no example");
     }
 }
+
+#[test]
+fn a_closed_pipe_ends_the_guest_quietly_like_sigpipe() {
+    let t = TempDir::new("pipe");
+    let src = t.file(
+        "yes.s",
+        b"main:\n    mov r1, 1\n    mov r2, m\n    mov r3, 2\n    sys write\n    jmp main\n.data\nm: .ascii \"y\\n\"\n",
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vmkit"))
+        .args(["run", &src])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 4];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take()); // the reader goes away, as `head` does
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(141));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn trace_keeps_guest_output_in_order() {
+    let o = vmkit(&["trace", "--max-steps", "6", "examples/fib.s"]);
+    let lines: Vec<&str> = o.stdout.lines().collect();
+    let hcall = lines
+        .iter()
+        .position(|l| l.contains("hcall print_int"))
+        .expect("hcall traced");
+    assert_eq!(lines[hcall + 1], "0", "{}", o.stdout);
+}
+
+#[test]
+fn asm_refuses_an_image_as_source() {
+    let t = TempDir::new("asmimg");
+    let img = t.0.join("h.vmi");
+    assert_eq!(
+        vmkit(&["asm", "examples/hello.s", "-o", img.to_str().unwrap()]).status,
+        0
+    );
+    let o = vmkit(&["asm", img.to_str().unwrap()]);
+    assert_eq!(o.status, 1);
+    assert!(o.stderr.contains("already an image"), "{}", o.stderr);
+}

@@ -39,7 +39,8 @@ pub fn is_image(bytes: &[u8]) -> bool {
 /// What a segment holds; decides its default permissions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SegmentKind {
-    /// Instructions (read + execute; writable unless W^X).
+    /// Instructions (read, write, execute by default: code may modify itself, as in QBX;
+    /// W^X mode removes the write permission at load time).
     Code = 1,
     /// Initialised data (read + write).
     Data = 2,
@@ -63,7 +64,7 @@ impl SegmentKind {
     /// The permissions a segment of this kind gets by default.
     pub fn default_perms(self) -> Perms {
         match self {
-            SegmentKind::Code => Perms::RX,
+            SegmentKind::Code => Perms::RWX,
             SegmentKind::Data | SegmentKind::Bss => Perms::RW,
             SegmentKind::Const => Perms::R,
         }
@@ -300,6 +301,12 @@ impl fmt::Display for ImageError {
 
 impl std::error::Error for ImageError {}
 
+/// Names are non-empty, at most 65535 bytes, and free of control characters (they end up in
+/// terminal output).
+fn valid_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= u16::MAX as usize && !s.chars().any(char::is_control)
+}
+
 struct Cursor<'a> {
     bytes: &'a [u8],
     pos: usize,
@@ -342,7 +349,7 @@ impl<'a> Cursor<'a> {
         let len = self.u16(what)? as usize;
         let raw = self.take(len, what)?;
         match std::str::from_utf8(raw) {
-            Ok(s) if !s.is_empty() => Ok(s.to_string()),
+            Ok(s) if valid_name(s) => Ok(s.to_string()),
             _ => Err(ImageError::BadName { what, index }),
         }
     }
@@ -425,7 +432,7 @@ impl Image {
             return Err(ImageError::BadEntry(self.entry));
         }
         for (i, name) in self.imports.iter().enumerate() {
-            if name.is_empty() || name.len() > u16::MAX as usize {
+            if !valid_name(name) {
                 return Err(ImageError::BadName {
                     what: "import",
                     index: i,
@@ -433,7 +440,7 @@ impl Image {
             }
         }
         for (i, sym) in self.symbols.iter().enumerate() {
-            if sym.name.is_empty() || sym.name.len() > u16::MAX as usize {
+            if !valid_name(&sym.name) {
                 return Err(ImageError::BadName {
                     what: "symbol",
                     index: i,
@@ -489,7 +496,38 @@ impl Image {
     }
 
     /// Parses and validates an image.
+    ///
+    /// A file cut short is reported as truncated (with where it ends); any other damage that
+    /// the checksum reveals is reported as a checksum mismatch rather than as whatever field
+    /// the damage happened to hit.
     pub fn from_bytes(bytes: &[u8]) -> Result<Image, ImageError> {
+        if bytes.len() < MAGIC.len() || bytes[..4] != MAGIC {
+            return Err(ImageError::BadMagic);
+        }
+        let checksum = (bytes.len() >= HEADER_LEN).then(|| {
+            let stored = u32::from_le_bytes([
+                bytes[CRC_OFFSET],
+                bytes[CRC_OFFSET + 1],
+                bytes[CRC_OFFSET + 2],
+                bytes[CRC_OFFSET + 3],
+            ]);
+            let mut zeroed = bytes.to_vec();
+            zeroed[CRC_OFFSET..CRC_OFFSET + 4].fill(0);
+            (stored, crc32fast::hash(&zeroed))
+        });
+        let parsed = Image::parse(bytes);
+        match (parsed, checksum) {
+            (Err(e @ ImageError::Truncated { .. }), _) => Err(e),
+            (Err(e @ (ImageError::BadMagic | ImageError::UnsupportedVersion(_))), _) => Err(e),
+            (_, Some((stored, computed))) if stored != computed => {
+                Err(ImageError::ChecksumMismatch { stored, computed })
+            }
+            (result, _) => result,
+        }
+    }
+
+    /// Parses the structure and validates it, without looking at the checksum.
+    fn parse(bytes: &[u8]) -> Result<Image, ImageError> {
         if bytes.len() < MAGIC.len() || bytes[..4] != MAGIC {
             return Err(ImageError::BadMagic);
         }
@@ -506,13 +544,7 @@ impl Image {
         let nimp = c.u16("import count")? as usize;
         let nsym = c.u32("symbol count")? as usize;
         let reserved = c.take(CRC_OFFSET - c.pos, "header")?;
-        let stored = c.u32("checksum")?;
-        let mut zeroed = bytes.to_vec();
-        zeroed[CRC_OFFSET..CRC_OFFSET + 4].fill(0);
-        let computed = crc32fast::hash(&zeroed);
-        if stored != computed {
-            return Err(ImageError::ChecksumMismatch { stored, computed });
-        }
+        c.u32("checksum")?;
         if reserved.iter().any(|&b| b != 0) {
             return Err(ImageError::BadField {
                 what: "reserved header bytes".into(),
@@ -559,6 +591,13 @@ impl Image {
         }
         let mut segments = Vec::with_capacity(raw_segments.len());
         for (i, (kind, perms, addr, mem_size, off, len)) in raw_segments.into_iter().enumerate() {
+            // Contents that start inside the file but run past its end: the file was cut.
+            if off <= bytes.len() as u64 && off.saturating_add(len) > bytes.len() as u64 {
+                return Err(ImageError::Truncated {
+                    what: "segment contents",
+                    offset: bytes.len(),
+                });
+            }
             let data = usize::try_from(off)
                 .ok()
                 .zip(usize::try_from(len).ok())
@@ -636,6 +675,24 @@ mod tests {
                 "prefix of {n} bytes loaded"
             );
         }
+    }
+
+    #[test]
+    fn cut_off_files_say_truncated() {
+        let bytes = sample().to_bytes();
+        for n in HEADER_LEN..bytes.len() {
+            match Image::from_bytes(&bytes[..n]) {
+                Err(ImageError::Truncated { .. }) => {}
+                other => panic!("prefix of {n} bytes: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn control_characters_in_names_are_refused() {
+        let mut image = sample();
+        image.imports[0] = "print\x1b[2J".into();
+        assert!(matches!(image.validate(), Err(ImageError::BadName { .. })));
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub mod errno {
     pub const EINVAL: i64 = 22;
     /// Too many open files.
     pub const EMFILE: i64 = 24;
+    /// Is a directory.
+    pub const EISDIR: i64 = 21;
     /// Generic I/O error.
     pub const EIO: i64 = 5;
 }

@@ -247,7 +247,8 @@ impl CodeCache {
     pub fn block_at(&mut self, mem: &mut Memory, const_base: u64, addr: u64) -> u32 {
         let slot = ((addr ^ (addr >> 12)) as usize) & (JC_SIZE - 1);
         let (tag, idx) = self.jc[slot];
-        if tag == addr {
+        // Empty slots hold (u64::MAX, UNLINKED); u64::MAX is also a valid (wild) target.
+        if tag == addr && idx != UNLINKED {
             return idx;
         }
         let idx = match self.map.get(&addr) {

@@ -77,6 +77,8 @@ pub struct Env {
     pub(crate) fs_root: Option<PathBuf>,
     /// Open files; guest fd = index + 3.
     pub(crate) files: Vec<Option<File>>,
+    /// Set when a write to stdout or stderr found the reading end of a pipe closed.
+    pub(crate) broken_pipe: bool,
 }
 
 impl Default for Env {
@@ -91,6 +93,7 @@ impl Default for Env {
             stdin: Source::Stdin,
             fs_root: None,
             files: Vec::new(),
+            broken_pipe: false,
         }
     }
 }

@@ -74,6 +74,8 @@ pub enum FaultKind {
         /// Import name, if the table has one.
         name: Option<String>,
     },
+    /// The guest wrote to a pipe whose reader has gone (a process would get SIGPIPE).
+    BrokenPipe,
     /// A host function reported an error.
     HostError {
         /// Host function name.
@@ -90,6 +92,7 @@ impl FaultKind {
             FaultKind::InvalidInstruction(_) | FaultKind::BadSyscall(_) => (4, "SIGILL"),
             FaultKind::DivideByZero | FaultKind::DivideOverflow => (8, "SIGFPE"),
             FaultKind::UnknownHostFunction { .. } | FaultKind::HostError { .. } => (6, "SIGABRT"),
+            FaultKind::BrokenPipe => (13, "SIGPIPE"),
             _ => (11, "SIGSEGV"),
         }
     }
@@ -105,7 +108,8 @@ impl fmt::Display for FaultKind {
                 access,
             } => write!(
                 f,
-                "{access} of {size} bytes at {addr:#x} is outside guest memory (size {memory_size:#x})"
+                "{access} of {size} byte{} at {addr:#x} is outside guest memory (size {memory_size:#x})",
+                if *size == 1 { "" } else { "s" }
             ),
             FaultKind::Unmapped { addr, access } => {
                 write!(f, "{access} at unmapped address {addr:#x}")
@@ -124,6 +128,7 @@ impl fmt::Display for FaultKind {
                 Some(n) => write!(f, "host function `{n}` (import {index}) is not registered"),
                 None => write!(f, "hcall {index}: the image has no import with that index"),
             },
+            FaultKind::BrokenPipe => write!(f, "write to a closed pipe (SIGPIPE)"),
             FaultKind::HostError { name, message } => {
                 write!(f, "host function `{name}` failed: {message}")
             }

@@ -15,6 +15,8 @@ pub struct HostCall<'a> {
     cpu: &'a mut Cpu,
     mem: &'a mut Memory,
     stdout: &'a mut Sink,
+    /// Set when stdout turned out to be a closed pipe.
+    broken_pipe: &'a mut bool,
 }
 
 impl HostCall<'_> {
@@ -55,9 +57,21 @@ impl HostCall<'_> {
 
     /// Writes to the machine's stdout (which may be captured).
     pub fn print(&mut self, text: &str) -> Result<(), String> {
-        self.stdout
-            .write_all(text.as_bytes())
-            .map_err(|e| e.to_string())
+        self.write_out(text.as_bytes())
+    }
+
+    /// Writes bytes to the machine's stdout. A closed pipe stops the machine as SIGPIPE
+    /// stops a process, once the host function returns.
+    pub fn write_out(&mut self, data: &[u8]) -> Result<(), String> {
+        match self.stdout.write_all(data) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    *self.broken_pipe = true;
+                }
+                Err(e.to_string())
+            }
+        }
     }
 }
 
@@ -80,12 +94,14 @@ pub(crate) fn hcall(
         cpu,
         mem,
         stdout: &mut env.stdout,
+        broken_pipe: &mut env.broken_pipe,
     };
     match f(&mut call) {
         Ok(v) => {
             cpu.regs[0] = v;
             Ok(())
         }
+        Err(_) if env.broken_pipe => Err(FaultKind::BrokenPipe),
         Err(message) => Err(FaultKind::HostError {
             name: name.clone(),
             message,
@@ -137,20 +153,14 @@ pub fn standard_host_functions() -> Vec<(&'static str, HostFn)> {
             "print_char",
             Box::new(|c: &mut HostCall<'_>| {
                 let b = [c.arg(0) as u8];
-                c.stdout
-                    .write_all(&b)
-                    .map_err(|e| e.to_string())
-                    .map(|_| 0u64)
+                c.write_out(&b).map(|_| 0u64)
             }),
         ),
         (
             "print_str",
             Box::new(|c: &mut HostCall<'_>| {
                 let data = c.read(c.arg(0), c.arg(1).min(1 << 24))?;
-                c.stdout
-                    .write_all(&data)
-                    .map_err(|e| e.to_string())
-                    .map(|_| 0u64)
+                c.write_out(&data).map(|_| 0u64)
             }),
         ),
     ]

@@ -13,7 +13,7 @@ use crate::memory::{page, Memory, PAGE_SIZE};
 use crate::Exit;
 use std::fmt;
 use std::path::PathBuf;
-use vmkit_image::{Image, SegmentKind};
+use vmkit_image::Image;
 use vmkit_isa::{decode, format_instr, Reg, Symbols, MAX_INSTR_LEN};
 
 /// Default guest memory: 1 MiB, as LBVM's.
@@ -262,6 +262,9 @@ impl Machine {
                 memory_size: size,
             });
         }
+        // A fresh zeroed allocation: bss and segment tails need no filling (a 2 GiB bss
+        // costs nothing until touched), and nothing of a previous program remains.
+        self.mem = Memory::try_new(size).ok_or(LoadError::OutOfHostMemory(size))?;
         let rest = if wx {
             page::R | page::W
         } else {
@@ -271,30 +274,39 @@ impl Machine {
         if image.segments.iter().all(|s| s.addr >= PAGE_SIZE) {
             self.mem.protect(0, PAGE_SIZE.min(size), 0);
         }
-        for s in &image.segments {
-            // Host-side copy: load before protecting.
+        let perms_of = |s: &vmkit_image::Segment| {
+            let p = s.perms.0 & 7;
+            if wx && p & page::X != 0 {
+                p & !page::W
+            } else {
+                p
+            }
+        };
+        for (index, s) in image.segments.iter().enumerate() {
             if self.mem.poke(s.addr, &s.data).is_err() {
                 return Err(LoadError::SegmentOutsideMemory {
-                    index: 0,
+                    index,
                     end: s.end(),
                     memory_size: size,
                 });
             }
-            let _ = self.mem.fill(
-                s.addr + s.data.len() as u64,
-                s.mem_size - s.data.len() as u64,
-                0,
-            );
+            self.mem.protect(s.addr, s.mem_size, perms_of(s));
         }
-        for s in &image.segments {
-            let mut perms = s.perms.0 & 7;
-            if s.kind == SegmentKind::Code && !wx {
-                perms |= page::W;
+        // A page shared by two segments gets the union of their permissions (without write
+        // if that union is executable under W^X).
+        for s in image.segments.iter().filter(|s| s.mem_size > 0) {
+            for page_addr in [s.addr & !(PAGE_SIZE - 1), (s.end() - 1) & !(PAGE_SIZE - 1)] {
+                let mut union = 0;
+                for t in &image.segments {
+                    if t.mem_size > 0 && t.addr < page_addr + PAGE_SIZE && t.end() > page_addr {
+                        union |= perms_of(t);
+                    }
+                }
+                if wx && union & page::X != 0 {
+                    union &= !page::W;
+                }
+                self.mem.protect(page_addr, PAGE_SIZE, union);
             }
-            if wx && perms & page::X != 0 {
-                perms &= !page::W;
-            }
-            self.mem.protect(s.addr, s.mem_size, perms);
         }
         self.cache.flush(&mut self.mem);
         self.cpu = Cpu::default();
@@ -640,6 +652,14 @@ impl Machine {
     /// Takes the captured stdout, leaving the buffer empty.
     pub fn take_output(&mut self) -> Vec<u8> {
         match &mut self.env.stdout {
+            Sink::Buffer(b) => std::mem::take(b),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Takes the captured stderr, leaving the buffer empty.
+    pub fn take_error_output(&mut self) -> Vec<u8> {
+        match &mut self.env.stderr {
             Sink::Buffer(b) => std::mem::take(b),
             _ => Vec::new(),
         }

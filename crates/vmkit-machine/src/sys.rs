@@ -28,7 +28,7 @@ pub(crate) fn syscall(
 ) -> Result<Flow, FaultKind> {
     let result: i64 = match n {
         syscall::EXIT => return Ok(Flow::Stop(Exit::Exited(arg(cpu, 1) as i64))),
-        syscall::WRITE => sys_write(mem, env, arg(cpu, 1), arg(cpu, 2), arg(cpu, 3)),
+        syscall::WRITE => sys_write(mem, env, arg(cpu, 1), arg(cpu, 2), arg(cpu, 3))?,
         syscall::READ => sys_read(mem, env, arg(cpu, 1), arg(cpu, 2), arg(cpu, 3)),
         syscall::OPEN => sys_open(mem, env, arg(cpu, 1), arg(cpu, 2)),
         syscall::CLOSE => {
@@ -51,10 +51,11 @@ pub(crate) fn syscall(
     Ok(Flow::Next)
 }
 
-fn sys_write(mem: &Memory, env: &mut Env, fd: u64, buf: u64, len: u64) -> i64 {
+/// `write`; a closed pipe on stdout or stderr stops the machine as SIGPIPE stops a process.
+fn sys_write(mem: &Memory, env: &mut Env, fd: u64, buf: u64, len: u64) -> Result<i64, FaultKind> {
     let len = len.min(MAX_IO);
     let Ok(data) = mem.read_bytes(buf, len) else {
-        return -errno::EFAULT;
+        return Ok(-errno::EFAULT);
     };
     let data = data.to_vec();
     let res = match fd {
@@ -65,12 +66,16 @@ fn sys_write(mem: &Memory, env: &mut Env, fd: u64, buf: u64, len: u64) -> i64 {
             .and_then(|i| env.files.get_mut(i as usize))
         {
             Some(Some(f)) => std::io::Write::write_all(f, &data),
-            _ => return -errno::EBADF,
+            _ => return Ok(-errno::EBADF),
         },
     };
     match res {
-        Ok(()) => len as i64,
-        Err(_) => -errno::EIO,
+        Ok(()) => Ok(len as i64),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe && fd <= 2 => {
+            env.broken_pipe = true;
+            Err(FaultKind::BrokenPipe)
+        }
+        Err(_) => Ok(-errno::EIO),
     }
 }
 
@@ -115,7 +120,7 @@ fn read_c_string(mem: &Memory, addr: u64) -> Option<String> {
 /// outside.
 pub(crate) fn confine(root: &Path, guest: &str) -> Option<PathBuf> {
     let rel = Path::new(guest);
-    if guest.is_empty() || rel.is_absolute() {
+    if rel.is_absolute() {
         return None;
     }
     if rel
@@ -140,12 +145,18 @@ fn sys_open(mem: &Memory, env: &mut Env, path: u64, flags: u64) -> i64 {
     let Some(guest) = read_c_string(mem, path) else {
         return -errno::EFAULT;
     };
+    if guest.is_empty() {
+        return -errno::ENOENT;
+    }
     let Some(root) = &env.fs_root else {
         return -errno::EACCES;
     };
     let Some(host) = confine(root, &guest) else {
         return -errno::EACCES;
     };
+    if host.is_dir() {
+        return -errno::EISDIR;
+    }
     let mut opts = OpenOptions::new();
     match flags {
         0 => opts.read(true),

@@ -138,6 +138,17 @@ fn faults_are_values_with_ip_and_text() {
         |k| matches!(k, FaultKind::OutOfBounds { .. }),
     );
     assert_eq!(f.ip, 0x7FFF_0000);
+    // Wild jumps to the very top of the address space (the jump cache's empty-slot tag).
+    for target in [u64::MAX, u64::MAX - 1] {
+        let f = expect_fault(
+            &Prog::new()
+                .q(Op::Mov, &[r(1), imm(target as i64)])
+                .q(Op::JmpInd, &[r(1)])
+                .finish(),
+            |k| matches!(k, FaultKind::OutOfBounds { .. }),
+        );
+        assert_eq!(f.ip, target);
+    }
     // Load outside memory.
     expect_fault(&Prog::new().q(Op::Mov, &[r(1), mem(2, -8)]).finish(), |k| {
         matches!(k, FaultKind::OutOfBounds { .. })
@@ -346,4 +357,50 @@ fn long_run_on_a_small_host_stack() {
         assert_eq!(exit, Exit::Halted, "{dispatch:?}");
         assert_eq!(steps, 1 + 10_000_000 * 6 + 1, "{dispatch:?}");
     }
+}
+
+/// Two segments in one page: the page gets both segments' permissions, so neither the code
+/// nor the data becomes unusable; under W^X the shared page loses write.
+#[test]
+fn segments_sharing_a_page_get_the_union_of_permissions() {
+    let mut image = image_of(
+        Prog::new()
+            .q(Op::Mov, &[r(1), abs(0x1100)])
+            .q(Op::Mov, &[abs(0x1108), r(1)])
+            .q(Op::Halt, &[])
+            .finish(),
+    );
+    image.segments.push(Segment::new(
+        SegmentKind::Data,
+        0x1100,
+        42u64.to_le_bytes().to_vec(),
+    ));
+    let mut m = Machine::from_image(&image, &Config::default()).unwrap();
+    assert_eq!(m.run(), Exit::Halted);
+    assert_eq!(m.read_u64(0x1108).unwrap(), 42);
+
+    let cfg = Config {
+        wx: true,
+        ..Config::default()
+    };
+    let mut m = Machine::from_image(&image, &cfg).unwrap();
+    assert!(
+        matches!(m.run(), Exit::Fault(f) if matches!(f.kind, FaultKind::Protection { addr: 0x1108, .. }))
+    );
+}
+
+/// A huge bss costs nothing until touched: loading does not write it.
+#[test]
+fn large_bss_loads_without_touching_memory() {
+    let mut image = image_of(Prog::new().q(Op::Halt, &[]).finish());
+    image.segments.push(Segment {
+        kind: SegmentKind::Bss,
+        perms: vmkit_image::Perms::RW,
+        addr: 0x10_0000,
+        mem_size: 8 << 30,
+        data: vec![],
+    });
+    let mut m = Machine::from_image(&image, &Config::default()).unwrap();
+    assert_eq!(m.run(), Exit::Halted);
+    assert!(m.memory_size() > 8 << 30);
 }
