@@ -128,7 +128,46 @@ impl Diagnostic {
         let shown_len = shown.chars().count();
         let caret_at = caret_at.unwrap_or(shown_len);
         let caret_end = caret_end.unwrap_or(shown_len).max(caret_at + 1);
-        (shown, caret_at, caret_end - caret_at)
+        // Very long lines: show a window around the caret, marked with ellipses.
+        const WIDTH: usize = 120;
+        if shown_len <= WIDTH {
+            return (shown, caret_at, caret_end - caret_at);
+        }
+        let from = caret_at.saturating_sub(WIDTH / 2).min(shown_len - WIDTH);
+        let window: String = shown.chars().skip(from).take(WIDTH).collect();
+        let prefix = if from > 0 { "..." } else { "" };
+        let suffix = if from + WIDTH < shown_len { "..." } else { "" };
+        let caret_len = (caret_end - caret_at).min(WIDTH - (caret_at - from));
+        (
+            format!("{prefix}{window}{suffix}"),
+            caret_at - from + prefix.len(),
+            caret_len.max(1),
+        )
+    }
+}
+
+#[cfg(test)]
+mod long_line_tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_show_a_window_around_the_caret() {
+        let d = Diagnostic {
+            severity: Severity::Error,
+            message: "m".into(),
+            file: "f.s".into(),
+            line: 1,
+            col: 5001,
+            len: 3,
+            source_line: format!("{}bad{}", "x".repeat(5000), "y".repeat(5000)),
+            hint: None,
+            notes: vec![],
+        };
+        let text = d.render();
+        assert!(text.len() < 600, "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        let caret = lines[4].find('^').unwrap();
+        assert_eq!(&lines[3][caret..caret + 3], "bad");
     }
 }
 

@@ -21,7 +21,10 @@ pub(crate) fn resolve(
     check_references(program, sources, reports);
     check_cycles(program, reports);
     mark_default_entry(program);
-    warn_unused(program, reports);
+    // After an error, a label may look unused only because the line that used it failed.
+    if !reports.iter().any(|r| r.severity == crate::Severity::Error) {
+        warn_unused(program, reports);
+    }
     imports
 }
 

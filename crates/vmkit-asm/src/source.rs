@@ -265,6 +265,15 @@ impl SourceMap {
             });
             next = exp.parent.clone();
         }
+        // Deep (recursive) expansions: keep the innermost and outermost few.
+        const KEEP: usize = 6;
+        if notes.len() > 2 * KEEP {
+            let hidden = notes.len() - 2 * KEEP;
+            let tail = notes.split_off(notes.len() - KEEP);
+            notes.truncate(KEEP);
+            notes.push(format!("... {hidden} more expansions ..."));
+            notes.extend(tail);
+        }
         notes
     }
 

@@ -48,7 +48,11 @@ fn write_address(out: &mut String, addr: u64, syms: &dyn Symbols) {
     }
 }
 
-fn write_disp(out: &mut String, disp: i32, force: bool) {
+/// Displacements from 0x1000 up that equal a label's address are printed as the label
+/// (`[r4*8 + table]`); smaller ones are almost always plain offsets into a structure.
+const SYMBOLIC_DISP_MIN: i32 = 0x1000;
+
+fn write_disp(out: &mut String, disp: i32, force: bool, syms: &dyn Symbols) {
     if disp == 0 && !force {
         return;
     }
@@ -60,7 +64,10 @@ fn write_disp(out: &mut String, disp: i32, force: bool) {
         if force && disp == 0 {
             out.push_str("dword ");
         }
-        write_number(out, disp as i64);
+        match syms.name_at(disp as u64) {
+            Some(name) if disp >= SYMBOLIC_DISP_MIN => out.push_str(name),
+            _ => write_number(out, disp as i64),
+        }
     }
 }
 
@@ -74,7 +81,7 @@ fn write_mem(out: &mut String, m: &Mem, syms: &dyn Symbols) {
         }
         Addr::Based { base, disp } => {
             let _ = write!(out, "{base}");
-            write_disp(out, disp, true);
+            write_disp(out, disp, true, syms);
         }
         Addr::Indexed {
             base,
@@ -86,7 +93,7 @@ fn write_mem(out: &mut String, m: &Mem, syms: &dyn Symbols) {
                 let _ = write!(out, "{b} + ");
             }
             let _ = write!(out, "{index}*{}", 1u32 << scale_log2);
-            write_disp(out, disp, false);
+            write_disp(out, disp, false, syms);
         }
         Addr::Abs(a) => write_address(out, a as u64, syms),
         Addr::Const(off) => {
