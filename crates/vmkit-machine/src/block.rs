@@ -42,6 +42,10 @@ pub(crate) enum Kind {
     Jmp,
     /// if cond(c) goto imm (link) else fall through (disp as link).
     Jcc,
+    /// `cmp a, b` + `jcc c`: if taken goto imm (link), else run the next record (a `Goto`).
+    CmpRRJcc,
+    /// `cmp a, disp` + `jcc c`: if taken goto imm (link), else run the next record.
+    CmpRIJcc,
     /// push ip+len; ip = imm.
     Call,
     /// ip = pop.
@@ -259,6 +263,38 @@ impl CodeCache {
         idx
     }
 
+    /// Fuses a `jcc` with the `cmp` record just before it in the same block, when that
+    /// compares registers or a register with a 32-bit immediate: the pair becomes one
+    /// compare-and-branch record followed by a `Goto` for the fall-through path. Returns
+    /// whether it did (then the block is complete).
+    fn fuse_compare(&mut self, enter: u32, jcc: Rec) -> bool {
+        let Some(prev) = self.recs.last().copied() else {
+            return false;
+        };
+        if self.recs.len() as u32 <= enter + 1 {
+            return false;
+        }
+        let kind = match prev.kind {
+            Kind::CmpRR => Kind::CmpRRJcc,
+            Kind::CmpRI if i32::try_from(prev.imm as i64).is_ok() => Kind::CmpRIJcc,
+            _ => return false,
+        };
+        let mut fused = prev;
+        fused.kind = kind;
+        fused.disp = prev.imm as i64 as i32;
+        fused.c = jcc.c;
+        fused.imm = jcc.imm;
+        fused.link = UNLINKED;
+        fused.len = prev.len + jcc.len;
+        let last = self.recs.len() - 1;
+        self.recs[last] = fused;
+        let fall = jcc.ip + jcc.len as u64;
+        let mut goto = Rec::new(Kind::Goto, fall);
+        goto.imm = fall;
+        self.recs.push(goto);
+        true
+    }
+
     fn translate(&mut self, mem: &mut Memory, const_base: u64, start: u64) -> u32 {
         self.translations += 1;
         let enter = self.recs.len() as u32;
@@ -309,6 +345,10 @@ impl CodeCache {
             rec.len = len as u8;
             rec.seq = count as u8;
             let generic = rec.kind == Kind::Generic;
+            if rec.kind == Kind::Jcc && self.fuse_compare(enter, rec) {
+                count += 1;
+                break;
+            }
             self.recs.push(rec);
             count += 1;
             ip += len as u64;

@@ -180,6 +180,37 @@ pub(crate) fn step(
                 }
             }
         }
+        Kind::CmpRRJcc | Kind::CmpRIJcc => {
+            // `cmp` + `jcc` in one record: flags are recorded as `cmp` would, and the branch
+            // decides on the operands directly. Not taken: the next record is the `Goto` to
+            // the fall-through block.
+            let a = reg!(r.a);
+            let b = if kind == Kind::CmpRRJcc {
+                reg!(r.b)
+            } else {
+                r.disp as i64 as u64
+            };
+            let res = a.wrapping_sub(b);
+            cpu.set_lazy(FlagOp::Sub, Size::Q, a, b, res);
+            let taken = match Cond::from_code(r.c).unwrap_or(Cond::O) {
+                Cond::Z => a == b,
+                Cond::Nz => a != b,
+                Cond::B => a < b,
+                Cond::Ae => a >= b,
+                Cond::Be => a <= b,
+                Cond::A => a > b,
+                Cond::L => (a as i64) < (b as i64),
+                Cond::Ge => (a as i64) >= (b as i64),
+                Cond::Le => (a as i64) <= (b as i64),
+                Cond::G => (a as i64) > (b as i64),
+                c => cpu.cond(c),
+            };
+            if taken {
+                follow!(r.imm)
+            } else {
+                pc + 1
+            }
+        }
         Kind::Call | Kind::CallR => {
             let target = if kind == Kind::Call { r.imm } else { reg!(r.a) };
             let sp = match push_sp(cpu, env, 8) {

@@ -47,7 +47,7 @@ macro_rules! handler_table {
     };
 }
 handler_table! {
-    Enter Goto Fault Generic Jmp Jcc Call Ret JmpR CallR
+    Enter Goto Fault Generic Jmp Jcc CmpRRJcc CmpRIJcc Call Ret JmpR CallR
     MovRR MovRI AddRR AddRI SubRR SubRI AndRR AndRI OrRR OrRI XorRR XorRI
     CmpRR CmpRI TestRR TestRI ShlRI ShrRI SarRI ImulRR IncR DecR
     Lea Load LoadZx LoadSx Store StoreI AddRM CmpRM PushR PopR

@@ -143,6 +143,24 @@ fn program(body: &[(Instr, Option<(u8, u8)>)], seeds: &[i64]) -> Vec<u8> {
         ins.encode_into(&mut p.code).unwrap();
         if let Some((c, skip)) = branch {
             let target = (k + 1 + *skip as usize).min(body.len());
+            // Half of the branches test a fresh compare (the fused compare-and-branch form),
+            // against a register or an immediate of every width.
+            match skip % 4 {
+                0 => {
+                    p.q(Op::Cmp, &[r(*c % 8), r((*c + 3) % 8)]);
+                }
+                1 => {
+                    p.q(
+                        Op::Cmp,
+                        &[r(*c % 8), imm(seeds[*c as usize % 8] >> (*c * 4))],
+                    );
+                }
+                2 => {
+                    // Equal operands: where `l` and `le`, `b` and `be` differ.
+                    p.q(Op::Cmp, &[r(*c % 8), r(*c % 8)]);
+                }
+                _ => {}
+            }
             p.jcc(Cond::ALL[*c as usize], &format!("L{target}"));
         }
     }
