@@ -14,9 +14,9 @@
 
 use crate::cpu::ZERO_REG;
 use crate::fault::FaultKind;
-use crate::memory::{Memory, PAGE_SIZE};
 use std::collections::HashMap;
 use vmkit_isa::{decode, Addr, DecodeError, Instr, Mem, Op, Operand, Size, MAX_INSTR_LEN};
+use vmkit_mem::{Memory, PAGE_SIZE};
 
 /// Longest block, in guest instructions.
 const MAX_BLOCK: usize = 64;
@@ -309,12 +309,12 @@ impl CodeCache {
                 break;
             }
             let decoded = match mem.fetch_window(ip, MAX_INSTR_LEN) {
-                Err(f) => Err(f),
+                Err(f) => Err(FaultKind::from(f)),
                 Ok(window) => match decode(window) {
                     Ok(ok) => Ok(ok),
-                    Err(DecodeError::Truncated { .. }) if window.len() < MAX_INSTR_LEN => {
-                        Err(mem.fetch_fault(ip + window.len() as u64, 1))
-                    }
+                    Err(DecodeError::Truncated { .. }) if window.len() < MAX_INSTR_LEN => Err(
+                        FaultKind::from(mem.fetch_fault(ip + window.len() as u64, 1)),
+                    ),
                     Err(e) => Err(FaultKind::InvalidInstruction(e)),
                 },
             };

@@ -9,7 +9,7 @@
 //! | `0xB8FA0` | 1 | keyboard status: the host sets 1 when a key waits; the guest clears it |
 //! | `0xB8FA1` | 1 | keyboard data: the waiting key's byte |
 
-use crate::memory::Memory;
+use vmkit_mem::Memory;
 
 /// Screen base address (the classic VGA text buffer).
 pub const SCREEN_BASE: u64 = 0xB8000;

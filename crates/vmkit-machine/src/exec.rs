@@ -9,9 +9,9 @@
 use crate::cpu::{Cpu, FlagOp, SP};
 use crate::env::Env;
 use crate::fault::FaultKind;
-use crate::memory::Memory;
 use crate::Exit;
 use vmkit_isa::{flag, Addr, Instr, Mem, Op, Operand, Size};
+use vmkit_mem::Memory;
 
 /// Where execution continues after an instruction.
 #[derive(Debug, PartialEq, Eq)]
@@ -73,7 +73,7 @@ fn loc(cpu: &Cpu, mem: &Memory, env: &Env, op: &Operand) -> Result<Loc, FaultKin
 fn read_loc(cpu: &Cpu, mem: &Memory, l: Loc, size: Size) -> Result<u64, FaultKind> {
     match l {
         Loc::Reg(r) => Ok(cpu.regs[r] & size.mask()),
-        Loc::Mem(a) => mem.read(a, size.bytes()),
+        Loc::Mem(a) => Ok(mem.read(a, size.bytes())?),
     }
 }
 
@@ -93,7 +93,7 @@ fn write_loc(cpu: &mut Cpu, mem: &mut Memory, l: Loc, size: Size, v: u64) -> Res
             write_reg(cpu, r, size, v);
             Ok(())
         }
-        Loc::Mem(a) => mem.write(a, size.bytes(), v),
+        Loc::Mem(a) => Ok(mem.write(a, size.bytes(), v)?),
     }
 }
 

@@ -3,26 +3,8 @@
 use std::fmt;
 use vmkit_isa::DecodeError;
 
-/// Kind of memory access, for protection faults.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
-    /// A load.
-    Read,
-    /// A store.
-    Write,
-    /// An instruction fetch.
-    Execute,
-}
-
-impl fmt::Display for Access {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Access::Read => "read",
-            Access::Write => "write",
-            Access::Execute => "execute",
-        })
-    }
-}
+pub use vmkit_mem::Access;
+use vmkit_mem::MemError;
 
 /// What went wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,6 +65,26 @@ pub enum FaultKind {
         /// Its message.
         message: String,
     },
+}
+
+impl From<MemError> for FaultKind {
+    fn from(e: MemError) -> FaultKind {
+        match e {
+            MemError::OutOfBounds {
+                addr,
+                size,
+                memory_size,
+                access,
+            } => FaultKind::OutOfBounds {
+                addr,
+                size,
+                memory_size,
+                access,
+            },
+            MemError::Unmapped { addr, access } => FaultKind::Unmapped { addr, access },
+            MemError::Protection { addr, access } => FaultKind::Protection { addr, access },
+        }
+    }
 }
 
 impl FaultKind {

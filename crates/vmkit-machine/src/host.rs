@@ -4,7 +4,7 @@
 use crate::cpu::Cpu;
 use crate::env::{Env, Sink};
 use crate::fault::FaultKind;
-use crate::memory::Memory;
+use vmkit_mem::Memory;
 
 /// A host function: gets the call's arguments and guest memory, returns r0 or an error
 /// message (which stops the machine with a fault).

@@ -13,9 +13,9 @@ use crate::cpu::{Cpu, FlagOp, SP};
 use crate::env::Env;
 use crate::exec::{exec, push_sp, write_reg, Flow};
 use crate::fault::FaultKind;
-use crate::memory::Memory;
 use crate::Exit;
 use vmkit_isa::{Cond, Size};
+use vmkit_mem::Memory;
 
 /// Why a dispatch backend returned.
 pub(crate) enum Inner {
@@ -96,7 +96,7 @@ pub(crate) fn step(
     }
     macro_rules! fault {
         ($e:expr) => {
-            leave!(0, r.ip, Inner::Fault($e))
+            leave!(0, r.ip, Inner::Fault(FaultKind::from($e)))
         };
     }
     // Follows this record's link, resolving and patching it on first use.

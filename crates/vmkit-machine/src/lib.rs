@@ -6,12 +6,11 @@
 //! drops them when the guest writes over them. Everything a guest can do wrong ends in a
 //! [`Fault`] value.
 //!
-//! Layers: this crate depends on `vmkit-isa` (what the instructions are) and `vmkit-image`
-//! (what a program file is); it knows nothing of assembly text or the command line.
+//! Layers: this crate depends on `vmkit-isa` (what the instructions are), `vmkit-mem` (guest
+//! memory) and `vmkit-image` (what a program file is); it knows nothing of assembly text or the command line.
 //!
 //! | module | owns |
 //! |---|---|
-//! | `memory` | guest bytes, page permissions, code-page tracking |
 //! | `cpu` | registers, ip, lazy flags |
 //! | `exec` | reference semantics of every instruction |
 //! | `block` | decoded-code cache: records, blocks, chaining, invalidation |
@@ -31,7 +30,6 @@ mod fault;
 mod host;
 mod interp;
 mod machine;
-mod memory;
 mod sys;
 mod threaded;
 
@@ -39,7 +37,7 @@ pub use cpu::format_regs;
 pub use fault::{Access, Fault, FaultKind};
 pub use host::{standard_host_functions, HostCall, HostFn};
 pub use machine::{Config, Dispatch, LoadError, Machine, DEFAULT_MEMORY, MAX_MEMORY};
-pub use memory::PAGE_SIZE;
+pub use vmkit_mem::{MemError, Memory, PAGE_SIZE};
 
 /// Why a machine stopped.
 #[derive(Clone, Debug, PartialEq, Eq)]

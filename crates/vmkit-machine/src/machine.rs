@@ -9,12 +9,12 @@ use crate::exec::{exec, Flow};
 use crate::fault::{Fault, FaultKind};
 use crate::host::{HostCall, HostFn};
 use crate::interp::Inner;
-use crate::memory::{page, Memory, PAGE_SIZE};
 use crate::Exit;
 use std::fmt;
 use std::path::PathBuf;
 use vmkit_image::Image;
 use vmkit_isa::{decode, format_instr, Reg, Symbols, MAX_INSTR_LEN};
+use vmkit_mem::{page, Memory, PAGE_SIZE};
 
 /// Default guest memory: 1 MiB, as LBVM's.
 pub const DEFAULT_MEMORY: u64 = 1 << 20;
@@ -322,7 +322,7 @@ impl Machine {
 
     /// Copies `bytes` into memory at `offset` (ignoring page protection).
     pub fn load_bytes(&mut self, offset: u64, bytes: &[u8]) -> Result<(), FaultKind> {
-        self.mem.poke(offset, bytes)
+        Ok(self.mem.poke(offset, bytes)?)
     }
 
     /// PyVM's `execute_bytes`: loads `bytes` at `offset`, sets ip there and runs to the end.
@@ -437,7 +437,8 @@ impl Machine {
         None
     }
 
-    fn fault(&self, kind: FaultKind) -> Box<Fault> {
+    fn fault(&self, kind: impl Into<FaultKind>) -> Box<Fault> {
+        let kind = kind.into();
         Box::new(Fault {
             kind,
             ip: self.cpu.ip,
@@ -542,7 +543,7 @@ impl Machine {
     /// assert!(vm.read(4090, 10).is_err()); // past the end: an error, not a panic
     /// ```
     pub fn read(&self, addr: u64, len: u64) -> Result<&[u8], FaultKind> {
-        self.mem.peek(addr, len)
+        Ok(self.mem.peek(addr, len)?)
     }
 
     /// Reads a little-endian u64.

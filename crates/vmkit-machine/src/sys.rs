@@ -5,11 +5,11 @@ use crate::cpu::Cpu;
 use crate::env::Env;
 use crate::exec::Flow;
 use crate::fault::FaultKind;
-use crate::memory::Memory;
 use crate::Exit;
 use std::fs::OpenOptions;
 use std::path::{Component, Path, PathBuf};
 use vmkit_isa::syscall::{self, errno};
+use vmkit_mem::Memory;
 
 /// Largest single read or write, so a guest cannot make the host allocate without bound.
 const MAX_IO: u64 = 1 << 24;

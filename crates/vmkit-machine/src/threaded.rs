@@ -16,7 +16,7 @@ use crate::block::{CodeCache, Kind};
 use crate::cpu::Cpu;
 use crate::env::Env;
 use crate::interp::{step, Budget, Inner};
-use crate::memory::Memory;
+use vmkit_mem::Memory;
 
 /// A record handler: runs record `pc` and returns the index of the next one, or [`EXIT`]
 /// after storing the reason in [`Ctx::exit`].

@@ -1,10 +1,100 @@
-//! Guest memory: one flat, byte-addressed, bounds-checked array with per-page permissions.
+//! # vmkit-mem: guest memory
 //!
-//! This module owns the bytes and the page flags. It knows which pages hold decoded code
-//! (`CODE`), so that a store into one can be reported to the interpreter, which then drops
-//! its decoded blocks; it knows nothing else about the interpreter.
+//! One flat, byte-addressed, bounds-checked array with per-page (4 KiB) permissions, shared
+//! by vmkit's guests (the native machine and the x86 guest). No guest address ever reaches
+//! host memory outside this array.
+//!
+//! The crate owns the bytes and the page flags. It knows which pages hold decoded code
+//! (`CODE`), so that a store into one can be reported to an interpreter, which then drops
+//! its decoded blocks; it knows nothing else about interpreters.
+#![deny(missing_docs)]
 
-use crate::fault::{Access, FaultKind};
+use std::fmt;
+
+/// Kind of memory access, for faults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// A load.
+    Read,
+    /// A store.
+    Write,
+    /// An instruction fetch.
+    Execute,
+}
+
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Access::Read => "read",
+            Access::Write => "write",
+            Access::Execute => "execute",
+        })
+    }
+}
+
+/// Why an access was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MemError {
+    /// The access reaches past the end of guest memory.
+    OutOfBounds {
+        /// First byte accessed.
+        addr: u64,
+        /// Bytes accessed.
+        size: u64,
+        /// Guest memory size.
+        memory_size: u64,
+        /// Load, store or fetch.
+        access: Access,
+    },
+    /// The page is not mapped (no permissions at all).
+    Unmapped {
+        /// Address accessed.
+        addr: u64,
+        /// Load, store or fetch.
+        access: Access,
+    },
+    /// The page does not allow this access.
+    Protection {
+        /// Address accessed.
+        addr: u64,
+        /// Load, store or fetch.
+        access: Access,
+    },
+}
+
+impl MemError {
+    /// The address the error is about.
+    pub fn addr(&self) -> u64 {
+        match *self {
+            MemError::OutOfBounds { addr, .. }
+            | MemError::Unmapped { addr, .. }
+            | MemError::Protection { addr, .. } => addr,
+        }
+    }
+}
+
+impl fmt::Display for MemError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MemError::OutOfBounds {
+                addr,
+                size,
+                memory_size,
+                access,
+            } => write!(
+                f,
+                "{access} of {size} byte{} at {addr:#x} is outside guest memory (size {memory_size:#x})",
+                if *size == 1 { "" } else { "s" }
+            ),
+            MemError::Unmapped { addr, access } => write!(f, "{access} at unmapped address {addr:#x}"),
+            MemError::Protection { addr, access } => {
+                write!(f, "{access} at {addr:#x} not permitted by the page's protection")
+            }
+        }
+    }
+}
+
+impl std::error::Error for MemError {}
 
 /// Page size for permissions and code tracking.
 pub const PAGE_SIZE: u64 = 4096;
@@ -27,9 +117,9 @@ pub struct Memory {
     bytes: Vec<u8>,
     pages: Vec<u8>,
     /// Set when a store hit a `CODE` page; the interpreter clears it after flushing.
-    pub(crate) code_written: bool,
+    pub code_written: bool,
     /// The bytes written to code pages since `code_written` was last cleared: [start, end).
-    pub(crate) code_write_range: (u64, u64),
+    pub code_write_range: (u64, u64),
 }
 
 impl Memory {
@@ -94,7 +184,9 @@ impl Memory {
             .map_or(0, |f| f & !page::CODE)
     }
 
-    pub(crate) fn mark_code(&mut self, addr: u64, len: u64) {
+    /// Marks the pages of `[addr, addr + len)` as holding decoded code: stores into them
+    /// set [`Memory::code_written`].
+    pub fn mark_code(&mut self, addr: u64, len: u64) {
         let first = (addr >> PAGE_SHIFT) as usize;
         let last = ((addr + len.max(1) - 1) >> PAGE_SHIFT) as usize;
         for p in first..=last.min(self.pages.len().saturating_sub(1)) {
@@ -102,7 +194,8 @@ impl Memory {
         }
     }
 
-    pub(crate) fn clear_code_marks(&mut self) {
+    /// Forgets every code mark (after an interpreter dropped its decoded code).
+    pub fn clear_code_marks(&mut self) {
         for f in &mut self.pages {
             *f &= !page::CODE;
         }
@@ -110,16 +203,16 @@ impl Memory {
     }
 
     /// Forgets the record of stores into code pages.
-    pub(crate) fn clear_code_written(&mut self) {
+    pub fn clear_code_written(&mut self) {
         self.code_written = false;
         self.code_write_range = (u64::MAX, 0);
     }
 
     #[cold]
-    fn access_fault(&self, addr: u64, size: u64, access: Access) -> FaultKind {
+    fn access_fault(&self, addr: u64, size: u64, access: Access) -> MemError {
         let end = addr.checked_add(size);
         if end.is_none_or(|e| e > self.size()) {
-            return FaultKind::OutOfBounds {
+            return MemError::OutOfBounds {
                 addr,
                 size,
                 memory_size: self.size(),
@@ -136,20 +229,20 @@ impl Memory {
         while a < addr + size {
             let f = self.pages[(a >> PAGE_SHIFT) as usize];
             if f & (page::R | page::W | page::X) == 0 {
-                return FaultKind::Unmapped { addr: a, access };
+                return MemError::Unmapped { addr: a, access };
             }
             if f & need == 0 {
-                return FaultKind::Protection { addr: a, access };
+                return MemError::Protection { addr: a, access };
             }
             a = (a | (PAGE_SIZE - 1)) + 1;
         }
-        FaultKind::Protection { addr, access }
+        MemError::Protection { addr, access }
     }
 
     /// Checks that `size` bytes at `addr` may be accessed with `need` page bits; returns the
     /// start offset.
     #[inline(always)]
-    fn check(&self, addr: u64, size: u64, need: u8, access: Access) -> Result<usize, FaultKind> {
+    fn check(&self, addr: u64, size: u64, need: u8, access: Access) -> Result<usize, MemError> {
         let end = addr.wrapping_add(size);
         if end > self.size() || end < addr {
             return Err(self.access_fault(addr, size, access));
@@ -164,7 +257,7 @@ impl Memory {
 
     /// Reads `size` (1, 2, 4 or 8) bytes at `addr`, little-endian, zero-extended.
     #[inline(always)]
-    pub fn read(&self, addr: u64, size: u32) -> Result<u64, FaultKind> {
+    pub fn read(&self, addr: u64, size: u32) -> Result<u64, MemError> {
         let at = self.check(addr, size as u64, page::R, Access::Read)?;
         let b = &self.bytes[at..at + size as usize];
         Ok(match size {
@@ -181,13 +274,13 @@ impl Memory {
 
     /// Reads 8 bytes at `addr`.
     #[inline(always)]
-    pub fn read_u64(&self, addr: u64) -> Result<u64, FaultKind> {
+    pub fn read_u64(&self, addr: u64) -> Result<u64, MemError> {
         self.read(addr, 8)
     }
 
     /// Writes the low `size` (1, 2, 4 or 8) bytes of `value` at `addr`.
     #[inline(always)]
-    pub fn write(&mut self, addr: u64, size: u32, value: u64) -> Result<(), FaultKind> {
+    pub fn write(&mut self, addr: u64, size: u32, value: u64) -> Result<(), MemError> {
         let end = addr.wrapping_add(size as u64);
         if end > self.size() || end < addr {
             return Err(self.access_fault(addr, size as u64, Access::Write));
@@ -209,13 +302,13 @@ impl Memory {
 
     /// Checks that a store of `size` bytes at `addr` would succeed, without storing.
     #[inline]
-    pub(crate) fn check_write(&self, addr: u64, size: u32) -> Result<(), FaultKind> {
+    pub fn check_write(&self, addr: u64, size: u32) -> Result<(), MemError> {
         self.check(addr, size as u64, page::W, Access::Write)
             .map(|_| ())
     }
 
     /// Copies `len` bytes at `addr` out of guest memory (checked for reading).
-    pub fn read_bytes(&self, addr: u64, len: u64) -> Result<&[u8], FaultKind> {
+    pub fn read_bytes(&self, addr: u64, len: u64) -> Result<&[u8], MemError> {
         if len == 0 {
             return Ok(&[]);
         }
@@ -225,7 +318,7 @@ impl Memory {
     }
 
     /// Writes `data` at `addr` (checked for writing, code pages noticed).
-    pub fn write_bytes(&mut self, addr: u64, data: &[u8]) -> Result<(), FaultKind> {
+    pub fn write_bytes(&mut self, addr: u64, data: &[u8]) -> Result<(), MemError> {
         if data.is_empty() {
             return Ok(());
         }
@@ -237,7 +330,7 @@ impl Memory {
         Ok(())
     }
 
-    fn check_pages(&self, addr: u64, len: u64, need: u8, access: Access) -> Result<(), FaultKind> {
+    fn check_pages(&self, addr: u64, len: u64, need: u8, access: Access) -> Result<(), MemError> {
         let first = addr >> PAGE_SHIFT;
         let last = (addr + len - 1) >> PAGE_SHIFT;
         for p in first..=last {
@@ -264,10 +357,10 @@ impl Memory {
         addr: u64,
         len: u64,
         access: Access,
-    ) -> Result<std::ops::Range<usize>, FaultKind> {
+    ) -> Result<std::ops::Range<usize>, MemError> {
         match addr.checked_add(len) {
             Some(end) if end <= self.size() => Ok(addr as usize..end as usize),
-            _ => Err(FaultKind::OutOfBounds {
+            _ => Err(MemError::OutOfBounds {
                 addr,
                 size: len,
                 memory_size: self.size(),
@@ -278,7 +371,7 @@ impl Memory {
 
     /// Host-side write that ignores page permissions (loading, embedding API), still bounds
     /// checked and still noticed by the decoded-code cache.
-    pub fn poke(&mut self, addr: u64, data: &[u8]) -> Result<(), FaultKind> {
+    pub fn poke(&mut self, addr: u64, data: &[u8]) -> Result<(), MemError> {
         let range = self.host_range(addr, data.len() as u64, Access::Write)?;
         if !data.is_empty() {
             self.note_code_write(addr, data.len() as u64);
@@ -288,13 +381,13 @@ impl Memory {
     }
 
     /// Host-side read that ignores page permissions, bounds checked.
-    pub fn peek(&self, addr: u64, len: u64) -> Result<&[u8], FaultKind> {
+    pub fn peek(&self, addr: u64, len: u64) -> Result<&[u8], MemError> {
         let range = self.host_range(addr, len, Access::Read)?;
         Ok(&self.bytes[range])
     }
 
     /// Host-side fill of `len` bytes at `addr` with `value`, ignoring permissions.
-    pub fn fill(&mut self, addr: u64, len: u64, value: u8) -> Result<(), FaultKind> {
+    pub fn fill(&mut self, addr: u64, len: u64, value: u8) -> Result<(), MemError> {
         let range = self.host_range(addr, len, Access::Write)?;
         if len > 0 {
             self.note_code_write(addr, len);
@@ -306,7 +399,7 @@ impl Memory {
     /// Instruction bytes at `addr` for the decoder: up to `max` bytes, stopping at the end of
     /// memory or at the first page that is not executable. Faults if `addr` itself cannot be
     /// fetched.
-    pub(crate) fn fetch_window(&self, addr: u64, max: usize) -> Result<&[u8], FaultKind> {
+    pub fn fetch_window(&self, addr: u64, max: usize) -> Result<&[u8], MemError> {
         self.check(addr, 1, page::X, Access::Execute)?;
         let mut end = (addr + max as u64).min(self.size());
         let next_page = (addr | (PAGE_SIZE - 1)) + 1;
@@ -318,7 +411,7 @@ impl Memory {
 
     /// The fault a fetch of `size` bytes at `addr` gets (used when decoding ran into the end
     /// of fetchable memory).
-    pub(crate) fn fetch_fault(&self, addr: u64, size: u64) -> FaultKind {
+    pub fn fetch_fault(&self, addr: u64, size: u64) -> MemError {
         self.access_fault(addr, size, Access::Execute)
     }
 }
@@ -357,22 +450,22 @@ mod tests {
         m.protect(PAGE_SIZE, PAGE_SIZE, page::R);
         assert!(matches!(
             m.read(0, 1),
-            Err(FaultKind::Unmapped { addr: 0, .. })
+            Err(MemError::Unmapped { addr: 0, .. })
         ));
         assert!(matches!(
             m.write(PAGE_SIZE, 8, 1),
-            Err(FaultKind::Protection { .. })
+            Err(MemError::Protection { .. })
         ));
         assert_eq!(m.read(PAGE_SIZE, 8), Ok(0));
         m.write(2 * PAGE_SIZE, 8, 0x1122_3344_5566_7788).unwrap();
         assert_eq!(m.read(2 * PAGE_SIZE, 2), Ok(0x7788));
         assert!(matches!(
             m.read(3 * PAGE_SIZE - 4, 8),
-            Err(FaultKind::OutOfBounds { .. })
+            Err(MemError::OutOfBounds { .. })
         ));
         assert!(matches!(
             m.read(u64::MAX - 2, 8),
-            Err(FaultKind::OutOfBounds { .. })
+            Err(MemError::OutOfBounds { .. })
         ));
         // A store that straddles into a read-only page is refused as a whole.
         assert!(m.write(2 * PAGE_SIZE - 4, 8, 0).is_err());
