@@ -7,6 +7,16 @@
 //! The crate owns the bytes and the page flags. It knows which pages hold decoded code
 //! (`CODE`), so that a store into one can be reported to an interpreter, which then drops
 //! its decoded blocks; it knows nothing else about interpreters.
+//!
+//! ```
+//! use vmkit_mem::{page, Memory, MemError, PAGE_SIZE};
+//! let mut mem = Memory::new(4 * PAGE_SIZE);
+//! mem.protect(0, PAGE_SIZE, 0); // unmap page 0: null pointers fault
+//! mem.write(0x1000, 4, 0xdead_beef).unwrap();
+//! assert_eq!(mem.read(0x1000, 2), Ok(0xbeef));
+//! assert!(matches!(mem.read(8, 1), Err(MemError::Unmapped { addr: 8, .. })));
+//! assert!(matches!(mem.read(4 * PAGE_SIZE - 2, 4), Err(MemError::OutOfBounds { .. })));
+//! ```
 #![deny(missing_docs)]
 
 use std::fmt;
