@@ -6,6 +6,7 @@ mod input;
 mod run;
 mod size;
 mod trace;
+mod x86;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -44,7 +45,7 @@ pub struct MachineArgs {
 enum Command {
     /// Run a program (assembly source or image, recognised by content).
     #[command(
-        after_help = "Examples:\n  vmkit run examples/hello.s\n  vmkit run --max-steps 1000000 --dump-regs examples/fib.s\n  vmkit run --screen examples/screen.s\n\nThe guest's exit status becomes vmkit's; a fault exits with 128+signal (SIGSEGV 139, SIGILL 132, SIGFPE 136, SIGABRT 134 for host-function errors, SIGPIPE 141), `brk` with 133 (SIGTRAP), the step limit with 124."
+        after_help = "Examples:\n  vmkit run examples/hello.s\n  vmkit run --max-steps 1000000 --dump-regs examples/fib.s\n  vmkit run --screen examples/screen.s\n  vmkit run --arch x86 --raw examples/x86/pyvm_hello.bin\n\nThe guest's exit status becomes vmkit's; a fault exits with 128+signal (SIGSEGV 139, SIGILL 132, SIGFPE 136, SIGABRT 134 for host-function errors, SIGPIPE 141), `brk` with 133 (SIGTRAP), the step limit with 124."
     )]
     Run {
         /// Program: `.s` source or `.vmi` image.
@@ -60,6 +61,15 @@ enum Command {
         /// With --dump-regs: print the final state as JSON on stderr.
         #[arg(long, requires = "dump_regs")]
         json: bool,
+        /// The guest architecture: `native` (vmkit's own ISA) or `x86` (IA-32).
+        #[arg(long, default_value = "native", value_parser = ["native", "x86"])]
+        arch: String,
+        /// With --arch x86: FILE is flat machine code (as PyVM's execute_file), loaded at --base.
+        #[arg(long, requires = "arch")]
+        raw: bool,
+        /// Load address for --raw code (PyVM loads at 0, and its example relies on it).
+        #[arg(long, value_name = "ADDR", default_value = "0", value_parser = size::parse_size)]
+        base: u64,
     },
     /// Assemble source into an image.
     #[command(after_help = "Example:\n  vmkit asm examples/fib.s -o fib.vmi")]
@@ -113,7 +123,18 @@ fn main() -> ExitCode {
             dump_regs,
             screen,
             json,
-        } => run::run(&file, &machine, dump_regs, screen, json),
+            arch,
+            raw,
+            base,
+        } => {
+            if arch == "x86" {
+                x86::run(&file, &machine, raw, base, dump_regs)
+            } else if raw {
+                Err("error: --raw needs --arch x86 (native programs are source or images)".into())
+            } else {
+                run::run(&file, &machine, dump_regs, screen, json)
+            }
+        }
         Command::Asm { src, output } => input::asm(&src, output.as_deref()),
         Command::Dis { file } => input::dis(&file),
         Command::Trace {

@@ -296,3 +296,49 @@ fn asm_refuses_an_image_as_source() {
     assert_eq!(o.status, 1);
     assert!(o.stderr.contains("already an image"), "{}", o.stderr);
 }
+
+/// Seed 002: the bytes of PyVM's README example, run as flat code.
+#[test]
+fn pyvm_readme_example_runs_under_the_x86_guest() {
+    let o = vmkit(&[
+        "run",
+        "--arch",
+        "x86",
+        "--raw",
+        "examples/x86/pyvm_hello.bin",
+    ]);
+    assert_eq!(
+        (o.status, o.stdout.as_str()),
+        (0, "Hello, world!\n"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn x86_guest_faults_and_unknown_syscalls_are_reported() {
+    let t = TempDir::new("x86");
+    // xor eax, eax ; div eax
+    let p = t.file("div.bin", &[0x31, 0xC0, 0xF7, 0xF0]);
+    let o = vmkit(&["run", "--arch", "x86", "--raw", &p]);
+    assert_eq!(o.status, 136, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("SIGFPE") && o.stderr.contains("div eax"),
+        "{}",
+        o.stderr
+    );
+    // mov eax, 42 ; int 0x80
+    let p = t.file("sys.bin", &[0xB8, 42, 0, 0, 0, 0xCD, 0x80]);
+    let o = vmkit(&["run", "--arch", "x86", "--raw", &p]);
+    assert!(
+        o.stderr.contains("unsupported system call 42"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(o.status, 128 + 31);
+    // A jump into unmapped memory.
+    let p = t.file("wild.bin", &[0xB8, 0, 0, 0, 0x70, 0xFF, 0xE0]);
+    let o = vmkit(&["run", "--arch", "x86", "--raw", &p]);
+    assert_eq!(o.status, 139, "{}", o.stderr);
+    assert!(o.stderr.contains("eip=0x70000000"), "{}", o.stderr);
+}

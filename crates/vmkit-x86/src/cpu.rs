@@ -1,0 +1,134 @@
+//! IA-32 architectural state visible to user-mode code.
+
+use crate::alu;
+
+/// General registers in encoding order.
+pub const EAX: usize = 0;
+/// ECX.
+pub const ECX: usize = 1;
+/// EDX.
+pub const EDX: usize = 2;
+/// EBX.
+pub const EBX: usize = 3;
+/// ESP.
+pub const ESP: usize = 4;
+/// EBP.
+pub const EBP: usize = 5;
+/// ESI.
+pub const ESI: usize = 6;
+/// EDI.
+pub const EDI: usize = 7;
+
+/// Register names in encoding order.
+pub const REG_NAMES: [&str; 8] = ["eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi"];
+
+/// Segment registers in encoding order (ES CS SS DS FS GS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seg {
+    /// ES.
+    Es = 0,
+    /// CS.
+    Cs = 1,
+    /// SS.
+    Ss = 2,
+    /// DS.
+    Ds = 3,
+    /// FS.
+    Fs = 4,
+    /// GS.
+    Gs = 5,
+}
+
+/// Registers, eip, eflags and the segment state user code can observe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cpu {
+    /// eax, ecx, edx, ebx, esp, ebp, esi, edi.
+    pub regs: [u32; 8],
+    /// Address of the next instruction.
+    pub eip: u32,
+    /// EFLAGS (status flags, DF; IF reads as set, as in user mode).
+    pub eflags: u32,
+    /// Segment selectors (ES CS SS DS FS GS).
+    pub selectors: [u16; 6],
+    /// Segment bases; only FS and GS are non-zero in a flat user-mode process.
+    pub seg_base: [u32; 6],
+}
+
+impl Default for Cpu {
+    fn default() -> Self {
+        Cpu {
+            regs: [0; 8],
+            eip: 0,
+            // Bit 1 always reads as 1; IF is set in user mode.
+            eflags: 0x202,
+            selectors: [0x2b, 0x23, 0x2b, 0x2b, 0, 0],
+            seg_base: [0; 6],
+        }
+    }
+}
+
+impl Cpu {
+    /// Reads an 8-bit register by encoding (0-3: AL CL DL BL, 4-7: AH CH DH BH).
+    #[inline]
+    pub fn reg8(&self, n: usize) -> u32 {
+        if n < 4 {
+            self.regs[n] & 0xFF
+        } else {
+            (self.regs[n - 4] >> 8) & 0xFF
+        }
+    }
+
+    /// Writes an 8-bit register by encoding.
+    #[inline]
+    pub fn set_reg8(&mut self, n: usize, v: u32) {
+        if n < 4 {
+            self.regs[n] = (self.regs[n] & !0xFF) | (v & 0xFF);
+        } else {
+            self.regs[n - 4] = (self.regs[n - 4] & !0xFF00) | ((v & 0xFF) << 8);
+        }
+    }
+
+    /// Reads a 16-bit register by encoding.
+    #[inline]
+    pub fn reg16(&self, n: usize) -> u32 {
+        self.regs[n] & 0xFFFF
+    }
+
+    /// Writes a 16-bit register by encoding (upper half kept).
+    #[inline]
+    pub fn set_reg16(&mut self, n: usize, v: u32) {
+        self.regs[n] = (self.regs[n] & !0xFFFF) | (v & 0xFFFF);
+    }
+
+    /// Whether a flag bit (from [`alu`]) is set.
+    #[inline]
+    pub fn flag(&self, bit: u32) -> bool {
+        self.eflags & bit != 0
+    }
+
+    /// Registers and flags for fault reports.
+    pub fn format(&self) -> String {
+        let mut out = String::new();
+        for (i, name) in REG_NAMES.iter().enumerate() {
+            out.push_str(&format!("  {name}={:#010x}", self.regs[i]));
+            if i % 4 == 3 {
+                out.push('\n');
+            }
+        }
+        let f = |bit: u32, c: char| if self.eflags & bit != 0 { c } else { '-' };
+        out.push_str(&format!(
+            "  eip={:#010x}  eflags={:#010x} [{}{}{}{}{}{}{}]  gs.base={:#x}\n",
+            self.eip,
+            self.eflags,
+            f(alu::OF, 'O'),
+            f(alu::DF, 'D'),
+            f(alu::SF, 'S'),
+            f(alu::ZF, 'Z'),
+            f(alu::AF, 'A'),
+            f(alu::PF, 'P'),
+            f(alu::CF, 'C'),
+            self.seg_base[Seg::Gs as usize]
+        ));
+        out
+    }
+}

@@ -1,0 +1,759 @@
+//! Reference semantics: executes one decoded iced-x86 [`Instruction`] on the CPU state.
+//!
+//! Instructions are dispatched on their mnemonic and operate on operands by kind (register,
+//! memory, immediate), so every encoding of an instruction shares one implementation. Flag
+//! results come from [`crate::alu`]. A fault is raised before any architectural write of
+//! the instruction, except where the real CPU also writes first (none so far).
+
+use crate::alu::{self, Width};
+use crate::cpu::{Cpu, Seg, EAX, ECX, EDX, ESP};
+use iced_x86::{Instruction, Mnemonic, OpKind, Register};
+use vmkit_mem::{MemError, Memory};
+
+/// Where execution goes next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// The following instruction.
+    Next,
+    /// This address.
+    Jump(u32),
+    /// `int 0x80`: a system call, then the following instruction.
+    Syscall,
+    /// `hlt` and other privileged instructions: a general protection fault in user mode.
+    Privileged,
+}
+
+/// Why an instruction could not complete.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExecError {
+    /// A memory access failed (SIGSEGV).
+    Memory(MemError),
+    /// `div`/`idiv` by zero or with an overflowing quotient (SIGFPE).
+    Divide,
+    /// An instruction this emulator does not implement (SIGILL).
+    Unimplemented(Mnemonic),
+}
+
+impl From<MemError> for ExecError {
+    fn from(e: MemError) -> Self {
+        ExecError::Memory(e)
+    }
+}
+
+pub(crate) type Result<T> = std::result::Result<T, ExecError>;
+
+fn width_of_size(bytes: usize) -> Width {
+    match bytes {
+        1 => Width::B8,
+        2 => Width::W16,
+        _ => Width::D32,
+    }
+}
+
+fn bytes(w: Width) -> u32 {
+    match w {
+        Width::B8 => 1,
+        Width::W16 => 2,
+        Width::D32 => 4,
+    }
+}
+
+/// A 32-bit general register's index, or `None` for non-GPRs.
+fn gpr(reg: Register) -> Option<(usize, Width)> {
+    if reg.is_gpr32() {
+        Some((reg.number(), Width::D32))
+    } else if reg.is_gpr16() {
+        Some((reg.number(), Width::W16))
+    } else if reg.is_gpr8() {
+        Some((reg.number(), Width::B8))
+    } else {
+        None
+    }
+}
+
+fn read_reg(cpu: &Cpu, reg: Register) -> u32 {
+    match gpr(reg) {
+        Some((n, Width::D32)) => cpu.regs[n],
+        Some((n, Width::W16)) => cpu.reg16(n),
+        Some((n, Width::B8)) => cpu.reg8(n),
+        None => match reg {
+            Register::ES => cpu.selectors[Seg::Es as usize] as u32,
+            Register::CS => cpu.selectors[Seg::Cs as usize] as u32,
+            Register::SS => cpu.selectors[Seg::Ss as usize] as u32,
+            Register::DS => cpu.selectors[Seg::Ds as usize] as u32,
+            Register::FS => cpu.selectors[Seg::Fs as usize] as u32,
+            Register::GS => cpu.selectors[Seg::Gs as usize] as u32,
+            _ => 0,
+        },
+    }
+}
+
+fn write_reg(cpu: &mut Cpu, reg: Register, v: u32) {
+    match gpr(reg) {
+        Some((n, Width::D32)) => cpu.regs[n] = v,
+        Some((n, Width::W16)) => cpu.set_reg16(n, v),
+        Some((n, Width::B8)) => cpu.set_reg8(n, v),
+        None => {}
+    }
+}
+
+/// The linear address of the instruction's memory operand.
+pub fn effective_address(cpu: &Cpu, insn: &Instruction) -> u32 {
+    let mut a = insn.memory_displacement32();
+    let base = insn.memory_base();
+    if base != Register::None {
+        a = a.wrapping_add(read_reg(cpu, base));
+    }
+    let index = insn.memory_index();
+    if index != Register::None {
+        a = a.wrapping_add(read_reg(cpu, index).wrapping_mul(insn.memory_index_scale()));
+    }
+    match insn.memory_segment() {
+        Register::FS => a.wrapping_add(cpu.seg_base[Seg::Fs as usize]),
+        Register::GS => a.wrapping_add(cpu.seg_base[Seg::Gs as usize]),
+        _ => a,
+    }
+}
+
+pub(crate) fn read_mem(mem: &Memory, addr: u32, w: Width) -> Result<u32> {
+    Ok(mem.read(addr as u64, bytes(w))? as u32)
+}
+
+pub(crate) fn write_mem(mem: &mut Memory, addr: u32, w: Width, v: u32) -> Result<()> {
+    Ok(mem.write(addr as u64, bytes(w), v as u64)?)
+}
+
+/// Operand `i`'s width.
+fn op_width(insn: &Instruction, i: u32) -> Width {
+    match insn.op_kind(i) {
+        OpKind::Register => gpr(insn.op_register(i)).map_or(Width::D32, |(_, w)| w),
+        OpKind::Memory => width_of_size(insn.memory_size().size()),
+        OpKind::Immediate8 => Width::B8,
+        OpKind::Immediate16 | OpKind::Immediate8to16 => Width::W16,
+        _ => Width::D32,
+    }
+}
+
+fn read_op(cpu: &Cpu, mem: &Memory, insn: &Instruction, i: u32) -> Result<u32> {
+    match insn.op_kind(i) {
+        OpKind::Register => Ok(read_reg(cpu, insn.op_register(i))),
+        OpKind::Memory => read_mem(mem, effective_address(cpu, insn), op_width(insn, i)),
+        _ => Ok(insn.immediate(i) as u32),
+    }
+}
+
+fn write_op(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction, i: u32, v: u32) -> Result<()> {
+    match insn.op_kind(i) {
+        OpKind::Register => {
+            write_reg(cpu, insn.op_register(i), v);
+            Ok(())
+        }
+        OpKind::Memory => {
+            let a = effective_address(cpu, insn);
+            write_mem(mem, a, op_width(insn, i), v)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Checks that operand `i` (if memory) can be written, so flags are not changed by an
+/// instruction that then faults.
+fn check_writable(cpu: &Cpu, mem: &Memory, insn: &Instruction, i: u32) -> Result<()> {
+    if insn.op_kind(i) == OpKind::Memory {
+        let a = effective_address(cpu, insn);
+        mem.check_write(a as u64, bytes(op_width(insn, i)))?;
+    }
+    Ok(())
+}
+
+fn push32(cpu: &mut Cpu, mem: &mut Memory, v: u32) -> Result<()> {
+    let sp = cpu.regs[ESP].wrapping_sub(4);
+    write_mem(mem, sp, Width::D32, v)?;
+    cpu.regs[ESP] = sp;
+    Ok(())
+}
+
+fn pop32(cpu: &mut Cpu, mem: &Memory) -> Result<u32> {
+    let v = read_mem(mem, cpu.regs[ESP], Width::D32)?;
+    cpu.regs[ESP] = cpu.regs[ESP].wrapping_add(4);
+    Ok(v)
+}
+
+/// Evaluates the condition of a `jcc`/`setcc`/`cmovcc` from its condition code.
+fn condition(cpu: &Cpu, cc: iced_x86::ConditionCode) -> bool {
+    use iced_x86::ConditionCode as C;
+    let f = |b| cpu.flag(b);
+    match cc {
+        C::o => f(alu::OF),
+        C::no => !f(alu::OF),
+        C::b => f(alu::CF),
+        C::ae => !f(alu::CF),
+        C::e => f(alu::ZF),
+        C::ne => !f(alu::ZF),
+        C::be => f(alu::CF) || f(alu::ZF),
+        C::a => !f(alu::CF) && !f(alu::ZF),
+        C::s => f(alu::SF),
+        C::ns => !f(alu::SF),
+        C::p => f(alu::PF),
+        C::np => !f(alu::PF),
+        C::l => f(alu::SF) != f(alu::OF),
+        C::ge => f(alu::SF) == f(alu::OF),
+        C::le => f(alu::ZF) || f(alu::SF) != f(alu::OF),
+        C::g => !f(alu::ZF) && f(alu::SF) == f(alu::OF),
+        C::None => true,
+    }
+}
+
+/// Executes `insn`.
+pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow> {
+    use Mnemonic as M;
+    let next = insn.next_ip32();
+    match insn.mnemonic() {
+        M::Nop => {}
+        M::Mov => {
+            let v = read_op(cpu, mem, insn, 1)?;
+            write_op(cpu, mem, insn, 0, v)?;
+        }
+        M::Movzx | M::Movsx => {
+            let w = op_width(insn, 1);
+            let v = read_op(cpu, mem, insn, 1)?;
+            let v = if insn.mnemonic() == M::Movsx {
+                match w {
+                    Width::B8 => v as u8 as i8 as i32 as u32,
+                    Width::W16 => v as u16 as i16 as i32 as u32,
+                    Width::D32 => v,
+                }
+            } else {
+                v
+            };
+            write_op(cpu, mem, insn, 0, v)?;
+        }
+        M::Lea => {
+            // lea computes the offset without a segment base.
+            let mut a = insn.memory_displacement32();
+            if insn.memory_base() != Register::None {
+                a = a.wrapping_add(read_reg(cpu, insn.memory_base()));
+            }
+            if insn.memory_index() != Register::None {
+                a = a.wrapping_add(
+                    read_reg(cpu, insn.memory_index()).wrapping_mul(insn.memory_index_scale()),
+                );
+            }
+            write_op(cpu, mem, insn, 0, a)?;
+        }
+        M::Xchg => {
+            let a = read_op(cpu, mem, insn, 0)?;
+            let b = read_op(cpu, mem, insn, 1)?;
+            check_writable(cpu, mem, insn, 0)?;
+            check_writable(cpu, mem, insn, 1)?;
+            write_op(cpu, mem, insn, 0, b)?;
+            write_op(cpu, mem, insn, 1, a)?;
+        }
+        M::Push => {
+            let v = read_op(cpu, mem, insn, 0)?;
+            push32(cpu, mem, v)?;
+        }
+        M::Pop => {
+            let old = cpu.regs[ESP];
+            let v = pop32(cpu, mem)?;
+            // `pop [esp+x]` addresses with the incremented esp, as the CPU does.
+            if let Err(e) = write_op(cpu, mem, insn, 0, v) {
+                cpu.regs[ESP] = old;
+                return Err(e);
+            }
+        }
+        M::Pushfd => push32(cpu, mem, cpu.eflags & !0x30000)?,
+        M::Popfd => {
+            let v = pop32(cpu, mem)?;
+            // User mode may change the status flags, DF, TF and AC; IF and IOPL stay.
+            const WRITABLE: u32 = alu::STATUS | alu::DF | alu::TF | (1 << 18) | (1 << 21);
+            cpu.eflags = (cpu.eflags & !WRITABLE) | (v & WRITABLE) | 0x2;
+        }
+        M::Pushad => {
+            let esp = cpu.regs[ESP];
+            let new_sp = esp.wrapping_sub(32);
+            mem.check_write(new_sp as u64, 32)?;
+            for (k, r) in [EAX, ECX, EDX, crate::cpu::EBX].into_iter().enumerate() {
+                write_mem(
+                    mem,
+                    esp.wrapping_sub(4 * (k as u32 + 1)),
+                    Width::D32,
+                    cpu.regs[r],
+                )?;
+            }
+            write_mem(mem, esp.wrapping_sub(20), Width::D32, esp)?;
+            for (k, r) in [crate::cpu::EBP, crate::cpu::ESI, crate::cpu::EDI]
+                .into_iter()
+                .enumerate()
+            {
+                write_mem(
+                    mem,
+                    esp.wrapping_sub(24 + 4 * k as u32),
+                    Width::D32,
+                    cpu.regs[r],
+                )?;
+            }
+            cpu.regs[ESP] = new_sp;
+        }
+        M::Popad => {
+            let sp = cpu.regs[ESP];
+            let mut vals = [0u32; 8];
+            for (k, v) in vals.iter_mut().enumerate() {
+                *v = read_mem(mem, sp.wrapping_add(4 * k as u32), Width::D32)?;
+            }
+            // Popped in the order edi, esi, ebp, (esp skipped), ebx, edx, ecx, eax.
+            for (k, r) in [7usize, 6, 5, 4, 3, 2, 1, 0].into_iter().enumerate() {
+                if r != ESP {
+                    cpu.regs[r] = vals[k];
+                }
+            }
+            cpu.regs[ESP] = sp.wrapping_add(32);
+        }
+        M::Lahf => {
+            let ah = (cpu.eflags & 0xD5) | 0x2;
+            cpu.set_reg8(4, ah);
+        }
+        M::Sahf => {
+            let ah = cpu.reg8(4);
+            cpu.eflags = (cpu.eflags & !0xD5) | (ah & 0xD5);
+        }
+        M::Shl | M::Sal | M::Shr | M::Sar | M::Rol | M::Ror | M::Rcl | M::Rcr => {
+            let w = op_width(insn, 0);
+            let a = read_op(cpu, mem, insn, 0)?;
+            let count = if insn.op_count() > 1 {
+                read_op(cpu, mem, insn, 1)?
+            } else {
+                1
+            };
+            check_writable(cpu, mem, insn, 0)?;
+            let fl = cpu.eflags;
+            let (r, flags) = match insn.mnemonic() {
+                M::Shl | M::Sal => alu::shl(w, a, count, fl),
+                M::Shr => alu::shr(w, a, count, fl),
+                M::Sar => alu::sar(w, a, count, fl),
+                M::Rol => alu::rol(w, a, count, fl),
+                M::Ror => alu::ror(w, a, count, fl),
+                M::Rcl => alu::rcl(w, a, count, fl),
+                _ => alu::rcr(w, a, count, fl),
+            };
+            cpu.eflags = flags;
+            write_op(cpu, mem, insn, 0, r)?;
+        }
+        M::Shld | M::Shrd => {
+            let w = op_width(insn, 0);
+            let a = read_op(cpu, mem, insn, 0)?;
+            let b = read_op(cpu, mem, insn, 1)?;
+            let count = read_op(cpu, mem, insn, 2)?;
+            check_writable(cpu, mem, insn, 0)?;
+            let (r, flags) = if insn.mnemonic() == M::Shld {
+                alu::shld(w, a, b, count, cpu.eflags)
+            } else {
+                alu::shrd(w, a, b, count, cpu.eflags)
+            };
+            cpu.eflags = flags;
+            write_op(cpu, mem, insn, 0, r)?;
+        }
+        M::Mul | M::Imul if insn.op_count() == 1 => {
+            let w = op_width(insn, 0);
+            let src = read_op(cpu, mem, insn, 0)?;
+            let a = match w {
+                Width::B8 => cpu.reg8(0),
+                Width::W16 => cpu.reg16(EAX),
+                Width::D32 => cpu.regs[EAX],
+            };
+            let (lo, hi, flags) = if insn.mnemonic() == M::Mul {
+                alu::mul(w, a, src, cpu.eflags)
+            } else {
+                alu::imul(w, a, src, cpu.eflags)
+            };
+            cpu.eflags = flags;
+            match w {
+                Width::B8 => cpu.set_reg16(EAX, lo | (hi << 8)),
+                Width::W16 => {
+                    cpu.set_reg16(EAX, lo);
+                    cpu.set_reg16(EDX, hi);
+                }
+                Width::D32 => {
+                    cpu.regs[EAX] = lo;
+                    cpu.regs[EDX] = hi;
+                }
+            }
+        }
+        M::Imul => {
+            let w = op_width(insn, 0);
+            let (a, b) = if insn.op_count() == 3 {
+                (read_op(cpu, mem, insn, 1)?, read_op(cpu, mem, insn, 2)?)
+            } else {
+                (read_op(cpu, mem, insn, 0)?, read_op(cpu, mem, insn, 1)?)
+            };
+            let (r, flags) = alu::imul_trunc(w, a, b, cpu.eflags);
+            cpu.eflags = flags;
+            write_op(cpu, mem, insn, 0, r)?;
+        }
+        M::Div | M::Idiv => {
+            let w = op_width(insn, 0);
+            let divisor = read_op(cpu, mem, insn, 0)?;
+            let (lo, hi) = match w {
+                Width::B8 => (cpu.reg8(0), cpu.reg8(4)),
+                Width::W16 => (cpu.reg16(EAX), cpu.reg16(EDX)),
+                Width::D32 => (cpu.regs[EAX], cpu.regs[EDX]),
+            };
+            let (q, r) = if insn.mnemonic() == M::Div {
+                alu::div(w, lo, hi, divisor)
+            } else {
+                alu::idiv(w, lo, hi, divisor)
+            }
+            .map_err(|_| ExecError::Divide)?;
+            cpu.eflags = alu::div_flags(cpu.eflags);
+            match w {
+                Width::B8 => cpu.set_reg16(EAX, (q & 0xFF) | ((r & 0xFF) << 8)),
+                Width::W16 => {
+                    cpu.set_reg16(EAX, q);
+                    cpu.set_reg16(EDX, r);
+                }
+                Width::D32 => {
+                    cpu.regs[EAX] = q;
+                    cpu.regs[EDX] = r;
+                }
+            }
+        }
+        M::Bt | M::Bts | M::Btr | M::Btc => {
+            let w = op_width(insn, 0);
+            let offset = read_op(cpu, mem, insn, 1)?;
+            let register_offset = insn.op_kind(1) == OpKind::Register;
+            // A register bit offset into memory selects a bit anywhere in the bit string.
+            let (addr, bit) = if insn.op_kind(0) == OpKind::Memory && register_offset {
+                let bits = w.bits() as i64;
+                let signed = match w {
+                    Width::W16 => offset as u16 as i16 as i64,
+                    _ => offset as i32 as i64,
+                };
+                let step = signed.div_euclid(bits) * (bits / 8);
+                (
+                    Some(effective_address(cpu, insn).wrapping_add(step as u32)),
+                    signed.rem_euclid(bits) as u32,
+                )
+            } else if insn.op_kind(0) == OpKind::Memory {
+                (Some(effective_address(cpu, insn)), offset)
+            } else {
+                (None, offset)
+            };
+            let value = match addr {
+                Some(a) => read_mem(mem, a, w)?,
+                None => read_op(cpu, mem, insn, 0)?,
+            };
+            let fl = cpu.eflags;
+            let (r, flags) = match insn.mnemonic() {
+                M::Bt => (value, alu::bt(w, value, bit, fl)),
+                M::Bts => alu::bts(w, value, bit, fl),
+                M::Btr => alu::btr(w, value, bit, fl),
+                _ => alu::btc(w, value, bit, fl),
+            };
+            if insn.mnemonic() != M::Bt {
+                match addr {
+                    Some(a) => write_mem(mem, a, w, r)?,
+                    None => write_op(cpu, mem, insn, 0, r)?,
+                }
+            }
+            cpu.eflags = flags;
+        }
+        M::Bsf | M::Bsr => {
+            let w = op_width(insn, 0);
+            let dst = read_op(cpu, mem, insn, 0)?;
+            let src = read_op(cpu, mem, insn, 1)?;
+            let (r, flags) = if insn.mnemonic() == M::Bsf {
+                alu::bsf(w, dst, src, cpu.eflags)
+            } else {
+                alu::bsr(w, dst, src, cpu.eflags)
+            };
+            cpu.eflags = flags;
+            write_op(cpu, mem, insn, 0, r)?;
+        }
+        M::Bswap => {
+            let v = read_op(cpu, mem, insn, 0)?;
+            write_op(cpu, mem, insn, 0, alu::bswap(op_width(insn, 0), v))?;
+        }
+        M::Xadd => {
+            let w = op_width(insn, 0);
+            let a = read_op(cpu, mem, insn, 0)?;
+            let b = read_op(cpu, mem, insn, 1)?;
+            check_writable(cpu, mem, insn, 0)?;
+            let (sum, flags) = alu::add(w, a, b, cpu.eflags);
+            write_op(cpu, mem, insn, 1, a)?;
+            write_op(cpu, mem, insn, 0, sum)?;
+            cpu.eflags = flags;
+        }
+        M::Cmpxchg => {
+            let w = op_width(insn, 0);
+            let dst = read_op(cpu, mem, insn, 0)?;
+            let acc = match w {
+                Width::B8 => cpu.reg8(0),
+                Width::W16 => cpu.reg16(EAX),
+                Width::D32 => cpu.regs[EAX],
+            };
+            check_writable(cpu, mem, insn, 0)?;
+            cpu.eflags = alu::cmp(w, acc, dst, cpu.eflags);
+            if acc == dst {
+                let src = read_op(cpu, mem, insn, 1)?;
+                write_op(cpu, mem, insn, 0, src)?;
+            } else {
+                // The CPU writes the destination back even when the compare fails.
+                write_op(cpu, mem, insn, 0, dst)?;
+                match w {
+                    Width::B8 => cpu.set_reg8(0, dst),
+                    Width::W16 => cpu.set_reg16(EAX, dst),
+                    Width::D32 => cpu.regs[EAX] = dst,
+                }
+            }
+        }
+        M::Cmpxchg8b => {
+            let a = effective_address(cpu, insn);
+            let lo = read_mem(mem, a, Width::D32)?;
+            let hi = read_mem(mem, a.wrapping_add(4), Width::D32)?;
+            mem.check_write(a as u64, 8)?;
+            if lo == cpu.regs[EAX] && hi == cpu.regs[EDX] {
+                write_mem(mem, a, Width::D32, cpu.regs[crate::cpu::EBX])?;
+                write_mem(mem, a.wrapping_add(4), Width::D32, cpu.regs[ECX])?;
+                cpu.eflags |= alu::ZF;
+            } else {
+                write_mem(mem, a, Width::D32, lo)?;
+                write_mem(mem, a.wrapping_add(4), Width::D32, hi)?;
+                cpu.regs[EAX] = lo;
+                cpu.regs[EDX] = hi;
+                cpu.eflags &= !alu::ZF;
+            }
+        }
+        M::Add | M::Adc | M::Sub | M::Sbb | M::And | M::Or | M::Xor | M::Cmp | M::Test => {
+            let w = op_width(insn, 0);
+            let a = read_op(cpu, mem, insn, 0)?;
+            let b = read_op(cpu, mem, insn, 1)? & w.mask();
+            check_writable(cpu, mem, insn, 0)?;
+            let fl = cpu.eflags;
+            let (r, flags) = match insn.mnemonic() {
+                M::Add => alu::add(w, a, b, fl),
+                M::Adc => alu::adc(w, a, b, fl),
+                M::Sub | M::Cmp => alu::sub(w, a, b, fl),
+                M::Sbb => alu::sbb(w, a, b, fl),
+                M::And | M::Test => alu::and(w, a, b, fl),
+                M::Or => alu::or(w, a, b, fl),
+                _ => alu::xor(w, a, b, fl),
+            };
+            cpu.eflags = flags;
+            if !matches!(insn.mnemonic(), M::Cmp | M::Test) {
+                write_op(cpu, mem, insn, 0, r)?;
+            }
+        }
+        M::Inc | M::Dec | M::Neg | M::Not => {
+            let w = op_width(insn, 0);
+            let a = read_op(cpu, mem, insn, 0)?;
+            check_writable(cpu, mem, insn, 0)?;
+            let fl = cpu.eflags;
+            let (r, flags) = match insn.mnemonic() {
+                M::Inc => alu::inc(w, a, fl),
+                M::Dec => alu::dec(w, a, fl),
+                M::Neg => alu::neg(w, a, fl),
+                _ => (!a & w.mask(), fl),
+            };
+            cpu.eflags = flags;
+            write_op(cpu, mem, insn, 0, r)?;
+        }
+        M::Jmp => {
+            return Ok(Flow::Jump(match insn.op_kind(0) {
+                OpKind::NearBranch32 | OpKind::NearBranch16 => insn.near_branch32(),
+                _ => read_op(cpu, mem, insn, 0)?,
+            }))
+        }
+        M::Call => {
+            let target = match insn.op_kind(0) {
+                OpKind::NearBranch32 | OpKind::NearBranch16 => insn.near_branch32(),
+                _ => read_op(cpu, mem, insn, 0)?,
+            };
+            push32(cpu, mem, next)?;
+            return Ok(Flow::Jump(target));
+        }
+        M::Ret => {
+            let target = read_mem(mem, cpu.regs[ESP], Width::D32)?;
+            let extra = if insn.op_count() > 0 {
+                insn.immediate16() as u32
+            } else {
+                0
+            };
+            cpu.regs[ESP] = cpu.regs[ESP].wrapping_add(4).wrapping_add(extra);
+            return Ok(Flow::Jump(target));
+        }
+        M::Leave => {
+            let ebp = cpu.regs[crate::cpu::EBP];
+            let v = read_mem(mem, ebp, Width::D32)?;
+            cpu.regs[ESP] = ebp.wrapping_add(4);
+            cpu.regs[crate::cpu::EBP] = v;
+        }
+        M::Int => {
+            if insn.immediate8() == 0x80 {
+                return Ok(Flow::Syscall);
+            }
+            return Ok(Flow::Privileged);
+        }
+        M::Hlt | M::Cli | M::Sti | M::In | M::Out => return Ok(Flow::Privileged),
+        M::Cdq => {
+            cpu.regs[EDX] = if (cpu.regs[EAX] as i32) < 0 {
+                u32::MAX
+            } else {
+                0
+            }
+        }
+        M::Cwd => cpu.set_reg16(
+            EDX,
+            if (cpu.regs[EAX] as i16) < 0 {
+                0xFFFF
+            } else {
+                0
+            },
+        ),
+        M::Cwde => cpu.regs[EAX] = cpu.regs[EAX] as u16 as i16 as i32 as u32,
+        M::Cbw => cpu.set_reg16(EAX, cpu.regs[EAX] as u8 as i8 as i16 as u16 as u32),
+        M::Cpuid => crate::cpuid::cpuid(cpu),
+        M::Rdtsc => {
+            // A monotonic count that advances with guest time; the host's real TSC would
+            // leak host timing into the sandbox for nothing.
+            let t = crate::cpuid::virtual_tsc();
+            cpu.regs[EAX] = t as u32;
+            cpu.regs[EDX] = (t >> 32) as u32;
+        }
+        M::Jecxz => {
+            if cpu.regs[ECX] == 0 {
+                return Ok(Flow::Jump(insn.near_branch32()));
+            }
+        }
+        M::Loope | M::Loopne => {
+            cpu.regs[ECX] = cpu.regs[ECX].wrapping_sub(1);
+            let zf = cpu.flag(alu::ZF);
+            let again = if insn.mnemonic() == M::Loope { zf } else { !zf };
+            if cpu.regs[ECX] != 0 && again {
+                return Ok(Flow::Jump(insn.near_branch32()));
+            }
+        }
+        M::Enter => {
+            let size = insn.immediate16() as u32;
+            let level = (insn.immediate8_2nd() & 31) as u32;
+            let ebp = cpu.regs[crate::cpu::EBP];
+            push32(cpu, mem, ebp)?;
+            let frame = cpu.regs[ESP];
+            for k in 1..level {
+                let v = read_mem(mem, ebp.wrapping_sub(4 * k), Width::D32)?;
+                push32(cpu, mem, v)?;
+            }
+            if level > 0 {
+                push32(cpu, mem, frame)?;
+            }
+            cpu.regs[crate::cpu::EBP] = frame;
+            cpu.regs[ESP] = cpu.regs[ESP].wrapping_sub(size);
+        }
+        M::Movsb
+        | M::Movsw
+        | M::Movsd
+        | M::Stosb
+        | M::Stosw
+        | M::Stosd
+        | M::Lodsb
+        | M::Lodsw
+        | M::Lodsd
+        | M::Cmpsb
+        | M::Cmpsw
+        | M::Cmpsd
+        | M::Scasb
+        | M::Scasw
+        | M::Scasd
+            if insn.op_count() == 0
+                || insn.op_kind(0) != OpKind::Register
+                || !insn.op_register(0).is_xmm() =>
+        {
+            return crate::string::exec_string(cpu, mem, insn);
+        }
+        M::Clc => cpu.eflags &= !alu::CF,
+        M::Stc => cpu.eflags |= alu::CF,
+        M::Cmc => cpu.eflags ^= alu::CF,
+        M::Cld => cpu.eflags &= !alu::DF,
+        M::Std => cpu.eflags |= alu::DF,
+        M::Loop => {
+            cpu.regs[ECX] = cpu.regs[ECX].wrapping_sub(1);
+            if cpu.regs[ECX] != 0 {
+                return Ok(Flow::Jump(insn.near_branch32()));
+            }
+        }
+        m => {
+            let cc = insn.condition_code();
+            if cc != iced_x86::ConditionCode::None {
+                let holds = condition(cpu, cc);
+                match m {
+                    M::Ja
+                    | M::Jae
+                    | M::Jb
+                    | M::Jbe
+                    | M::Je
+                    | M::Jne
+                    | M::Jg
+                    | M::Jge
+                    | M::Jl
+                    | M::Jle
+                    | M::Jo
+                    | M::Jno
+                    | M::Jp
+                    | M::Jnp
+                    | M::Js
+                    | M::Jns => {
+                        return Ok(if holds {
+                            Flow::Jump(insn.near_branch32())
+                        } else {
+                            Flow::Next
+                        });
+                    }
+                    M::Seta
+                    | M::Setae
+                    | M::Setb
+                    | M::Setbe
+                    | M::Sete
+                    | M::Setne
+                    | M::Setg
+                    | M::Setge
+                    | M::Setl
+                    | M::Setle
+                    | M::Seto
+                    | M::Setno
+                    | M::Setp
+                    | M::Setnp
+                    | M::Sets
+                    | M::Setns => {
+                        write_op(cpu, mem, insn, 0, holds as u32)?;
+                        return Ok(Flow::Next);
+                    }
+                    M::Cmova
+                    | M::Cmovae
+                    | M::Cmovb
+                    | M::Cmovbe
+                    | M::Cmove
+                    | M::Cmovne
+                    | M::Cmovg
+                    | M::Cmovge
+                    | M::Cmovl
+                    | M::Cmovle
+                    | M::Cmovo
+                    | M::Cmovno
+                    | M::Cmovp
+                    | M::Cmovnp
+                    | M::Cmovs
+                    | M::Cmovns => {
+                        // The source is read (and may fault) even when the move does not happen.
+                        let v = read_op(cpu, mem, insn, 1)?;
+                        if holds {
+                            write_op(cpu, mem, insn, 0, v)?;
+                        }
+                        return Ok(Flow::Next);
+                    }
+                    _ => {}
+                }
+            }
+            return Err(ExecError::Unimplemented(m));
+        }
+    }
+    Ok(Flow::Next)
+}

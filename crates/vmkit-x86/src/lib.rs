@@ -1,0 +1,29 @@
+//! # vmkit-x86: the IA-32 guest
+//!
+//! Runs 32-bit x86 machine code in a sandbox: flat code as PyVM (seed 002) does, and (as
+//! this crate grows) static Linux i386 executables. Decoding uses iced-x86; guest memory is
+//! a [`vmkit_mem::Memory`] spanning the 4 GiB address space, so no guest address can reach
+//! host memory.
+//!
+//! | module | owns |
+//! |---|---|
+//! | `alu` | integer operations with their exact EFLAGS results |
+//! | `cpu` | registers, eip, eflags, segment state |
+//! | `block` | decoded-code cache |
+//! | `exec` | reference semantics of each instruction |
+//! | `string` | `movs`/`stos`/`lods`/`cmps`/`scas` with `rep` prefixes |
+//! | `cpuid` | what the guest CPU reports (`cpuid`, `rdtsc`) |
+//! | `linux` | the `int 0x80` system-call personality |
+//! | `machine` | the run loop, faults and the embedding API |
+#![deny(missing_docs)]
+
+pub mod alu;
+mod block;
+pub mod cpu;
+pub mod cpuid;
+mod exec;
+pub mod linux;
+mod machine;
+mod string;
+
+pub use machine::{X86Exit, X86Fault, X86FaultKind, X86Machine, ADDRESS_SPACE};

@@ -1,0 +1,100 @@
+//! String instructions (`movs`, `stos`, `lods`, `cmps`, `scas`) with `rep`, `repe` and
+//! `repne`. Registers advance after every element, so a fault in the middle of a `rep`
+//! leaves ecx, esi and edi where the CPU would.
+
+use crate::alu::{self, Width};
+use crate::cpu::{Cpu, Seg, EAX, ECX, EDI, ESI};
+use crate::exec::{read_mem, write_mem, ExecError, Flow, Result};
+use iced_x86::{Instruction, Mnemonic as M, Register};
+use vmkit_mem::Memory;
+
+fn width(m: M) -> Width {
+    match m {
+        M::Movsb | M::Stosb | M::Lodsb | M::Cmpsb | M::Scasb => Width::B8,
+        M::Movsw | M::Stosw | M::Lodsw | M::Cmpsw | M::Scasw => Width::W16,
+        _ => Width::D32,
+    }
+}
+
+fn acc(cpu: &Cpu, w: Width) -> u32 {
+    cpu.regs[EAX] & w.mask()
+}
+
+fn set_acc(cpu: &mut Cpu, w: Width, v: u32) {
+    match w {
+        Width::B8 => cpu.set_reg8(0, v),
+        Width::W16 => cpu.set_reg16(EAX, v),
+        Width::D32 => cpu.regs[EAX] = v,
+    }
+}
+
+/// Executes one string instruction, all repetitions included.
+pub(crate) fn exec_string(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow> {
+    let m = insn.mnemonic();
+    let w = width(m);
+    let step = if cpu.flag(alu::DF) {
+        (w.bits() / 8).wrapping_neg()
+    } else {
+        w.bits() / 8
+    };
+    // The source segment may be overridden (fs:/gs:); the destination is always es.
+    let src_base = match insn.memory_segment() {
+        Register::FS => cpu.seg_base[Seg::Fs as usize],
+        Register::GS => cpu.seg_base[Seg::Gs as usize],
+        _ => 0,
+    };
+    let rep = insn.has_rep_prefix() || insn.has_repne_prefix();
+    let compares = matches!(
+        m,
+        M::Cmpsb | M::Cmpsw | M::Cmpsd | M::Scasb | M::Scasw | M::Scasd
+    );
+    loop {
+        if rep && cpu.regs[ECX] == 0 {
+            break;
+        }
+        let src = src_base.wrapping_add(cpu.regs[ESI]);
+        let dst = cpu.regs[EDI];
+        match m {
+            M::Movsb | M::Movsw | M::Movsd => {
+                let v = read_mem(mem, src, w)?;
+                write_mem(mem, dst, w, v)?;
+                cpu.regs[ESI] = cpu.regs[ESI].wrapping_add(step);
+                cpu.regs[EDI] = cpu.regs[EDI].wrapping_add(step);
+            }
+            M::Stosb | M::Stosw | M::Stosd => {
+                write_mem(mem, dst, w, acc(cpu, w))?;
+                cpu.regs[EDI] = cpu.regs[EDI].wrapping_add(step);
+            }
+            M::Lodsb | M::Lodsw | M::Lodsd => {
+                let v = read_mem(mem, src, w)?;
+                set_acc(cpu, w, v);
+                cpu.regs[ESI] = cpu.regs[ESI].wrapping_add(step);
+            }
+            M::Cmpsb | M::Cmpsw | M::Cmpsd => {
+                let a = read_mem(mem, src, w)?;
+                let b = read_mem(mem, dst, w)?;
+                cpu.eflags = alu::cmp(w, a, b, cpu.eflags);
+                cpu.regs[ESI] = cpu.regs[ESI].wrapping_add(step);
+                cpu.regs[EDI] = cpu.regs[EDI].wrapping_add(step);
+            }
+            M::Scasb | M::Scasw | M::Scasd => {
+                let b = read_mem(mem, dst, w)?;
+                cpu.eflags = alu::cmp(w, acc(cpu, w), b, cpu.eflags);
+                cpu.regs[EDI] = cpu.regs[EDI].wrapping_add(step);
+            }
+            other => return Err(ExecError::Unimplemented(other)),
+        }
+        if !rep {
+            break;
+        }
+        cpu.regs[ECX] = cpu.regs[ECX].wrapping_sub(1);
+        if compares {
+            let zf = cpu.flag(alu::ZF);
+            // repe/repz continues while equal; repne/repnz while not equal.
+            if (insn.has_repe_prefix() && !zf) || (insn.has_repne_prefix() && zf) {
+                break;
+            }
+        }
+    }
+    Ok(Flow::Next)
+}
