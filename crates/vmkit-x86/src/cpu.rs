@@ -100,6 +100,49 @@ impl Cpu {
         self.regs[n] = (self.regs[n] & !0xFFFF) | (v & 0xFFFF);
     }
 
+    /// The accumulator at width `w`: al, ax or eax.
+    #[inline]
+    pub fn acc(&self, w: alu::Width) -> u32 {
+        self.regs[EAX] & w.mask()
+    }
+
+    /// Writes the accumulator at width `w`, keeping the bits above it.
+    #[inline]
+    pub fn set_acc(&mut self, w: alu::Width, v: u32) {
+        match w {
+            alu::Width::B8 => self.set_reg8(0, v),
+            alu::Width::W16 => self.set_reg16(EAX, v),
+            alu::Width::D32 => self.regs[EAX] = v,
+        }
+    }
+
+    /// The double-width accumulator pair that `mul`/`div` use: (al, ah), (ax, dx) or
+    /// (eax, edx).
+    #[inline]
+    pub fn acc_pair(&self, w: alu::Width) -> (u32, u32) {
+        match w {
+            alu::Width::B8 => (self.reg8(0), self.reg8(4)),
+            alu::Width::W16 => (self.reg16(EAX), self.reg16(EDX)),
+            alu::Width::D32 => (self.regs[EAX], self.regs[EDX]),
+        }
+    }
+
+    /// Writes the accumulator pair (see [`Cpu::acc_pair`]).
+    #[inline]
+    pub fn set_acc_pair(&mut self, w: alu::Width, lo: u32, hi: u32) {
+        match w {
+            alu::Width::B8 => self.set_reg16(EAX, (lo & 0xFF) | ((hi & 0xFF) << 8)),
+            alu::Width::W16 => {
+                self.set_reg16(EAX, lo);
+                self.set_reg16(EDX, hi);
+            }
+            alu::Width::D32 => {
+                self.regs[EAX] = lo;
+                self.regs[EDX] = hi;
+            }
+        }
+    }
+
     /// Whether a flag bit (from [`alu`]) is set.
     #[inline]
     pub fn flag(&self, bit: u32) -> bool {

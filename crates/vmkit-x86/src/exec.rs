@@ -356,28 +356,13 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
         M::Mul | M::Imul if insn.op_count() == 1 => {
             let w = op_width(insn, 0);
             let src = read_op(cpu, mem, insn, 0)?;
-            let a = match w {
-                Width::B8 => cpu.reg8(0),
-                Width::W16 => cpu.reg16(EAX),
-                Width::D32 => cpu.regs[EAX],
-            };
             let (lo, hi, flags) = if insn.mnemonic() == M::Mul {
-                alu::mul(w, a, src, cpu.eflags)
+                alu::mul(w, cpu.acc(w), src, cpu.eflags)
             } else {
-                alu::imul(w, a, src, cpu.eflags)
+                alu::imul(w, cpu.acc(w), src, cpu.eflags)
             };
             cpu.eflags = flags;
-            match w {
-                Width::B8 => cpu.set_reg16(EAX, lo | (hi << 8)),
-                Width::W16 => {
-                    cpu.set_reg16(EAX, lo);
-                    cpu.set_reg16(EDX, hi);
-                }
-                Width::D32 => {
-                    cpu.regs[EAX] = lo;
-                    cpu.regs[EDX] = hi;
-                }
-            }
+            cpu.set_acc_pair(w, lo, hi);
         }
         M::Imul => {
             let w = op_width(insn, 0);
@@ -393,11 +378,7 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
         M::Div | M::Idiv => {
             let w = op_width(insn, 0);
             let divisor = read_op(cpu, mem, insn, 0)?;
-            let (lo, hi) = match w {
-                Width::B8 => (cpu.reg8(0), cpu.reg8(4)),
-                Width::W16 => (cpu.reg16(EAX), cpu.reg16(EDX)),
-                Width::D32 => (cpu.regs[EAX], cpu.regs[EDX]),
-            };
+            let (lo, hi) = cpu.acc_pair(w);
             let (q, r) = if insn.mnemonic() == M::Div {
                 alu::div(w, lo, hi, divisor)
             } else {
@@ -405,17 +386,7 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
             }
             .map_err(|_| ExecError::Divide)?;
             cpu.eflags = alu::div_flags(cpu.eflags);
-            match w {
-                Width::B8 => cpu.set_reg16(EAX, (q & 0xFF) | ((r & 0xFF) << 8)),
-                Width::W16 => {
-                    cpu.set_reg16(EAX, q);
-                    cpu.set_reg16(EDX, r);
-                }
-                Width::D32 => {
-                    cpu.regs[EAX] = q;
-                    cpu.regs[EDX] = r;
-                }
-            }
+            cpu.set_acc_pair(w, q, r);
         }
         M::Bt | M::Bts | M::Btr | M::Btc => {
             let w = op_width(insn, 0);
@@ -486,11 +457,7 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
         M::Cmpxchg => {
             let w = op_width(insn, 0);
             let dst = read_op(cpu, mem, insn, 0)?;
-            let acc = match w {
-                Width::B8 => cpu.reg8(0),
-                Width::W16 => cpu.reg16(EAX),
-                Width::D32 => cpu.regs[EAX],
-            };
+            let acc = cpu.acc(w);
             check_writable(cpu, mem, insn, 0)?;
             cpu.eflags = alu::cmp(w, acc, dst, cpu.eflags);
             if acc == dst {
@@ -499,11 +466,7 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
             } else {
                 // The CPU writes the destination back even when the compare fails.
                 write_op(cpu, mem, insn, 0, dst)?;
-                match w {
-                    Width::B8 => cpu.set_reg8(0, dst),
-                    Width::W16 => cpu.set_reg16(EAX, dst),
-                    Width::D32 => cpu.regs[EAX] = dst,
-                }
+                cpu.set_acc(w, dst);
             }
         }
         M::Cmpxchg8b => {

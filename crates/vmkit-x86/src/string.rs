@@ -3,7 +3,7 @@
 //! leaves ecx, esi and edi where the CPU would.
 
 use crate::alu::{self, Width};
-use crate::cpu::{Cpu, Seg, EAX, ECX, EDI, ESI};
+use crate::cpu::{Cpu, Seg, ECX, EDI, ESI};
 use crate::exec::{read_mem, write_mem, ExecError, Flow, Result};
 use iced_x86::{Instruction, Mnemonic as M, Register};
 use vmkit_mem::Memory;
@@ -13,18 +13,6 @@ fn width(m: M) -> Width {
         M::Movsb | M::Stosb | M::Lodsb | M::Cmpsb | M::Scasb => Width::B8,
         M::Movsw | M::Stosw | M::Lodsw | M::Cmpsw | M::Scasw => Width::W16,
         _ => Width::D32,
-    }
-}
-
-fn acc(cpu: &Cpu, w: Width) -> u32 {
-    cpu.regs[EAX] & w.mask()
-}
-
-fn set_acc(cpu: &mut Cpu, w: Width, v: u32) {
-    match w {
-        Width::B8 => cpu.set_reg8(0, v),
-        Width::W16 => cpu.set_reg16(EAX, v),
-        Width::D32 => cpu.regs[EAX] = v,
     }
 }
 
@@ -62,12 +50,12 @@ pub(crate) fn exec_string(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -
                 cpu.regs[EDI] = cpu.regs[EDI].wrapping_add(step);
             }
             M::Stosb | M::Stosw | M::Stosd => {
-                write_mem(mem, dst, w, acc(cpu, w))?;
+                write_mem(mem, dst, w, cpu.acc(w))?;
                 cpu.regs[EDI] = cpu.regs[EDI].wrapping_add(step);
             }
             M::Lodsb | M::Lodsw | M::Lodsd => {
                 let v = read_mem(mem, src, w)?;
-                set_acc(cpu, w, v);
+                cpu.set_acc(w, v);
                 cpu.regs[ESI] = cpu.regs[ESI].wrapping_add(step);
             }
             M::Cmpsb | M::Cmpsw | M::Cmpsd => {
@@ -79,7 +67,7 @@ pub(crate) fn exec_string(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -
             }
             M::Scasb | M::Scasw | M::Scasd => {
                 let b = read_mem(mem, dst, w)?;
-                cpu.eflags = alu::cmp(w, acc(cpu, w), b, cpu.eflags);
+                cpu.eflags = alu::cmp(w, cpu.acc(w), b, cpu.eflags);
                 cpu.regs[EDI] = cpu.regs[EDI].wrapping_add(step);
             }
             other => return Err(ExecError::Unimplemented(other)),

@@ -1,0 +1,141 @@
+//! Instruction-level behaviour of the x86 guest on hand-assembled snippets (encodings in the
+//! comments). Flag semantics are checked against the host CPU in `alu_vs_cpu.rs`.
+
+use vmkit_x86::cpu::{EAX, EBX, ECX, EDI, EDX, ESI, ESP};
+use vmkit_x86::{X86Exit, X86FaultKind, X86Machine};
+
+/// Loads `code` at 0 with `data` at 0x100 (same page), runs `steps` instructions.
+fn run(code: &[u8], data: &[u8], steps: u64) -> X86Machine {
+    let mut image = vec![0u8; 0x300];
+    image[..code.len()].copy_from_slice(code);
+    image[0x100..0x100 + data.len()].copy_from_slice(data);
+    let mut vm = X86Machine::new();
+    vm.load_raw(0, &image, true).unwrap();
+    assert_eq!(vm.run_for(steps), X86Exit::StepLimit);
+    vm
+}
+
+#[test]
+fn mul_then_div_round_trips() {
+    let code = [
+        0xB8, 0x78, 0x56, 0x34, 0x12, // mov eax, 0x12345678
+        0xB9, 0x00, 0x01, 0x00, 0x00, // mov ecx, 0x100
+        0xF7, 0xE1, // mul ecx
+        0x89, 0xC6, // mov esi, eax
+        0x89, 0xD7, // mov edi, edx
+        0xF7, 0xF1, // div ecx
+    ];
+    let vm = run(&code, &[], 6);
+    assert_eq!((vm.cpu.regs[ESI], vm.cpu.regs[EDI]), (0x3456_7800, 0x12));
+    assert_eq!((vm.cpu.regs[EAX], vm.cpu.regs[EDX]), (0x1234_5678, 0));
+}
+
+#[test]
+fn repne_scasb_finds_the_terminator_and_rep_movsb_copies() {
+    let code = [
+        0xBF, 0x00, 0x01, 0x00, 0x00, // mov edi, 0x100
+        0x31, 0xC0, // xor eax, eax
+        0xB9, 0xFF, 0xFF, 0xFF, 0xFF, // mov ecx, -1
+        0xFC, // cld
+        0xF2, 0xAE, // repne scasb
+        0xBE, 0x00, 0x01, 0x00, 0x00, // mov esi, 0x100
+        0xBF, 0x00, 0x02, 0x00, 0x00, // mov edi, 0x200
+        0xB9, 0x05, 0x00, 0x00, 0x00, // mov ecx, 5
+        0xF3, 0xA4, // rep movsb
+    ];
+    let vm = run(&code[..15], b"hello\0", 5);
+    assert_eq!(vm.cpu.regs[ECX], 0xFFFF_FFFF - 6, "scanned six bytes");
+    assert_eq!(vm.cpu.regs[EDI], 0x106);
+    let vm = run(&code, b"hello\0", 9);
+    assert_eq!(vm.mem.peek(0x200, 5).unwrap(), b"hello");
+    assert_eq!(
+        (vm.cpu.regs[ECX], vm.cpu.regs[ESI], vm.cpu.regs[EDI]),
+        (0, 0x105, 0x205)
+    );
+}
+
+#[test]
+fn cmpxchg8b_swaps_when_equal() {
+    let code = [
+        0xBE, 0x00, 0x01, 0x00, 0x00, // mov esi, 0x100
+        0xB8, 0x22, 0x22, 0x22, 0x22, // mov eax, 0x22222222
+        0xBA, 0x11, 0x11, 0x11, 0x11, // mov edx, 0x11111111
+        0xBB, 0x44, 0x44, 0x44, 0x44, // mov ebx, 0x44444444
+        0xB9, 0x33, 0x33, 0x33, 0x33, // mov ecx, 0x33333333
+        0x0F, 0xC7, 0x0E, // cmpxchg8b [esi]
+    ];
+    let data = 0x1111_1111_2222_2222u64.to_le_bytes();
+    let vm = run(&code, &data, 6);
+    assert_eq!(
+        vm.mem.peek(0x100, 8).unwrap(),
+        &0x3333_3333_4444_4444u64.to_le_bytes()
+    );
+    assert!(vm.cpu.eflags & vmkit_x86::alu::ZF != 0);
+}
+
+#[test]
+fn cpuid_says_genuine_intel_i686_without_sse() {
+    let code = [0x31, 0xC0, 0x0F, 0xA2]; // xor eax, eax ; cpuid
+    let vm = run(&code, &[], 2);
+    let mut vendor = Vec::new();
+    for r in [EBX, EDX, ECX] {
+        vendor.extend_from_slice(&vm.cpu.regs[r].to_le_bytes());
+    }
+    assert_eq!(vendor, b"GenuineIntel");
+    let code = [0xB8, 1, 0, 0, 0, 0x0F, 0xA2]; // mov eax, 1 ; cpuid
+    let vm = run(&code, &[], 2);
+    assert_eq!(vm.cpu.regs[EDX] & (1 << 25), 0, "no SSE advertised");
+    assert_ne!(vm.cpu.regs[EDX] & (1 << 15), 0, "cmov advertised");
+}
+
+#[test]
+fn pushad_popad_restore_everything_but_esp() {
+    let code = [
+        0xB8, 1, 0, 0, 0, // mov eax, 1
+        0xBB, 2, 0, 0, 0, // mov ebx, 2
+        0xBE, 3, 0, 0, 0,    // mov esi, 3
+        0x60, // pushad
+        0x31, 0xC0, // xor eax, eax
+        0x31, 0xDB, // xor ebx, ebx
+        0x31, 0xF6, // xor esi, esi
+        0x61, // popad
+    ];
+    let vm = run(&code, &[], 8);
+    assert_eq!(
+        (vm.cpu.regs[EAX], vm.cpu.regs[EBX], vm.cpu.regs[ESI]),
+        (1, 2, 3)
+    );
+    assert_eq!(vm.cpu.regs[ESP], 0xC000_0000);
+}
+
+#[test]
+fn a_store_into_code_is_seen_by_the_next_execution() {
+    // The store patches the immediate of the very next instruction, which was already
+    // decoded as part of the same block.
+    let code = [
+        0xC6, 0x05, 0x08, 0x00, 0x00, 0x00, 0x2A, // mov byte [0x8], 0x2a
+        0xBB, 0x00, 0x00, 0x00, 0x00, // mov ebx, 0   (its immediate starts at byte 8)
+    ];
+    let vm = run(&code, &[], 2);
+    assert_eq!(vm.cpu.regs[EBX], 0x2A);
+}
+
+#[test]
+fn privileged_and_undefined_instructions_fault() {
+    let mut vm = X86Machine::new();
+    vm.load_raw(0, &[0xF4], true).unwrap(); // hlt
+    match vm.run() {
+        X86Exit::Fault(f) => assert_eq!(f.kind, X86FaultKind::Privileged),
+        e => panic!("{e:?}"),
+    }
+    let mut vm = X86Machine::new();
+    vm.load_raw(0, &[0x90, 0x0F, 0x0B], true).unwrap(); // nop ; ud2
+    match vm.run() {
+        X86Exit::Fault(f) => {
+            assert!(matches!(f.kind, X86FaultKind::IllegalInstruction(_)));
+            assert_eq!(f.eip, 1);
+            assert_eq!(f.instr_text.as_deref(), Some("ud2"));
+        }
+        e => panic!("{e:?}"),
+    }
+}
