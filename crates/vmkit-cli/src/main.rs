@@ -45,11 +45,23 @@ pub struct MachineArgs {
 enum Command {
     /// Run a program (assembly source or image, recognised by content).
     #[command(
-        after_help = "Examples:\n  vmkit run examples/hello.s\n  vmkit run --max-steps 1000000 --dump-regs examples/fib.s\n  vmkit run --screen examples/screen.s\n  vmkit run --arch x86 --raw examples/x86/pyvm_hello.bin\n\nThe guest's exit status becomes vmkit's; a fault exits with 128+signal (SIGSEGV 139, SIGILL 132, SIGFPE 136, SIGABRT 134 for host-function errors, SIGPIPE 141), `brk` with 133 (SIGTRAP), the step limit with 124."
+        after_help = "Examples:\n  vmkit run examples/hello.s\n  vmkit run --max-steps 1000000 --dump-regs examples/fib.s\n  vmkit run --screen examples/screen.s\n  vmkit run --arch x86 --raw examples/x86/pyvm_hello.bin\n  vmkit run ./hello-static-i386 -- arg1 arg2\n\nThe guest's exit status becomes vmkit's; a fault exits with 128+signal (SIGSEGV 139, SIGILL 132, SIGFPE 136, SIGABRT 134 for host-function errors, SIGPIPE 141), `brk` with 133 (SIGTRAP), the step limit with 124."
     )]
     Run {
-        /// Program: `.s` source or `.vmi` image.
+        /// Program: `.s` source, `.vmi` image, or a static ELF32 i386 executable.
         file: PathBuf,
+        /// Arguments for an x86 program (after `--`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+        /// x86 programs: log every system call with its arguments and result.
+        #[arg(long)]
+        strace: bool,
+        /// x86 programs: start with an empty environment instead of the host's.
+        #[arg(long)]
+        clear_env: bool,
+        /// x86 programs: set an environment variable (repeatable).
+        #[arg(long, value_name = "K=V")]
+        env: Vec<String>,
         #[command(flatten)]
         machine: MachineArgs,
         /// Print registers when the program stops.
@@ -119,6 +131,10 @@ fn main() -> ExitCode {
     let status = match cli.command {
         Command::Run {
             file,
+            args,
+            strace,
+            clear_env,
+            env,
             machine,
             dump_regs,
             screen,
@@ -127,8 +143,17 @@ fn main() -> ExitCode {
             raw,
             base,
         } => {
-            if arch == "x86" {
-                x86::run(&file, &machine, raw, base, dump_regs)
+            let options = x86::Options {
+                args,
+                strace,
+                clear_env,
+                env,
+                raw,
+                base,
+                dump_regs,
+            };
+            if arch == "x86" || x86::is_elf_file(&file) {
+                x86::run(&file, &machine, &options)
             } else if raw {
                 Err("error: --raw needs --arch x86 (native programs are source or images)".into())
             } else {

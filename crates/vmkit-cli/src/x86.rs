@@ -1,34 +1,85 @@
-//! `vmkit run --arch x86`: 32-bit x86 guests.
+//! `vmkit run` for 32-bit x86 guests: static ELF i386 executables (recognised by their
+//! header) and flat machine code (`--arch x86 --raw`).
 
 use crate::MachineArgs;
 use std::path::Path;
 use vmkit_x86::{X86Exit, X86Machine};
 
-/// Runs flat x86 code (`--raw`).
-pub fn run(
-    file: &Path,
-    args: &MachineArgs,
-    raw: bool,
-    base: u64,
-    dump_regs: bool,
-) -> Result<i32, String> {
-    if !raw {
-        return Err(
-            "error: --arch x86 currently runs flat machine code only: add --raw (static ELF executables are the next step of this guest)"
-                .into(),
-        );
+/// x86-specific `run` options.
+pub struct Options {
+    /// Arguments after the program.
+    pub args: Vec<String>,
+    /// Log system calls.
+    pub strace: bool,
+    /// Empty environment.
+    pub clear_env: bool,
+    /// Extra environment variables.
+    pub env: Vec<String>,
+    /// Flat code instead of ELF.
+    pub raw: bool,
+    /// Load address for flat code.
+    pub base: u64,
+    /// Print registers at the end.
+    pub dump_regs: bool,
+}
+
+/// Whether `path` starts with the ELF magic.
+pub fn is_elf_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && vmkit_x86::elf::is_elf(&magic)
+}
+
+/// The guest's environment: the host's (as under qemu-user) unless cleared, plus `--env`.
+fn environment(options: &Options) -> Result<Vec<String>, String> {
+    let mut env: Vec<String> = if options.clear_env {
+        Vec::new()
+    } else {
+        std::env::vars().map(|(k, v)| format!("{k}={v}")).collect()
+    };
+    for kv in &options.env {
+        let Some((key, _)) = kv.split_once('=') else {
+            return Err(format!("error: --env {kv}: expected KEY=VALUE"));
+        };
+        env.retain(|e| e.split_once('=').map(|(k, _)| k) != Some(key));
+        env.push(kv.clone());
     }
-    let code =
+    Ok(env)
+}
+
+/// Runs an x86 guest program.
+pub fn run(file: &Path, args: &MachineArgs, options: &Options) -> Result<i32, String> {
+    let bytes =
         std::fs::read(file).map_err(|e| format!("error: cannot read {}: {e}", file.display()))?;
-    let base = u32::try_from(base)
-        .ok()
-        .filter(|b| (*b as u64) + code.len() as u64 <= 0xC000_0000 - (1 << 20))
-        .ok_or_else(|| {
-            format!("error: --base {base:#x}: the code must fit below the stack at 0xbff00000")
-        })?;
     let mut vm = X86Machine::new();
-    vm.load_raw(base, &code, true)
-        .map_err(|e| format!("error: cannot load {}: {e}", file.display()))?;
+    vm.os.strace = options.strace;
+    if options.raw {
+        let base = u32::try_from(options.base)
+            .ok()
+            .filter(|b| (*b as u64) + bytes.len() as u64 <= 0xC000_0000 - (1 << 20))
+            .ok_or_else(|| {
+                format!(
+                    "error: --base {:#x}: the code must fit below the stack at 0xbff00000",
+                    options.base
+                )
+            })?;
+        vm.load_raw(base, &bytes, true)
+            .map_err(|e| format!("error: cannot load {}: {e}", file.display()))?;
+    } else {
+        if !vmkit_x86::elf::is_elf(&bytes) {
+            return Err(format!(
+                "error: {} is not an ELF executable; for flat machine code add --raw",
+                file.display()
+            ));
+        }
+        let mut argv = vec![file.display().to_string()];
+        argv.extend(options.args.iter().cloned());
+        vm.load_elf(&bytes, &argv, &environment(options)?)
+            .map_err(|e| format!("error: {}: {e}", file.display()))?;
+    }
     let exit = match args.max_steps {
         Some(n) => vm.run_for(n),
         None => vm.run(),
@@ -50,7 +101,7 @@ pub fn run(
             );
         }
     }
-    if dump_regs {
+    if options.dump_regs {
         eprint!("{}", vm.cpu.format());
     }
     Ok(exit.status())

@@ -52,6 +52,8 @@ pub struct Cpu {
     pub selectors: [u16; 6],
     /// Segment bases; only FS and GS are non-zero in a flat user-mode process.
     pub seg_base: [u32; 6],
+    /// Bases of the three TLS descriptors (GDT entries 6, 7, 8) set by `set_thread_area`.
+    pub tls_bases: [Option<u32>; 3],
 }
 
 impl Default for Cpu {
@@ -63,6 +65,7 @@ impl Default for Cpu {
             eflags: 0x202,
             selectors: [0x2b, 0x23, 0x2b, 0x2b, 0, 0],
             seg_base: [0; 6],
+            tls_bases: [None; 3],
         }
     }
 }
@@ -141,6 +144,20 @@ impl Cpu {
                 self.regs[EDX] = hi;
             }
         }
+    }
+
+    /// Loads a segment register with `selector`: TLS selectors (entries 6..8 in the GDT)
+    /// take the base set by `set_thread_area`; every other segment is flat (base 0).
+    pub fn load_segment(&mut self, seg: Seg, selector: u16) {
+        let index = (selector >> 3) as usize;
+        let is_gdt = selector & 4 == 0;
+        let base = if is_gdt && (6..=8).contains(&index) {
+            self.tls_bases[index - 6].unwrap_or(0)
+        } else {
+            0
+        };
+        self.selectors[seg as usize] = selector;
+        self.seg_base[seg as usize] = base;
     }
 
     /// Whether a flag bit (from [`alu`]) is set.

@@ -93,7 +93,17 @@ fn write_reg(cpu: &mut Cpu, reg: Register, v: u32) {
         Some((n, Width::D32)) => cpu.regs[n] = v,
         Some((n, Width::W16)) => cpu.set_reg16(n, v),
         Some((n, Width::B8)) => cpu.set_reg8(n, v),
-        None => {}
+        None => {
+            let seg = match reg {
+                Register::ES => Seg::Es,
+                Register::SS => Seg::Ss,
+                Register::DS => Seg::Ds,
+                Register::FS => Seg::Fs,
+                Register::GS => Seg::Gs,
+                _ => return,
+            };
+            cpu.load_segment(seg, v as u16);
+        }
     }
 }
 
@@ -209,7 +219,18 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
     use Mnemonic as M;
     let next = insn.next_ip32();
     match insn.mnemonic() {
-        M::Nop => {}
+        // Hints that change nothing a single user-mode thread can observe.
+        M::Nop
+        | M::Endbr32
+        | M::Pause
+        | M::Lfence
+        | M::Mfence
+        | M::Sfence
+        | M::Prefetchnta
+        | M::Prefetcht0
+        | M::Prefetcht1
+        | M::Prefetcht2
+        | M::Prefetchw => {}
         M::Mov => {
             let v = read_op(cpu, mem, insn, 1)?;
             write_op(cpu, mem, insn, 0, v)?;
@@ -490,7 +511,10 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
             let w = op_width(insn, 0);
             let a = read_op(cpu, mem, insn, 0)?;
             let b = read_op(cpu, mem, insn, 1)? & w.mask();
-            check_writable(cpu, mem, insn, 0)?;
+            let writes = !matches!(insn.mnemonic(), M::Cmp | M::Test);
+            if writes {
+                check_writable(cpu, mem, insn, 0)?;
+            }
             let fl = cpu.eflags;
             let (r, flags) = match insn.mnemonic() {
                 M::Add => alu::add(w, a, b, fl),
@@ -502,7 +526,7 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
                 _ => alu::xor(w, a, b, fl),
             };
             cpu.eflags = flags;
-            if !matches!(insn.mnemonic(), M::Cmp | M::Test) {
+            if writes {
                 write_op(cpu, mem, insn, 0, r)?;
             }
         }

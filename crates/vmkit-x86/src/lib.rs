@@ -13,6 +13,8 @@
 //! | `exec` | reference semantics of each instruction |
 //! | `string` | `movs`/`stos`/`lods`/`cmps`/`scas` with `rep` prefixes |
 //! | `cpuid` | what the guest CPU reports (`cpuid`, `rdtsc`) |
+//! | `elf` | loading static ELF32 i386 executables |
+//! | `linux_process` | the process layout and initial stack (argv, envp, auxv) |
 //! | `linux` | the `int 0x80` system-call personality |
 //! | `machine` | the run loop, faults and the embedding API |
 #![deny(missing_docs)]
@@ -21,8 +23,10 @@ pub mod alu;
 mod block;
 pub mod cpu;
 pub mod cpuid;
+pub mod elf;
 mod exec;
 pub mod linux;
+pub mod linux_process;
 mod machine;
 mod string;
 

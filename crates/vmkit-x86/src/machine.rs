@@ -4,7 +4,7 @@
 use crate::block::{BlockCache, BlockEnd};
 use crate::cpu::{Cpu, ESP};
 use crate::exec::{exec, ExecError, Flow};
-use crate::linux::{self, Streams, SysOutcome};
+use crate::linux::{self, Linux, SysOutcome};
 use iced_x86::{Formatter, IntelFormatter};
 use std::fmt;
 use vmkit_mem::{page, MemError, Memory};
@@ -124,7 +124,8 @@ pub struct X86Machine {
     /// Guest memory (the whole 32-bit address space; unmapped pages fault).
     pub mem: Memory,
     cache: BlockCache,
-    streams: Streams,
+    /// The Linux personality: process state and system calls.
+    pub os: Linux,
     steps: u64,
 }
 
@@ -143,10 +144,7 @@ impl X86Machine {
             cpu: Cpu::default(),
             mem,
             cache: BlockCache::default(),
-            streams: Streams {
-                stdout: None,
-                stdin: None,
-            },
+            os: Linux::default(),
             steps: 0,
         }
     }
@@ -173,19 +171,45 @@ impl X86Machine {
         Ok(())
     }
 
+    /// Loads a static ELF32 i386 executable as Linux would: maps its segments, builds the
+    /// initial stack with `argv`, `envp` and the auxiliary vector, sets up `brk`.
+    pub fn load_elf(
+        &mut self,
+        bytes: &[u8],
+        argv: &[String],
+        envp: &[String],
+    ) -> Result<(), crate::elf::ElfError> {
+        let elf = crate::elf::load(&mut self.mem, bytes)?;
+        let esp = crate::linux_process::build_stack(
+            &mut self.mem,
+            &elf,
+            argv,
+            envp,
+            crate::cpuid::FEATURES_EDX,
+        )
+        .map_err(|e| crate::elf::ElfError::BadSegment(e.to_string()))?;
+        self.cache.flush(&mut self.mem);
+        self.cpu = Cpu::default();
+        self.cpu.regs[ESP] = esp;
+        self.cpu.eip = elf.entry;
+        self.os.brk_start = elf.brk_start;
+        self.os.brk = elf.brk_start;
+        Ok(())
+    }
+
     /// Keeps guest stdout in memory (read it with [`X86Machine::output`]).
     pub fn capture_output(&mut self) {
-        self.streams.stdout = Some(Vec::new());
+        self.os.streams.stdout = Some(Vec::new());
     }
 
     /// Captured stdout.
     pub fn output(&self) -> &[u8] {
-        self.streams.stdout.as_deref().unwrap_or(&[])
+        self.os.streams.stdout.as_deref().unwrap_or(&[])
     }
 
     /// Guest stdin reads these bytes, then end of file.
     pub fn set_stdin(&mut self, bytes: &[u8]) {
-        self.streams.stdin = Some(bytes.iter().copied().collect());
+        self.os.streams.stdin = Some(bytes.iter().copied().collect());
     }
 
     /// Instructions executed so far.
@@ -245,7 +269,12 @@ impl X86Machine {
                     }
                     Flow::Syscall => {
                         self.cpu.eip = insn.next_ip32();
-                        match linux::syscall(&mut self.cpu, &mut self.mem, &mut self.streams) {
+                        let outcome = self.os.syscall(&mut self.cpu, &mut self.mem);
+                        if std::mem::take(&mut self.os.flush_code) {
+                            self.cache.flush(&mut self.mem);
+                            jumped = true;
+                        }
+                        match outcome {
                             SysOutcome::Continue => {}
                             SysOutcome::Exit(code) => return X86Exit::Exited(code),
                             SysOutcome::Unsupported(nr) => {
