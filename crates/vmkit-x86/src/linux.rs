@@ -47,6 +47,7 @@ pub fn syscall_name(nr: u32) -> &'static str {
         125 => "mprotect",
         140 => "_llseek",
         146 => "writev",
+        172 => "prctl",
         173 => "rt_sigreturn",
         174 => "rt_sigaction",
         175 => "rt_sigprocmask",
@@ -56,6 +57,8 @@ pub fn syscall_name(nr: u32) -> &'static str {
         195 => "stat64",
         197 => "fstat64",
         199 => "getuid32",
+        213 => "setuid32",
+        214 => "setgid32",
         221 => "fcntl64",
         224 => "gettid",
         243 => "set_thread_area",
@@ -198,6 +201,19 @@ impl Linux {
                 }
             }
             85 => -ENOENT,
+            // The guest is uid/gid 1000; "changing" to that is allowed, anything else is not.
+            213 | 214 => {
+                if a[0] == 1000 {
+                    0
+                } else {
+                    -1
+                }
+            }
+            // prctl: PR_SET_NAME / PR_GET_NAME are harmless; nothing else is offered.
+            172 => match a[0] {
+                15 | 16 => 0,
+                _ => -EINVAL,
+            },
             91 => {
                 if a[0] as u64 % PAGE_SIZE != 0 {
                     -EINVAL
