@@ -9,31 +9,9 @@ use vmkit_mem::MemError;
 /// What went wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FaultKind {
-    /// The access reaches past the end of guest memory.
-    OutOfBounds {
-        /// First byte accessed.
-        addr: u64,
-        /// Bytes accessed.
-        size: u64,
-        /// Guest memory size.
-        memory_size: u64,
-        /// Load, store or fetch.
-        access: Access,
-    },
-    /// The page is not mapped (page 0 catches null pointers).
-    Unmapped {
-        /// Address accessed.
-        addr: u64,
-        /// Load, store or fetch.
-        access: Access,
-    },
-    /// The page does not allow this access (a store into the constant pool, or W^X).
-    Protection {
-        /// Address accessed.
-        addr: u64,
-        /// Load, store or fetch.
-        access: Access,
-    },
+    /// A load, store or fetch was refused: outside memory, unmapped page (page 0 catches
+    /// null pointers), or page protection (a store into the constant pool, or W^X).
+    Memory(MemError),
     /// The bytes at ip are not an instruction.
     InvalidInstruction(DecodeError),
     /// Division or remainder by zero.
@@ -69,21 +47,7 @@ pub enum FaultKind {
 
 impl From<MemError> for FaultKind {
     fn from(e: MemError) -> FaultKind {
-        match e {
-            MemError::OutOfBounds {
-                addr,
-                size,
-                memory_size,
-                access,
-            } => FaultKind::OutOfBounds {
-                addr,
-                size,
-                memory_size,
-                access,
-            },
-            MemError::Unmapped { addr, access } => FaultKind::Unmapped { addr, access },
-            MemError::Protection { addr, access } => FaultKind::Protection { addr, access },
-        }
+        FaultKind::Memory(e)
     }
 }
 
@@ -103,27 +67,15 @@ impl FaultKind {
 impl fmt::Display for FaultKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FaultKind::OutOfBounds {
-                addr,
-                size,
-                memory_size,
-                access,
-            } => write!(
-                f,
-                "{access} of {size} byte{} at {addr:#x} is outside guest memory (size {memory_size:#x})",
-                if *size == 1 { "" } else { "s" }
-            ),
-            FaultKind::Unmapped { addr, access } => {
-                write!(f, "{access} at unmapped address {addr:#x}")
-            }
-            FaultKind::Protection { addr, access } => {
-                write!(f, "{access} at {addr:#x} not permitted by the page's protection")
-            }
+            FaultKind::Memory(e) => write!(f, "{e}"),
             FaultKind::InvalidInstruction(e) => write!(f, "invalid instruction: {e}"),
             FaultKind::DivideByZero => write!(f, "division by zero"),
             FaultKind::DivideOverflow => write!(f, "signed division overflow"),
             FaultKind::StackOverflow { sp, limit } => {
-                write!(f, "stack overflow: sp would be {sp:#x}, below the stack limit {limit:#x}")
+                write!(
+                    f,
+                    "stack overflow: sp would be {sp:#x}, below the stack limit {limit:#x}"
+                )
             }
             FaultKind::BadSyscall(n) => write!(f, "undefined system call {n}"),
             FaultKind::UnknownHostFunction { index, name } => match name {

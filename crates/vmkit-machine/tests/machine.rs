@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use vmkit_image::{Image, Segment, SegmentKind};
 use vmkit_isa::{Cond, Op, Reg, Size};
-use vmkit_machine::{Config, Dispatch, Exit, FaultKind, Machine};
+use vmkit_machine::{Config, Dispatch, Exit, FaultKind, Machine, MemError};
 
 /// Runs `code` on every backend (each dispatch, with fast and with reference records), checks
 /// that they all agree, and returns the first machine (`Match` dispatch, fast records) and
@@ -135,7 +135,7 @@ fn faults_are_values_with_ip_and_text() {
             .q(Op::Mov, &[r(1), imm(0x7FFF_0000)])
             .q(Op::JmpInd, &[r(1)])
             .finish(),
-        |k| matches!(k, FaultKind::OutOfBounds { .. }),
+        |k| matches!(k, FaultKind::Memory(MemError::OutOfBounds { .. })),
     );
     assert_eq!(f.ip, 0x7FFF_0000);
     // Wild jumps to the very top of the address space (the jump cache's empty-slot tag).
@@ -145,13 +145,13 @@ fn faults_are_values_with_ip_and_text() {
                 .q(Op::Mov, &[r(1), imm(target as i64)])
                 .q(Op::JmpInd, &[r(1)])
                 .finish(),
-            |k| matches!(k, FaultKind::OutOfBounds { .. }),
+            |k| matches!(k, FaultKind::Memory(MemError::OutOfBounds { .. })),
         );
         assert_eq!(f.ip, target);
     }
     // Load outside memory.
     expect_fault(&Prog::new().q(Op::Mov, &[r(1), mem(2, -8)]).finish(), |k| {
-        matches!(k, FaultKind::OutOfBounds { .. })
+        matches!(k, FaultKind::Memory(MemError::OutOfBounds { .. }))
     });
     // Signed overflow.
     expect_fault(
@@ -188,7 +188,7 @@ fn null_page_and_constant_pool_are_protected() {
     let mut image = image_of(Prog::new().q(Op::Mov, &[r(1), abs(8)]).finish());
     for (d, mut m) in per_dispatch(|| Machine::from_image(&image, &Config::default()).unwrap()) {
         assert!(
-            matches!(m.run(), Exit::Fault(f) if matches!(f.kind, FaultKind::Unmapped { addr: 8, .. })),
+            matches!(m.run(), Exit::Fault(f) if matches!(f.kind, FaultKind::Memory(MemError::Unmapped { addr: 8, .. }))),
             "{d:?}"
         );
     }
@@ -199,7 +199,7 @@ fn null_page_and_constant_pool_are_protected() {
         .push(Segment::new(SegmentKind::Const, 0x2000, vec![0; 8]));
     for (d, mut m) in per_dispatch(|| Machine::from_image(&image, &Config::default()).unwrap()) {
         assert!(
-            matches!(m.run(), Exit::Fault(f) if matches!(f.kind, FaultKind::Protection { addr: 0x2000, .. })),
+            matches!(m.run(), Exit::Fault(f) if matches!(f.kind, FaultKind::Memory(MemError::Protection { addr: 0x2000, .. }))),
             "{d:?}"
         );
     }
@@ -248,7 +248,7 @@ fn w_x_forbids_writing_code() {
     };
     for (d, mut m) in per_dispatch(|| Machine::from_image(&image, &cfg).unwrap()) {
         assert!(
-            matches!(m.run(), Exit::Fault(f) if matches!(f.kind, FaultKind::Protection { addr: 0x1000, .. })),
+            matches!(m.run(), Exit::Fault(f) if matches!(f.kind, FaultKind::Memory(MemError::Protection { addr: 0x1000, .. }))),
             "{d:?}"
         );
     }
@@ -385,7 +385,7 @@ fn segments_sharing_a_page_get_the_union_of_permissions() {
     };
     let mut m = Machine::from_image(&image, &cfg).unwrap();
     assert!(
-        matches!(m.run(), Exit::Fault(f) if matches!(f.kind, FaultKind::Protection { addr: 0x1108, .. }))
+        matches!(m.run(), Exit::Fault(f) if matches!(f.kind, FaultKind::Memory(MemError::Protection { addr: 0x1108, .. })))
     );
 }
 
