@@ -204,6 +204,16 @@ impl Memory {
         }
     }
 
+    /// Clears the code mark of the pages of `[addr, addr + len)` (after an interpreter
+    /// dropped the decoded code it held there).
+    pub fn unmark_code(&mut self, addr: u64, len: u64) {
+        let first = (addr >> PAGE_SHIFT) as usize;
+        let last = ((addr + len.max(1) - 1) >> PAGE_SHIFT) as usize;
+        for p in first..=last.min(self.pages.len().saturating_sub(1)) {
+            self.pages[p] &= !page::CODE;
+        }
+    }
+
     /// Forgets every code mark (after an interpreter dropped its decoded code).
     pub fn clear_code_marks(&mut self) {
         for f in &mut self.pages {

@@ -9,7 +9,10 @@
 //! |---|---|
 //! | `alu` | integer operations with their exact EFLAGS results |
 //! | `cpu` | registers, eip, eflags, segment state |
-//! | `block` | decoded-code cache |
+//! | `block` | decoded-code cache, invalidated per page on writes to code |
+//! | `uop` | translation of instructions into compact micro-ops |
+//! | `engine` | the fast engine: micro-ops with lazy flags |
+//! | `lazy` | lazy status flags |
 //! | `exec` | reference semantics of each instruction |
 //! | `string` | `movs`/`stos`/`lods`/`cmps`/`scas` with `rep` prefixes |
 //! | `cpuid` | what the guest CPU reports (`cpuid`, `rdtsc`) |
@@ -24,10 +27,13 @@ mod block;
 pub mod cpu;
 pub mod cpuid;
 pub mod elf;
+mod engine;
 mod exec;
+mod lazy;
 pub mod linux;
 pub mod linux_process;
 mod machine;
 mod string;
+mod uop;
 
-pub use machine::{X86Exit, X86Fault, X86FaultKind, X86Machine, ADDRESS_SPACE};
+pub use machine::{Engine, X86Exit, X86Fault, X86FaultKind, X86Machine, ADDRESS_SPACE};

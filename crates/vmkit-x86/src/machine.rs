@@ -1,9 +1,11 @@
 //! [`X86Machine`]: a sandboxed IA-32 user-mode CPU with 4 GiB of guest address space, and
 //! its run loop.
 
-use crate::block::{BlockCache, BlockEnd};
+use crate::block::{Block, BlockCache, BlockEnd};
 use crate::cpu::{Cpu, ESP};
-use crate::exec::{exec, ExecError, Flow};
+use crate::engine::{run, Stop};
+use crate::exec::ExecError;
+use crate::lazy::Lazy;
 use crate::linux::{self, Linux, SysOutcome};
 use iced_x86::{Formatter, IntelFormatter};
 use std::fmt;
@@ -127,6 +129,34 @@ pub struct X86Machine {
     /// The Linux personality: process state and system calls.
     pub os: Linux,
     steps: u64,
+    lazy: Lazy,
+    engine: Engine,
+}
+
+/// How [`X86Machine`] executes instructions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// Translated micro-ops with lazy flags (the default).
+    #[default]
+    Fast,
+    /// Every instruction through the reference semantics, flags computed eagerly: slower,
+    /// for cross-checking the fast engine.
+    Reference,
+}
+
+/// The fault that ends a block which could not be decoded to its end.
+fn tail_fault(block: &Block) -> Option<X86FaultKind> {
+    match &block.tail {
+        BlockEnd::Normal => None,
+        BlockEnd::FetchFault(e) => Some(X86FaultKind::Memory(e.clone())),
+        BlockEnd::Invalid { bytes, .. } => {
+            let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            Some(X86FaultKind::IllegalInstruction(format!(
+                "bytes {} do not decode",
+                hex.join(" ")
+            )))
+        }
+    }
 }
 
 impl Default for X86Machine {
@@ -146,6 +176,8 @@ impl X86Machine {
             cache: BlockCache::default(),
             os: Linux::default(),
             steps: 0,
+            lazy: Lazy::default(),
+            engine: Engine::Fast,
         }
     }
 
@@ -212,6 +244,12 @@ impl X86Machine {
         self.os.streams.stdin = Some(bytes.iter().copied().collect());
     }
 
+    /// Chooses the execution engine (see [`Engine`]).
+    pub fn set_engine(&mut self, engine: Engine) {
+        self.lazy.sync(&mut self.cpu.eflags);
+        self.engine = engine;
+    }
+
     /// Instructions executed so far.
     pub fn steps(&self) -> u64 {
         self.steps
@@ -224,95 +262,90 @@ impl X86Machine {
 
     /// Runs at most `max_steps` instructions.
     pub fn run_for(&mut self, max_steps: u64) -> X86Exit {
+        let exit = self.run_loop(max_steps);
+        self.lazy.sync(&mut self.cpu.eflags);
+        exit
+    }
+
+    fn run_loop(&mut self, max_steps: u64) -> X86Exit {
         let mut left = max_steps;
         loop {
-            let block = self.cache.get(&mut self.mem, self.cpu.eip);
-            let mut jumped = false;
-            for insn in &block.insns {
-                if left == 0 {
-                    return X86Exit::StepLimit;
-                }
-                let flow = match exec(&mut self.cpu, &mut self.mem, insn) {
-                    Ok(flow) => flow,
-                    Err(e) => {
-                        self.cpu.eip = insn.ip32();
-                        let kind = match e {
-                            ExecError::Memory(m) => X86FaultKind::Memory(m),
-                            ExecError::Divide => X86FaultKind::DivideError,
-                            ExecError::Unimplemented(iced_x86::Mnemonic::Ud2) => {
-                                X86FaultKind::IllegalInstruction(
-                                    "ud2 raises the invalid-opcode exception".into(),
-                                )
-                            }
-                            ExecError::Unimplemented(m) => {
-                                X86FaultKind::IllegalInstruction(format!(
-                                    "`{}` is not implemented by this emulator",
-                                    format!("{m:?}").to_lowercase()
-                                ))
-                            }
-                        };
-                        return X86Exit::Fault(self.fault(kind));
-                    }
-                };
-                left -= 1;
-                self.steps += 1;
-                match flow {
-                    Flow::Next => self.cpu.eip = insn.next_ip32(),
-                    Flow::Jump(t) => {
-                        self.cpu.eip = t;
-                        jumped = true;
-                    }
-                    Flow::Privileged => {
-                        self.cpu.eip = insn.ip32();
-                        self.steps -= 1;
-                        return X86Exit::Fault(self.fault(X86FaultKind::Privileged));
-                    }
-                    Flow::Syscall => {
-                        self.cpu.eip = insn.next_ip32();
-                        let outcome = self.os.syscall(&mut self.cpu, &mut self.mem);
-                        if std::mem::take(&mut self.os.flush_code) {
-                            self.cache.flush(&mut self.mem);
-                            jumped = true;
-                        }
-                        match outcome {
-                            SysOutcome::Continue => {}
-                            SysOutcome::Exit(code) => return X86Exit::Exited(code),
-                            SysOutcome::Unsupported(nr) => {
-                                self.cpu.eip = insn.ip32();
-                                return X86Exit::Fault(self.fault(
-                                    X86FaultKind::UnsupportedSyscall {
-                                        nr,
-                                        name: linux::syscall_name(nr),
-                                    },
-                                ));
-                            }
-                        }
-                    }
-                }
-                if self.mem.code_written {
-                    self.cache.flush(&mut self.mem);
-                    jumped = true;
-                }
-                if jumped {
-                    break;
-                }
+            if left == 0 {
+                return X86Exit::StepLimit;
             }
-            if !jumped {
-                match &block.end {
-                    BlockEnd::Normal => {}
-                    BlockEnd::FetchFault(e) => {
-                        return X86Exit::Fault(self.fault(X86FaultKind::Memory(e.clone())))
+            let (stop, id, done) = run(
+                &mut self.cpu,
+                &mut self.mem,
+                &mut self.lazy,
+                &mut self.cache,
+                left,
+                self.engine == Engine::Reference,
+            );
+            left -= done;
+            self.steps += done;
+            let block = self.cache.get(id);
+            match stop {
+                Stop::Jump(_) => {}
+                Stop::Ran(n) => {
+                    if n == block.uops.len() {
+                        if let Some(kind) = tail_fault(block) {
+                            if let BlockEnd::Invalid { addr, .. } = block.tail {
+                                self.cpu.eip = addr;
+                            }
+                            return self.fault_exit(kind);
+                        }
                     }
-                    BlockEnd::Invalid { bytes, addr } => {
-                        self.cpu.eip = *addr;
-                        let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                        return X86Exit::Fault(self.fault(X86FaultKind::IllegalInstruction(
-                            format!("bytes {} do not decode", hex.join(" ")),
-                        )));
+                }
+                Stop::CodeWritten(_) => self.code_written(),
+                Stop::Fault(_, e) => {
+                    let kind = match e {
+                        ExecError::Memory(m) => X86FaultKind::Memory(m),
+                        ExecError::Divide => X86FaultKind::DivideError,
+                        ExecError::Unimplemented(iced_x86::Mnemonic::Ud2) => {
+                            X86FaultKind::IllegalInstruction(
+                                "ud2 raises the invalid-opcode exception".into(),
+                            )
+                        }
+                        ExecError::Unimplemented(m) => X86FaultKind::IllegalInstruction(format!(
+                            "`{}` is not implemented by this emulator",
+                            format!("{m:?}").to_lowercase()
+                        )),
+                    };
+                    return self.fault_exit(kind);
+                }
+                Stop::Privileged(_) => return self.fault_exit(X86FaultKind::Privileged),
+                Stop::Syscall(i) => {
+                    let at = block.insns[i].ip32();
+                    self.lazy.sync(&mut self.cpu.eflags);
+                    let outcome = self.os.syscall(&mut self.cpu, &mut self.mem);
+                    if std::mem::take(&mut self.os.flush_code) {
+                        self.cache.flush(&mut self.mem);
+                    }
+                    match outcome {
+                        SysOutcome::Continue => {}
+                        SysOutcome::Exit(code) => return X86Exit::Exited(code),
+                        SysOutcome::Unsupported(nr) => {
+                            self.cpu.eip = at;
+                            return self.fault_exit(X86FaultKind::UnsupportedSyscall {
+                                nr,
+                                name: linux::syscall_name(nr),
+                            });
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// Drops the decoded code the guest has just written over.
+    fn code_written(&mut self) {
+        let (lo, hi) = self.mem.code_write_range;
+        self.cache.invalidate(&mut self.mem, lo, hi);
+    }
+
+    fn fault_exit(&mut self, kind: X86FaultKind) -> X86Exit {
+        self.lazy.sync(&mut self.cpu.eflags);
+        X86Exit::Fault(self.fault(kind))
     }
 
     fn fault(&self, kind: X86FaultKind) -> Box<X86Fault> {
