@@ -85,7 +85,8 @@ pub fn run(file: &Path, args: &MachineArgs, options: &Options) -> Result<i32, St
         None => vm.run(),
     };
     match &exit {
-        X86Exit::Exited(_) => {}
+        // The CLI installs no hooks and gives no `until` address.
+        X86Exit::Exited(_) | X86Exit::Stopped | X86Exit::Until => {}
         X86Exit::StepLimit => eprintln!(
             "vmkit: stopped after {} instructions (--max-steps); next eip={:#010x}",
             vm.steps(),

@@ -19,6 +19,7 @@
 //! | `elf` | loading static ELF32 i386 executables |
 //! | `linux_process` | the process layout and initial stack (argv, envp, auxv) |
 //! | `linux` | the `int 0x80` system-call personality |
+//! | `hooks` | instrumentation: instruction, memory, interrupt and system-call hooks |
 //! | `machine` | the run loop, faults and the embedding API |
 #![deny(missing_docs)]
 
@@ -29,6 +30,7 @@ pub mod cpuid;
 pub mod elf;
 mod engine;
 mod exec;
+mod hooks;
 mod lazy;
 pub mod linux;
 pub mod linux_process;
@@ -36,4 +38,5 @@ mod machine;
 mod string;
 mod uop;
 
+pub use hooks::{Handled, HookCtx, HookId, MemAccess, MemAccessKind};
 pub use machine::{Engine, X86Exit, X86Fault, X86FaultKind, X86Machine, ADDRESS_SPACE};

@@ -5,10 +5,12 @@ use crate::block::{Block, BlockCache, BlockEnd};
 use crate::cpu::{Cpu, ESP};
 use crate::engine::{run, Stop};
 use crate::exec::ExecError;
+use crate::hooks::{Handled, HookCtx, HookId, Hooks, MemAccess, MemAccessKind};
 use crate::lazy::Lazy;
 use crate::linux::{self, Linux, SysOutcome};
 use iced_x86::{Formatter, IntelFormatter};
 use std::fmt;
+use std::ops::RangeBounds;
 use vmkit_mem::{page, MemError, Memory};
 
 /// The guest address space: all of 32-bit memory, mapped lazily by the host.
@@ -96,6 +98,10 @@ pub enum X86Exit {
     StepLimit,
     /// The guest faulted.
     Fault(Box<X86Fault>),
+    /// A hook stopped the run ([`HookCtx::stop`]); eip is the next instruction.
+    Stopped,
+    /// eip reached the `until` address of [`X86Machine::run_from`].
+    Until,
 }
 
 impl X86Exit {
@@ -105,6 +111,7 @@ impl X86Exit {
         match self {
             X86Exit::Exited(c) => c & 0xFF,
             X86Exit::StepLimit => 124,
+            X86Exit::Stopped | X86Exit::Until => 0,
             X86Exit::Fault(f) => 128 + f.kind.signal().0,
         }
     }
@@ -131,6 +138,7 @@ pub struct X86Machine {
     steps: u64,
     lazy: Lazy,
     engine: Engine,
+    hooks: Hooks,
 }
 
 /// How [`X86Machine`] executes instructions.
@@ -178,6 +186,7 @@ impl X86Machine {
             steps: 0,
             lazy: Lazy::default(),
             engine: Engine::Fast,
+            hooks: Hooks::default(),
         }
     }
 
@@ -262,27 +271,230 @@ impl X86Machine {
 
     /// Runs at most `max_steps` instructions.
     pub fn run_for(&mut self, max_steps: u64) -> X86Exit {
-        let exit = self.run_loop(max_steps);
+        let exit = self.run_loop(max_steps, None);
         self.lazy.sync(&mut self.cpu.eflags);
         exit
     }
 
-    fn run_loop(&mut self, max_steps: u64) -> X86Exit {
+    /// Unicorn's `emu_start`: runs from `begin` until eip reaches `until` (before executing
+    /// the instruction there; [`X86Exit::Until`]), the guest exits or faults, a hook stops
+    /// the run, or `max_steps` instructions have run.
+    ///
+    /// ```
+    /// use vmkit_x86::{X86Exit, X86Machine};
+    /// use vmkit_x86::cpu::EAX;
+    /// // 0x1000: mov eax, 5 ; add eax, eax ; nop
+    /// let code = [0xB8, 5, 0, 0, 0, 0x01, 0xC0, 0x90];
+    /// let mut vm = X86Machine::new();
+    /// vm.load_raw(0x1000, &code, true).unwrap();
+    /// assert_eq!(vm.run_from(0x1000, Some(0x1007), u64::MAX), X86Exit::Until);
+    /// assert_eq!(vm.cpu.regs[EAX], 10);
+    /// ```
+    pub fn run_from(&mut self, begin: u32, until: Option<u32>, max_steps: u64) -> X86Exit {
+        self.cpu.eip = begin;
+        let exit = self.run_loop(max_steps, until);
+        self.lazy.sync(&mut self.cpu.eflags);
+        exit
+    }
+
+    /// Hooks run before each instruction in `range` with its address and length. They
+    /// may read and change registers and memory, or stop the run.
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use vmkit_x86::{X86Exit, X86Machine};
+    /// // inc eax ; inc eax ; mov ebx, eax ; mov eax, 1 ; int 0x80
+    /// let code = [0x40, 0x40, 0x89, 0xC3, 0xB8, 1, 0, 0, 0, 0xCD, 0x80];
+    /// let mut vm = X86Machine::new();
+    /// vm.load_raw(0x1000, &code, true).unwrap();
+    /// let seen = Rc::new(RefCell::new(Vec::new()));
+    /// let log = seen.clone();
+    /// vm.hook_code(0x1000..0x1002, move |_ctx, eip, size| log.borrow_mut().push((eip, size)));
+    /// assert_eq!(vm.run(), X86Exit::Exited(2));
+    /// assert_eq!(*seen.borrow(), [(0x1000, 1), (0x1001, 1)]);
+    /// ```
+    pub fn hook_code(
+        &mut self,
+        range: impl RangeBounds<u32>,
+        f: impl FnMut(&mut HookCtx, u32, u32) + 'static,
+    ) -> HookId {
+        self.hooks.add_code(range, Box::new(f))
+    }
+
+    /// Hooks run after each instruction that loaded (`MemAccessKind::Read`) or stored
+    /// (`MemAccessKind::Write`) memory overlapping `range`, once per access.
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use vmkit_x86::{MemAccessKind, X86Exit, X86Machine};
+    /// // mov dword [0x2000], 7 ; mov ebx, [0x2000] ; mov eax, 1 ; int 0x80
+    /// let code = [0xC7, 0x05, 0, 0x20, 0, 0, 7, 0, 0, 0, 0x8B, 0x1D, 0, 0x20, 0, 0,
+    ///             0xB8, 1, 0, 0, 0, 0xCD, 0x80];
+    /// let mut vm = X86Machine::new();
+    /// vm.load_raw(0x1000, &code, true).unwrap();
+    /// vm.map(0x2000, 0x1000, vmkit_mem::page::R | vmkit_mem::page::W);
+    /// let seen = Rc::new(RefCell::new(Vec::new()));
+    /// let log = seen.clone();
+    /// vm.hook_mem(0x2000..0x3000, &[MemAccessKind::Read, MemAccessKind::Write], move |_ctx, a| {
+    ///     log.borrow_mut().push((a.kind, a.addr, a.size, a.value));
+    /// });
+    /// assert_eq!(vm.run(), X86Exit::Exited(7));
+    /// assert_eq!(
+    ///     *seen.borrow(),
+    ///     [(MemAccessKind::Write, 0x2000, 4, 7), (MemAccessKind::Read, 0x2000, 4, 7)]
+    /// );
+    /// ```
+    pub fn hook_mem(
+        &mut self,
+        range: impl RangeBounds<u32>,
+        kinds: &[MemAccessKind],
+        f: impl FnMut(&mut HookCtx, &MemAccess) + 'static,
+    ) -> HookId {
+        self.hooks.add_mem(range, kinds, Box::new(f))
+    }
+
+    /// Hooks run before an `int N` / `int3` executes, with the vector. A hook that returns
+    /// [`Handled::Yes`] replaces the instruction (execution goes on after it); otherwise
+    /// `int 0x80` is a system call and other vectors fault as in a Linux process.
+    ///
+    /// ```
+    /// use vmkit_x86::{Handled, X86Exit, X86Machine};
+    /// use vmkit_x86::cpu::{EAX, EBX};
+    /// // int 0x21 ; mov ebx, eax ; mov eax, 1 ; int 0x80
+    /// let code = [0xCD, 0x21, 0x89, 0xC3, 0xB8, 1, 0, 0, 0, 0xCD, 0x80];
+    /// let mut vm = X86Machine::new();
+    /// vm.load_raw(0x1000, &code, true).unwrap();
+    /// vm.hook_interrupt(|ctx, vector| {
+    ///     if vector == 0x21 {
+    ///         ctx.cpu.regs[EAX] = 33;
+    ///         return Handled::Yes;
+    ///     }
+    ///     Handled::No
+    /// });
+    /// assert_eq!(vm.run(), X86Exit::Exited(33));
+    /// ```
+    pub fn hook_interrupt(
+        &mut self,
+        f: impl FnMut(&mut HookCtx, u32) -> Handled + 'static,
+    ) -> HookId {
+        self.hooks.add_interrupt(Box::new(f))
+    }
+
+    /// Hooks run on each Linux system call (`int 0x80`) with its number (eax) before the
+    /// Linux personality sees it. A hook that returns [`Handled::Yes`] has done the call and
+    /// put its result in eax; the personality is skipped.
+    ///
+    /// ```
+    /// use vmkit_x86::{Handled, X86Exit, X86Machine};
+    /// use vmkit_x86::cpu::EAX;
+    /// // mov eax, 20 (getpid) ; int 0x80 ; mov ebx, eax ; mov eax, 1 ; int 0x80
+    /// let code = [0xB8, 20, 0, 0, 0, 0xCD, 0x80, 0x89, 0xC3, 0xB8, 1, 0, 0, 0, 0xCD, 0x80];
+    /// let mut vm = X86Machine::new();
+    /// vm.load_raw(0x1000, &code, true).unwrap();
+    /// vm.hook_syscall(|ctx, nr| {
+    ///     if nr == 20 {
+    ///         ctx.cpu.regs[EAX] = 77;
+    ///         return Handled::Yes;
+    ///     }
+    ///     Handled::No
+    /// });
+    /// assert_eq!(vm.run(), X86Exit::Exited(77));
+    /// ```
+    pub fn hook_syscall(
+        &mut self,
+        f: impl FnMut(&mut HookCtx, u32) -> Handled + 'static,
+    ) -> HookId {
+        self.hooks.add_syscall(Box::new(f))
+    }
+
+    /// Removes a hook; false if no hook has this id.
+    pub fn remove_hook(&mut self, id: HookId) -> bool {
+        self.hooks.remove(id)
+    }
+
+    /// Before one instrumented instruction: code and interrupt hooks, and the memory
+    /// accesses it will make. `Err` ends the run; `Ok(None)` means an interrupt hook
+    /// replaced the instruction.
+    fn before_instruction(&mut self) -> Result<Option<Vec<MemAccess>>, X86Exit> {
+        let eip = self.cpu.eip;
+        let id = self.cache.lookup(&mut self.mem, eip);
+        let Some(insn) = self.cache.get(id).insns.first().copied() else {
+            // Nothing decodes here: the run faults without calling hooks.
+            return Ok(Some(Vec::new()));
+        };
+        if self
+            .hooks
+            .on_code(&mut self.cpu, &mut self.mem, eip, insn.len() as u32)
+        {
+            return Err(X86Exit::Stopped);
+        }
+        let vector = match insn.mnemonic() {
+            iced_x86::Mnemonic::Int => Some(insn.immediate8() as u32),
+            iced_x86::Mnemonic::Int3 => Some(3),
+            _ => None,
+        };
+        if let Some(v) = vector {
+            let (handled, stop) = self.hooks.on_event(false, &mut self.cpu, &mut self.mem, v);
+            if handled == Handled::Yes {
+                self.cpu.eip = insn.next_ip32();
+                self.steps += 1;
+                return if stop {
+                    Err(X86Exit::Stopped)
+                } else {
+                    Ok(None)
+                };
+            }
+            if stop {
+                return Err(X86Exit::Stopped);
+            }
+        }
+        Ok(Some(if self.hooks.wants_mem() {
+            self.hooks.accesses(&self.cpu, &self.mem, &insn)
+        } else {
+            Vec::new()
+        }))
+    }
+
+    fn run_loop(&mut self, max_steps: u64, until: Option<u32>) -> X86Exit {
+        let instrumented = until.is_some() || self.hooks.any();
         let mut left = max_steps;
         loop {
             if left == 0 {
                 return X86Exit::StepLimit;
+            }
+            let mut accesses = Vec::new();
+            if instrumented {
+                if until == Some(self.cpu.eip) {
+                    return X86Exit::Until;
+                }
+                match self.before_instruction() {
+                    Err(exit) => return exit,
+                    Ok(None) => {
+                        left -= 1;
+                        continue;
+                    }
+                    Ok(Some(a)) => accesses = a,
+                }
             }
             let (stop, id, done) = run(
                 &mut self.cpu,
                 &mut self.mem,
                 &mut self.lazy,
                 &mut self.cache,
-                left,
-                self.engine == Engine::Reference,
+                if instrumented { 1 } else { left },
+                instrumented || self.engine == Engine::Reference,
             );
             left -= done;
             self.steps += done;
+            if !accesses.is_empty()
+                && !matches!(stop, Stop::Fault(..) | Stop::Privileged(_))
+                && self
+                    .hooks
+                    .on_mem(&mut self.cpu, &mut self.mem, &mut accesses)
+            {
+                self.finish_stop(&stop);
+                return X86Exit::Stopped;
+            }
             let block = self.cache.get(id);
             match stop {
                 Stop::Jump(_) => {}
@@ -317,6 +529,17 @@ impl X86Machine {
                 Stop::Syscall(i) => {
                     let at = block.insns[i].ip32();
                     self.lazy.sync(&mut self.cpu.eflags);
+                    if instrumented {
+                        let nr = self.cpu.regs[crate::cpu::EAX];
+                        let (handled, stop) =
+                            self.hooks.on_event(true, &mut self.cpu, &mut self.mem, nr);
+                        if stop {
+                            return X86Exit::Stopped;
+                        }
+                        if handled == Handled::Yes {
+                            continue;
+                        }
+                    }
                     let outcome = self.os.syscall(&mut self.cpu, &mut self.mem);
                     if std::mem::take(&mut self.os.flush_code) {
                         self.cache.flush(&mut self.mem);
@@ -334,6 +557,14 @@ impl X86Machine {
                     }
                 }
             }
+        }
+    }
+
+    /// Completes what a stop owes before the run is abandoned by a hook: a store into
+    /// decoded code must still drop that code.
+    fn finish_stop(&mut self, stop: &Stop) {
+        if matches!(stop, Stop::CodeWritten(_)) {
+            self.code_written();
         }
     }
 
