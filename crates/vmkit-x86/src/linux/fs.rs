@@ -39,12 +39,13 @@ pub(super) struct Lookup {
     pub target: Resolved,
 }
 
-/// Synthetic inode numbers for objects the sandbox makes up.
+/// Synthetic inode numbers for objects the sandbox makes up. They fit in 32 bits, or
+/// programs using the 32-bit `readdir`/`stat` get `EOVERFLOW`.
 fn synthetic_ino(guest: &Path) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     guest.hash(&mut h);
-    h.finish() | 1 << 40
+    (h.finish() & 0x3fff_ffff) | 0x4000_0000
 }
 
 /// The status of a device served by the sandbox (`/dev/null` is 1:3, as on Linux).

@@ -155,7 +155,7 @@ fn open_flags(f: u32) -> String {
         }
     }
     if rest != 0 {
-        parts.push(format!("{rest:#o}"));
+        parts.push(format!("0{rest:o}"));
     }
     parts.join("|")
 }
@@ -206,7 +206,8 @@ fn argument(
         'f' => (v as i32).to_string(),
         's' => c_string(mem, v),
         'o' => open_flags(v),
-        'm' | 'M' => format!("{v:#o}"),
+        'm' | 'M' if v == 0 => "0".into(),
+        'm' | 'M' => format!("0{v:o}"),
         'w' => buffer(mem, v, a[*k]),
         'r' => match result {
             Some(n) if n >= 0 => buffer(mem, v, n as u32),
