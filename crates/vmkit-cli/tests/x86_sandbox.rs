@@ -207,7 +207,7 @@ fn mount_and_host_fs_widen_what_is_visible() {
             .as_os_str()
             .to_string_lossy()
             .into_owned();
-    let mut want = vec![".", "..", "data", "dev", top.as_str()];
+    let mut want = [".", "..", "data", "dev", top.as_str()];
     want.sort();
     assert_eq!(o.stdout, want.join("\n") + "\n", "{}", o.stderr);
     // Without a guest path, the mount appears at its host path; mounts are read-only.

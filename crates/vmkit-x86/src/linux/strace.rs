@@ -247,6 +247,7 @@ fn argument(
             for (bit, name) in [
                 (0x100, "AT_SYMLINK_NOFOLLOW"),
                 (0x200, "AT_REMOVEDIR"),
+                (0x800, "AT_NO_AUTOMOUNT"),
                 (0x1000, "AT_EMPTY_PATH"),
             ] {
                 if rest & bit != 0 {
