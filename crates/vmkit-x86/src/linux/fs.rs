@@ -308,7 +308,8 @@ impl Linux {
         statx: bool,
     ) -> Result<u32, Errno> {
         let follow = flags & AT_SYMLINK_NOFOLLOW == 0;
-        let empty = flags & AT_EMPTY_PATH != 0 && guest::path(mem, path)?.is_empty();
+        // Linux 6.11 accepts a null path with AT_EMPTY_PATH.
+        let empty = flags & AT_EMPTY_PATH != 0 && (path == 0 || guest::path(mem, path)?.is_empty());
         let st = if empty {
             if dirfd == AT_FDCWD {
                 let cwd = self.cwd.clone();

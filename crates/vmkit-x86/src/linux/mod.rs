@@ -349,3 +349,188 @@ impl Linux {
         Handled::Value(r)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vmkit_mem::{page, PAGE_SIZE};
+
+    /// A small machine: 64 KiB of read-write memory, page 15 read-only, page 14 unmapped;
+    /// a sandbox with a temporary directory mounted at `/w` (holding `f.txt` = "hello").
+    struct Rig {
+        os: Linux,
+        cpu: Cpu,
+        mem: Memory,
+        dir: PathBuf,
+    }
+
+    const RO_PAGE: u32 = 15 * PAGE_SIZE as u32;
+    const UNMAPPED: u32 = 14 * PAGE_SIZE as u32;
+    const BUF: u32 = 0x2000;
+
+    impl Rig {
+        fn new(tag: &str) -> Rig {
+            let dir =
+                std::env::temp_dir().join(format!("vmkit-linux-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("f.txt"), "hello").unwrap();
+            let mut mem = Memory::new(16 * PAGE_SIZE);
+            mem.protect(RO_PAGE as u64, PAGE_SIZE, page::R);
+            mem.protect(UNMAPPED as u64, PAGE_SIZE, 0);
+            let mut os = Linux::default();
+            os.set_sandbox(
+                Sandbox::new()
+                    .mount(&dir, Some("/w"))
+                    .unwrap()
+                    .working_dir("/w"),
+            );
+            Rig {
+                os,
+                cpu: Cpu::default(),
+                mem,
+                dir,
+            }
+        }
+
+        /// Puts a NUL-terminated string at `at` and returns `at`.
+        fn string(&mut self, at: u32, s: &str) -> u32 {
+            self.mem
+                .poke(at as u64, &[s.as_bytes(), b"\0"].concat())
+                .unwrap();
+            at
+        }
+
+        fn call(&mut self, nr: u32, args: &[u32]) -> (SysOutcome, i32) {
+            self.cpu.regs[EAX] = nr;
+            for (reg, v) in [EBX, ECX, EDX, ESI, EDI, EBP].into_iter().zip(args) {
+                self.cpu.regs[reg] = *v;
+            }
+            let outcome = self.os.syscall(&mut self.cpu, &mut self.mem);
+            (outcome, self.cpu.regs[EAX] as i32)
+        }
+
+        fn ok(&mut self, nr: u32, args: &[u32]) -> i32 {
+            let (outcome, r) = self.call(nr, args);
+            assert_eq!(outcome, SysOutcome::Continue);
+            r
+        }
+    }
+
+    impl Drop for Rig {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    #[test]
+    fn files_open_read_seek_close() {
+        let mut r = Rig::new("files");
+        let path = r.string(0x1000, "f.txt");
+        let fd = r.ok(5, &[path, 0, 0]);
+        assert_eq!(fd, 3);
+        assert_eq!(r.ok(3, &[3, BUF, 100]), 5);
+        assert_eq!(r.mem.peek(BUF as u64, 5).unwrap(), b"hello");
+        assert_eq!(r.ok(19, &[3, 1, 0]), 1);
+        // _llseek(fd, high, low, &result, SEEK_END)
+        assert_eq!(r.ok(140, &[3, u32::MAX, (-2i32) as u32, BUF, 2]), 0);
+        assert_eq!(r.mem.peek(BUF as u64, 8).unwrap(), &3u64.to_le_bytes());
+        assert_eq!(r.ok(6, &[3]), 0);
+        assert_eq!(r.ok(6, &[3]), -Errno::EBADF.0);
+        assert_eq!(r.ok(3, &[3, BUF, 1]), -Errno::EBADF.0);
+    }
+
+    #[test]
+    fn bad_pointers_are_efault_and_lose_no_data() {
+        let mut r = Rig::new("efault");
+        assert_eq!(r.ok(5, &[UNMAPPED, 0, 0]), -Errno::EFAULT.0);
+        let path = r.string(0x1000, "f.txt");
+        let fd = r.ok(5, &[path, 0, 0]) as u32;
+        assert_eq!(r.ok(3, &[fd, RO_PAGE, 5]), -Errno::EFAULT.0);
+        assert_eq!(
+            r.ok(3, &[fd, BUF - 2, 5]),
+            5,
+            "nothing was consumed by the failed read"
+        );
+        assert_eq!(r.ok(4, &[1, UNMAPPED, 4]), -Errno::EFAULT.0);
+        // A buffer running off the end of guest memory.
+        assert_eq!(
+            r.ok(3, &[fd, 16 * PAGE_SIZE as u32 - 2, 5]),
+            -Errno::EFAULT.0
+        );
+    }
+
+    #[test]
+    fn the_sandbox_refuses_with_eacces_and_says_why() {
+        let mut r = Rig::new("refuse");
+        let path = r.string(0x1000, "/etc/passwd");
+        assert_eq!(r.ok(5, &[path, 0, 0]), -Errno::EACCES.0);
+        assert_eq!(r.os.note, Some("outside the sandbox"));
+        let path = r.string(0x1000, "new.txt");
+        assert_eq!(r.ok(5, &[path, 0o101, 0o644]), -Errno::EACCES.0);
+        assert_eq!(r.os.note, Some("read-only in the sandbox"));
+        assert!(!r.dir.join("new.txt").exists());
+        let path = r.string(0x1000, "../../w/f.txt");
+        assert_eq!(r.ok(5, &[path, 0, 0]), 3, "`..` stops at /");
+        assert_eq!(r.os.note, None);
+
+        let dir = r.dir.clone();
+        r.os.set_sandbox(
+            Sandbox::new()
+                .mount(&dir, Some("/w"))
+                .unwrap()
+                .allow_write(&dir)
+                .unwrap()
+                .working_dir("/w"),
+        );
+        let path = r.string(0x1000, "new.txt");
+        let fd = r.ok(5, &[path, 0o101, 0o644]) as u32;
+        r.mem.poke(BUF as u64, b"data").unwrap();
+        assert_eq!(r.ok(4, &[fd, BUF, 4]), 4);
+        assert_eq!(std::fs::read(r.dir.join("new.txt")).unwrap(), b"data");
+    }
+
+    #[test]
+    fn getcwd_and_virtual_directories() {
+        let mut r = Rig::new("cwd");
+        assert_eq!(r.ok(183, &[BUF, 100]), 3);
+        assert_eq!(r.mem.peek(BUF as u64, 3).unwrap(), b"/w\0");
+        assert_eq!(r.ok(183, &[BUF, 2]), -Errno::ERANGE.0);
+        let root = r.string(0x1000, "/");
+        let fd = r.ok(5, &[root, 0o200000, 0]) as u32;
+        let n = r.ok(220, &[fd, BUF, 4096]) as u64;
+        let listing = r.mem.peek(BUF as u64, n).unwrap().to_vec();
+        let mut names = Vec::new();
+        let mut at = 0;
+        while at < listing.len() {
+            let len = u16::from_le_bytes([listing[at + 16], listing[at + 17]]) as usize;
+            let name = &listing[at + 19..at + len];
+            names.push(
+                String::from_utf8_lossy(&name[..name.iter().position(|&b| b == 0).unwrap()])
+                    .into_owned(),
+            );
+            at += len;
+        }
+        assert_eq!(names, [".", "..", "dev", "w"]);
+        assert_eq!(r.ok(220, &[fd, BUF, 4096]), 0);
+        assert_eq!(r.ok(12, &[root]), 0);
+        assert_eq!(r.ok(183, &[BUF, 100]), 2);
+    }
+
+    #[test]
+    fn exits_signals_and_unknown_calls() {
+        let mut r = Rig::new("exit");
+        assert_eq!(r.call(252, &[3]).0, SysOutcome::Exit(3));
+        assert_eq!(r.call(2, &[]).0, SysOutcome::Unsupported(2));
+        assert_eq!(syscall_name(2), "fork");
+        assert_eq!(r.call(999, &[]).0, SysOutcome::Unsupported(999));
+        assert_eq!(r.ok(37, &[GUEST_PID, 0]), 0);
+        assert_eq!(r.ok(37, &[4242, 15]), -Errno::ESRCH.0);
+        // SIGTERM blocked: pending; unblocking it delivers it and the default action ends
+        // the process.
+        r.mem.poke(BUF as u64, &(1u64 << 14).to_le_bytes()).unwrap();
+        assert_eq!(r.ok(175, &[0, BUF, 0, 8]), 0);
+        assert_eq!(r.ok(37, &[GUEST_PID, 15]), 0);
+        assert_eq!(r.call(175, &[1, BUF, 0, 8]).0, SysOutcome::Exit(128 + 15));
+    }
+}
