@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,6 +68,12 @@ int main(int argc, char **argv) {
     n = pread(fd, buf, 4, 0);
     printf("pread at 0: %.*s, position still %ld\n", (int)n, buf, (long)lseek(fd, 0, SEEK_CUR));
     SHOW("lseek negative", (long)lseek(fd, -100, SEEK_SET));
+    /* A private file mapping is a copy of the file; past its end, zeros. */
+    char *map = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    if (map == MAP_FAILED) { perror("mmap"); return 1; }
+    map[0] = 'F';
+    printf("mmap: %.*s / byte past the end: %d\n", (int)strcspn(map, "\n"), map, map[4000]);
+    munmap(map, 8192);
     close(fd);
     SHOW("read closed fd", read(fd, buf, 1));
 

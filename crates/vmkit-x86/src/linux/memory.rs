@@ -85,16 +85,20 @@ impl Linux {
         if let Some(file) = file {
             let file = file.borrow();
             if let Node::File(f) = &file.node {
-                let mut buf = vec![0u8; len as usize];
-                let mut done = 0;
-                while done < buf.len() {
-                    let n = f.read_at(&mut buf[done..], pgoff as u64 * PAGE_SIZE + done as u64)?;
+                // Copy what the file has, in chunks: the mapping may be far larger.
+                let base = pgoff as u64 * PAGE_SIZE;
+                let mut chunk = vec![0u8; 1 << 16];
+                let mut done = 0u64;
+                while done < len as u64 {
+                    let want = chunk.len().min((len as u64 - done) as usize);
+                    let n = f.read_at(&mut chunk[..want], base + done)?;
                     if n == 0 {
                         break;
                     }
-                    done += n;
+                    mem.poke(start + done, &chunk[..n])
+                        .map_err(|_| Errno::ENOMEM)?;
+                    done += n as u64;
                 }
-                mem.poke(start, &buf[..done]).map_err(|_| Errno::ENOMEM)?;
             }
         }
         self.flush_code = true;
