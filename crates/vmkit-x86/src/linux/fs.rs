@@ -698,4 +698,95 @@ impl Linux {
             .set_len(len as u64)?;
         Ok(0)
     }
+
+    /// `chown32`, `lchown32`, `fchownat`, and (with a descriptor) `fchown32`: the guest is
+    /// not privileged, so only "changes" to the current owner and group (or -1, keep) are
+    /// allowed, on files it may write.
+    pub(super) fn chown(
+        &mut self,
+        mem: &Memory,
+        target: ChownTarget,
+        uid: u32,
+        gid: u32,
+    ) -> Result<u32, Errno> {
+        let host = match target {
+            ChownTarget::Fd(fd) => self.fd_host_for_write(fd)?,
+            ChownTarget::Path {
+                dirfd,
+                path,
+                follow,
+            } => {
+                let look = self.lookup(mem, dirfd, path, follow)?;
+                self.existing_for_write(&look)?
+            }
+        };
+        let meta = std::fs::symlink_metadata(&host)?;
+        use std::os::unix::fs::MetadataExt;
+        let keeps = |want: u32, now: u32| want == u32::MAX || want == now;
+        if keeps(uid, meta.uid()) && keeps(gid, meta.gid()) {
+            Ok(0)
+        } else {
+            Err(Errno::EPERM)
+        }
+    }
+
+    /// `symlink`, `symlinkat`: a new link in a writable directory. Its target is not
+    /// checked here; following it later is (a link out of the sandbox leads nowhere).
+    pub(super) fn symlink(
+        &mut self,
+        mem: &Memory,
+        target: u32,
+        dirfd: u32,
+        path: u32,
+    ) -> Result<u32, Errno> {
+        let text = guest::path(mem, target)?;
+        if text.is_empty() {
+            return Err(Errno::ENOENT);
+        }
+        let look = self.lookup(mem, dirfd, path, false)?;
+        let host = self.new_entry(&look)?;
+        std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&text), host)?;
+        Ok(0)
+    }
+
+    /// `link`, `linkat`: a new name for a file. The file itself must be writable in the
+    /// sandbox too, or a read-only file could be changed through its new name.
+    pub(super) fn link(
+        &mut self,
+        mem: &Memory,
+        olddir: u32,
+        old: u32,
+        newdir: u32,
+        new: u32,
+        flags: u32,
+    ) -> Result<u32, Errno> {
+        const AT_SYMLINK_FOLLOW: u32 = 0x400;
+        if flags & !AT_SYMLINK_FOLLOW != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let from = self.lookup(mem, olddir, old, flags & AT_SYMLINK_FOLLOW != 0)?;
+        let from_host = self.existing_for_write(&from)?;
+        if from_host.is_dir() {
+            return Err(Errno::EPERM);
+        }
+        let to = self.lookup(mem, newdir, new, false)?;
+        let to_host = self.new_entry(&to)?;
+        std::fs::hard_link(from_host, to_host)?;
+        Ok(0)
+    }
+}
+
+/// What `chown` changes.
+pub(super) enum ChownTarget {
+    /// The file behind a descriptor.
+    Fd(u32),
+    /// A path.
+    Path {
+        /// Directory descriptor for a relative path.
+        dirfd: u32,
+        /// The path argument.
+        path: u32,
+        /// Whether a final symbolic link is followed.
+        follow: bool,
+    },
 }
