@@ -95,6 +95,14 @@ int main(int argc, char **argv) {
     printf("creat: %d\n", creat("c.txt", 0644) >= 0);
     SHOW("unlink dir", mkdir("d2", 0700) | unlink("d2"));
     rmdir("d2");
+    SHOW("symlink", symlink("c.txt", "sym"));
+    n = readlink("sym", buf, sizeof buf);
+    printf("readlink: %.*s\n", (int)n, buf);
+    SHOW("link", link("c.txt", "hard"));
+    stat("c.txt", &st);
+    printf("nlink: %ld\n", (long)st.st_nlink);
+    SHOW("chown to the same ids", chown("c.txt", -1, -1));
+    SHOW("sync-free fsync of a directory", fsync(open(".", O_RDONLY)));
     list(".");
     return 0;
 }
