@@ -89,6 +89,7 @@ pub fn run(file: &Path, args: &MachineArgs, options: &Options) -> Result<i32, St
         std::fs::read(file).map_err(|e| format!("error: cannot read {}: {e}", file.display()))?;
     let mut vm = X86Machine::new();
     vm.os.strace = options.strace;
+    vm.os.set_sandbox(sandbox(options)?);
     if options.raw {
         let base = u32::try_from(options.base)
             .ok()
