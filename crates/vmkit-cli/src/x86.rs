@@ -109,7 +109,6 @@ pub fn run(file: &Path, args: &MachineArgs, options: &Options) -> Result<i32, St
                 file.display()
             ));
         }
-        vm.os.set_sandbox(sandbox(options)?);
         vm.os
             .set_exe_path(std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf()));
         let mut argv = vec![file.display().to_string()];
