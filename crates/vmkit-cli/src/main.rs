@@ -45,7 +45,7 @@ pub struct MachineArgs {
 enum Command {
     /// Run a program (assembly source or image, recognised by content).
     #[command(
-        after_help = "Examples:\n  vmkit run examples/hello.s\n  vmkit run --max-steps 1000000 --dump-regs examples/fib.s\n  vmkit run --screen examples/screen.s\n  vmkit run --arch x86 --raw examples/x86/pyvm_hello.bin\n  vmkit run ./hello-static-i386 -- arg1 arg2\n\nThe guest's exit status becomes vmkit's; a fault exits with 128+signal (SIGSEGV 139, SIGILL 132, SIGFPE 136, SIGABRT 134 for host-function errors, SIGPIPE 141), `brk` with 133 (SIGTRAP), the step limit with 124."
+        after_help = "Examples:\n  vmkit run examples/hello.s\n  vmkit run --max-steps 1000000 --dump-regs examples/fib.s\n  vmkit run --screen examples/screen.s\n  vmkit run --arch x86 --raw examples/x86/pyvm_hello.bin\n  vmkit run ./hello-static-i386 -- arg1 arg2\n  vmkit run --strace ./cat-i386 -- notes.txt\n  vmkit run --mount /usr/share/dict:/dict ./grep-i386 -- word /dict/words\n  vmkit run --allow-write out ./busybox -- cp notes.txt out/\n\nFile-system sandbox (x86 programs): the guest sees the current directory tree, read-only, at its own path, plus /dev/null, /dev/zero and /dev/urandom; --mount and --host-fs add read-only trees, --allow-write makes a visible directory writable. Anything else is refused with EACCES (--strace shows why). See docs/x86.md.\n\nThe guest's exit status becomes vmkit's; a fault exits with 128+signal (SIGSEGV 139, SIGILL 132, SIGFPE 136, SIGABRT 134 for host-function errors, SIGPIPE 141), `brk` with 133 (SIGTRAP), the step limit with 124."
     )]
     Run {
         /// Program: `.s` source, `.vmi` image, or a static ELF32 i386 executable.
@@ -62,6 +62,17 @@ enum Command {
         /// x86 programs: set an environment variable (repeatable).
         #[arg(long, value_name = "K=V")]
         env: Vec<String>,
+        /// x86 programs: make a host file or directory visible, read-only, at GUEST (default:
+        /// its own path). Repeatable.
+        #[arg(long, value_name = "HOST[:GUEST]")]
+        mount: Vec<String>,
+        /// x86 programs: allow creating, changing and removing files below this host
+        /// directory (it must be visible). Repeatable.
+        #[arg(long, value_name = "DIR")]
+        allow_write: Vec<PathBuf>,
+        /// x86 programs: make the whole host file system visible, read-only.
+        #[arg(long)]
+        host_fs: bool,
         #[command(flatten)]
         machine: MachineArgs,
         /// Print registers when the program stops.
@@ -135,6 +146,9 @@ fn main() -> ExitCode {
             strace,
             clear_env,
             env,
+            mount,
+            allow_write,
+            host_fs,
             machine,
             dump_regs,
             screen,
@@ -151,6 +165,9 @@ fn main() -> ExitCode {
                 raw,
                 base,
                 dump_regs,
+                mounts: mount,
+                allow_write,
+                host_fs,
             };
             if arch == "x86" || x86::is_elf_file(&file) {
                 x86::run(&file, &machine, &options)

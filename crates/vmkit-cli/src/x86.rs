@@ -3,6 +3,7 @@
 
 use crate::MachineArgs;
 use std::path::Path;
+use vmkit_x86::linux::Sandbox;
 use vmkit_x86::{X86Exit, X86Machine};
 
 /// x86-specific `run` options.
@@ -21,6 +22,12 @@ pub struct Options {
     pub base: u64,
     /// Print registers at the end.
     pub dump_regs: bool,
+    /// `--mount HOST[:GUEST]` specifications.
+    pub mounts: Vec<String>,
+    /// `--allow-write DIR` directories.
+    pub allow_write: Vec<std::path::PathBuf>,
+    /// `--host-fs`: the whole host file system, read-only.
+    pub host_fs: bool,
 }
 
 /// Whether `path` starts with the ELF magic.
@@ -50,12 +57,39 @@ fn environment(options: &Options) -> Result<Vec<String>, String> {
     Ok(env)
 }
 
+/// The file-system policy from the command line: the current directory tree read-only, then
+/// `--host-fs`, the `--mount`s and the `--allow-write` directories.
+pub fn sandbox(options: &Options) -> Result<Sandbox, String> {
+    let err = |e: vmkit_x86::linux::SandboxError| format!("error: sandbox: {e}");
+    let mut sandbox = Sandbox::current_dir().map_err(err)?;
+    if options.host_fs {
+        let cwd = sandbox.initial_dir().to_path_buf();
+        sandbox = sandbox.host_fs().working_dir(cwd);
+    }
+    for spec in &options.mounts {
+        let (host, guest) = match spec.rsplit_once(':') {
+            Some((h, g)) if g.starts_with('/') && !h.is_empty() => (h, Some(g)),
+            _ => (spec.as_str(), None),
+        };
+        sandbox = sandbox
+            .mount(host, guest)
+            .map_err(|e| format!("error: --mount {spec}: {e}"))?;
+    }
+    for dir in &options.allow_write {
+        sandbox = sandbox
+            .allow_write(dir)
+            .map_err(|e| format!("error: --allow-write {}: {e}", dir.display()))?;
+    }
+    Ok(sandbox)
+}
+
 /// Runs an x86 guest program.
 pub fn run(file: &Path, args: &MachineArgs, options: &Options) -> Result<i32, String> {
     let bytes =
         std::fs::read(file).map_err(|e| format!("error: cannot read {}: {e}", file.display()))?;
     let mut vm = X86Machine::new();
     vm.os.strace = options.strace;
+    vm.os.set_sandbox(sandbox(options)?);
     if options.raw {
         let base = u32::try_from(options.base)
             .ok()
@@ -75,6 +109,8 @@ pub fn run(file: &Path, args: &MachineArgs, options: &Options) -> Result<i32, St
                 file.display()
             ));
         }
+        vm.os
+            .set_exe_path(std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf()));
         let mut argv = vec![file.display().to_string()];
         argv.extend(options.args.iter().cloned());
         vm.load_elf(&bytes, &argv, &environment(options)?)

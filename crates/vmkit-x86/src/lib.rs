@@ -18,7 +18,7 @@
 //! | `cpuid` | what the guest CPU reports (`cpuid`, `rdtsc`) |
 //! | `elf` | loading static ELF32 i386 executables |
 //! | `linux_process` | the process layout and initial stack (argv, envp, auxv) |
-//! | `linux` | the `int 0x80` system-call personality |
+//! | `linux` | the `int 0x80` system-call personality: files through a sandbox ([`linux::Sandbox`]), descriptors, memory, time, signals, `--strace` |
 //! | `hooks` | instrumentation: instruction, memory, interrupt and system-call hooks |
 //! | `machine` | the run loop, faults and the embedding API |
 #![deny(missing_docs)]

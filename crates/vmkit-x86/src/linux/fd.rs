@@ -1,0 +1,305 @@
+//! The guest's file-descriptor table. A descriptor points to an open file description
+//! ([`OpenFile`]: what is open, its status flags and position), shared by `dup` as in Linux;
+//! the close-on-exec flag belongs to the descriptor.
+
+use super::errno::Errno;
+use super::sandbox::Device;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+/// Most descriptors a guest may hold (`RLIMIT_NOFILE`).
+pub const MAX_FDS: usize = 1024;
+
+/// Open-flag bits (i386 values).
+pub mod flags {
+    /// Mask of the access mode.
+    pub const O_ACCMODE: u32 = 3;
+    /// Read only.
+    pub const O_RDONLY: u32 = 0;
+    /// Write only.
+    pub const O_WRONLY: u32 = 1;
+    /// Read and write.
+    pub const O_RDWR: u32 = 2;
+    /// Create if missing.
+    pub const O_CREAT: u32 = 0o100;
+    /// With `O_CREAT`: fail if it exists.
+    pub const O_EXCL: u32 = 0o200;
+    /// Do not become the controlling terminal.
+    pub const O_NOCTTY: u32 = 0o400;
+    /// Truncate to length 0.
+    pub const O_TRUNC: u32 = 0o1000;
+    /// Every write goes to the end.
+    pub const O_APPEND: u32 = 0o2000;
+    /// Non-blocking I/O.
+    pub const O_NONBLOCK: u32 = 0o4000;
+    /// Synchronized data writes.
+    pub const O_DSYNC: u32 = 0o10000;
+    /// Direct I/O.
+    pub const O_DIRECT: u32 = 0o40000;
+    /// Large-file offsets (always on for this emulator).
+    pub const O_LARGEFILE: u32 = 0o100000;
+    /// Fail unless a directory.
+    pub const O_DIRECTORY: u32 = 0o200000;
+    /// Do not follow a final symbolic link.
+    pub const O_NOFOLLOW: u32 = 0o400000;
+    /// Do not update access times.
+    pub const O_NOATIME: u32 = 0o1000000;
+    /// Close on exec.
+    pub const O_CLOEXEC: u32 = 0o2000000;
+    /// Synchronized writes (with `O_DSYNC`).
+    pub const O_SYNC: u32 = 0o4010000;
+    /// A handle for path operations only.
+    pub const O_PATH: u32 = 0o10000000;
+    /// An unnamed temporary file (with `O_DIRECTORY`).
+    pub const O_TMPFILE: u32 = 0o20000000;
+    /// The status flags `F_SETFL` may change.
+    pub const SETFL_MASK: u32 = O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME;
+}
+
+/// A pipe inside the guest process: bytes written to one end are read at the other.
+#[derive(Debug, Default)]
+pub struct Pipe {
+    /// Bytes written and not yet read.
+    pub buffer: VecDeque<u8>,
+    /// Open read ends.
+    pub readers: usize,
+    /// Open write ends.
+    pub writers: usize,
+}
+
+/// One directory entry as `getdents` reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    /// Inode number.
+    pub ino: u64,
+    /// `DT_*` type.
+    pub kind: u8,
+    /// The name.
+    pub name: Vec<u8>,
+}
+
+/// A directory being read: entries are taken when the first `getdents` runs.
+#[derive(Debug, Default)]
+pub struct DirStream {
+    /// The listing, once read.
+    pub entries: Option<Vec<DirEntry>>,
+    /// The next entry to report.
+    pub pos: usize,
+}
+
+/// What a descriptor refers to.
+#[derive(Debug)]
+pub enum Node {
+    /// The guest's standard input stream.
+    Stdin,
+    /// The guest's standard output stream (captured or the host's).
+    Stdout,
+    /// The host's standard error.
+    Stderr,
+    /// A host file (regular or special).
+    File(std::fs::File),
+    /// A directory (host or virtual).
+    Dir(DirStream),
+    /// A device served by the sandbox.
+    Device(Device),
+    /// The read end of a pipe.
+    PipeRead(Rc<RefCell<Pipe>>),
+    /// The write end of a pipe.
+    PipeWrite(Rc<RefCell<Pipe>>),
+    /// An `O_PATH` handle: usable as a directory for `*at` calls and for `fstat`, nothing
+    /// else.
+    Path,
+}
+
+/// An open file description.
+#[derive(Debug)]
+pub struct OpenFile {
+    /// What is open.
+    pub node: Node,
+    /// Access mode and status flags (`O_ACCMODE | O_APPEND | O_NONBLOCK ...`).
+    pub flags: u32,
+    /// The guest path it was opened by, when it has one.
+    pub guest_path: Option<PathBuf>,
+    /// The host path it was opened by (canonical), when it is a host object.
+    pub host_path: Option<PathBuf>,
+}
+
+impl OpenFile {
+    /// An open file description without paths.
+    pub fn new(node: Node, flags: u32) -> OpenFile {
+        OpenFile {
+            node,
+            flags,
+            guest_path: None,
+            host_path: None,
+        }
+    }
+
+    /// Whether reading is allowed by the access mode.
+    pub fn readable(&self) -> bool {
+        matches!(
+            self.flags & flags::O_ACCMODE,
+            flags::O_RDONLY | flags::O_RDWR
+        ) && !matches!(self.node, Node::Path)
+    }
+
+    /// Whether writing is allowed by the access mode.
+    pub fn writable(&self) -> bool {
+        matches!(
+            self.flags & flags::O_ACCMODE,
+            flags::O_WRONLY | flags::O_RDWR
+        ) && !matches!(self.node, Node::Path)
+    }
+}
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        match &self.node {
+            Node::PipeRead(p) => p.borrow_mut().readers -= 1,
+            Node::PipeWrite(p) => p.borrow_mut().writers -= 1,
+            _ => {}
+        }
+    }
+}
+
+/// A shared open file description.
+pub type Shared = Rc<RefCell<OpenFile>>;
+
+/// A descriptor slot.
+#[derive(Clone, Debug)]
+pub struct Fd {
+    /// The open file description.
+    pub file: Shared,
+    /// `FD_CLOEXEC`.
+    pub cloexec: bool,
+}
+
+/// The descriptor table.
+#[derive(Debug)]
+pub struct FdTable {
+    slots: Vec<Option<Fd>>,
+}
+
+impl Default for FdTable {
+    /// 0, 1 and 2 open on the standard streams.
+    fn default() -> FdTable {
+        let stream = |node, mode| {
+            Some(Fd {
+                file: Rc::new(RefCell::new(OpenFile::new(node, mode))),
+                cloexec: false,
+            })
+        };
+        FdTable {
+            slots: vec![
+                stream(Node::Stdin, flags::O_RDONLY),
+                stream(Node::Stdout, flags::O_WRONLY),
+                stream(Node::Stderr, flags::O_WRONLY),
+            ],
+        }
+    }
+}
+
+impl FdTable {
+    /// The open file behind `fd`, or `EBADF`.
+    pub fn get(&self, fd: u32) -> Result<Shared, Errno> {
+        self.slots
+            .get(fd as usize)
+            .and_then(|s| s.as_ref())
+            .map(|s| s.file.clone())
+            .ok_or(Errno::EBADF)
+    }
+
+    /// The descriptor slot, or `EBADF`.
+    pub fn slot_mut(&mut self, fd: u32) -> Result<&mut Fd, Errno> {
+        self.slots
+            .get_mut(fd as usize)
+            .and_then(|s| s.as_mut())
+            .ok_or(Errno::EBADF)
+    }
+
+    /// Installs `file` at the lowest free descriptor not below `min`.
+    pub fn insert_from(&mut self, min: u32, file: Shared, cloexec: bool) -> Result<u32, Errno> {
+        let min = min as usize;
+        if min >= MAX_FDS {
+            return Err(Errno::EINVAL);
+        }
+        let free = (min..MAX_FDS).find(|&k| self.slots.get(k).is_none_or(|s| s.is_none()));
+        let Some(k) = free else {
+            return Err(Errno::EMFILE);
+        };
+        self.put(k as u32, file, cloexec)?;
+        Ok(k as u32)
+    }
+
+    /// Installs a new open file at the lowest free descriptor.
+    pub fn open(&mut self, file: OpenFile, cloexec: bool) -> Result<u32, Errno> {
+        self.insert_from(0, Rc::new(RefCell::new(file)), cloexec)
+    }
+
+    /// Puts `file` at `fd`, closing what was there.
+    pub fn put(&mut self, fd: u32, file: Shared, cloexec: bool) -> Result<(), Errno> {
+        let k = fd as usize;
+        if k >= MAX_FDS {
+            return Err(Errno::EBADF);
+        }
+        if self.slots.len() <= k {
+            self.slots.resize(k + 1, None);
+        }
+        self.slots[k] = Some(Fd { file, cloexec });
+        Ok(())
+    }
+
+    /// Closes `fd`.
+    pub fn close(&mut self, fd: u32) -> Result<(), Errno> {
+        match self.slots.get_mut(fd as usize) {
+            Some(slot @ Some(_)) => {
+                *slot = None;
+                Ok(())
+            }
+            _ => Err(Errno::EBADF),
+        }
+    }
+
+    /// A new pipe: (read end, write end).
+    pub fn pipe() -> (OpenFile, OpenFile) {
+        let pipe = Rc::new(RefCell::new(Pipe {
+            buffer: VecDeque::new(),
+            readers: 1,
+            writers: 1,
+        }));
+        (
+            OpenFile::new(Node::PipeRead(pipe.clone()), flags::O_RDONLY),
+            OpenFile::new(Node::PipeWrite(pipe), flags::O_WRONLY),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lowest_free_descriptor_and_shared_descriptions() {
+        let mut t = FdTable::default();
+        let (r, w) = FdTable::pipe();
+        assert_eq!(t.open(r, false), Ok(3));
+        assert_eq!(t.open(w, true), Ok(4));
+        t.close(0).unwrap();
+        let dup = t.get(3).unwrap();
+        assert_eq!(t.insert_from(0, dup, false), Ok(0));
+        assert_eq!(t.close(7), Err(Errno::EBADF));
+        assert!(t.get(9).is_err());
+        // The pipe's read end is still open through descriptor 0 after closing 3.
+        t.close(3).unwrap();
+        let read_end = t.get(0).unwrap();
+        let p = match &read_end.borrow().node {
+            Node::PipeRead(p) => p.clone(),
+            other => panic!("not a pipe: {other:?}"),
+        };
+        assert_eq!((p.borrow().readers, p.borrow().writers), (1, 1));
+        t.close(4).unwrap();
+        assert_eq!(p.borrow().writers, 0);
+    }
+}

@@ -1,0 +1,499 @@
+//! Process-level calls: identity, clocks and sleeping, resource limits, `sysinfo`, CPU
+//! affinity, `uname`, `getrandom`, TLS (`set_thread_area`), and signal dispositions
+//! (`rt_sigaction`, `rt_sigprocmask`, `sigaltstack`, `kill` to itself).
+
+use super::errno::Errno;
+use super::{guest, Handled, Linux, GUEST_PID, GUEST_UID};
+use crate::cpu::{Cpu, Seg};
+use vmkit_mem::Memory;
+
+/// Signal names, indexed by number.
+const SIGNALS: [&str; 32] = [
+    "0",
+    "SIGHUP",
+    "SIGINT",
+    "SIGQUIT",
+    "SIGILL",
+    "SIGTRAP",
+    "SIGABRT",
+    "SIGBUS",
+    "SIGFPE",
+    "SIGKILL",
+    "SIGUSR1",
+    "SIGSEGV",
+    "SIGUSR2",
+    "SIGPIPE",
+    "SIGALRM",
+    "SIGTERM",
+    "SIGSTKFLT",
+    "SIGCHLD",
+    "SIGCONT",
+    "SIGSTOP",
+    "SIGTSTP",
+    "SIGTTIN",
+    "SIGTTOU",
+    "SIGURG",
+    "SIGXCPU",
+    "SIGXFSZ",
+    "SIGVTALRM",
+    "SIGPROF",
+    "SIGWINCH",
+    "SIGIO",
+    "SIGPWR",
+    "SIGSYS",
+];
+
+/// `SIGHUP`, ..., or `SIGRT<n>` for real-time signals.
+pub fn signal_name(sig: u32) -> String {
+    match SIGNALS.get(sig as usize) {
+        Some(name) => name.to_string(),
+        None => format!("SIGRT{}", sig.saturating_sub(32)),
+    }
+}
+
+/// The host's clock `clock` (Linux clock ids), as (seconds, nanoseconds).
+fn host_clock(clock: u32) -> Result<(i64, i64), Errno> {
+    if clock > 11 || clock == 10 {
+        return Err(Errno::EINVAL);
+    }
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to fill.
+    if unsafe { libc::clock_gettime(clock as libc::clockid_t, &mut ts) } != 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok((ts.tv_sec, ts.tv_nsec))
+}
+
+/// A `timespec` in guest memory: 32-bit (`time64 == false`) or 64-bit seconds.
+fn store_timespec(
+    mem: &mut Memory,
+    at: u32,
+    (s, ns): (i64, i64),
+    time64: bool,
+) -> Result<(), Errno> {
+    if time64 {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&s.to_le_bytes());
+        b[8..12].copy_from_slice(&(ns as u32).to_le_bytes());
+        guest::store(mem, at, &b)
+    } else {
+        let b = [(s as u32).to_le_bytes(), (ns as u32).to_le_bytes()].concat();
+        guest::store(mem, at, &b)
+    }
+}
+
+fn load_timespec(mem: &Memory, at: u32, time64: bool) -> Result<(i64, i64), Errno> {
+    let (s, ns) = if time64 {
+        (
+            guest::u64_at(mem, at)? as i64,
+            guest::u32_at(mem, at + 8)? as i32 as i64,
+        )
+    } else {
+        (
+            guest::u32_at(mem, at)? as i32 as i64,
+            guest::u32_at(mem, at + 4)? as i32 as i64,
+        )
+    };
+    if s < 0 || !(0..1_000_000_000).contains(&ns) {
+        return Err(Errno::EINVAL);
+    }
+    Ok((s, ns))
+}
+
+/// The limits the guest sees, as (soft, hard), `u64::MAX` meaning unlimited.
+pub fn rlimit(resource: u32) -> Result<(u64, u64), Errno> {
+    const INF: u64 = u64::MAX;
+    match resource {
+        3 => Ok((8 << 20, INF)), // RLIMIT_STACK
+        7 => Ok((super::fd::MAX_FDS as u64, super::fd::MAX_FDS as u64)), // RLIMIT_NOFILE
+        0..=15 => Ok((INF, INF)),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// `uname`.
+pub fn uname(mem: &mut Memory, buf: u32) -> Result<u32, Errno> {
+    let mut out = vec![0u8; 6 * 65];
+    for (k, field) in [
+        "Linux",
+        "vmkit",
+        "6.1.0-vmkit",
+        "#1 vmkit",
+        "i686",
+        "(none)",
+    ]
+    .iter()
+    .enumerate()
+    {
+        out[k * 65..k * 65 + field.len()].copy_from_slice(field.as_bytes());
+    }
+    guest::store(mem, buf, &out).map(|_| 0)
+}
+
+/// `set_thread_area`: installs a TLS descriptor (GDT entries 6..8) from a `user_desc`; an
+/// entry number of -1 asks for a free one, written back as Linux does.
+pub fn set_thread_area(cpu: &mut Cpu, mem: &mut Memory, desc: u32) -> Result<u32, Errno> {
+    let raw = guest::bytes(mem, desc, 16)?;
+    let word = |k: usize| u32::from_le_bytes([raw[k], raw[k + 1], raw[k + 2], raw[k + 3]]);
+    let (entry, base) = (word(0), word(4));
+    let index = if entry == u32::MAX {
+        match cpu.tls_bases.iter().position(Option::is_none) {
+            Some(i) => i as u32 + 6,
+            None => return Err(Errno::ESRCH),
+        }
+    } else if (6..=8).contains(&entry) {
+        entry
+    } else {
+        return Err(Errno::EINVAL);
+    };
+    guest::store_u32(mem, desc, index)?;
+    cpu.tls_bases[(index - 6) as usize] = Some(base);
+    // A segment register already holding this selector sees the new base.
+    for seg in [Seg::Fs, Seg::Gs] {
+        if cpu.selectors[seg as usize] >> 3 == index as u16 {
+            cpu.seg_base[seg as usize] = base;
+        }
+    }
+    Ok(0)
+}
+
+impl Linux {
+    /// `getgroups32`: the guest belongs to its own group only.
+    pub(super) fn getgroups(
+        &mut self,
+        mem: &mut Memory,
+        size: u32,
+        list: u32,
+    ) -> Result<u32, Errno> {
+        match size as i32 {
+            0 => Ok(1),
+            n if n < 0 => Err(Errno::EINVAL),
+            _ => guest::store_u32(mem, list, GUEST_UID).map(|_| 1),
+        }
+    }
+
+    /// `time`.
+    pub(super) fn time(&mut self, mem: &mut Memory, at: u32) -> Result<u32, Errno> {
+        let (s, _) = host_clock(0)?;
+        if at != 0 {
+            guest::store_u32(mem, at, s as u32)?;
+        }
+        Ok(s as u32)
+    }
+
+    /// `gettimeofday` (the time zone, if asked, is UTC).
+    pub(super) fn gettimeofday(
+        &mut self,
+        mem: &mut Memory,
+        tv: u32,
+        tz: u32,
+    ) -> Result<u32, Errno> {
+        let (s, ns) = host_clock(0)?;
+        if tv != 0 {
+            store_timespec(mem, tv, (s, ns / 1000), false)?;
+        }
+        if tz != 0 {
+            guest::store(mem, tz, &[0; 8])?;
+        }
+        Ok(0)
+    }
+
+    /// `clock_gettime`, `clock_gettime64`: the host's clocks.
+    pub(super) fn clock_gettime(
+        &mut self,
+        mem: &mut Memory,
+        clock: u32,
+        ts: u32,
+        time64: bool,
+    ) -> Result<u32, Errno> {
+        let now = host_clock(clock)?;
+        store_timespec(mem, ts, now, time64).map(|_| 0)
+    }
+
+    /// `clock_getres`, `clock_getres_time64`.
+    pub(super) fn clock_getres(
+        &mut self,
+        mem: &mut Memory,
+        clock: u32,
+        ts: u32,
+        time64: bool,
+    ) -> Result<u32, Errno> {
+        host_clock(clock)?;
+        if ts != 0 {
+            store_timespec(mem, ts, (0, 1), time64)?;
+        }
+        Ok(0)
+    }
+
+    /// `nanosleep`, `clock_nanosleep` (relative or `TIMER_ABSTIME`), `clock_nanosleep_time64`.
+    /// Nothing interrupts a sleep, so the remaining time is never written.
+    pub(super) fn clock_nanosleep(
+        &mut self,
+        mem: &mut Memory,
+        clock: u32,
+        flags: u32,
+        req: u32,
+        _rem: u32,
+        time64: bool,
+    ) -> Result<u32, Errno> {
+        const TIMER_ABSTIME: u32 = 1;
+        let (s, ns) = load_timespec(mem, req, time64)?;
+        let mut wait = std::time::Duration::new(s as u64, ns as u32);
+        if flags & TIMER_ABSTIME != 0 {
+            let (ns_now, nns_now) = host_clock(clock)?;
+            let now = std::time::Duration::new(ns_now as u64, nns_now as u32);
+            wait = wait.saturating_sub(now);
+        } else {
+            host_clock(clock)?;
+        }
+        std::thread::sleep(wait);
+        Ok(0)
+    }
+
+    /// `sysinfo`: the host's uptime, load and memory (in pages), one process.
+    pub(super) fn sysinfo(&mut self, mem: &mut Memory, at: u32) -> Result<u32, Errno> {
+        // SAFETY: `info` is a plain C struct that sysinfo fills; zero bytes are valid.
+        let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is valid and writable for the call.
+        if unsafe { libc::sysinfo(&mut info) } != 0 {
+            return Err(Errno::EFAULT);
+        }
+        let unit = info.mem_unit.max(1) as u64;
+        let pages = |v: u64| (v * unit / 4096).min(u32::MAX as u64) as u32;
+        let mut b = [0u8; 64];
+        let mut put = |at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        put(0, info.uptime as u32);
+        for k in 0..3 {
+            put(4 + 4 * k, info.loads[k] as u32);
+        }
+        put(16, pages(info.totalram));
+        put(20, pages(info.freeram));
+        put(24, pages(info.sharedram));
+        put(28, pages(info.bufferram));
+        put(32, pages(info.totalswap));
+        put(36, pages(info.freeswap));
+        put(52, 4096);
+        b[40..42].copy_from_slice(&1u16.to_le_bytes());
+        guest::store(mem, at, &b).map(|_| 0)
+    }
+
+    /// `getrlimit`, `ugetrlimit` (32-bit values, saturated).
+    pub(super) fn getrlimit(
+        &mut self,
+        mem: &mut Memory,
+        resource: u32,
+        at: u32,
+    ) -> Result<u32, Errno> {
+        let (soft, hard) = rlimit(resource)?;
+        let w = |v: u64| v.min(u32::MAX as u64) as u32;
+        guest::store(
+            mem,
+            at,
+            &[w(soft).to_le_bytes(), w(hard).to_le_bytes()].concat(),
+        )
+        .map(|_| 0)
+    }
+
+    /// `prlimit64` on the guest itself. New limits are accepted and not enforced beyond what
+    /// the emulator already imposes.
+    pub(super) fn prlimit64(
+        &mut self,
+        mem: &mut Memory,
+        pid: u32,
+        resource: u32,
+        _new: u32,
+        old: u32,
+    ) -> Result<u32, Errno> {
+        if pid != 0 && pid != GUEST_PID {
+            return Err(Errno::ESRCH);
+        }
+        let (soft, hard) = rlimit(resource)?;
+        if old != 0 {
+            guest::store(mem, old, &[soft.to_le_bytes(), hard.to_le_bytes()].concat())?;
+        }
+        Ok(0)
+    }
+
+    /// `sched_getaffinity`: one CPU.
+    pub(super) fn sched_getaffinity(
+        &mut self,
+        mem: &mut Memory,
+        pid: u32,
+        len: u32,
+        mask: u32,
+    ) -> Result<u32, Errno> {
+        if pid != 0 && pid != GUEST_PID {
+            return Err(Errno::ESRCH);
+        }
+        if len < 4 {
+            return Err(Errno::EINVAL);
+        }
+        guest::store(mem, mask, &[1, 0, 0, 0]).map(|_| 4)
+    }
+
+    /// `getrandom`: deterministic bytes, so runs are reproducible.
+    pub(super) fn getrandom(&mut self, mem: &mut Memory, buf: u32, len: u32) -> Result<u32, Errno> {
+        let mut bytes = vec![0u8; (len as usize).min(1 << 16)];
+        self.fill_random(&mut bytes);
+        guest::store(mem, buf, &bytes).map(|_| bytes.len() as u32)
+    }
+
+    /// `rt_sigaction`: records the disposition (handlers are never run: no signal is
+    /// delivered to the guest while it runs).
+    pub(super) fn rt_sigaction(
+        &mut self,
+        mem: &mut Memory,
+        sig: u32,
+        act: u32,
+        oldact: u32,
+        sigsetsize: u32,
+    ) -> Result<u32, Errno> {
+        if sigsetsize != 8 || !(1..=64).contains(&sig) {
+            return Err(Errno::EINVAL);
+        }
+        let new = if act != 0 {
+            if sig == 9 || sig == 19 {
+                return Err(Errno::EINVAL);
+            }
+            let raw = guest::bytes(mem, act, 20)?;
+            let mut a = [0u8; 20];
+            a.copy_from_slice(raw);
+            Some(a)
+        } else {
+            None
+        };
+        if oldact != 0 {
+            let old = self.signals.actions[sig as usize];
+            guest::store(mem, oldact, &old)?;
+        }
+        if let Some(a) = new {
+            self.signals.actions[sig as usize] = a;
+        }
+        Ok(0)
+    }
+
+    /// `rt_sigprocmask`. Unblocking a pending signal delivers it.
+    pub(super) fn rt_sigprocmask(
+        &mut self,
+        mem: &mut Memory,
+        how: u32,
+        set: u32,
+        oldset: u32,
+        sigsetsize: u32,
+    ) -> Handled {
+        if sigsetsize != 8 {
+            return Handled::Value(Err(Errno::EINVAL));
+        }
+        let new = if set != 0 {
+            match guest::u64_at(mem, set) {
+                Ok(s) => Some(s),
+                Err(e) => return Handled::Value(Err(e)),
+            }
+        } else {
+            None
+        };
+        if oldset != 0 {
+            if let Err(e) = guest::store_u64(mem, oldset, self.signals.mask) {
+                return Handled::Value(Err(e));
+            }
+        }
+        if let Some(s) = new {
+            let unblockable = 1 << (9 - 1) | 1 << (19 - 1);
+            self.signals.mask = match how {
+                0 => self.signals.mask | s,
+                1 => self.signals.mask & !s,
+                2 => s,
+                _ => return Handled::Value(Err(Errno::EINVAL)),
+            } & !unblockable;
+        }
+        let ready = self.signals.pending & !self.signals.mask;
+        if ready != 0 {
+            let sig = ready.trailing_zeros() + 1;
+            self.signals.pending &= !(1 << (sig - 1));
+            return self.deliver(sig);
+        }
+        Handled::Value(Ok(0))
+    }
+
+    /// `sigaltstack`.
+    pub(super) fn sigaltstack(
+        &mut self,
+        mem: &mut Memory,
+        ss: u32,
+        old: u32,
+    ) -> Result<u32, Errno> {
+        let new = if ss != 0 {
+            let raw = guest::bytes(mem, ss, 12)?;
+            let mut s = [0u8; 12];
+            s.copy_from_slice(raw);
+            Some(s)
+        } else {
+            None
+        };
+        if old != 0 {
+            guest::store(mem, old, &self.signals.altstack)?;
+        }
+        if let Some(s) = new {
+            self.signals.altstack = s;
+        }
+        Ok(0)
+    }
+
+    /// `kill`, `tkill`, `tgkill` aimed at the guest itself: signal 0 probes; a blocked
+    /// signal stays pending until unblocked; otherwise it is delivered at once.
+    pub(super) fn kill(&mut self, pid: u32, sig: u32) -> Handled {
+        if sig > 64 {
+            return Handled::Value(Err(Errno::EINVAL));
+        }
+        if pid != GUEST_PID && pid != 0 && pid != u32::MAX {
+            return Handled::Value(Err(Errno::ESRCH));
+        }
+        if sig == 0 {
+            return Handled::Value(Ok(0));
+        }
+        if self.signals.mask & (1 << (sig - 1)) != 0 {
+            self.signals.pending |= 1 << (sig - 1);
+            return Handled::Value(Ok(0));
+        }
+        self.deliver(sig)
+    }
+
+    /// Delivers `sig`: an ignored signal does nothing; a default action ends the process
+    /// (or does nothing, for the signals ignored by default). Running a guest handler is not
+    /// supported and stops the guest.
+    fn deliver(&mut self, sig: u32) -> Handled {
+        const SIG_IGN: u32 = 1;
+        let a = self.signals.actions[sig as usize];
+        let handler = u32::from_le_bytes([a[0], a[1], a[2], a[3]]);
+        let ignored_by_default = matches!(sig, 17 | 18 | 23 | 28);
+        if handler == SIG_IGN || (handler == 0 && ignored_by_default) {
+            return Handled::Value(Ok(0));
+        }
+        if handler == 0 {
+            return Handled::Killed(sig as i32);
+        }
+        self.note = Some("running a guest signal handler is not supported");
+        Handled::Unsupported
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_names() {
+        assert_eq!(signal_name(6), "SIGABRT");
+        assert_eq!(signal_name(31), "SIGSYS");
+        assert_eq!(signal_name(34), "SIGRT2");
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(rlimit(3).unwrap().0, 8 << 20);
+        assert_eq!(rlimit(7).unwrap(), (1024, 1024));
+        assert_eq!(rlimit(99), Err(Errno::EINVAL));
+    }
+}
