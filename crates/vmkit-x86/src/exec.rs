@@ -535,11 +535,14 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
             }
             cpu.eflags = flags;
         }
-        M::Bsf | M::Bsr => {
+        // `rep bsf`/`rep bsr` (F3 0F BC/BD) decode as tzcnt/lzcnt, which the guest CPU (an
+        // i686 without BMI1/ABM, see cpuid) does not have: like such a CPU it ignores the
+        // prefix. gcc emits `rep bsf` for ctz because it means bsf on old CPUs.
+        M::Bsf | M::Bsr | M::Tzcnt | M::Lzcnt => {
             let w = op_width(insn, 0);
             let dst = read_op(cpu, mem, insn, 0)?;
             let src = read_op(cpu, mem, insn, 1)?;
-            let (r, flags) = if insn.mnemonic() == M::Bsf {
+            let (r, flags) = if matches!(insn.mnemonic(), M::Bsf | M::Tzcnt) {
                 alu::bsf(w, dst, src, cpu.eflags)
             } else {
                 alu::bsr(w, dst, src, cpu.eflags)
@@ -678,7 +681,17 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
             }
             return Ok(Flow::Privileged);
         }
-        M::Hlt | M::Cli | M::Sti | M::In | M::Out => return Ok(Flow::Privileged),
+        M::Hlt
+        | M::Cli
+        | M::Sti
+        | M::In
+        | M::Out
+        | M::Insb
+        | M::Insw
+        | M::Insd
+        | M::Outsb
+        | M::Outsw
+        | M::Outsd => return Ok(Flow::Privileged),
         M::Cdq => {
             cpu.regs[EDX] = if (cpu.regs[EAX] as i32) < 0 {
                 u32::MAX
