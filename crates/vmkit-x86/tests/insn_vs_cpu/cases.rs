@@ -79,6 +79,9 @@ pub struct Case {
     pub patches: Vec<(u16, u8)>,
     /// Status flags the architecture leaves undefined here.
     pub undefined_flags: u32,
+    /// Flags that differ by design whatever the host (vmkit is a Pentium II: `rep bsf` is
+    /// `bsf` there, `tzcnt` on the host).
+    pub ignored_flags: u32,
     /// Register bits whose final value the architecture leaves undefined here.
     pub undefined_reg_bits: [u32; 8],
     /// A region range (offset, length) whose final bytes are architecturally undefined.
@@ -114,7 +117,7 @@ impl Rng {
     }
 
     fn below(&mut self, n: u32) -> u32 {
-        ((self.next() >> 32) * n as u64 >> 32) as u32
+        (((self.next() >> 32) * n as u64) >> 32) as u32
     }
 
     fn chance(&mut self, percent: u32) -> bool {
@@ -228,6 +231,7 @@ pub struct Builder {
     /// operand filling and address solving leave them alone.
     fixed: u8,
     undefined_flags: u32,
+    ignored_flags: u32,
     undefined_reg_bits: [u32; 8],
     undefined_mem: Option<(u32, u32)>,
 }
@@ -421,6 +425,7 @@ impl Gen {
             patches: Vec::new(),
             fixed: 0,
             undefined_flags: 0,
+            ignored_flags: 0,
             undefined_reg_bits: [0; 8],
             undefined_mem: None,
         }
@@ -437,6 +442,7 @@ impl Gen {
             eflags: b.eflags,
             patches: b.patches,
             undefined_flags: b.undefined_flags,
+            ignored_flags: b.ignored_flags,
             undefined_reg_bits: b.undefined_reg_bits,
             undefined_mem: b.undefined_mem,
         });
@@ -930,6 +936,8 @@ impl Gen {
         g.strings();
         g.control();
         g.misc();
+        g.prefixes();
+        g.faults();
         g
     }
 
@@ -1659,6 +1667,178 @@ impl Gen {
             bytes.push(0xd7);
             b.raw(&bytes);
             self.finish(b, "xlatb");
+        }
+    }
+}
+
+// ---- prefixes, hints and instructions that must fault -------------------------------------
+
+/// Instructions with a memory destination that take a `lock` prefix.
+fn lockable(m: Mnemonic) -> bool {
+    use Mnemonic::*;
+    matches!(
+        m,
+        Add | Adc
+            | And
+            | Btc
+            | Btr
+            | Bts
+            | Cmpxchg
+            | Cmpxchg8b
+            | Dec
+            | Inc
+            | Neg
+            | Not
+            | Or
+            | Sbb
+            | Sub
+            | Xadd
+            | Xchg
+            | Xor
+    )
+}
+
+impl Gen {
+    fn prefixes(&mut self) {
+        // `rep bsf` (what gcc emits for ctz): the host runs it as tzcnt, vmkit (a Pentium II
+        // without BMI1) as bsf, as such a CPU does; with a non-zero source the results agree,
+        // the flags differ by design.
+        for code in [Code::Tzcnt_r16_rm16, Code::Tzcnt_r32_rm32] {
+            for k in 0..64 {
+                let opts = Fill {
+                    mem: k % 2 == 1,
+                    ..Fill::default()
+                };
+                self.one(code, opts, |g, b, _, locs| {
+                    let (bits, v) = match locs[1] {
+                        Loc::Reg(r) => (bits_of(r), b.reg(r)),
+                        l @ Loc::Mem(_, s) => (s * 8, g.loc_value(b, l)),
+                        Loc::Imm(_) => (32, 1),
+                    };
+                    if v & mask(bits) == 0 {
+                        let v = 1 << g.rng.below(bits);
+                        match locs[1] {
+                            Loc::Reg(r) => b.set_reg(r, v),
+                            Loc::Mem(Some(a), s) => b.write_mem(a, s, v as u64),
+                            _ => {}
+                        }
+                    }
+                    b.ignored_flags = STATUS;
+                });
+            }
+        }
+        // lock on every lockable memory form.
+        let codes: Vec<Code> = codes_32()
+            .filter(|&c| is_generic(c) && lockable(c.mnemonic()))
+            .filter(|c| {
+                matches!(
+                    c.op_code().op_kinds().first(),
+                    Some(K::r8_or_mem | K::r16_or_mem | K::r32_or_mem | K::mem)
+                )
+            })
+            .collect();
+        for code in codes {
+            for k in 0..8 {
+                let mut b = self.builder();
+                let (mut insn, locs) = self.fill(
+                    &mut b,
+                    code,
+                    Fill {
+                        mem: true,
+                        ..Fill::default()
+                    },
+                );
+                self.tweak(&mut b, &insn, &locs, k);
+                self.annotate(&mut b, &insn, &locs);
+                insn.set_has_lock_prefix(true);
+                b.emit(insn);
+                self.finish(b, "lock");
+            }
+        }
+        // Prefixes that change nothing: `repz ret`, branch hints, segment overrides and
+        // rep on instructions without memory operands.
+        for k in 0..32 {
+            let mut b = self.stack_builder();
+            let esp = b.reg(Register::ESP);
+            let target = b.ip + 2 + 5;
+            b.write_mem(esp, 4, target as u64);
+            b.raw(&[0xf3, 0xc3]);
+            self.marker(&mut b);
+            self.finish(b, "ret");
+            let mut b = self.builder();
+            let cc = self.rng.below(16) as u8;
+            b.raw(&[if k % 2 == 0 { 0x2e } else { 0x3e }, 0x70 | cc, 5]);
+            self.marker(&mut b);
+            self.finish(b, "jcc (hinted)");
+            let mut b = self.builder();
+            let prefix = self.rng.pick(&[0x26u8, 0x2e, 0x36, 0x3e, 0x64, 0xf3]);
+            b.raw(&[prefix, 0x01, 0xc8 | (k as u8 & 7)]); // add r32, ecx
+            self.finish(b, "add");
+        }
+        // Hints with no architectural effect: pause, fences, endbr32, prefetches of any
+        // address (they never fault).
+        for k in 0..16 {
+            for bytes in [
+                &[0xf3, 0x90][..],
+                &[0x0f, 0xae, 0xe8],
+                &[0x0f, 0xae, 0xf0],
+                &[0x0f, 0xae, 0xf8],
+                &[0xf3, 0x0f, 0x1e, 0xfb],
+            ] {
+                let mut b = self.builder();
+                b.raw(bytes);
+                self.finish(b, "hint");
+            }
+            for code in [
+                Code::Prefetchnta_m8,
+                Code::Prefetcht0_m8,
+                Code::Prefetcht1_m8,
+                Code::Prefetcht2_m8,
+                Code::Prefetchw_m8,
+            ] {
+                let mut b = self.builder();
+                let (insn, _) = self.fill(&mut b, code, Fill::default());
+                if k % 2 == 1 {
+                    // Unmapped: still no fault.
+                    b.set_reg(Register::EAX, 0x4000_0000 + self.rng.below(0x1000_0000));
+                }
+                b.emit(insn);
+                self.finish(b, "prefetch");
+            }
+        }
+    }
+
+    /// Instructions that fault in user mode: I/O and interrupt-flag instructions (#GP, as
+    /// IOPL is 0), `int n` through a kernel-only gate (#GP), `ud2` and `lock` on a register
+    /// destination (#UD).
+    fn faults(&mut self) {
+        let cases: [&[u8]; 17] = [
+            &[0xfa],             // cli
+            &[0xfb],             // sti
+            &[0xec],             // in al, dx
+            &[0xed],             // in eax, dx
+            &[0xee],             // out dx, al
+            &[0xe4, 0x80],       // in al, 0x80
+            &[0xe6, 0x80],       // out 0x80, al
+            &[0x6c],             // insb
+            &[0x6d],             // insd
+            &[0x6e],             // outsb
+            &[0x66, 0x6f],       // outsw
+            &[0xf3, 0x6c],       // rep insb
+            &[0xcd, 0x81],       // int 0x81
+            &[0xcd, 0x10],       // int 0x10
+            &[0x0f, 0x0b],       // ud2
+            &[0xf0, 0x01, 0xc8], // lock add eax, ecx
+            &[0xf0, 0x90],       // lock nop
+        ];
+        for bytes in cases {
+            for _ in 0..4 {
+                let mut b = self.builder();
+                b.fix(Register::ESI, REGION + self.rng.below(DATA_SIZE));
+                b.fix(Register::EDI, REGION + self.rng.below(DATA_SIZE));
+                b.raw(bytes);
+                self.finish(b, "faulting");
+            }
         }
     }
 }
