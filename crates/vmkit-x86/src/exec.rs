@@ -120,23 +120,32 @@ fn memory_offset(cpu: &Cpu, insn: &Instruction) -> u32 {
     if index != Register::None {
         a = a.wrapping_add(read_reg(cpu, index).wrapping_mul(insn.memory_index_scale()));
     }
-    let addr16 = base.is_gpr16()
-        || index.is_gpr16()
-        || (base == Register::None && index == Register::None && insn.memory_displ_size() == 2);
-    if addr16 {
+    if addr16(insn) {
         a &= 0xffff;
     }
     a
 }
 
+/// True when the memory operand uses 16-bit addressing.
+fn addr16(insn: &Instruction) -> bool {
+    let (base, index) = (insn.memory_base(), insn.memory_index());
+    base.is_gpr16()
+        || index.is_gpr16()
+        || (base == Register::None && index == Register::None && insn.memory_displ_size() == 2)
+}
+
+/// The base of the memory operand's segment (only fs and gs have one).
+fn segment_base(cpu: &Cpu, insn: &Instruction) -> u32 {
+    match insn.memory_segment() {
+        Register::FS => cpu.seg_base[Seg::Fs as usize],
+        Register::GS => cpu.seg_base[Seg::Gs as usize],
+        _ => 0,
+    }
+}
+
 /// The linear address of the instruction's memory operand.
 pub fn effective_address(cpu: &Cpu, insn: &Instruction) -> u32 {
-    let a = memory_offset(cpu, insn);
-    match insn.memory_segment() {
-        Register::FS => a.wrapping_add(cpu.seg_base[Seg::Fs as usize]),
-        Register::GS => a.wrapping_add(cpu.seg_base[Seg::Gs as usize]),
-        _ => a,
-    }
+    memory_offset(cpu, insn).wrapping_add(segment_base(cpu, insn))
 }
 
 pub(crate) fn read_mem(mem: &Memory, addr: u32, w: Width) -> Result<u32> {
@@ -507,8 +516,13 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
                     _ => offset as i32 as i64,
                 };
                 let step = signed.div_euclid(bits) * (bits / 8);
+                // The moved offset still wraps at 64 KiB under 16-bit addressing.
+                let mut offset = memory_offset(cpu, insn).wrapping_add(step as u32);
+                if addr16(insn) {
+                    offset &= 0xffff;
+                }
                 (
-                    Some(effective_address(cpu, insn).wrapping_add(step as u32)),
+                    Some(offset.wrapping_add(segment_base(cpu, insn))),
                     signed.rem_euclid(bits) as u32,
                 )
             } else if insn.op_kind(0) == OpKind::Memory {
