@@ -28,6 +28,9 @@ const STACK: u32 = REGION + 0x1800;
 const FRAME: u32 = REGION + 0x1c00;
 /// The code area; each case gets its own addresses in it.
 pub const CODE_BASE: u32 = 0x2000_0000;
+/// Nothing is mapped from here to 0x7fff_ffff, natively (the runner is linked at 0xa0000000)
+/// or in vmkit.
+const UNMAPPED: u32 = 0x4000_0000;
 /// Every case ends at a `hlt` (a #GP in user mode, which both sides turn into "done").
 pub const HLT: u8 = 0xF4;
 
@@ -102,7 +105,7 @@ pub struct Rng(u64);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed | 1)
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
     }
 
     fn next(&mut self) -> u64 {
@@ -383,8 +386,13 @@ struct Fill {
 }
 
 impl Gen {
+    /// A generator with the fixed seed, or `VMKIT_INSN_SEED` (to explore other cases).
     pub fn new() -> Gen {
-        let mut rng = Rng::new(0x5eed_1a32_0000_0001);
+        let seed = std::env::var("VMKIT_INSN_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0x5eed_1a32_0000_0001);
+        let mut rng = Rng::new(seed);
         let base: Rc<[u8]> = (0..REGION_SIZE).map(|_| rng.u32() as u8).collect();
         Gen {
             rng,
@@ -591,7 +599,7 @@ impl Gen {
                 1 => REGION + REGION_SIZE + self.rng.below(64),
                 2 => REGION - 1 - self.rng.below(64),
                 // Nothing is mapped there, natively or in vmkit.
-                _ => 0x4000_0000 + self.rng.below(0x3000_0000),
+                _ => UNMAPPED + self.rng.below(0x3000_0000),
             };
             let inside = linear.wrapping_sub(REGION) <= REGION_SIZE - size;
             let op = self.mem32(b, linear, Register::None);
@@ -971,9 +979,9 @@ impl Gen {
                 Mnemonic::Div | Mnemonic::Idiv => (64, 32),
                 Mnemonic::Bt | Mnemonic::Bts | Mnemonic::Btr | Mnemonic::Btc => (40, 64),
                 Mnemonic::Cmpxchg8b => (0, 64),
-                _ if code.condition_code() != ConditionCode::None => (48, 16),
-                _ if has_rm => (32, 32),
-                _ => (48, 0),
+                _ if code.condition_code() != ConditionCode::None => (64, 24),
+                _ if has_rm => (48, 48),
+                _ => (64, 0),
             };
             for k in 0..n_reg + n_mem {
                 let opts = Fill {
@@ -1284,7 +1292,7 @@ impl Gen {
                 let mut b = self.stack_builder();
                 let ebp = if k % 8 == 7 {
                     // ebp's upper half with a 16-bit leave, or an unmapped frame.
-                    (self.rng.u32() & 0xffff_0000) | (FRAME & 0xffff)
+                    ((UNMAPPED + self.rng.below(0x3000_0000)) & 0xffff_0000) | (FRAME & 0xffff)
                 } else {
                     FRAME - 2 * self.rng.below(32)
                 };
@@ -1622,7 +1630,7 @@ impl Gen {
                 let len = b.len_of(&insn);
                 let esp = b.reg(Register::ESP);
                 let target = if k % 8 == 7 {
-                    self.rng.u32()
+                    UNMAPPED + self.rng.below(0x3000_0000)
                 } else {
                     b.ip + len + 5
                 };
@@ -1800,7 +1808,7 @@ impl Gen {
                 let (insn, _) = self.fill(&mut b, code, Fill::default());
                 if k % 2 == 1 {
                     // Unmapped: still no fault.
-                    b.set_reg(Register::EAX, 0x4000_0000 + self.rng.below(0x1000_0000));
+                    b.set_reg(Register::EAX, UNMAPPED + self.rng.below(0x1000_0000));
                 }
                 b.emit(insn);
                 self.finish(b, "prefetch");

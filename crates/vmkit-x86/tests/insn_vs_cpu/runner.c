@@ -1,7 +1,9 @@
 /*
  * Native side of tests/insn_vs_cpu.rs: runs instruction-level cases on the real CPU in
  * 32-bit mode and reports the state after each one. Built by the test with
- * `gcc -m32 -static -O1 -fno-pie -no-pie`.
+ * `gcc -m32 -static -O1 -fno-pie -no-pie -Wl,-Ttext-segment=0xa0000000`: linked high, so that
+ * below 2 GiB only the region and the code area are mapped, as in vmkit, and a wild address
+ * from a case faults on both sides instead of hitting the runner.
  *
  * Protocol (stdin, little-endian u32s unless said otherwise):
  *   header: magic "VMKX", region base, region size, code base, code size, then the region's
@@ -169,9 +171,11 @@ int main(void) {
         memcpy(region, pre, region_size);
 
         if (sigsetjmp(g_jump, 1) == 0) enter_case();
-        /* Back from the handler: a case may have left AC or NT set (popfd), which the C code
-         * must not run with (AC makes misaligned accesses fault). */
-        __asm__ volatile("pushfl\n\tandl $~0x44000, (%%esp)\n\tpopfl" ::: "memory", "cc");
+        /* Back from the handler through siglongjmp, which restores esp, ebp and the other
+         * callee-saved registers but not EFLAGS. The kernel cleared DF for the handler, but a
+         * case may also have left AC or NT set (popfd), which the C code must not run with
+         * (AC makes misaligned accesses fault): clear all three. */
+        __asm__ volatile("pushfl\n\tandl $~0x44400, (%%esp)\n\tpopfl" ::: "memory", "cc");
 
         uint32_t sig = g_out.sig;
         if (sig == SIGSEGV && g_out.eip == end) sig = 0;
