@@ -998,12 +998,13 @@ impl Gen {
         use Mnemonic as M;
         let m = insn.mnemonic();
         // Registers that form the memory operand's address keep their values.
+        let has_memory = (0..insn.op_count()).any(|i| insn.op_kind(i) == iced_x86::OpKind::Memory);
         let addressing = |r: Register| {
-            insn.op_kind(0) == iced_x86::OpKind::Memory
-                || (0..insn.op_count()).any(|i| insn.op_kind(i) == iced_x86::OpKind::Memory)
-        } && [insn.memory_base(), insn.memory_index()]
-            .iter()
-            .any(|&a| a != Register::None && a.full_register32() == r.full_register32());
+            has_memory
+                && [insn.memory_base(), insn.memory_index()]
+                    .iter()
+                    .any(|&a| a != Register::None && a.full_register32() == r.full_register32())
+        };
         match m {
             M::Div | M::Idiv
                 if self.rng.chance(60)
