@@ -107,8 +107,10 @@ fn write_reg(cpu: &mut Cpu, reg: Register, v: u32) {
     }
 }
 
-/// The linear address of the instruction's memory operand.
-pub fn effective_address(cpu: &Cpu, insn: &Instruction) -> u32 {
+/// The offset of the instruction's memory operand in its segment: base + index * scale +
+/// displacement, wrapped to 16 bits under 16-bit addressing (a 0x67 prefix: `[bx+si]`,
+/// `[bp+disp]`, a 16-bit `[disp16]` or moffs16).
+fn memory_offset(cpu: &Cpu, insn: &Instruction) -> u32 {
     let mut a = insn.memory_displacement32();
     let base = insn.memory_base();
     if base != Register::None {
@@ -118,11 +120,32 @@ pub fn effective_address(cpu: &Cpu, insn: &Instruction) -> u32 {
     if index != Register::None {
         a = a.wrapping_add(read_reg(cpu, index).wrapping_mul(insn.memory_index_scale()));
     }
-    match insn.memory_segment() {
-        Register::FS => a.wrapping_add(cpu.seg_base[Seg::Fs as usize]),
-        Register::GS => a.wrapping_add(cpu.seg_base[Seg::Gs as usize]),
-        _ => a,
+    if addr16(insn) {
+        a &= 0xffff;
     }
+    a
+}
+
+/// True when the memory operand uses 16-bit addressing.
+fn addr16(insn: &Instruction) -> bool {
+    let (base, index) = (insn.memory_base(), insn.memory_index());
+    base.is_gpr16()
+        || index.is_gpr16()
+        || (base == Register::None && index == Register::None && insn.memory_displ_size() == 2)
+}
+
+/// The base of the memory operand's segment (only fs and gs have one).
+fn segment_base(cpu: &Cpu, insn: &Instruction) -> u32 {
+    match insn.memory_segment() {
+        Register::FS => cpu.seg_base[Seg::Fs as usize],
+        Register::GS => cpu.seg_base[Seg::Gs as usize],
+        _ => 0,
+    }
+}
+
+/// The linear address of the instruction's memory operand.
+pub fn effective_address(cpu: &Cpu, insn: &Instruction) -> u32 {
+    memory_offset(cpu, insn).wrapping_add(segment_base(cpu, insn))
 }
 
 pub(crate) fn read_mem(mem: &Memory, addr: u32, w: Width) -> Result<u32> {
@@ -176,17 +199,105 @@ fn check_writable(cpu: &Cpu, mem: &Memory, insn: &Instruction, i: u32) -> Result
     Ok(())
 }
 
-fn push32(cpu: &mut Cpu, mem: &mut Memory, v: u32) -> Result<()> {
-    let sp = cpu.regs[ESP].wrapping_sub(4);
-    write_mem(mem, sp, Width::D32, v)?;
+/// Pushes the low `w` bits of `v` (`w` is 16 or 32 bits: the operand size).
+fn push(cpu: &mut Cpu, mem: &mut Memory, w: Width, v: u32) -> Result<()> {
+    let sp = cpu.regs[ESP].wrapping_sub(bytes(w));
+    write_mem(mem, sp, w, v)?;
     cpu.regs[ESP] = sp;
     Ok(())
 }
 
-fn pop32(cpu: &mut Cpu, mem: &Memory) -> Result<u32> {
-    let v = read_mem(mem, cpu.regs[ESP], Width::D32)?;
-    cpu.regs[ESP] = cpu.regs[ESP].wrapping_add(4);
+/// Pops a `w`-bit value (16 or 32 bits).
+fn pop(cpu: &mut Cpu, mem: &Memory, w: Width) -> Result<u32> {
+    let v = read_mem(mem, cpu.regs[ESP], w)?;
+    cpu.regs[ESP] = cpu.regs[ESP].wrapping_add(bytes(w));
     Ok(v)
+}
+
+/// Writes general register `r` at width `w` (16 or 32 bits), keeping the bits above it.
+fn set_reg_width(cpu: &mut Cpu, r: usize, w: Width, v: u32) {
+    if w == Width::D32 {
+        cpu.regs[r] = v;
+    } else {
+        cpu.set_reg16(r, v);
+    }
+}
+
+/// The operand size of a stack operation: 16 bits under a 0x66 prefix (`push ax`,
+/// `push word [m]`, `push imm16`, `pushw ds`, `popa`, `enterw`...), else 32.
+fn stack_width(insn: &Instruction) -> Width {
+    use iced_x86::Code as C;
+    let w16 = match insn.code() {
+        C::Pushw_ES
+        | C::Pushw_CS
+        | C::Pushw_SS
+        | C::Pushw_DS
+        | C::Pushw_FS
+        | C::Pushw_GS
+        | C::Popw_ES
+        | C::Popw_SS
+        | C::Popw_DS
+        | C::Popw_FS
+        | C::Popw_GS
+        | C::Pushaw
+        | C::Popaw
+        | C::Pushfw
+        | C::Popfw
+        | C::Enterw_imm16_imm8
+        | C::Leavew
+        | C::Retnw
+        | C::Retnw_imm16
+        | C::Call_rel16 => true,
+        // push/pop/call with a 16-bit register, memory operand or (push) immediate.
+        C::Push_imm16 | C::Pushw_imm8 => true,
+        _ => {
+            insn.op_count() > 0
+                && matches!(insn.op_kind(0), OpKind::Register | OpKind::Memory)
+                && op_width(insn, 0) == Width::W16
+        }
+    };
+    if w16 {
+        Width::W16
+    } else {
+        Width::D32
+    }
+}
+
+/// True when `loop*`/`jcxz` count in cx (a 0x67 prefix) rather than ecx.
+fn counts_in_cx(insn: &Instruction) -> bool {
+    use iced_x86::Code as C;
+    matches!(
+        insn.code(),
+        C::Loop_rel8_16_CX
+            | C::Loop_rel8_32_CX
+            | C::Loope_rel8_16_CX
+            | C::Loope_rel8_32_CX
+            | C::Loopne_rel8_16_CX
+            | C::Loopne_rel8_32_CX
+            | C::Jcxz_rel8_16
+            | C::Jcxz_rel8_32
+    )
+}
+
+/// The count of `loop*`/`jecxz`: ecx, or cx under a 0x67 prefix.
+fn count_register(cpu: &Cpu, insn: &Instruction) -> u32 {
+    if counts_in_cx(insn) {
+        cpu.reg16(ECX)
+    } else {
+        cpu.regs[ECX]
+    }
+}
+
+/// Decrements the count of `loop*` (ecx, or cx alone under 0x67) and returns it.
+fn decrement_count_register(cpu: &mut Cpu, insn: &Instruction) -> u32 {
+    if counts_in_cx(insn) {
+        let cx = cpu.reg16(ECX).wrapping_sub(1) & 0xffff;
+        cpu.set_reg16(ECX, cx);
+        cx
+    } else {
+        cpu.regs[ECX] = cpu.regs[ECX].wrapping_sub(1);
+        cpu.regs[ECX]
+    }
 }
 
 /// Evaluates the condition of a `jcc`/`setcc`/`cmovcc` from its condition code.
@@ -251,15 +362,7 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
         }
         M::Lea => {
             // lea computes the offset without a segment base.
-            let mut a = insn.memory_displacement32();
-            if insn.memory_base() != Register::None {
-                a = a.wrapping_add(read_reg(cpu, insn.memory_base()));
-            }
-            if insn.memory_index() != Register::None {
-                a = a.wrapping_add(
-                    read_reg(cpu, insn.memory_index()).wrapping_mul(insn.memory_index_scale()),
-                );
-            }
+            let a = memory_offset(cpu, insn);
             write_op(cpu, mem, insn, 0, a)?;
         }
         M::Xchg => {
@@ -272,63 +375,55 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
         }
         M::Push => {
             let v = read_op(cpu, mem, insn, 0)?;
-            push32(cpu, mem, v)?;
+            push(cpu, mem, stack_width(insn), v)?;
         }
         M::Pop => {
             let old = cpu.regs[ESP];
-            let v = pop32(cpu, mem)?;
+            let v = pop(cpu, mem, stack_width(insn))?;
             // `pop [esp+x]` addresses with the incremented esp, as the CPU does.
             if let Err(e) = write_op(cpu, mem, insn, 0, v) {
                 cpu.regs[ESP] = old;
                 return Err(e);
             }
         }
-        M::Pushfd => push32(cpu, mem, cpu.eflags & !0x30000)?,
-        M::Popfd => {
-            let v = pop32(cpu, mem)?;
-            // User mode may change the status flags, DF, TF and AC; IF and IOPL stay.
-            const WRITABLE: u32 = alu::STATUS | alu::DF | alu::TF | (1 << 18) | (1 << 21);
-            cpu.eflags = (cpu.eflags & !WRITABLE) | (v & WRITABLE) | 0x2;
+        M::Pushfd | M::Pushf => push(cpu, mem, stack_width(insn), cpu.eflags & !0x30000)?,
+        M::Popfd | M::Popf => {
+            let w = stack_width(insn);
+            let v = pop(cpu, mem, w)?;
+            // User mode may change the status flags, DF, TF, NT, AC and ID; IF and IOPL stay.
+            const WRITABLE: u32 =
+                alu::STATUS | alu::DF | alu::TF | (1 << 14) | (1 << 18) | (1 << 21);
+            let writable = WRITABLE & w.mask();
+            cpu.eflags = (cpu.eflags & !writable) | (v & writable) | 0x2;
         }
-        M::Pushad => {
+        M::Pushad | M::Pusha => {
+            let w = stack_width(insn);
+            let n = bytes(w);
             let esp = cpu.regs[ESP];
-            let new_sp = esp.wrapping_sub(32);
-            mem.check_write(new_sp as u64, 32)?;
-            for (k, r) in [EAX, ECX, EDX, crate::cpu::EBX].into_iter().enumerate() {
-                write_mem(
-                    mem,
-                    esp.wrapping_sub(4 * (k as u32 + 1)),
-                    Width::D32,
-                    cpu.regs[r],
-                )?;
-            }
-            write_mem(mem, esp.wrapping_sub(20), Width::D32, esp)?;
-            for (k, r) in [crate::cpu::EBP, crate::cpu::ESI, crate::cpu::EDI]
-                .into_iter()
-                .enumerate()
-            {
-                write_mem(
-                    mem,
-                    esp.wrapping_sub(24 + 4 * k as u32),
-                    Width::D32,
-                    cpu.regs[r],
-                )?;
+            let new_sp = esp.wrapping_sub(8 * n);
+            mem.check_write(new_sp as u64, 8 * n)?;
+            // eax ecx edx ebx, esp as it was before, ebp esi edi.
+            for r in 0..8 {
+                let v = if r == ESP { esp } else { cpu.regs[r] };
+                write_mem(mem, esp.wrapping_sub(n * (r as u32 + 1)), w, v)?;
             }
             cpu.regs[ESP] = new_sp;
         }
-        M::Popad => {
+        M::Popad | M::Popa => {
+            let w = stack_width(insn);
+            let n = bytes(w);
             let sp = cpu.regs[ESP];
             let mut vals = [0u32; 8];
             for (k, v) in vals.iter_mut().enumerate() {
-                *v = read_mem(mem, sp.wrapping_add(4 * k as u32), Width::D32)?;
+                *v = read_mem(mem, sp.wrapping_add(n * k as u32), w)?;
             }
             // Popped in the order edi, esi, ebp, (esp skipped), ebx, edx, ecx, eax.
             for (k, r) in [7usize, 6, 5, 4, 3, 2, 1, 0].into_iter().enumerate() {
                 if r != ESP {
-                    cpu.regs[r] = vals[k];
+                    set_reg_width(cpu, r, w, vals[k]);
                 }
             }
-            cpu.regs[ESP] = sp.wrapping_add(32);
+            cpu.regs[ESP] = sp.wrapping_add(8 * n);
         }
         M::Lahf => {
             let ah = (cpu.eflags & 0xD5) | 0x2;
@@ -421,8 +516,13 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
                     _ => offset as i32 as i64,
                 };
                 let step = signed.div_euclid(bits) * (bits / 8);
+                // The moved offset still wraps at 64 KiB under 16-bit addressing.
+                let mut offset = memory_offset(cpu, insn).wrapping_add(step as u32);
+                if addr16(insn) {
+                    offset &= 0xffff;
+                }
                 (
-                    Some(effective_address(cpu, insn).wrapping_add(step as u32)),
+                    Some(offset.wrapping_add(segment_base(cpu, insn))),
                     signed.rem_euclid(bits) as u32,
                 )
             } else if insn.op_kind(0) == OpKind::Memory {
@@ -449,11 +549,14 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
             }
             cpu.eflags = flags;
         }
-        M::Bsf | M::Bsr => {
+        // `rep bsf`/`rep bsr` (F3 0F BC/BD) decode as tzcnt/lzcnt, which the guest CPU (an
+        // i686 without BMI1/ABM, see cpuid) does not have: like such a CPU it ignores the
+        // prefix. gcc emits `rep bsf` for ctz because it means bsf on old CPUs.
+        M::Bsf | M::Bsr | M::Tzcnt | M::Lzcnt => {
             let w = op_width(insn, 0);
             let dst = read_op(cpu, mem, insn, 0)?;
             let src = read_op(cpu, mem, insn, 1)?;
-            let (r, flags) = if insn.mnemonic() == M::Bsf {
+            let (r, flags) = if matches!(insn.mnemonic(), M::Bsf | M::Tzcnt) {
                 alu::bsf(w, dst, src, cpu.eflags)
             } else {
                 alu::bsr(w, dst, src, cpu.eflags)
@@ -471,8 +574,17 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
             let b = read_op(cpu, mem, insn, 1)?;
             check_writable(cpu, mem, insn, 0)?;
             let (sum, flags) = alu::add(w, a, b, cpu.eflags);
-            write_op(cpu, mem, insn, 1, a)?;
-            write_op(cpu, mem, insn, 0, sum)?;
+            if insn.op_kind(0) == OpKind::Memory {
+                // The address is taken before the source register (which may form it, as in
+                // `xadd [ecx], ch`) changes.
+                let addr = effective_address(cpu, insn);
+                write_mem(mem, addr, w, sum)?;
+                write_op(cpu, mem, insn, 1, a)?;
+            } else {
+                // `xadd eax, eax` leaves the sum: the destination is written last.
+                write_op(cpu, mem, insn, 1, a)?;
+                write_op(cpu, mem, insn, 0, sum)?;
+            }
             cpu.eflags = flags;
         }
         M::Cmpxchg => {
@@ -555,24 +667,27 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
                 OpKind::NearBranch32 | OpKind::NearBranch16 => insn.near_branch32(),
                 _ => read_op(cpu, mem, insn, 0)?,
             };
-            push32(cpu, mem, next)?;
+            // A 16-bit call (0x66) pushes the 16-bit return address.
+            push(cpu, mem, stack_width(insn), next)?;
             return Ok(Flow::Jump(target));
         }
         M::Ret => {
-            let target = read_mem(mem, cpu.regs[ESP], Width::D32)?;
+            let w = stack_width(insn);
+            let target = read_mem(mem, cpu.regs[ESP], w)?;
             let extra = if insn.op_count() > 0 {
                 insn.immediate16() as u32
             } else {
                 0
             };
-            cpu.regs[ESP] = cpu.regs[ESP].wrapping_add(4).wrapping_add(extra);
+            cpu.regs[ESP] = cpu.regs[ESP].wrapping_add(bytes(w)).wrapping_add(extra);
             return Ok(Flow::Jump(target));
         }
         M::Leave => {
+            let w = stack_width(insn);
             let ebp = cpu.regs[crate::cpu::EBP];
-            let v = read_mem(mem, ebp, Width::D32)?;
-            cpu.regs[ESP] = ebp.wrapping_add(4);
-            cpu.regs[crate::cpu::EBP] = v;
+            let v = read_mem(mem, ebp, w)?;
+            cpu.regs[ESP] = ebp.wrapping_add(bytes(w));
+            set_reg_width(cpu, crate::cpu::EBP, w, v);
         }
         M::Int => {
             if insn.immediate8() == 0x80 {
@@ -580,7 +695,17 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
             }
             return Ok(Flow::Privileged);
         }
-        M::Hlt | M::Cli | M::Sti | M::In | M::Out => return Ok(Flow::Privileged),
+        M::Hlt
+        | M::Cli
+        | M::Sti
+        | M::In
+        | M::Out
+        | M::Insb
+        | M::Insw
+        | M::Insd
+        | M::Outsb
+        | M::Outsw
+        | M::Outsd => return Ok(Flow::Privileged),
         M::Cdq => {
             cpu.regs[EDX] = if (cpu.regs[EAX] as i32) < 0 {
                 u32::MAX
@@ -606,33 +731,35 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
             cpu.regs[EAX] = t as u32;
             cpu.regs[EDX] = (t >> 32) as u32;
         }
-        M::Jecxz => {
-            if cpu.regs[ECX] == 0 {
+        M::Jecxz | M::Jcxz => {
+            if count_register(cpu, insn) == 0 {
                 return Ok(Flow::Jump(insn.near_branch32()));
             }
         }
         M::Loope | M::Loopne => {
-            cpu.regs[ECX] = cpu.regs[ECX].wrapping_sub(1);
+            let count = decrement_count_register(cpu, insn);
             let zf = cpu.flag(alu::ZF);
             let again = if insn.mnemonic() == M::Loope { zf } else { !zf };
-            if cpu.regs[ECX] != 0 && again {
+            if count != 0 && again {
                 return Ok(Flow::Jump(insn.near_branch32()));
             }
         }
         M::Enter => {
+            // A 16-bit enter (0x66) pushes and copies words and sets only bp.
+            let w = stack_width(insn);
             let size = insn.immediate16() as u32;
             let level = (insn.immediate8_2nd() & 31) as u32;
             let ebp = cpu.regs[crate::cpu::EBP];
-            push32(cpu, mem, ebp)?;
+            push(cpu, mem, w, ebp)?;
             let frame = cpu.regs[ESP];
             for k in 1..level {
-                let v = read_mem(mem, ebp.wrapping_sub(4 * k), Width::D32)?;
-                push32(cpu, mem, v)?;
+                let v = read_mem(mem, ebp.wrapping_sub(bytes(w) * k), w)?;
+                push(cpu, mem, w, v)?;
             }
             if level > 0 {
-                push32(cpu, mem, frame)?;
+                push(cpu, mem, w, frame)?;
             }
-            cpu.regs[crate::cpu::EBP] = frame;
+            set_reg_width(cpu, crate::cpu::EBP, w, frame);
             cpu.regs[ESP] = cpu.regs[ESP].wrapping_sub(size);
         }
         M::Movsb
@@ -662,10 +789,46 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
         M::Cld => cpu.eflags &= !alu::DF,
         M::Std => cpu.eflags |= alu::DF,
         M::Loop => {
-            cpu.regs[ECX] = cpu.regs[ECX].wrapping_sub(1);
-            if cpu.regs[ECX] != 0 {
+            if decrement_count_register(cpu, insn) != 0 {
                 return Ok(Flow::Jump(insn.near_branch32()));
             }
+        }
+        M::Xlatb => {
+            // al = [ebx + al] (bx + al under 0x67); iced gives the operand as [ebx+al].
+            let v = read_mem(mem, effective_address(cpu, insn), Width::B8)?;
+            cpu.set_reg8(0, v);
+        }
+        M::Salc => cpu.set_reg8(0, if cpu.flag(alu::CF) { 0xff } else { 0 }),
+        M::Daa | M::Das => {
+            let al = cpu.reg8(0);
+            let (r, flags) = if insn.mnemonic() == M::Daa {
+                alu::daa(al, cpu.eflags)
+            } else {
+                alu::das(al, cpu.eflags)
+            };
+            cpu.set_reg8(0, r);
+            cpu.eflags = flags;
+        }
+        M::Aaa | M::Aas => {
+            let ax = cpu.reg16(EAX);
+            let (r, flags) = if insn.mnemonic() == M::Aaa {
+                alu::aaa(ax, cpu.eflags)
+            } else {
+                alu::aas(ax, cpu.eflags)
+            };
+            cpu.set_reg16(EAX, r);
+            cpu.eflags = flags;
+        }
+        M::Aam => {
+            let (ax, flags) = alu::aam(cpu.reg8(0), insn.immediate8() as u32, cpu.eflags)
+                .map_err(|_| ExecError::Divide)?;
+            cpu.set_reg16(EAX, ax);
+            cpu.eflags = flags;
+        }
+        M::Aad => {
+            let (al, flags) = alu::aad(cpu.reg16(EAX), insn.immediate8() as u32, cpu.eflags);
+            cpu.set_reg16(EAX, al & 0xff);
+            cpu.eflags = flags;
         }
         m => {
             let cc = insn.condition_code();

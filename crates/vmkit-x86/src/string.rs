@@ -1,11 +1,12 @@
 //! String instructions (`movs`, `stos`, `lods`, `cmps`, `scas`) with `rep`, `repe` and
 //! `repne`. Registers advance after every element, so a fault in the middle of a `rep`
-//! leaves ecx, esi and edi where the CPU would.
+//! leaves ecx, esi and edi where the CPU would. Under a 0x67 prefix the instruction uses
+//! si, di and cx, which wrap at 64 KiB and leave the registers' upper halves alone.
 
 use crate::alu::{self, Width};
 use crate::cpu::{Cpu, Seg, ECX, EDI, ESI};
 use crate::exec::{read_mem, write_mem, ExecError, Flow, Result};
-use iced_x86::{Instruction, Mnemonic as M, Register};
+use iced_x86::{Instruction, Mnemonic as M, OpKind, Register};
 use vmkit_mem::Memory;
 
 fn width(m: M) -> Width {
@@ -31,51 +32,56 @@ pub(crate) fn exec_string(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -
         Register::GS => cpu.seg_base[Seg::Gs as usize],
         _ => 0,
     };
+    let addr16 = (0..insn.op_count())
+        .any(|i| matches!(insn.op_kind(i), OpKind::MemorySegSI | OpKind::MemoryESDI));
+    let addr_mask = if addr16 { 0xffff } else { u32::MAX };
+    // Moves si/di/cx (or esi/edi/ecx) by `delta` within the address size.
+    let advance = |r: u32, delta: u32| (r & !addr_mask) | (r.wrapping_add(delta) & addr_mask);
     let rep = insn.has_rep_prefix() || insn.has_repne_prefix();
     let compares = matches!(
         m,
         M::Cmpsb | M::Cmpsw | M::Cmpsd | M::Scasb | M::Scasw | M::Scasd
     );
     loop {
-        if rep && cpu.regs[ECX] == 0 {
+        if rep && cpu.regs[ECX] & addr_mask == 0 {
             break;
         }
-        let src = src_base.wrapping_add(cpu.regs[ESI]);
-        let dst = cpu.regs[EDI];
+        let src = src_base.wrapping_add(cpu.regs[ESI] & addr_mask);
+        let dst = cpu.regs[EDI] & addr_mask;
         match m {
             M::Movsb | M::Movsw | M::Movsd => {
                 let v = read_mem(mem, src, w)?;
                 write_mem(mem, dst, w, v)?;
-                cpu.regs[ESI] = cpu.regs[ESI].wrapping_add(step);
-                cpu.regs[EDI] = cpu.regs[EDI].wrapping_add(step);
+                cpu.regs[ESI] = advance(cpu.regs[ESI], step);
+                cpu.regs[EDI] = advance(cpu.regs[EDI], step);
             }
             M::Stosb | M::Stosw | M::Stosd => {
                 write_mem(mem, dst, w, cpu.acc(w))?;
-                cpu.regs[EDI] = cpu.regs[EDI].wrapping_add(step);
+                cpu.regs[EDI] = advance(cpu.regs[EDI], step);
             }
             M::Lodsb | M::Lodsw | M::Lodsd => {
                 let v = read_mem(mem, src, w)?;
                 cpu.set_acc(w, v);
-                cpu.regs[ESI] = cpu.regs[ESI].wrapping_add(step);
+                cpu.regs[ESI] = advance(cpu.regs[ESI], step);
             }
             M::Cmpsb | M::Cmpsw | M::Cmpsd => {
                 let a = read_mem(mem, src, w)?;
                 let b = read_mem(mem, dst, w)?;
                 cpu.eflags = alu::cmp(w, a, b, cpu.eflags);
-                cpu.regs[ESI] = cpu.regs[ESI].wrapping_add(step);
-                cpu.regs[EDI] = cpu.regs[EDI].wrapping_add(step);
+                cpu.regs[ESI] = advance(cpu.regs[ESI], step);
+                cpu.regs[EDI] = advance(cpu.regs[EDI], step);
             }
             M::Scasb | M::Scasw | M::Scasd => {
                 let b = read_mem(mem, dst, w)?;
                 cpu.eflags = alu::cmp(w, cpu.acc(w), b, cpu.eflags);
-                cpu.regs[EDI] = cpu.regs[EDI].wrapping_add(step);
+                cpu.regs[EDI] = advance(cpu.regs[EDI], step);
             }
             other => return Err(ExecError::Unimplemented(other)),
         }
         if !rep {
             break;
         }
-        cpu.regs[ECX] = cpu.regs[ECX].wrapping_sub(1);
+        cpu.regs[ECX] = advance(cpu.regs[ECX], u32::MAX);
         if compares {
             let zf = cpu.flag(alu::ZF);
             // repe/repz continues while equal; repne/repnz while not equal.
