@@ -10,7 +10,7 @@
 
 use crate::alu::Width;
 use crate::cpu::Seg;
-use iced_x86::{ConditionCode, Instruction, Mnemonic, OpKind, Register};
+use iced_x86::{Code, ConditionCode, Instruction, Mnemonic, OpKind, Register};
 
 /// No register (in [`Uop::b`] / [`Uop::x`]).
 pub(crate) const NO_REG: u8 = 8;
@@ -606,7 +606,7 @@ fn fast(insn: &Instruction) -> Option<Uop> {
                 u.r = reg32(insn.op0_register())?;
                 u.k = K::JmpR;
             }
-            Memory => {
+            Memory if mem_width(insn)? == Width::D32 => {
                 mem(insn, &mut u)?;
                 u.k = K::JmpM;
             }
@@ -623,7 +623,7 @@ fn fast(insn: &Instruction) -> Option<Uop> {
                     u.r = reg32(insn.op0_register())?;
                     u.k = K::CallR;
                 }
-                Memory => {
+                Memory if mem_width(insn)? == Width::D32 => {
                     // `disp` holds the address's displacement here; the engine takes the
                     // return address from the instruction.
                     mem(insn, &mut u)?;
@@ -632,7 +632,7 @@ fn fast(insn: &Instruction) -> Option<Uop> {
                 _ => return None,
             }
         }
-        M::Ret => {
+        M::Ret if matches!(insn.code(), Code::Retnd | Code::Retnd_imm16) => {
             u.imm = if n > 0 { insn.immediate16() as u32 } else { 0 };
             u.k = K::Ret;
         }

@@ -212,7 +212,9 @@ fn run_vmkit(gen: &Gen, fs: u16) -> Vec<Outcome> {
             let sig = match vm.run_for(1 << 20) {
                 X86Exit::Fault(f) if f.kind == X86FaultKind::Privileged && f.eip == c.end() => 0,
                 X86Exit::Fault(f) => f.kind.signal().0 as u32,
-                X86Exit::Exited(_) | X86Exit::StepLimit => NO_STOP,
+                X86Exit::Exited(_) | X86Exit::StepLimit | X86Exit::Stopped | X86Exit::Until => {
+                    NO_STOP
+                }
             };
             let now = vm.mem.peek(REGION as u64, REGION_SIZE as u64).unwrap();
             let mem = now
