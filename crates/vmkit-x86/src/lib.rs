@@ -11,6 +11,7 @@
 //! | `cpu` | registers, eip, eflags, segment state |
 //! | `block` | decoded-code cache |
 //! | `exec` | reference semantics of each instruction |
+//! | `fpu` | the x87 FPU: 80-bit state and instruction semantics |
 //! | `string` | `movs`/`stos`/`lods`/`cmps`/`scas` with `rep` prefixes |
 //! | `cpuid` | what the guest CPU reports (`cpuid`, `rdtsc`) |
 //! | `elf` | loading static ELF32 i386 executables |
@@ -25,6 +26,7 @@ pub mod cpu;
 pub mod cpuid;
 pub mod elf;
 mod exec;
+pub mod fpu;
 pub mod linux;
 pub mod linux_process;
 mod machine;

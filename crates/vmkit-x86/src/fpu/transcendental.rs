@@ -1,0 +1,394 @@
+//! `fsin` `fcos` `fsincos` `fptan` `fpatan` `f2xm1` `fyl2x` `fyl2xp1`: computed through the
+//! host's `f64` functions, as QEMU and blink do. Special operands (NaNs, infinities, zeros,
+//! invalid domains, out-of-range angles) get exactly the hardware's responses; finite
+//! results are accurate to about one unit in the last place of a double (2^-53 relative),
+//! where the hardware is accurate to about one unit of extended precision (2^-64). The
+//! inputs keep all 64 bits through a first-order correction (x = hi + lo, f(x) ≈ f(hi) +
+//! f'(hi)·lo), so only the function's own rounding in `f64` is lost.
+
+use super::arith::{propagate_nan, Outcome};
+use super::f80::{Class, F80};
+use super::round::{exc, round_to_register, wide, Precision, Wide};
+use rustc_apfloat::ieee::Double;
+use rustc_apfloat::{Float, FloatConvert, Round};
+
+/// An extended value as a pair of doubles whose sum is exact (finite values only).
+fn split(x: F80) -> (f64, f64) {
+    let w = wide(x);
+    let hi: Double = w.convert_r(Round::NearestTiesToEven, &mut false).value;
+    let hi_w: Wide = hi.convert(&mut false).value;
+    let lo: Double = (w - hi_w).value.convert(&mut false).value;
+    (
+        f64::from_bits(hi.to_bits() as u64),
+        f64::from_bits(lo.to_bits() as u64),
+    )
+}
+
+/// Rounds a host double back to a register value, flagging the result inexact as the
+/// hardware does for these instructions.
+fn from_f64(v: f64) -> F80 {
+    F80::from_f64_bits(v.to_bits()).0
+}
+
+fn inexact(v: f64) -> Outcome {
+    Outcome {
+        value: from_f64(v),
+        exceptions: exc::PE,
+        c1: false,
+    }
+}
+
+fn invalid() -> Outcome {
+    Outcome {
+        value: F80::INDEFINITE,
+        exceptions: exc::IE,
+        c1: false,
+    }
+}
+
+/// Operand screening: `Err` with the outcome for unsupported formats and NaNs, otherwise
+/// the denormal flag.
+fn screen(a: F80, b: F80) -> Result<u16, Outcome> {
+    if a.class() == Class::Unsupported || b.class() == Class::Unsupported {
+        return Err(invalid());
+    }
+    if a.is_nan() || b.is_nan() {
+        return Err(propagate_nan(a, b));
+    }
+    Ok(
+        if a.class() == Class::Denormal || b.class() == Class::Denormal {
+            exc::DE
+        } else {
+            0
+        },
+    )
+}
+
+fn with(o: Outcome, extra: u16) -> Outcome {
+    Outcome {
+        exceptions: o.exceptions | extra,
+        ..o
+    }
+}
+
+/// An angle operand's verdict: out of range (|x| ≥ 2^63, C2 set, nothing changes) or a
+/// value to work on.
+pub enum Angle {
+    /// |x| ≥ 2^63: the instruction sets C2 and leaves the stack alone.
+    OutOfRange,
+    /// The result(s) of the instruction.
+    Done(Outcome, Option<Outcome>),
+}
+
+fn angle(x: F80, f: impl Fn(f64, f64) -> (Outcome, Option<Outcome>)) -> Angle {
+    let denormal = match screen(x, x) {
+        Ok(d) => d,
+        Err(o) => return Angle::Done(o, Some(o)),
+    };
+    match x.class() {
+        Class::Infinity => Angle::Done(invalid(), Some(invalid())),
+        _ if x.exp() >= 0x3FFF + 63 => Angle::OutOfRange,
+        _ if tiny(x) => {
+            let (a, b) = f(0.0, 0.0);
+            Angle::Done(
+                with(tiny_angle(x, a.value), denormal),
+                b.map(|b| with(tiny_angle(x, b.value), denormal)),
+            )
+        }
+        _ => {
+            let (hi, lo) = split(x);
+            let (a, b) = f(hi, lo);
+            Angle::Done(with(a, denormal), b.map(|b| with(b, denormal)))
+        }
+    }
+}
+
+/// For |x| < 2^-40: sin x = tan x = x and cos x = 1 to well beyond double precision; the
+/// function's value at 0 tells which.
+fn tiny_angle(x: F80, at_zero: F80) -> Outcome {
+    Outcome {
+        value: if at_zero == F80::ZERO { x } else { at_zero },
+        exceptions: exc::PE,
+        c1: false,
+    }
+}
+
+/// `fsin`.
+pub fn sin(x: F80) -> Angle {
+    if x.class() == Class::Zero {
+        return Angle::Done(exact(x), None);
+    }
+    angle(x, |hi, lo| (inexact(hi.sin() + hi.cos() * lo), None))
+}
+
+/// `fcos`.
+pub fn cos(x: F80) -> Angle {
+    if x.class() == Class::Zero {
+        return Angle::Done(exact(F80::ONE), None);
+    }
+    angle(x, |hi, lo| (inexact(hi.cos() - hi.sin() * lo), None))
+}
+
+/// `fsincos`: (sin, cos).
+pub fn sincos(x: F80) -> Angle {
+    if x.class() == Class::Zero {
+        return Angle::Done(exact(x), Some(exact(F80::ONE)));
+    }
+    angle(x, |hi, lo| {
+        let (s, c) = hi.sin_cos();
+        (inexact(s + c * lo), Some(inexact(c - s * lo)))
+    })
+}
+
+/// `fptan`: tan(x) (the instruction then pushes 1.0).
+pub fn tan(x: F80) -> Angle {
+    if x.class() == Class::Zero {
+        return Angle::Done(exact(x), None);
+    }
+    angle(x, |hi, lo| {
+        let t = hi.tan();
+        (inexact(t + (1.0 + t * t) * lo), None)
+    })
+}
+
+fn exact(v: F80) -> Outcome {
+    Outcome {
+        value: v,
+        exceptions: 0,
+        c1: false,
+    }
+}
+
+/// A double as a wide value (exact).
+fn wide_f64(v: f64) -> Wide {
+    wide(from_f64(v))
+}
+
+/// Rounds a wide value to an inexact register result (round to nearest).
+fn inexact_wide(w: Wide) -> Outcome {
+    let r = round_to_register(w, Precision::Extended, Round::NearestTiesToEven, 0x3F);
+    Outcome {
+        value: r.value,
+        exceptions: exc::PE | (r.exceptions & (exc::OE | exc::UE)),
+        c1: false,
+    }
+}
+
+/// Whether |x| < 2^-40: small enough that the first term of a series is the answer at
+/// double accuracy, and possibly beyond the range of `f64`.
+fn tiny(x: F80) -> bool {
+    x.exp() < 0x3FFF - 40
+}
+
+/// `f2xm1`: 2^x - 1 for -1 ≤ x ≤ 1 (undefined outside; computed anyway).
+pub fn exp2m1(x: F80) -> Outcome {
+    let denormal = match screen(x, x) {
+        Ok(d) => d,
+        Err(o) => return o,
+    };
+    let ln2 = std::f64::consts::LN_2;
+    match x.class() {
+        Class::Zero => exact(x),
+        Class::Infinity if x.sign() => exact(F80::ONE.with_sign(true)),
+        Class::Infinity => exact(x),
+        _ if tiny(x) => with(inexact_wide((wide(x) * wide_f64(ln2)).value), denormal),
+        _ => {
+            let (hi, lo) = split(x);
+            let e = (hi * ln2).exp_m1();
+            with(inexact(e + (e + 1.0) * ln2 * lo), denormal)
+        }
+    }
+}
+
+/// log2(x) for a finite positive x, in f64, accurate near 1.
+fn log2(x: F80) -> f64 {
+    if x.exp() == 0x3FFE || x.exp() == 0x3FFF {
+        // x in [0.5, 2): log2(1 + (x - 1)) with x - 1 exact.
+        let d = (wide(x) - wide(F80::ONE)).value;
+        let (dh, dl) = split_wide(d);
+        return (dh.ln_1p() + dl / (1.0 + dh)) / std::f64::consts::LN_2;
+    }
+    let lz = x.sig.leading_zeros() as i32;
+    let e = x.exp().max(1) as i32 - 16383 - lz;
+    let m = F80 {
+        sign_exp: 0x3FFF,
+        sig: x.sig << lz,
+    };
+    let (mh, ml) = split(m);
+    e as f64 + mh.log2() + ml / (mh * std::f64::consts::LN_2)
+}
+
+fn split_wide(w: Wide) -> (f64, f64) {
+    let hi: Double = w.convert_r(Round::NearestTiesToEven, &mut false).value;
+    let hi_w: Wide = hi.convert(&mut false).value;
+    let lo: Double = (w - hi_w).value.convert(&mut false).value;
+    (
+        f64::from_bits(hi.to_bits() as u64),
+        f64::from_bits(lo.to_bits() as u64),
+    )
+}
+
+/// `fyl2x`: y × log2(x).
+pub fn ylog2x(y: F80, x: F80) -> Outcome {
+    let denormal = match screen(x, y) {
+        Ok(d) => d,
+        Err(o) => return o,
+    };
+    let (cx, cy) = (x.class(), y.class());
+    if x.sign() && cx != Class::Zero {
+        return invalid();
+    }
+    let below_one = wide(x) < wide(F80::ONE);
+    if cx == Class::Zero {
+        return match cy {
+            Class::Zero => invalid(),
+            Class::Infinity => exact(F80::INFINITY.with_sign(!y.sign())),
+            _ => Outcome {
+                value: F80::INFINITY.with_sign(!y.sign()),
+                exceptions: exc::ZE | denormal,
+                c1: false,
+            },
+        };
+    }
+    let is_one = x == F80::ONE;
+    if cx == Class::Infinity {
+        return match cy {
+            Class::Zero => invalid(),
+            _ => exact(F80::INFINITY.with_sign(y.sign())),
+        };
+    }
+    if cy == Class::Infinity {
+        if is_one {
+            return invalid();
+        }
+        return exact(F80::INFINITY.with_sign(y.sign() != below_one));
+    }
+    if is_one || cy == Class::Zero {
+        return with(
+            exact(F80::ZERO.with_sign(y.sign() != (below_one && !is_one))),
+            denormal,
+        );
+    }
+    with(
+        inexact_wide((wide(y) * wide_f64(log2(x))).value),
+        denormal,
+    )
+}
+
+/// `fyl2xp1`: y × log2(x + 1), for |x| < 1 - √2/2 (computed anyway outside).
+pub fn ylog2xp1(y: F80, x: F80) -> Outcome {
+    let denormal = match screen(x, y) {
+        Ok(d) => d,
+        Err(o) => return o,
+    };
+    let (cx, cy) = (x.class(), y.class());
+    if cx == Class::Infinity || cy == Class::Infinity {
+        if (cx == Class::Infinity && x.sign()) || cx == Class::Zero || cy == Class::Zero {
+            return invalid();
+        }
+        return exact(F80::INFINITY.with_sign(x.sign() != y.sign()));
+    }
+    if cx == Class::Zero || cy == Class::Zero {
+        return with(exact(F80::ZERO.with_sign(x.sign() != y.sign())), denormal);
+    }
+    let l = if tiny(x) {
+        (wide(x) * wide_f64(std::f64::consts::LOG2_E)).value
+    } else {
+        let (xh, xl) = split(x);
+        if xh <= -1.0 {
+            return invalid();
+        }
+        wide_f64((xh.ln_1p() + xl / (1.0 + xh)) / std::f64::consts::LN_2)
+    };
+    with(inexact_wide((wide(y) * l).value), denormal)
+}
+
+/// `fpatan`: atan2(y, x), the angle of the point (x, y).
+pub fn atan2(y: F80, x: F80) -> Outcome {
+    let denormal = match screen(y, x) {
+        Ok(d) => d,
+        Err(o) => return o,
+    };
+    let (cy, cx) = (y.class(), x.class());
+    if cy == Class::Zero || cx == Class::Infinity || cy == Class::Infinity || cx == Class::Zero
+    {
+        // The sign rules of f64's atan2 are the hardware's; ±π, ±π/2, ±π/4, ±3π/4 are
+        // inexact, ±0 exact.
+        let r = sign_only(y).atan2(sign_only(x));
+        return with(
+            if r == 0.0 {
+                exact(from_f64(r))
+            } else {
+                inexact(r)
+            },
+            denormal,
+        );
+    }
+    // Scale both by the same power of two so they fit a double (the angle is unchanged).
+    let shift = 16383 - y.exp().max(x.exp()).max(1) as i32;
+    let (ys, xs) = (wide(y).scalbn(shift), wide(x).scalbn(shift));
+    let (yh, yl) = split_wide(ys);
+    let (xh, xl) = split_wide(xs);
+    if yh == 0.0 || xh == 0.0 || (yh / xh).abs() < 1e-30 {
+        // |y/x| beyond the reach of f64's range: atan2 is y/x, or ±π + y/x.
+        let q = (wide(y) / wide(x)).value;
+        if !x.sign() && xh != 0.0 {
+            return with(inexact_wide(q), denormal);
+        }
+        if xh == 0.0 {
+            let half_pi = std::f64::consts::FRAC_PI_2;
+            return with(inexact(if y.sign() { -half_pi } else { half_pi }), denormal);
+        }
+        let pi = wide_f64(std::f64::consts::PI);
+        let r = if y.sign() { (q - pi).value } else { (pi + q).value };
+        return with(inexact_wide(r), denormal);
+    }
+    let r = yh.atan2(xh);
+    // d atan2(y, x) = (x dy - y dx) / (x² + y²).
+    let correction = (xh * yl - yh * xl) / (xh * xh + yh * yh);
+    with(inexact(r + correction), denormal)
+}
+
+/// ±1, ±0 or ±∞ with `x`'s sign and kind (for the special cases of atan2).
+fn sign_only(x: F80) -> f64 {
+    let m = match x.class() {
+        Class::Zero => 0.0,
+        Class::Infinity => f64::INFINITY,
+        _ => 1.0,
+    };
+    if x.sign() {
+        -m
+    } else {
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(v: f64) -> F80 {
+        F80::from_f64_bits(v.to_bits()).0
+    }
+
+    fn close(a: F80, b: f64) -> bool {
+        let a = f64::from_bits(
+            crate::fpu::round::to_f64_bits(a, Round::NearestTiesToEven, 0x3F).value,
+        );
+        (a - b).abs() <= b.abs() * 1e-15
+    }
+
+    #[test]
+    fn values_and_special_cases() {
+        match sin(f(1.0)) {
+            Angle::Done(o, None) => assert!(close(o.value, 1f64.sin())),
+            _ => panic!(),
+        }
+        assert!(matches!(sin(f(1e30)), Angle::OutOfRange));
+        assert!(close(ylog2x(f(3.0), f(8.0)).value, 9.0));
+        assert!(close(exp2m1(f(0.5)).value, 2f64.sqrt() - 1.0));
+        assert!(close(atan2(f(1.0), f(-1.0)).value, 3.0 * std::f64::consts::FRAC_PI_4));
+        assert_eq!(ylog2x(f(1.0), f(0.0)).exceptions, exc::ZE);
+        assert_eq!(ylog2x(f(1.0), f(-2.0)).value, F80::INDEFINITE);
+    }
+}
