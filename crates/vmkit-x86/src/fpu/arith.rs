@@ -125,9 +125,10 @@ pub fn binary(op: BinOp, a: F80, b: F80, cw: u16) -> Outcome {
         return Outcome::invalid();
     }
     if op == BinOp::Div && zero(cb) && !inf(ca) {
+        // Zero divide is detected before a denormal dividend is.
         return Outcome {
             value: F80::INFINITY.with_sign(a.sign() != b.sign()),
-            exceptions: exc::ZE | denormal,
+            exceptions: exc::ZE,
             c1: false,
         };
     }
@@ -372,8 +373,9 @@ pub fn remainder(a: F80, b: F80, nearest: bool) -> Remainder {
         return done(Outcome::invalid());
     }
     if ca == Class::Zero || cb == Class::Infinity {
+        // Passed through canonically: a pseudo-denormal comes back with exponent 1.
         return done(Outcome {
-            value: a,
+            value: a.canonical(),
             exceptions: denormal,
             c1: false,
         });
@@ -381,6 +383,15 @@ pub fn remainder(a: F80, b: F80, nearest: bool) -> Remainder {
     let (ma, ea) = normalized(a);
     let (mb, eb) = normalized(b);
     let d = ea - eb;
+    if d < -1 || (d == -1 && !nearest) {
+        // |a| < |b| (and, for fprem1, |a| < |b|/2): a is the remainder.
+        // Passed through canonically: a pseudo-denormal comes back with exponent 1.
+        return done(Outcome {
+            value: a.canonical(),
+            exceptions: denormal,
+            c1: false,
+        });
+    }
     if d >= 64 {
         // One reduction step of N bits, N in 32..=63 as Intel's processors choose it.
         let n = (d & 31) | 32;

@@ -242,7 +242,9 @@ impl Fpu {
             return;
         }
         self.raise(exceptions);
-        if self.unmasked(exceptions & (exc::IE | exc::DE)) {
+        // An unmasked denormal-operand exception still loads (measured); an unmasked
+        // invalid operation does not.
+        if self.unmasked(exceptions & exc::IE) {
             return;
         }
         let v = if exceptions & exc::IE != 0 && v.is_nan() {
@@ -254,11 +256,24 @@ impl Fpu {
         self.set_c1(false);
     }
 
+    /// Raises an operation's exceptions as the hardware detects them: an unmasked
+    /// invalid-operation, denormal-operand or zero-divide exception stops the operation
+    /// before the later ones are detected. Returns whether the result may be written.
+    fn raise_in_order(&mut self, exceptions: u16) -> bool {
+        for stop in [exc::IE, exc::DE, exc::ZE] {
+            if exceptions & stop != 0 && self.unmasked(stop) {
+                self.raise(exceptions & (exc::IE | exc::DE | exc::ZE | exc::SF) & (stop | (stop - 1)));
+                return false;
+            }
+        }
+        self.raise(exceptions);
+        true
+    }
+
     /// Writes an arithmetic outcome to `st(dst)` (then pops if `pop`), unless an unmasked
     /// IE, DE or ZE forbids writing.
     fn write_outcome(&mut self, dst: usize, o: Outcome, pop: bool) {
-        self.raise(o.exceptions);
-        if self.unmasked(o.exceptions & (exc::IE | exc::DE | exc::ZE)) {
+        if !self.raise_in_order(o.exceptions) {
             return;
         }
         self.set_st(dst, o.value);
@@ -470,8 +485,11 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
                 };
                 let (a, b) = if reverse { (src, ops[0]) } else { (ops[0], src) };
                 let mut o = arith::binary(op, a, b, cw);
-                // An m32/m64 denormal raises DE even when the result is special.
-                o.exceptions |= load_exc & exc::DE;
+                // A denormal m32/m64 is normal once widened, but still a denormal operand
+                // (unless a NaN, an invalid operation or a zero divide took precedence).
+                if o.exceptions & (exc::IE | exc::ZE) == 0 && !a.is_nan() && !b.is_nan() {
+                    o.exceptions |= load_exc & exc::DE;
+                }
                 fpu.write_outcome(0, o, false);
             } else {
                 let (dst, src) = if insn.op_count() == 2 {
@@ -524,11 +542,11 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
             if c.exceptions & exc::IE == 0 {
                 c.exceptions |= load_exc & exc::DE;
             }
-            fpu.raise(c.exceptions);
-            if fpu.unmasked(c.exceptions & (exc::IE | exc::DE)) {
+            // The condition codes are set even when an unmasked exception stops the pops.
+            fpu.set_cc(Fpu::compare_cc(c.order));
+            if !fpu.raise_in_order(c.exceptions) {
                 return Ok(Flow::Next);
             }
-            fpu.set_cc(Fpu::compare_cc(c.order));
             for _ in 0..pops {
                 fpu.pop();
             }
@@ -547,12 +565,10 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
                 return Ok(Flow::Next);
             }
             let c = arith::compare(fpu.st(0), fpu.st(i), quiet);
-            fpu.raise(c.exceptions);
             fpu.set_c1(false);
-            if fpu.unmasked(c.exceptions & (exc::IE | exc::DE)) {
-                return Ok(Flow::Next);
-            }
-            if pop {
+            // EFLAGS are set even when an unmasked exception stops the pop.
+            let may_pop = fpu.raise_in_order(c.exceptions);
+            if pop && may_pop {
                 fpu.pop();
             }
             cpu.eflags = comi_flags(cpu.eflags, c.order);

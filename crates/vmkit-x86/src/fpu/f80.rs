@@ -172,6 +172,16 @@ impl F80 {
         matches!(self.class(), Class::QNaN | Class::SNaN)
     }
 
+    /// The value in its canonical encoding: a pseudo-denormal gets exponent 1, as the
+    /// hardware writes it back after using it.
+    pub fn canonical(self) -> F80 {
+        if self.class() == Class::Denormal {
+            F80::from_ext(self.to_ext()).with_sign(self.sign())
+        } else {
+            self
+        }
+    }
+
     /// This NaN made quiet (bit 62 set).
     pub fn quieted(self) -> F80 {
         F80 {

@@ -134,7 +134,12 @@ pub fn round_to_register(w: Wide, pc: Precision, rc: Round, masks: u16) -> Round
         r.exceptions = (r.exceptions & exc::PE) | flag;
         r
     };
-    if unmasked_under && is_tiny::<X87DoubleExtended>(w) {
+    let tiny = match pc {
+        Precision::Single => is_tiny::<Ext24>(w, rc),
+        Precision::Double => is_tiny::<Ext53>(w, rc),
+        Precision::Extended => is_tiny::<X87DoubleExtended>(w, rc),
+    };
+    if unmasked_under && tiny {
         return wrapped(24576, exc::UE);
     }
     if unmasked_over && r.exceptions & exc::OE != 0 {
@@ -186,7 +191,7 @@ where
 {
     let w = wide(x);
     let mut r = round_to::<T>(w, rc);
-    if masks & exc::UE == 0 && is_tiny::<T>(w) {
+    if masks & exc::UE == 0 && is_tiny::<T>(w, rc) {
         r.exceptions = exc::UE;
     } else if masks & exc::OE == 0 && r.exceptions & exc::OE != 0 {
         r.exceptions = exc::OE;
@@ -194,15 +199,27 @@ where
     r
 }
 
-/// Whether `w` is non-zero and below `T`'s smallest normal magnitude.
-fn is_tiny<T: Float>(w: Wide) -> bool {
-    w.is_finite_non_zero() && w.abs() < Wide::from_u128(1).value.scalbn(T::MIN_EXP)
+/// Whether `w` is tiny for `T` as the x87 detects it, after rounding: non-zero, and below
+/// `T`'s smallest normal magnitude once rounded to `T`'s precision with an unbounded
+/// exponent (a value just below the boundary that rounds up to it is not tiny).
+fn is_tiny<T>(w: Wide, rc: Round) -> bool
+where
+    T: Float,
+    Wide: FloatConvert<T>,
+{
+    let min_normal = Wide::from_u128(1).value.scalbn(T::MIN_EXP);
+    if !w.is_finite_non_zero() || w.abs() >= min_normal {
+        return false;
+    }
+    // Scaled to [0.5, 1) the value is normal in `T`; rounding shows whether it reaches 1.
+    let scaled: T = w.scalbn(-T::MIN_EXP).convert_r(rc, &mut false).value;
+    scaled.abs() < T::from_u128(1).value
 }
 
 /// Rounds `w` to `T` with `rc`, with the IEEE flags as the x87 raises them: PE when
 /// inexact, OE when the result rounded with an unbounded exponent exceeds `T`'s range
 /// (apfloat reports the largest-finite responses of directed rounding as merely inexact),
-/// UE when tiny before rounding and inexact.
+/// UE when tiny (see [`is_tiny`]) and inexact.
 fn round_to<T>(w: Wide, rc: Round) -> Stored<T>
 where
     T: Float + FloatConvert<Wide>,
@@ -218,7 +235,7 @@ where
             exceptions |= exc::OE;
         }
     }
-    if inexact && is_tiny::<T>(w) {
+    if inexact && is_tiny::<T>(w, rc) {
         exceptions |= exc::UE;
     }
     Stored {

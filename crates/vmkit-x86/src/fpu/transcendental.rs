@@ -8,7 +8,7 @@
 
 use super::arith::{propagate_nan, Outcome};
 use super::f80::{Class, F80};
-use super::round::{exc, round_to_register, wide, Precision, Wide};
+use super::round::{exc, round_to_register, sticky, wide, Precision, Wide};
 use rustc_apfloat::ieee::Double;
 use rustc_apfloat::{Float, FloatConvert, Round};
 
@@ -31,10 +31,20 @@ fn from_f64(v: f64) -> F80 {
 }
 
 fn inexact(v: f64) -> Outcome {
+    let value = from_f64(v);
     Outcome {
-        value: from_f64(v),
-        exceptions: exc::PE,
+        value,
+        exceptions: exc::PE | tiny_result(value),
         c1: false,
+    }
+}
+
+/// UE for an inexact (never exactly zero) result in the denormal range or rounded to 0.
+fn tiny_result(v: F80) -> u16 {
+    if matches!(v.class(), Class::Denormal | Class::Zero) {
+        exc::UE
+    } else {
+        0
     }
 }
 
@@ -106,9 +116,14 @@ fn angle(x: F80, f: impl Fn(f64, f64) -> (Outcome, Option<Outcome>)) -> Angle {
 /// For |x| < 2^-40: sin x = tan x = x and cos x = 1 to well beyond double precision; the
 /// function's value at 0 tells which.
 fn tiny_angle(x: F80, at_zero: F80) -> Outcome {
+    let value = if at_zero == F80::ZERO {
+        x.canonical()
+    } else {
+        at_zero
+    };
     Outcome {
-        value: if at_zero == F80::ZERO { x } else { at_zero },
-        exceptions: exc::PE,
+        value,
+        exceptions: exc::PE | tiny_result(value),
         c1: false,
     }
 }
@@ -159,6 +174,15 @@ fn exact(v: F80) -> Outcome {
     }
 }
 
+/// `a × b` and `a ÷ b` rounded to odd, so that the final rounding is not a double rounding.
+fn mul_odd(a: Wide, b: Wide) -> Wide {
+    sticky(a.mul_r(b, Round::TowardZero))
+}
+
+fn div_odd(a: Wide, b: Wide) -> Wide {
+    sticky(a.div_r(b, Round::TowardZero))
+}
+
 /// A double as a wide value (exact).
 fn wide_f64(v: f64) -> Wide {
     wide(from_f64(v))
@@ -169,7 +193,7 @@ fn inexact_wide(w: Wide) -> Outcome {
     let r = round_to_register(w, Precision::Extended, Round::NearestTiesToEven, 0x3F);
     Outcome {
         value: r.value,
-        exceptions: exc::PE | (r.exceptions & (exc::OE | exc::UE)),
+        exceptions: exc::PE | (r.exceptions & exc::OE) | tiny_result(r.value),
         c1: false,
     }
 }
@@ -191,7 +215,14 @@ pub fn exp2m1(x: F80) -> Outcome {
         Class::Zero => exact(x),
         Class::Infinity if x.sign() => exact(F80::ONE.with_sign(true)),
         Class::Infinity => exact(x),
-        _ if tiny(x) => with(inexact_wide((wide(x) * wide_f64(ln2)).value), denormal),
+        _ if tiny(x) => with(inexact_wide(mul_odd(wide(x), wide_f64(ln2))), denormal),
+        // Outside the domain [-1, 1] the reference CPU (AMD family 1Ah) leaves the operand
+        // and reports an inexact result.
+        _ if x.exp() >= 0x3FFF && x != F80::ONE && x != F80::ONE.with_sign(true) => Outcome {
+            value: x,
+            exceptions: exc::PE | denormal,
+            c1: false,
+        },
         _ => {
             let (hi, lo) = split(x);
             let e = (hi * ln2).exp_m1();
@@ -243,9 +274,10 @@ pub fn ylog2x(y: F80, x: F80) -> Outcome {
         return match cy {
             Class::Zero => invalid(),
             Class::Infinity => exact(F80::INFINITY.with_sign(!y.sign())),
+            // Zero divide is detected before a denormal y is.
             _ => Outcome {
                 value: F80::INFINITY.with_sign(!y.sign()),
-                exceptions: exc::ZE | denormal,
+                exceptions: exc::ZE,
                 c1: false,
             },
         };
@@ -254,14 +286,17 @@ pub fn ylog2x(y: F80, x: F80) -> Outcome {
     if cx == Class::Infinity {
         return match cy {
             Class::Zero => invalid(),
-            _ => exact(F80::INFINITY.with_sign(y.sign())),
+            _ => with(exact(F80::INFINITY.with_sign(y.sign())), denormal),
         };
     }
     if cy == Class::Infinity {
         if is_one {
             return invalid();
         }
-        return exact(F80::INFINITY.with_sign(y.sign() != below_one));
+        return with(
+            exact(F80::INFINITY.with_sign(y.sign() != below_one)),
+            denormal,
+        );
     }
     if is_one || cy == Class::Zero {
         return with(
@@ -269,10 +304,7 @@ pub fn ylog2x(y: F80, x: F80) -> Outcome {
             denormal,
         );
     }
-    with(
-        inexact_wide((wide(y) * wide_f64(log2(x))).value),
-        denormal,
-    )
+    with(inexact_wide(mul_odd(wide(y), wide_f64(log2(x)))), denormal)
 }
 
 /// `fyl2xp1`: y × log2(x + 1), for |x| < 1 - √2/2 (computed anyway outside).
@@ -286,21 +318,37 @@ pub fn ylog2xp1(y: F80, x: F80) -> Outcome {
         if (cx == Class::Infinity && x.sign()) || cx == Class::Zero || cy == Class::Zero {
             return invalid();
         }
-        return exact(F80::INFINITY.with_sign(x.sign() != y.sign()));
+        return with(
+            exact(F80::INFINITY.with_sign(x.sign() != y.sign())),
+            denormal,
+        );
     }
     if cx == Class::Zero || cy == Class::Zero {
         return with(exact(F80::ZERO.with_sign(x.sign() != y.sign())), denormal);
     }
     let l = if tiny(x) {
-        (wide(x) * wide_f64(std::f64::consts::LOG2_E)).value
-    } else {
+        mul_odd(wide(x), wide_f64(std::f64::consts::LOG2_E))
+    } else if x.exp() < 0x3FFD {
+        // |x| < 1/4: log1p keeps the relative accuracy that 1 + x would lose.
         let (xh, xl) = split(x);
-        if xh <= -1.0 {
+        wide_f64((xh.ln_1p() + xl / (1.0 + xh)) / std::f64::consts::LN_2)
+    } else {
+        // Outside the documented domain the CPU still computes y × log2(1 + x).
+        let sum = (wide(x) + wide(F80::ONE)).value;
+        if sum.is_negative() {
             return invalid();
         }
-        wide_f64((xh.ln_1p() + xl / (1.0 + xh)) / std::f64::consts::LN_2)
+        if sum.is_zero() {
+            return Outcome {
+                value: F80::INFINITY.with_sign(!y.sign()),
+                exceptions: exc::ZE,
+                c1: false,
+            };
+        }
+        let r = round_to_register(sum, Precision::Extended, Round::NearestTiesToEven, 0x3F);
+        wide_f64(log2(r.value))
     };
-    with(inexact_wide((wide(y) * l).value), denormal)
+    with(inexact_wide(mul_odd(wide(y), l)), denormal)
 }
 
 /// `fpatan`: atan2(y, x), the angle of the point (x, y).
@@ -331,7 +379,7 @@ pub fn atan2(y: F80, x: F80) -> Outcome {
     let (xh, xl) = split_wide(xs);
     if yh == 0.0 || xh == 0.0 || (yh / xh).abs() < 1e-30 {
         // |y/x| beyond the reach of f64's range: atan2 is y/x, or ±π + y/x.
-        let q = (wide(y) / wide(x)).value;
+        let q = div_odd(wide(y), wide(x));
         if !x.sign() && xh != 0.0 {
             return with(inexact_wide(q), denormal);
         }
