@@ -452,11 +452,13 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
             }
             cpu.eflags = flags;
         }
-        M::Bsf | M::Bsr => {
+        // `rep bsf`/`rep bsr` decode as tzcnt/lzcnt, but a CPU without BMI1/LZCNT (this
+        // guest advertises neither) ignores the prefix; glibc's printf uses `rep bsf`.
+        M::Bsf | M::Bsr | M::Tzcnt | M::Lzcnt => {
             let w = op_width(insn, 0);
             let dst = read_op(cpu, mem, insn, 0)?;
             let src = read_op(cpu, mem, insn, 1)?;
-            let (r, flags) = if insn.mnemonic() == M::Bsf {
+            let (r, flags) = if matches!(insn.mnemonic(), M::Bsf | M::Tzcnt) {
                 alu::bsf(w, dst, src, cpu.eflags)
             } else {
                 alu::bsr(w, dst, src, cpu.eflags)
