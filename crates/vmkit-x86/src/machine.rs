@@ -54,7 +54,14 @@ impl fmt::Display for X86FaultKind {
             X86FaultKind::IllegalInstruction(what) => write!(f, "illegal instruction: {what}"),
             X86FaultKind::DivideError => write!(f, "divide error"),
             X86FaultKind::X87Exception(status) => {
-                let names = ["invalid operation", "denormal operand", "zero divide", "overflow", "underflow", "precision"];
+                let names = [
+                    "invalid operation",
+                    "denormal operand",
+                    "zero divide",
+                    "overflow",
+                    "underflow",
+                    "precision",
+                ];
                 let raised: Vec<&str> = (0..6)
                     .filter(|b| status & (1 << b) != 0)
                     .map(|b| names[b])

@@ -177,8 +177,10 @@ impl Emulated {
             mem: [0; 16],
             flags: 0,
         };
-        out.save.copy_from_slice(vm.mem.peek(save as u64, 108).unwrap());
-        out.mem.copy_from_slice(vm.mem.peek(mem as u64, 16).unwrap());
+        out.save
+            .copy_from_slice(vm.mem.peek(save as u64, 108).unwrap());
+        out.mem
+            .copy_from_slice(vm.mem.peek(mem as u64, 16).unwrap());
         let f = vm.mem.peek(flags as u64, 4).unwrap();
         out.flags = u32::from_le_bytes([f[0], f[1], f[2], f[3]]) & STATUS_FLAGS;
         out
@@ -561,8 +563,20 @@ fn compares_match_the_cpu_including_eflags() {
 fn memory_patterns(rng: &mut Rng) -> Vec<[u8; 16]> {
     let mut v: Vec<[u8; 16]> = Vec::new();
     let singles: [u32; 14] = [
-        0, 0x8000_0000, 1, 0x807F_FFFF, 0x0080_0000, 0x3F80_0000, 0x7F7F_FFFF, 0x7F80_0000,
-        0xFF80_0000, 0x7FC0_0001, 0x7F80_0001, 0xFFA0_0000, 0x3EAA_AAAB, 0xC2F6_E979,
+        0,
+        0x8000_0000,
+        1,
+        0x807F_FFFF,
+        0x0080_0000,
+        0x3F80_0000,
+        0x7F7F_FFFF,
+        0x7F80_0000,
+        0xFF80_0000,
+        0x7FC0_0001,
+        0x7F80_0001,
+        0xFFA0_0000,
+        0x3EAA_AAAB,
+        0xC2F6_E979,
     ];
     let doubles: [u64; 12] = [
         0,
@@ -745,7 +759,10 @@ fn stack_and_control_instructions_match_the_cpu() {
         ("fldcw", &[0xD9, 0x2E]),
         ("fnstsw m16", &[0xDD, 0x3E]),
         ("fnstenv (then fldenv)", &[0xD9, 0x37, 0xD9, 0x27]),
-        ("fsqrt; fnstsw; fnclex", &[0xD9, 0xFA, 0xDD, 0x3E, 0xDB, 0xE2]),
+        (
+            "fsqrt; fnstsw; fnclex",
+            &[0xD9, 0xFA, 0xDD, 0x3E, 0xDB, 0xE2],
+        ),
     ];
     let mut h = Harness::new();
     let specials = specials();
@@ -757,8 +774,9 @@ fn stack_and_control_instructions_match_the_cpu() {
                     if !name.starts_with("fcmov") && eflags != 0 {
                         continue;
                     }
-                    let stack: Vec<[u8; 10]> =
-                        (0..depth).map(|k| specials[(k * 7 + depth) % specials.len()]).collect();
+                    let stack: Vec<[u8; 10]> = (0..depth)
+                        .map(|k| specials[(k * 7 + depth) % specials.len()])
+                        .collect();
                     let mut c = case(stack, cw, op);
                     c.eflags = eflags;
                     if name == "fldcw" {
@@ -826,11 +844,13 @@ fn transcendentals_match_the_cpu_within_tolerance() {
         let sw = |o: &Outcome| u16::from_le_bytes([o.save[4], o.save[5]]) & !0x0218;
         let empty = |o: &Outcome| {
             let tw = u16::from_le_bytes([o.save[8], o.save[9]]);
-            (0..8).map(|p| ((tw >> (2 * p)) & 3 == 3) as u8).collect::<Vec<_>>()
+            (0..8)
+                .map(|p| ((tw >> (2 * p)) & 3 == 3) as u8)
+                .collect::<Vec<_>>()
         };
         let (cn, ce) = (comparable(n).0, comparable(e).0);
-        let regs_close =
-            (0..8).all(|i| close_values(&cn[12 + 10 * i..22 + 10 * i], &ce[12 + 10 * i..22 + 10 * i]));
+        let regs_close = (0..8)
+            .all(|i| close_values(&cn[12 + 10 * i..22 + 10 * i], &ce[12 + 10 * i..22 + 10 * i]));
         sw(n) == sw(e) && n.save[..4] == e.save[..4] && empty(n) == empty(e) && regs_close
     };
     let mut h = Harness::new();
@@ -841,7 +861,7 @@ fn transcendentals_match_the_cpu_within_tolerance() {
             // fyl2xp1 is undefined for finite |x| ≥ 1 - √2/2; the CPU returns values there
             // that follow no formula (y × log2(1 + x) with x = -1 gives -1).
             let exp = u16::from_le_bytes([a[8], a[9]]) & 0x7FFF;
-            if name == "fyl2xp1" && exp >= 0x3FFD && exp < 0x7FFF {
+            if name == "fyl2xp1" && (0x3FFD..0x7FFF).contains(&exp) {
                 continue;
             }
             for b in &specials {
@@ -853,12 +873,31 @@ fn transcendentals_match_the_cpu_within_tolerance() {
             let x: f64 = match name {
                 "f2xm1" => rng.below(2_000_001) as f64 / 1e6 - 1.0,
                 "fyl2xp1" => (rng.below(2_000_001) as f64 / 1e6 - 1.0) * 0.29,
-                "fyl2x" => 2f64.powi(rng.below(200) as i32 - 100) * (1.0 + rng.below(1000) as f64 / 1000.0),
+                "fyl2x" => {
+                    2f64.powi(rng.below(200) as i32 - 100) * (1.0 + rng.below(1000) as f64 / 1000.0)
+                }
                 _ => (rng.below(2_000_001) as f64 / 1e6 - 1.0) * 2f64.powi(rng.below(12) as i32),
             };
             let y = (rng.below(2_000_001) as f64 / 1e6 - 1.0) * 100.0;
             for cw in [0x037F, 0x0F7F] {
                 h.check_with(name, &case(vec![to_f80(x), to_f80(y)], cw, &op), close);
+            }
+        }
+        // Angles near multiples of π/2 (where the CPU's 66-bit π shows) and large angles.
+        let mut angles = vec![
+            f80(0x4000, 0xC90F_DAA2_2168_C235),
+            f80(0x4000, 0xC90F_DAA2_2168_C234),
+        ];
+        for k in 1..200 {
+            angles.push(to_f80(k as f64 * std::f64::consts::FRAC_PI_2));
+            angles.push(to_f80(-(k as f64) * 0.1 * std::f64::consts::PI));
+        }
+        for e in 1..63u16 {
+            angles.push(f80(0x3FFF + e, rng.next() | INT));
+        }
+        if ["fsin", "fcos", "fsincos", "fptan"].contains(&name) {
+            for a in angles {
+                h.check_with(name, &case(vec![a, to_f80(0.75)], 0x037F, &op), close);
             }
         }
     }

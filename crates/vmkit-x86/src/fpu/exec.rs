@@ -204,8 +204,14 @@ fn load_operand(mem: &Memory, addr: u32, size: MemorySize) -> Result<(F80, u16)>
             (v, flags(l))
         }
         MemorySize::Float80 => (F80::from_bytes(read_bytes(mem, addr)?), 0),
-        MemorySize::Int16 => (F80::from_i64(mem.read(addr as u64, 2)? as u16 as i16 as i64), 0),
-        MemorySize::Int32 => (F80::from_i64(mem.read(addr as u64, 4)? as u32 as i32 as i64), 0),
+        MemorySize::Int16 => (
+            F80::from_i64(mem.read(addr as u64, 2)? as u16 as i16 as i64),
+            0,
+        ),
+        MemorySize::Int32 => (
+            F80::from_i64(mem.read(addr as u64, 4)? as u32 as i32 as i64),
+            0,
+        ),
         MemorySize::Int64 => (F80::from_i64(mem.read(addr as u64, 8)? as i64), 0),
         MemorySize::Bcd => (F80::from_bcd(read_bytes(mem, addr)?), 0),
         _ => (F80::INDEFINITE, exc::IE),
@@ -262,7 +268,9 @@ impl Fpu {
     fn raise_in_order(&mut self, exceptions: u16) -> bool {
         for stop in [exc::IE, exc::DE, exc::ZE] {
             if exceptions & stop != 0 && self.unmasked(stop) {
-                self.raise(exceptions & (exc::IE | exc::DE | exc::ZE | exc::SF) & (stop | (stop - 1)));
+                self.raise(
+                    exceptions & (exc::IE | exc::DE | exc::ZE | exc::SF) & (stop | (stop - 1)),
+                );
                 return false;
             }
         }
@@ -327,7 +335,12 @@ fn opcode_at(mem: &Memory, addr: u32) -> u16 {
     };
     let at = bytes
         .iter()
-        .position(|b| !matches!(b, 0x26 | 0x2E | 0x36 | 0x3E | 0x64 | 0x65 | 0x66 | 0x67 | 0xF0 | 0xF2 | 0xF3 | 0x9B))
+        .position(|b| {
+            !matches!(
+                b,
+                0x26 | 0x2E | 0x36 | 0x3E | 0x64 | 0x65 | 0x66 | 0x67 | 0xF0 | 0xF2 | 0xF3 | 0x9B
+            )
+        })
         .unwrap_or(0);
     match bytes.get(at..at + 2) {
         Some([op, modrm]) if op & 0xF8 == 0xD8 => ((*op as u16 & 7) << 8) | *modrm as u16,
@@ -387,7 +400,11 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
             fpu.sw &= !(sw::ES | sw::B);
         }
         M::Fldenv => {
-            let len = if insn.memory_size() == MemorySize::FpuEnv14 { 14 } else { 28 };
+            let len = if insn.memory_size() == MemorySize::FpuEnv14 {
+                14
+            } else {
+                28
+            };
             let image = mem.read_bytes(addr as u64, len)?.to_vec();
             fpu.load_env(&image);
         }
@@ -405,7 +422,11 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
             fpu.init();
         }
         M::Frstor => {
-            let env_len = if insn.memory_size() == MemorySize::FpuState94 { 14 } else { 28 };
+            let env_len = if insn.memory_size() == MemorySize::FpuState94 {
+                14
+            } else {
+                28
+            };
             let image = mem.read_bytes(addr as u64, env_len + 80)?.to_vec();
             fpu.load_env(&image[..env_len as usize]);
             for i in 0..8 {
@@ -466,9 +487,24 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
                 fpu.pop();
             }
         }
-        M::Fadd | M::Fsub | M::Fsubr | M::Fmul | M::Fdiv | M::Fdivr | M::Faddp | M::Fsubp
-        | M::Fsubrp | M::Fmulp | M::Fdivp | M::Fdivrp | M::Fiadd | M::Fisub | M::Fisubr
-        | M::Fimul | M::Fidiv | M::Fidivr => {
+        M::Fadd
+        | M::Fsub
+        | M::Fsubr
+        | M::Fmul
+        | M::Fdiv
+        | M::Fdivr
+        | M::Faddp
+        | M::Fsubp
+        | M::Fsubrp
+        | M::Fmulp
+        | M::Fdivp
+        | M::Fdivrp
+        | M::Fiadd
+        | M::Fisub
+        | M::Fisubr
+        | M::Fimul
+        | M::Fidiv
+        | M::Fidivr => {
             let (op, reverse) = match m {
                 M::Fadd | M::Faddp | M::Fiadd => (BinOp::Add, false),
                 M::Fsub | M::Fsubp | M::Fisub => (BinOp::Sub, false),
@@ -477,13 +513,20 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
                 M::Fdiv | M::Fdivp | M::Fidiv => (BinOp::Div, false),
                 _ => (BinOp::Div, true),
             };
-            let pop = matches!(m, M::Faddp | M::Fsubp | M::Fsubrp | M::Fmulp | M::Fdivp | M::Fdivrp);
+            let pop = matches!(
+                m,
+                M::Faddp | M::Fsubp | M::Fsubrp | M::Fmulp | M::Fdivp | M::Fdivrp
+            );
             if has_memory(insn) {
                 let (src, load_exc) = load_operand(mem, addr, insn.memory_size())?;
                 let Some(ops) = fpu.operands(&[0], 0, false) else {
                     return Ok(Flow::Next);
                 };
-                let (a, b) = if reverse { (src, ops[0]) } else { (ops[0], src) };
+                let (a, b) = if reverse {
+                    (src, ops[0])
+                } else {
+                    (ops[0], src)
+                };
                 let mut o = arith::binary(op, a, b, cw);
                 // A denormal m32/m64 is normal once widened, but still a denormal operand
                 // (unless a NaN, an invalid operation or a zero divide took precedence).
@@ -500,12 +543,23 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
                 let Some(ops) = fpu.operands(&[dst, src], dst, pop) else {
                     return Ok(Flow::Next);
                 };
-                let (a, b) = if reverse { (ops[1], ops[0]) } else { (ops[0], ops[1]) };
+                let (a, b) = if reverse {
+                    (ops[1], ops[0])
+                } else {
+                    (ops[0], ops[1])
+                };
                 fpu.write_outcome(dst, arith::binary(op, a, b, cw), pop);
             }
         }
-        M::Fcom | M::Fcomp | M::Fucom | M::Fucomp | M::Ficom | M::Ficomp | M::Fcompp
-        | M::Fucompp | M::Ftst => {
+        M::Fcom
+        | M::Fcomp
+        | M::Fucom
+        | M::Fucomp
+        | M::Ficom
+        | M::Ficomp
+        | M::Fcompp
+        | M::Fucompp
+        | M::Ftst => {
             let quiet = matches!(m, M::Fucom | M::Fucomp | M::Fucompp);
             let pops = match m {
                 M::Fcomp | M::Fucomp | M::Ficomp => 1,
@@ -536,7 +590,11 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
                 return Ok(Flow::Next);
             }
             let a = fpu.st(0);
-            let b = if regs.len() == 2 { fpu.st(regs[1]) } else { other };
+            let b = if regs.len() == 2 {
+                fpu.st(regs[1])
+            } else {
+                other
+            };
             let mut c = arith::compare(a, b, quiet);
             // A denormal m32/m64 is normal once widened, but still a denormal operand.
             if c.exceptions & exc::IE == 0 {
@@ -573,8 +631,14 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
             }
             cpu.eflags = comi_flags(cpu.eflags, c.order);
         }
-        M::Fcmovb | M::Fcmovbe | M::Fcmove | M::Fcmovnb | M::Fcmovnbe | M::Fcmovne
-        | M::Fcmovnu | M::Fcmovu => {
+        M::Fcmovb
+        | M::Fcmovbe
+        | M::Fcmove
+        | M::Fcmovnb
+        | M::Fcmovnbe
+        | M::Fcmovne
+        | M::Fcmovnu
+        | M::Fcmovu => {
             let f = |bit| cpu.eflags & bit != 0;
             let holds = match m {
                 M::Fcmovb => f(alu::CF),
@@ -748,7 +812,11 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
                     fpu.set_c1(first.c1);
                     match m {
                         M::Fptan => {
-                            let one = if first.value.is_nan() { first.value } else { F80::ONE };
+                            let one = if first.value.is_nan() {
+                                first.value
+                            } else {
+                                F80::ONE
+                            };
                             fpu.push(one);
                         }
                         M::Fsincos => fpu.push(second.unwrap_or(first).value),
@@ -846,7 +914,11 @@ fn store(
             match x.to_int(w, rc) {
                 Some(r) => {
                     let e = if r.inexact { exc::PE } else { 0 };
-                    (r.value.to_le_bytes()[..w.bytes() as usize].to_vec(), e, r.rounded_up)
+                    (
+                        r.value.to_le_bytes()[..w.bytes() as usize].to_vec(),
+                        e,
+                        r.rounded_up,
+                    )
                 }
                 None => (indefinite.clone(), exc::IE, false),
             }

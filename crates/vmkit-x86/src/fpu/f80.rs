@@ -77,7 +77,10 @@ impl IntWidth {
 
 impl F80 {
     /// +0.
-    pub const ZERO: F80 = F80 { sign_exp: 0, sig: 0 };
+    pub const ZERO: F80 = F80 {
+        sign_exp: 0,
+        sig: 0,
+    };
     /// +1.
     pub const ONE: F80 = F80 {
         sign_exp: 0x3FFF,
@@ -249,7 +252,9 @@ impl F80 {
                 let x = self.to_ext();
                 let r = x.round_to_integral(rc);
                 let mut exact = true;
-                let v = r.value.to_i128_r(width.bits(), Round::TowardZero, &mut exact);
+                let v = r
+                    .value
+                    .to_i128_r(width.bits(), Round::TowardZero, &mut exact);
                 if v.status.contains(Status::INVALID_OP) {
                     return None;
                 }
@@ -392,7 +397,15 @@ mod tests {
 
     #[test]
     fn widening_is_exact() {
-        for v in [0.0f64, -0.0, 1.5, -3.25e-310, 1e300, f64::MIN_POSITIVE, 5e-324] {
+        for v in [
+            0.0f64,
+            -0.0,
+            1.5,
+            -3.25e-310,
+            1e300,
+            f64::MIN_POSITIVE,
+            5e-324,
+        ] {
             let (x, _) = F80::from_f64_bits(v.to_bits());
             let back = crate::fpu::round::to_f64_bits(x, Round::NearestTiesToEven, 0x3F);
             assert_eq!(back.value, v.to_bits(), "{v}");
@@ -417,8 +430,18 @@ mod tests {
             assert_eq!(r.value as i64, v);
         }
         let half = F80::from_f64_bits(2.5f64.to_bits()).0;
-        assert_eq!(half.to_int(IntWidth::I16, Round::NearestTiesToEven).unwrap().value, 2);
-        assert_eq!(half.to_int(IntWidth::I16, Round::TowardPositive).unwrap().value, 3);
+        assert_eq!(
+            half.to_int(IntWidth::I16, Round::NearestTiesToEven)
+                .unwrap()
+                .value,
+            2
+        );
+        assert_eq!(
+            half.to_int(IntWidth::I16, Round::TowardPositive)
+                .unwrap()
+                .value,
+            3
+        );
         let big = F80::from_i64(40000);
         assert_eq!(big.to_int(IntWidth::I16, Round::NearestTiesToEven), None);
         let bcd = to_bcd(-1234, true);

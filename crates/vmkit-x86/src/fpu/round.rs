@@ -120,7 +120,9 @@ pub fn wide(x: F80) -> Wide {
 /// are unmasked (`masks` is the control word), the result with its exponent wrapped by
 /// 24576 as the hardware delivers it to a handler.
 pub fn round_to_register(w: Wide, pc: Precision, rc: Round, masks: u16) -> Rounded {
-    fn extended<T: Float + FloatConvert<X87DoubleExtended>>(r: Stored<T>) -> Stored<X87DoubleExtended> {
+    fn extended<T: Float + FloatConvert<X87DoubleExtended>>(
+        r: Stored<T>,
+    ) -> Stored<X87DoubleExtended> {
         r.map(|v| v.convert(&mut false).value)
     }
     let r = match pc {
@@ -272,7 +274,13 @@ mod tests {
     fn overflow_follows_the_rounding_mode() {
         let huge = wide(f(1.0)).scalbn(20000);
         let r = round_to_register(huge, Precision::Extended, Round::TowardZero, 0x3F);
-        assert_eq!(r.value, F80 { sign_exp: 0x7FFE, sig: u64::MAX });
+        assert_eq!(
+            r.value,
+            F80 {
+                sign_exp: 0x7FFE,
+                sig: u64::MAX
+            }
+        );
         assert_eq!(r.exceptions, exc::OE | exc::PE);
         let r = round_to_register(huge, Precision::Extended, Round::NearestTiesToEven, 0x3F);
         assert_eq!(r.value, F80::INFINITY);

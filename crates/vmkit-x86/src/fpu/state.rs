@@ -238,7 +238,11 @@ impl Fpu {
         self.set_status(field(1) as u16);
         self.set_tag_word(field(2) as u16);
         self.fip = field(3);
-        self.fop = if wide { ((field(4) >> 16) & 0x7FF) as u16 } else { 0 };
+        self.fop = if wide {
+            ((field(4) >> 16) & 0x7FF) as u16
+        } else {
+            0
+        };
         self.fdp = field(5);
         // A pending unmasked exception makes the next waiting instruction fault.
         if self.sw & !self.cw & 0x3F != 0 {
@@ -256,17 +260,19 @@ impl Fpu {
             self.status(),
             self.tag_word()
         );
-        for i in 0..8 {
-            let v = self.st(i);
-            let text = if self.is_empty(i) {
-                "empty".to_string()
-            } else {
-                format!("{:04x}:{:016x}", v.sign_exp, v.sig)
-            };
-            out.push_str(&format!("  st{i}={text:<21}"));
-            if i % 4 == 3 {
-                out.push('\n');
+        for row in [0..4, 4..8] {
+            let mut line = String::new();
+            for i in row {
+                let v = self.st(i);
+                let text = if self.is_empty(i) {
+                    "empty".to_string()
+                } else {
+                    format!("{:04x}:{:016x}", v.sign_exp, v.sig)
+                };
+                line.push_str(&format!("  st{i}={text:<21}"));
             }
+            out.push_str(line.trim_end());
+            out.push('\n');
         }
         out
     }
@@ -303,7 +309,10 @@ mod tests {
         let mut g = Fpu::new();
         g.regs = f.regs;
         g.load_env(&image);
-        assert_eq!((g.cw, g.status(), g.full, g.fip, g.fdp, g.fop), (f.cw, f.status(), f.full, 0x1234, 0x5678, 0x1D9));
+        assert_eq!(
+            (g.cw, g.status(), g.full, g.fip, g.fdp, g.fop),
+            (f.cw, f.status(), f.full, 0x1234, 0x5678, 0x1D9)
+        );
         assert_eq!(f.tag_word(), 0xBFFF, "R7 holds a NaN: special");
     }
 }

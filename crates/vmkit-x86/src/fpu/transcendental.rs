@@ -90,7 +90,42 @@ pub enum Angle {
     Done(Outcome, Option<Outcome>),
 }
 
-fn angle(x: F80, f: impl Fn(f64, f64) -> (Outcome, Option<Outcome>)) -> Angle {
+/// sin and cos of `x` (|x| < 2^63) as the x87 reduces the angle: by multiples of π/2 with
+/// π rounded to 66 bits (the CPU's constant), which is what makes results near the zeros of
+/// sin and cos and the poles of tan follow the hardware rather than the exact function.
+/// Returns (sin, cos) of the reduced angle, and the quadrant (k mod 4).
+fn reduce(x: F80) -> (f64, f64, u32) {
+    // π66 = 0x3.243F6A8885A308D3; π66/2 = PI66 × 2^-65, split into two 33-bit halves so
+    // that k × half is exact in `Wide` for |k| < 2^63.
+    const PI66: u128 = 0x3_243F_6A88_85A3_08D3;
+    let hi = Wide::from_u128(PI66 >> 33 << 33).value.scalbn(-65);
+    let lo = Wide::from_u128(PI66 & ((1 << 33) - 1)).value.scalbn(-65);
+    let half_pi = Wide::from_u128(PI66).value.scalbn(-65);
+    let w = wide(x);
+    let k = (w / half_pi)
+        .value
+        .round_to_integral(Round::NearestTiesToEven)
+        .value;
+    let r = ((w - (k * hi).value).value - (k * lo).value).value;
+    let quadrant = (k.to_i128(128).value & 3) as u32;
+    let (rh, rl) = split_wide(r);
+    let (s, c) = rh.sin_cos();
+    // First-order correction for the low part of the reduced angle.
+    (s + c * rl, c - s * rl, quadrant)
+}
+
+/// sin and cos of `x` from the reduced angle and quadrant.
+fn sin_cos(x: F80) -> (f64, f64) {
+    let (s, c, q) = reduce(x);
+    match q {
+        0 => (s, c),
+        1 => (c, -s),
+        2 => (-s, -c),
+        _ => (-c, s),
+    }
+}
+
+fn angle(x: F80, f: impl Fn(F80) -> (Outcome, Option<Outcome>)) -> Angle {
     let denormal = match screen(x, x) {
         Ok(d) => d,
         Err(o) => return Angle::Done(o, Some(o)),
@@ -99,15 +134,14 @@ fn angle(x: F80, f: impl Fn(f64, f64) -> (Outcome, Option<Outcome>)) -> Angle {
         Class::Infinity => Angle::Done(invalid(), Some(invalid())),
         _ if x.exp() >= 0x3FFF + 63 => Angle::OutOfRange,
         _ if tiny(x) => {
-            let (a, b) = f(0.0, 0.0);
+            let (a, b) = f(F80::ZERO);
             Angle::Done(
                 with(tiny_angle(x, a.value), denormal),
                 b.map(|b| with(tiny_angle(x, b.value), denormal)),
             )
         }
         _ => {
-            let (hi, lo) = split(x);
-            let (a, b) = f(hi, lo);
+            let (a, b) = f(x);
             Angle::Done(with(a, denormal), b.map(|b| with(b, denormal)))
         }
     }
@@ -128,12 +162,21 @@ fn tiny_angle(x: F80, at_zero: F80) -> Outcome {
     }
 }
 
+/// The exact value at 0 (used for the tiny-angle shortcut), or the computed one.
+fn at(x: F80, zero: F80, v: impl Fn(f64, f64) -> f64) -> Outcome {
+    if x == F80::ZERO {
+        return exact(zero);
+    }
+    let (s, c) = sin_cos(x);
+    inexact(v(s, c))
+}
+
 /// `fsin`.
 pub fn sin(x: F80) -> Angle {
     if x.class() == Class::Zero {
         return Angle::Done(exact(x), None);
     }
-    angle(x, |hi, lo| (inexact(hi.sin() + hi.cos() * lo), None))
+    angle(x, |x| (at(x, F80::ZERO, |s, _| s), None))
 }
 
 /// `fcos`.
@@ -141,7 +184,7 @@ pub fn cos(x: F80) -> Angle {
     if x.class() == Class::Zero {
         return Angle::Done(exact(F80::ONE), None);
     }
-    angle(x, |hi, lo| (inexact(hi.cos() - hi.sin() * lo), None))
+    angle(x, |x| (at(x, F80::ONE, |_, c| c), None))
 }
 
 /// `fsincos`: (sin, cos).
@@ -149,9 +192,8 @@ pub fn sincos(x: F80) -> Angle {
     if x.class() == Class::Zero {
         return Angle::Done(exact(x), Some(exact(F80::ONE)));
     }
-    angle(x, |hi, lo| {
-        let (s, c) = hi.sin_cos();
-        (inexact(s + c * lo), Some(inexact(c - s * lo)))
+    angle(x, |x| {
+        (at(x, F80::ZERO, |s, _| s), Some(at(x, F80::ONE, |_, c| c)))
     })
 }
 
@@ -160,10 +202,7 @@ pub fn tan(x: F80) -> Angle {
     if x.class() == Class::Zero {
         return Angle::Done(exact(x), None);
     }
-    angle(x, |hi, lo| {
-        let t = hi.tan();
-        (inexact(t + (1.0 + t * t) * lo), None)
-    })
+    angle(x, |x| (at(x, F80::ZERO, |s, c| s / c), None))
 }
 
 fn exact(v: F80) -> Outcome {
@@ -358,8 +397,7 @@ pub fn atan2(y: F80, x: F80) -> Outcome {
         Err(o) => return o,
     };
     let (cy, cx) = (y.class(), x.class());
-    if cy == Class::Zero || cx == Class::Infinity || cy == Class::Infinity || cx == Class::Zero
-    {
+    if cy == Class::Zero || cx == Class::Infinity || cy == Class::Infinity || cx == Class::Zero {
         // The sign rules of f64's atan2 are the hardware's; ±π, ±π/2, ±π/4, ±3π/4 are
         // inexact, ±0 exact.
         let r = sign_only(y).atan2(sign_only(x));
@@ -388,7 +426,11 @@ pub fn atan2(y: F80, x: F80) -> Outcome {
             return with(inexact(if y.sign() { -half_pi } else { half_pi }), denormal);
         }
         let pi = wide_f64(std::f64::consts::PI);
-        let r = if y.sign() { (q - pi).value } else { (pi + q).value };
+        let r = if y.sign() {
+            (q - pi).value
+        } else {
+            (pi + q).value
+        };
         return with(inexact_wide(r), denormal);
     }
     let r = yh.atan2(xh);
@@ -420,9 +462,8 @@ mod tests {
     }
 
     fn close(a: F80, b: f64) -> bool {
-        let a = f64::from_bits(
-            crate::fpu::round::to_f64_bits(a, Round::NearestTiesToEven, 0x3F).value,
-        );
+        let a =
+            f64::from_bits(crate::fpu::round::to_f64_bits(a, Round::NearestTiesToEven, 0x3F).value);
         (a - b).abs() <= b.abs() * 1e-15
     }
 
@@ -435,7 +476,10 @@ mod tests {
         assert!(matches!(sin(f(1e30)), Angle::OutOfRange));
         assert!(close(ylog2x(f(3.0), f(8.0)).value, 9.0));
         assert!(close(exp2m1(f(0.5)).value, 2f64.sqrt() - 1.0));
-        assert!(close(atan2(f(1.0), f(-1.0)).value, 3.0 * std::f64::consts::FRAC_PI_4));
+        assert!(close(
+            atan2(f(1.0), f(-1.0)).value,
+            3.0 * std::f64::consts::FRAC_PI_4
+        ));
         assert_eq!(ylog2x(f(1.0), f(0.0)).exceptions, exc::ZE);
         assert_eq!(ylog2x(f(1.0), f(-2.0)).value, F80::INDEFINITE);
     }
