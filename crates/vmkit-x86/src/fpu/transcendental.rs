@@ -4,7 +4,9 @@
 //! results are accurate to about one unit in the last place of a double (2^-53 relative),
 //! where the hardware is accurate to about one unit of extended precision (2^-64). The
 //! inputs keep all 64 bits through a first-order correction (x = hi + lo, f(x) ≈ f(hi) +
-//! f'(hi)·lo), so only the function's own rounding in `f64` is lost.
+//! f'(hi)·lo), so only the function's own rounding in `f64` is lost. Angles are reduced with
+//! the CPU's 66-bit π, exactly, before that (see [`reduce`]). Products and quotients done in
+//! the wide format are rounded to odd, so the final rounding is not a double rounding.
 
 use super::arith::{propagate_nan, Outcome};
 use super::f80::{Class, F80};
@@ -12,16 +14,10 @@ use super::round::{exc, round_to_register, sticky, wide, Precision, Wide};
 use rustc_apfloat::ieee::Double;
 use rustc_apfloat::{Float, FloatConvert, Round};
 
-/// An extended value as a pair of doubles whose sum is exact (finite values only).
+/// An extended value as a pair of doubles whose sum is exact (finite values within the
+/// range of `f64`).
 fn split(x: F80) -> (f64, f64) {
-    let w = wide(x);
-    let hi: Double = w.convert_r(Round::NearestTiesToEven, &mut false).value;
-    let hi_w: Wide = hi.convert(&mut false).value;
-    let lo: Double = (w - hi_w).value.convert(&mut false).value;
-    (
-        f64::from_bits(hi.to_bits() as u64),
-        f64::from_bits(lo.to_bits() as u64),
-    )
+    split_wide(wide(x))
 }
 
 /// Rounds a host double back to a register value, flagging the result inexact as the
@@ -288,6 +284,7 @@ fn log2(x: F80) -> f64 {
     e as f64 + mh.log2() + ml / (mh * std::f64::consts::LN_2)
 }
 
+/// A wide value as a pair of doubles: the nearest double and the nearest double to the rest.
 fn split_wide(w: Wide) -> (f64, f64) {
     let hi: Double = w.convert_r(Round::NearestTiesToEven, &mut false).value;
     let hi_w: Wide = hi.convert(&mut false).value;
