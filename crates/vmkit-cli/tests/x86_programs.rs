@@ -1,5 +1,5 @@
 //! Real programs on the x86 guest: every C file in `tests/x86/` is built with
-//! `gcc -m32 -static` at -O0 and -O2, run natively and under `vmkit run`, and must give the
+//! `gcc -m32 -static ... -lm` at -O0 and -O2, run natively and under `vmkit run`, and must give the
 //! same stdout and exit status, and leave the same files behind. `.ci/run` installs
 //! gcc-multilib; without it this test fails (it never skips).
 //!
@@ -112,6 +112,7 @@ fn c_programs_behave_as_on_the_real_cpu() {
                 .args(["-m32", "-static", opt, "-o"])
                 .arg(&exe)
                 .arg(src)
+                .arg("-lm")
                 .output()
                 .expect("gcc runs");
             assert!(

@@ -54,6 +54,8 @@ pub struct Cpu {
     pub seg_base: [u32; 6],
     /// Bases of the three TLS descriptors (GDT entries 6, 7, 8) set by `set_thread_area`.
     pub tls_bases: [Option<u32>; 3],
+    /// The x87 FPU.
+    pub fpu: crate::fpu::Fpu,
 }
 
 impl Default for Cpu {
@@ -66,6 +68,7 @@ impl Default for Cpu {
             selectors: [0x2b, 0x23, 0x2b, 0x2b, 0, 0],
             seg_base: [0; 6],
             tls_bases: [None; 3],
+            fpu: crate::fpu::Fpu::new(),
         }
     }
 }
@@ -189,6 +192,9 @@ impl Cpu {
             f(alu::CF, 'C'),
             self.seg_base[Seg::Gs as usize]
         ));
+        if self.fpu.used {
+            out.push_str(&self.fpu.format());
+        }
         out
     }
 }

@@ -1,15 +1,15 @@
 //! `cpuid` and `rdtsc`: what the guest CPU says it is.
 //!
-//! The guest is an i686 with `cmov`, `cmpxchg8b` and `tsc`, and nothing it does not
-//! implement: no x87 bit until the FPU lands, no MMX/SSE. Static glibc reads leaf 0 (vendor,
+//! The guest is an i686 with an x87 FPU, `cmov`, `cmpxchg8b` and `tsc`, and nothing it does
+//! not implement: no MMX, SSE or FXSR. Static glibc reads leaf 0 (vendor,
 //! max leaf), leaf 1 (features) and 0x80000000; with max leaf 1 it treats cache sizes as
 //! unknown, which is harmless.
 
 use crate::cpu::{Cpu, EAX, EBX, ECX, EDX};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Leaf 1 EDX feature bits advertised: TSC (4), CX8 (8), CMOV (15).
-pub const FEATURES_EDX: u32 = (1 << 4) | (1 << 8) | (1 << 15);
+/// Leaf 1 EDX feature bits advertised: FPU (0), TSC (4), CX8 (8), CMOV (15).
+pub const FEATURES_EDX: u32 = 1 | (1 << 4) | (1 << 8) | (1 << 15);
 
 /// Executes `cpuid` for the leaf in eax (sub-leaf in ecx).
 pub fn cpuid(cpu: &mut Cpu) {

@@ -32,6 +32,9 @@ pub enum ExecError {
     Divide,
     /// An instruction this emulator does not implement (SIGILL).
     Unimplemented(Mnemonic),
+    /// A waiting x87 instruction found an unmasked exception pending (SIGFPE); the x87
+    /// status word at the time.
+    X87(u16),
 }
 
 impl From<MemError> for ExecError {
@@ -830,6 +833,7 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
             cpu.set_reg16(EAX, al & 0xff);
             cpu.eflags = flags;
         }
+        m if crate::fpu::is_x87(m) => return crate::fpu::exec(cpu, mem, insn),
         m => {
             let cc = insn.condition_code();
             if cc != iced_x86::ConditionCode::None {

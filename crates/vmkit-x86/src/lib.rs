@@ -14,6 +14,7 @@
 //! | `engine` | the fast engine: micro-ops with lazy flags |
 //! | `lazy` | lazy status flags |
 //! | `exec` | reference semantics of each instruction |
+//! | `fpu` | the x87 FPU: 80-bit state and instruction semantics |
 //! | `string` | `movs`/`stos`/`lods`/`cmps`/`scas` with `rep` prefixes |
 //! | `cpuid` | what the guest CPU reports (`cpuid`, `rdtsc`) |
 //! | `elf` | loading static ELF32 i386 executables |
@@ -30,6 +31,7 @@ pub mod cpuid;
 pub mod elf;
 mod engine;
 mod exec;
+pub mod fpu;
 mod hooks;
 mod lazy;
 pub mod linux;

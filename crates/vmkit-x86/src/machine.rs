@@ -25,6 +25,9 @@ pub enum X86FaultKind {
     IllegalInstruction(String),
     /// Division by zero or quotient overflow (SIGFPE).
     DivideError,
+    /// An unmasked x87 exception, delivered at the next waiting x87 instruction (SIGFPE);
+    /// the x87 status word.
+    X87Exception(u16),
     /// A privileged instruction in user mode (SIGSEGV, as Linux delivers #GP).
     Privileged,
     /// A system call the Linux personality does not implement.
@@ -42,7 +45,7 @@ impl X86FaultKind {
         match self {
             X86FaultKind::Memory(_) | X86FaultKind::Privileged => (11, "SIGSEGV"),
             X86FaultKind::IllegalInstruction(_) => (4, "SIGILL"),
-            X86FaultKind::DivideError => (8, "SIGFPE"),
+            X86FaultKind::DivideError | X86FaultKind::X87Exception(_) => (8, "SIGFPE"),
             X86FaultKind::UnsupportedSyscall { .. } => (31, "SIGSYS"),
         }
     }
@@ -54,6 +57,25 @@ impl fmt::Display for X86FaultKind {
             X86FaultKind::Memory(e) => write!(f, "{e}"),
             X86FaultKind::IllegalInstruction(what) => write!(f, "illegal instruction: {what}"),
             X86FaultKind::DivideError => write!(f, "divide error"),
+            X86FaultKind::X87Exception(status) => {
+                let names = [
+                    "invalid operation",
+                    "denormal operand",
+                    "zero divide",
+                    "overflow",
+                    "underflow",
+                    "precision",
+                ];
+                let raised: Vec<&str> = (0..6)
+                    .filter(|b| status & (1 << b) != 0)
+                    .map(|b| names[b])
+                    .collect();
+                write!(
+                    f,
+                    "x87 floating-point exception ({}; status word {status:#06x})",
+                    raised.join(", ")
+                )
+            }
             X86FaultKind::Privileged => write!(f, "privileged instruction in user mode"),
             X86FaultKind::UnsupportedSyscall { nr, name } => {
                 write!(f, "unsupported system call {nr} ({name})")
@@ -513,6 +535,7 @@ impl X86Machine {
                     let kind = match e {
                         ExecError::Memory(m) => X86FaultKind::Memory(m),
                         ExecError::Divide => X86FaultKind::DivideError,
+                        ExecError::X87(status) => X86FaultKind::X87Exception(status),
                         ExecError::Unimplemented(iced_x86::Mnemonic::Ud2) => {
                             X86FaultKind::IllegalInstruction(
                                 "ud2 raises the invalid-opcode exception".into(),

@@ -85,7 +85,13 @@ fn cpuid_says_genuine_intel_i686_without_sse() {
     let code = [0xB8, 1, 0, 0, 0, 0x0F, 0xA2]; // mov eax, 1 ; cpuid
     let vm = run(&code, &[], 2);
     assert_eq!(vm.cpu.regs[EDX] & (1 << 25), 0, "no SSE advertised");
+    assert_eq!(
+        vm.cpu.regs[EDX] & (1 << 26 | 1 << 24 | 1 << 23),
+        0,
+        "no SSE2, FXSR, MMX"
+    );
     assert_ne!(vm.cpu.regs[EDX] & (1 << 15), 0, "cmov advertised");
+    assert_ne!(vm.cpu.regs[EDX] & 1, 0, "x87 FPU advertised");
 }
 
 #[test]

@@ -1,0 +1,24 @@
+//! The x87 FPU: 80-bit extended-precision state and instruction semantics.
+//!
+//! | file | owns |
+//! |---|---|
+//! | `f80` | the 80-bit format as raw bits, operand classes, loads from m32/m64/int/BCD |
+//! | `round` | precision and rounding control, exception flags of a rounding, stores to m32/m64 |
+//! | `arith` | exact arithmetic: + - × ÷ √, compare, frndint, fscale, fxtract, fprem(1) |
+//! | `transcendental` | fsin fcos fsincos fptan fpatan f2xm1 fyl2x fyl2xp1 (through `f64`) |
+//! | `state` | registers, TOP, tags, control/status words, fnstenv/fnsave images |
+//! | `exec` | instruction semantics, stack faults, pending exceptions |
+//!
+//! Arithmetic is exact through `rustc_apfloat` (see `round` for how precision control is
+//! honoured without double rounding); `docs/x86.md` lists what is not bit-exact.
+
+mod arith;
+mod exec;
+pub mod f80;
+pub mod round;
+mod state;
+mod transcendental;
+
+pub(crate) use exec::{exec, is_x87};
+pub use f80::F80;
+pub use state::{sw, Fpu, DEFAULT_CW};
