@@ -245,6 +245,83 @@ proptest! {
     }
 }
 
+/// `body` as a counted loop of `iterations` passes, closed by one of four back edges: a
+/// fused `dec ecx ; jnz`, a fused `cmp ecx, 0 ; jne` after `sub`, `dec dword [esp] ; jnz`
+/// (not fused), or `loop` (reference path). The body may write ecx: the counter is saved
+/// around it. Without forward jumps in the body the loop is one block that branches to its
+/// own start, which the fast engine runs again without leaving it.
+fn counted_loop(body: &[Gen], back_edge: u8, iterations: u8) -> Vec<u8> {
+    let mut inner: Vec<u8> = program(body);
+    inner.truncate(inner.len() - 7); // no exit inside the loop
+    let n = iterations as u32;
+    let mut code = Vec::new();
+    if back_edge == 2 {
+        code.push(0x68); // push n
+        code.extend(n.to_le_bytes());
+    } else {
+        code.push(0xB9); // mov ecx, n
+        code.extend(n.to_le_bytes());
+    }
+    let top = code.len();
+    if back_edge != 2 {
+        code.push(0x51); // push ecx
+    }
+    code.extend(&inner);
+    match back_edge {
+        0 => code.extend([0x59, 0x49]), // pop ecx ; dec ecx
+        1 => code.extend([0x59, 0x83, 0xE9, 0x01, 0x83, 0xF9, 0x00]), // pop ecx ; sub ecx, 1 ; cmp ecx, 0
+        2 => code.extend([0xFF, 0x0C, 0x24]),                         // dec dword [esp]
+        _ => code.push(0x59),                                         // pop ecx
+    }
+    let back = |code: &Vec<u8>, len: usize| (top as i64 - (code.len() + len) as i64) as i32;
+    if back_edge == 3 {
+        let rel = back(&code, 2);
+        assert!(rel >= -128, "loop body too long for `loop`");
+        code.extend([0xE2, rel as i8 as u8]); // loop top
+    } else {
+        let rel = back(&code, 6);
+        code.extend([0x0F, 0x85]); // jnz top (rel32)
+        code.extend(rel.to_le_bytes());
+    }
+    code.extend([0xB8, 1, 0, 0, 0, 0xCD, 0x80]);
+    code
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1500))]
+
+    /// Loops: the fast engine's passes over a block that branches to itself stop at the
+    /// same instruction as the reference engine for any budget.
+    #[test]
+    fn loops_match_reference(
+        body in proptest::collection::vec(gen(), 1..8),
+        back_edge in 0u8..4,
+        iterations in 1u8..12,
+        regs in any::<[u32; 5]>(),
+        flags in any::<u32>(),
+        data in proptest::collection::vec(any::<u8>(), 0x1000),
+        budget in prop_oneof![Just(u64::MAX), 1u64..400],
+    ) {
+        let code = counted_loop(&body, back_edge, iterations);
+        let mut fast = machine(&code, regs, flags, &data, Engine::Fast);
+        let mut slow = machine(&code, regs, flags, &data, Engine::Reference);
+        let ef = fast.run_for(budget);
+        let es = slow.run_for(budget);
+        prop_assert_eq!(&ef, &es);
+        prop_assert_eq!(&fast.cpu, &slow.cpu);
+        prop_assert_eq!(fast.steps(), slow.steps());
+        prop_assert_eq!(
+            fast.mem.peek(DATA as u64, 0x1000).unwrap(),
+            slow.mem.peek(DATA as u64, 0x1000).unwrap()
+        );
+        if ef == X86Exit::StepLimit {
+            prop_assert_eq!(fast.run(), slow.run());
+            prop_assert_eq!(&fast.cpu, &slow.cpu);
+            prop_assert_eq!(fast.steps(), slow.steps());
+        }
+    }
+}
+
 /// Self-modifying code: a store over the next instruction in the same block takes effect,
 /// and a store over another block drops only that block.
 #[test]
