@@ -347,6 +347,8 @@ fn run_block<const REFERENCE: bool>(
                     lz.sync(&mut cpu.eflags);
                     let a = cpu.regs[r];
                     let (res, f) = match u.op {
+                        0 => alu::rol(Width::D32, a, u.imm, cpu.eflags),
+                        1 => alu::ror(Width::D32, a, u.imm, cpu.eflags),
                         4 => alu::shl(Width::D32, a, u.imm, cpu.eflags),
                         5 => alu::shr(Width::D32, a, u.imm, cpu.eflags),
                         _ => alu::sar(Width::D32, a, u.imm, cpu.eflags),

@@ -114,7 +114,8 @@ pub(crate) enum K {
     NegR,
     /// `r = !r`.
     NotR,
-    /// `r = r <</>> imm` with `op` 4 = shl, 5 = shr, 7 = sar (the `/digit` of the encoding).
+    /// `r = r rol/ror/shl/shr/sar imm` with `op` 0 = rol, 1 = ror, 4 = shl, 5 = shr,
+    /// 7 = sar (the `/digit` of the encoding).
     ShiftRI,
     /// `r = r * b` (truncating `imul`).
     ImulRR,
@@ -546,13 +547,15 @@ fn fast(insn: &Instruction) -> Option<Uop> {
                 _ => K::NotR,
             };
         }
-        M::Shl | M::Sal | M::Shr | M::Sar if kind(0) == R && n == 2 => {
+        M::Shl | M::Sal | M::Shr | M::Sar | M::Rol | M::Ror if kind(0) == R && n == 2 => {
             u.r = reg32(insn.op0_register())?;
             if kind(1) != OpKind::Immediate8 {
                 return None;
             }
             u.imm = imm(1) & 31;
             u.op = match m {
+                M::Rol => 0,
+                M::Ror => 1,
                 M::Shr => 5,
                 M::Sar => 7,
                 _ => 4,

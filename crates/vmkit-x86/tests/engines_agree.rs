@@ -153,8 +153,8 @@ fn encode(g: &Gen, skip: u8) -> Vec<u8> {
         ]), // lea
         23 => v.push([0x40, 0x48][(op & 1) as usize] + a),                 // inc/dec
         24 => v.extend([0xF7, rr(2 + (op & 1), a)]),                       // not/neg
-        25 => v.extend([0xC1, rr([4, 5, 7][(op % 3) as usize], a), imm[0] % 40]), // shifts
-        26 => v.extend([0x0F, 0xAF, rr(a, b)]),                            // imul r, r
+        25 => v.extend([0xC1, rr([0, 1, 4, 5, 7][(op % 5) as usize], a), imm[0] % 40]), // rotates, shifts
+        26 => v.extend([0x0F, 0xAF, rr(a, b)]),                                         // imul r, r
         27 => {
             v.extend([0x69, rr(a, b)]);
             v.extend(imm);
