@@ -72,7 +72,7 @@ impl Sizes {
             Sizes {
                 loop_iterations: 200_000_000,
                 file_bytes: 20 << 20,
-                compute_rounds: 10,
+                compute_rounds: 20,
                 runs: 3,
                 startup_runs: 20,
             }
