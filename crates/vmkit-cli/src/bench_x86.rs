@@ -6,11 +6,15 @@
 //! `.ci/fetch-busybox`. Every runner's stdout and exit status must equal the native run's,
 //! so a figure is never reported for a wrong answer. Times are wall-clock time of the whole
 //! process (start-up included), best of several runs; vmkit runs as a child process
-//! (`vmkit run`), exactly as qemu-i386 does.
+//! (`vmkit run`), exactly as qemu-i386 does. One more, untimed run on an in-process
+//! [`X86Machine`] counts the instructions each program executes, which gives every runner's
+//! guest instructions per second (the same program executes the same instructions on all
+//! three).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
+use vmkit_x86::{X86Exit, X86Machine};
 
 /// What `vmkit bench x86` was asked for.
 pub struct Options {
@@ -86,8 +90,8 @@ struct Workload {
     exe: PathBuf,
     args: Vec<String>,
     stdin: Option<PathBuf>,
-    /// Guest instructions executed, when known exactly (the loops).
-    guest_instructions: Option<u64>,
+    /// Whether instructions per second mean something (not for start-up).
+    per_second: bool,
     runs: usize,
 }
 
@@ -231,7 +235,7 @@ fn workloads(dir: &Path, sizes: &Sizes, busybox: Option<&Path>) -> Result<Vec<Wo
             exe: exes[0].clone(),
             args: vec![n.to_string()],
             stdin: None,
-            guest_instructions: Some(5 * n),
+            per_second: true,
             runs: sizes.runs,
         },
         Workload {
@@ -239,7 +243,7 @@ fn workloads(dir: &Path, sizes: &Sizes, busybox: Option<&Path>) -> Result<Vec<Wo
             exe: exes[1].clone(),
             args: vec![n.to_string()],
             stdin: None,
-            guest_instructions: Some(5 * n),
+            per_second: true,
             runs: sizes.runs,
         },
         Workload {
@@ -247,7 +251,7 @@ fn workloads(dir: &Path, sizes: &Sizes, busybox: Option<&Path>) -> Result<Vec<Wo
             exe: exes[2].clone(),
             args: Vec::new(),
             stdin: None,
-            guest_instructions: None,
+            per_second: false,
             runs: sizes.startup_runs,
         },
         Workload {
@@ -255,7 +259,7 @@ fn workloads(dir: &Path, sizes: &Sizes, busybox: Option<&Path>) -> Result<Vec<Wo
             exe: exes[3].clone(),
             args: vec![sizes.compute_rounds.to_string()],
             stdin: None,
-            guest_instructions: None,
+            per_second: true,
             runs: sizes.runs,
         },
     ];
@@ -270,7 +274,7 @@ fn workloads(dir: &Path, sizes: &Sizes, busybox: Option<&Path>) -> Result<Vec<Wo
                 exe: busybox.to_path_buf(),
                 args: applet.iter().map(|s| s.to_string()).collect(),
                 stdin: Some(input.clone()),
-                guest_instructions: None,
+                per_second: true,
                 runs: sizes.runs,
             });
         }
@@ -281,15 +285,19 @@ fn workloads(dir: &Path, sizes: &Sizes, busybox: Option<&Path>) -> Result<Vec<Wo
 /// One reported line.
 struct Row {
     name: String,
-    guest_instructions: Option<u64>,
+    /// Instructions the program executes (counted by an in-process run).
+    guest_instructions: u64,
+    per_second: bool,
     native: f64,
     qemu: Option<f64>,
     vmkit: f64,
 }
 
 impl Row {
+    /// Millions of the program's instructions per second of `secs` (not for start-up).
     fn mips(&self, secs: f64) -> Option<f64> {
-        self.guest_instructions.map(|n| n as f64 / secs / 1e6)
+        self.per_second
+            .then(|| self.guest_instructions as f64 / secs / 1e6)
     }
 
     fn json(&self) -> String {
@@ -300,8 +308,7 @@ impl Row {
         format!(
             "{{\"name\":\"{}\",\"guest_instructions\":{},\"native_seconds\":{:.6},\"qemu_seconds\":{},\"vmkit_seconds\":{:.6},\"vmkit_per_native\":{:.3},\"vmkit_per_qemu\":{},\"native_mips\":{},\"qemu_mips\":{},\"vmkit_mips\":{}}}",
             self.name,
-            self.guest_instructions
-                .map_or("null".into(), |n| n.to_string()),
+            self.guest_instructions,
             self.native,
             opt(self.qemu, 6),
             self.vmkit,
@@ -323,13 +330,14 @@ fn show_secs(secs: f64) -> String {
     }
 }
 
-const HEADER_WIDTHS: (usize, usize) = (38, 11);
+const HEADER_WIDTHS: (usize, usize) = (36, 11);
 
 fn print_header(qemu: bool) {
     let (name, col) = HEADER_WIDTHS;
     println!(
-        "{:<name$} {:>col$} {:>col$} {:>col$} {:>12} {:>10}",
+        "{:<name$} {:>14} {:>col$} {:>col$} {:>col$} {:>12} {:>10}",
         "program",
+        "guest instrs",
         "native",
         if qemu { "qemu-i386" } else { "(no qemu)" },
         "vmkit",
@@ -342,8 +350,9 @@ fn print_row(row: &Row) {
     let (name, col) = HEADER_WIDTHS;
     let dash = || "-".to_string();
     println!(
-        "{:<name$} {:>col$} {:>col$} {:>col$} {:>11.1}x {:>10}",
+        "{:<name$} {:>14} {:>col$} {:>col$} {:>col$} {:>11.1}x {:>10}",
         row.name,
+        row.guest_instructions,
         show_secs(row.native),
         row.qemu.map_or_else(dash, show_secs),
         show_secs(row.vmkit),
@@ -354,13 +363,44 @@ fn print_row(row: &Row) {
     if let Some(vmkit) = row.mips(row.vmkit) {
         let shown = |m: Option<f64>| m.map_or_else(dash, |m| format!("{m:.0}"));
         println!(
-            "{:<name$} {:>col$} {:>col$} {:>col$}",
+            "{:<name$} {:>14} {:>col$} {:>col$} {:>col$}",
             "  M guest instructions/s",
+            "",
             shown(row.mips(row.native)),
             shown(row.qemu.and_then(|q| row.mips(q))),
             format!("{vmkit:.0}"),
         );
     }
+}
+
+/// Runs `workload` once on an in-process [`X86Machine`] to count the instructions it
+/// executes (the CLI does not report them), checking its output against the native run's.
+fn count_instructions(workload: &Workload, native: &Timing) -> Result<u64, String> {
+    let bytes = std::fs::read(&workload.exe)
+        .map_err(|e| format!("error: cannot read {}: {e}", workload.exe.display()))?;
+    let mut argv = vec![workload.exe.display().to_string()];
+    argv.extend(workload.args.iter().cloned());
+    let env: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut vm = X86Machine::new();
+    vm.load_elf(&bytes, &argv, &env)
+        .map_err(|e| format!("error: {}: {e}", workload.exe.display()))?;
+    let stdin = match &workload.stdin {
+        Some(path) => std::fs::read(path)
+            .map_err(|e| format!("error: cannot read {}: {e}", path.display()))?,
+        None => Vec::new(),
+    };
+    vm.set_stdin(&stdin);
+    vm.capture_output();
+    let exit = vm.run();
+    if exit != X86Exit::Exited(0) || vm.output() != native.stdout {
+        return Err(format!(
+            "error: {}: the in-process machine ended with {exit:?} and {} bytes of output, native with {} bytes",
+            workload.name,
+            vm.output().len(),
+            native.stdout.len()
+        ));
+    }
+    Ok(vm.steps())
 }
 
 /// Checks an emulator's answer against the native one.
@@ -459,7 +499,8 @@ fn bench_in(dir: &Path, sizes: &Sizes, options: &Options) -> Result<i32, String>
         check(&workload.name, "vmkit", &native, &vm)?;
         let row = Row {
             name: workload.name.clone(),
-            guest_instructions: workload.guest_instructions,
+            guest_instructions: count_instructions(workload, &native)?,
+            per_second: workload.per_second,
             native: native.best_secs.max(1e-9),
             qemu,
             vmkit: vm.best_secs,
