@@ -9,7 +9,7 @@
 
 use crate::alu::{self, Width};
 use crate::block::{Block, BlockCache, BlockId};
-use crate::cpu::{Cpu, EAX, EDX, ESP};
+use crate::cpu::{Cpu, EAX, ECX, EDX, ESP};
 use crate::exec::{exec, ExecError, Flow};
 use crate::lazy::{CcOp, Lazy};
 use crate::uop::{AluK, Uop, K, NO_REG};
@@ -325,6 +325,51 @@ fn run_block<const REFERENCE: bool>(
                     }
                     lz.set(cc, Width::B8, a, b, res, c);
                 }
+                K::Alu8MR => {
+                    let op = AluK::from_u8(u.op);
+                    let addr = ea(cpu, u);
+                    let a = t!(rd(mem, addr, 1));
+                    let b = cpu.reg8(r);
+                    let c = carry(op, lz, cpu.eflags);
+                    let (res, cc) = alu_op(op, Width::B8, a, b, c);
+                    if writes(op) {
+                        t!(wr(mem, addr, 1, res));
+                    }
+                    lz.set(cc, Width::B8, a, b, res, c);
+                    stored!();
+                }
+                K::Alu16RI => {
+                    let op = AluK::from_u8(u.op);
+                    let a = cpu.regs[r] & 0xFFFF;
+                    let c = carry(op, lz, cpu.eflags);
+                    let (res, cc) = alu_op(op, Width::W16, a, u.imm, c);
+                    if writes(op) {
+                        cpu.regs[r] = (cpu.regs[r] & 0xFFFF_0000) | res;
+                    }
+                    lz.set(cc, Width::W16, a, u.imm, res, c);
+                }
+                K::Mov16RM => {
+                    let v = t!(rd(mem, ea(cpu, u), 2));
+                    cpu.regs[r] = (cpu.regs[r] & 0xFFFF_0000) | v;
+                }
+                K::IncM | K::DecM => {
+                    let (w, bytes) = if u.op == 2 {
+                        (Width::W16, 2)
+                    } else {
+                        (Width::D32, 4)
+                    };
+                    let addr = ea(cpu, u);
+                    let a = t!(rd(mem, addr, bytes));
+                    let c = lz.cf(cpu.eflags);
+                    let (res, cc) = if u.k == K::IncM {
+                        (a.wrapping_add(1) & w.mask(), CcOp::Inc)
+                    } else {
+                        (a.wrapping_sub(1) & w.mask(), CcOp::Dec)
+                    };
+                    t!(wr(mem, addr, bytes, res));
+                    lz.set(cc, w, a, 1, res, c);
+                    stored!();
+                }
                 K::IncR | K::DecR => {
                     let a = cpu.regs[r];
                     let c = lz.cf(cpu.eflags);
@@ -343,15 +388,20 @@ fn run_block<const REFERENCE: bool>(
                     lz.set(CcOp::Sub, Width::D32, 0, a, res, 0);
                 }
                 K::NotR => cpu.regs[r] = !cpu.regs[r],
-                K::ShiftRI => {
+                K::ShiftRI | K::ShiftRC => {
                     lz.sync(&mut cpu.eflags);
                     let a = cpu.regs[r];
+                    let count = if u.k == K::ShiftRI {
+                        u.imm
+                    } else {
+                        cpu.regs[ECX] & 31
+                    };
                     let (res, f) = match u.op {
-                        0 => alu::rol(Width::D32, a, u.imm, cpu.eflags),
-                        1 => alu::ror(Width::D32, a, u.imm, cpu.eflags),
-                        4 => alu::shl(Width::D32, a, u.imm, cpu.eflags),
-                        5 => alu::shr(Width::D32, a, u.imm, cpu.eflags),
-                        _ => alu::sar(Width::D32, a, u.imm, cpu.eflags),
+                        0 => alu::rol(Width::D32, a, count, cpu.eflags),
+                        1 => alu::ror(Width::D32, a, count, cpu.eflags),
+                        4 => alu::shl(Width::D32, a, count, cpu.eflags),
+                        5 => alu::shr(Width::D32, a, count, cpu.eflags),
+                        _ => alu::sar(Width::D32, a, count, cpu.eflags),
                     };
                     cpu.regs[r] = res;
                     cpu.eflags = f;

@@ -41,7 +41,7 @@ struct Gen {
 
 fn gen() -> impl Strategy<Value = Gen> {
     (
-        0u8..40,
+        0u8..47,
         0usize..5,
         0u8..8,
         0u8..16,
@@ -173,7 +173,29 @@ fn encode(g: &Gen, skip: u8) -> Vec<u8> {
         36 => v.extend([0xE8, 2, 0, 0, 0, 0xEB, 1, 0xC3]), // call ; jmp over ; ret
         37 => v.push([0xF8, 0xF9, 0xF5][(op % 3) as usize]), // clc / stc / cmc
         38 => v.extend([0x9C, 0x58 + a]),         // pushfd ; pop r
-        _ => v.extend([0xD1, rr(2 + (op & 1), a)]), // rcl / rcr r32, 1 (reference path)
+        39 => {
+            v.push(alu << 3); // alu [m], r8
+            v.extend(m(b));
+        }
+        40 => {
+            v.push(0xFF); // inc / dec dword [m]
+            v.extend(m(op & 1));
+        }
+        41 => {
+            v.extend([0x66, 0xFF]); // inc / dec word [m]
+            v.extend(m(op & 1));
+        }
+        42 => {
+            v.extend([0x66, 0x8B]); // mov r16, [m]
+            v.extend(m(a));
+        }
+        43 => {
+            v.extend([0x66, 0x81, rr(alu, a)]); // alu r16, imm16
+            v.extend(&imm[..2]);
+        }
+        44 => v.extend([0x66, 0x83, rr(alu, a), imm[0]]), // alu r16, imm8
+        45 => v.extend([0xD3, rr([0, 1, 4, 5, 7][(op % 5) as usize], a)]), // shift r32, cl
+        _ => v.extend([0xD1, rr(2 + (op & 1), a)]),       // rcl / rcr r32, 1 (reference path)
     }
     v
 }
