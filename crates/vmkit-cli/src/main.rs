@@ -2,6 +2,7 @@
 //! only parses arguments and turns outcomes into exit statuses.
 
 mod bench;
+mod bench_x86;
 mod input;
 mod run;
 mod size;
@@ -123,15 +124,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Measure guest instructions per second against native Rust on the same algorithms.
-    #[command(after_help = "Example:\n  vmkit bench\n  vmkit bench --quick --json")]
+    /// Measure speed: the native machine against native Rust (`native`, the default), or
+    /// the x86 guest against the real CPU and qemu-i386 on the same i386 programs (`x86`).
+    #[command(
+        after_help = "Examples:\n  vmkit bench\n  vmkit bench --quick --json\n  vmkit bench x86\n  vmkit bench x86 --quick --qemu /usr/bin/qemu-i386\n\n`vmkit bench x86` needs gcc -m32 (gcc-multilib); qemu-i386 (qemu-user) and busybox (.ci/fetch-busybox) are used when found."
+    )]
     Bench {
+        /// Which machine: `native` (vmkit's own ISA) or `x86` (the IA-32 guest).
+        #[arg(default_value = "native", value_parser = ["native", "x86"])]
+        suite: String,
         /// Smaller problem sizes (a few seconds in all).
         #[arg(long)]
         quick: bool,
         /// Print results as JSON.
         #[arg(long)]
         json: bool,
+        /// x86: the qemu-user emulator to compare with (a name in PATH, or a path).
+        #[arg(long, value_name = "PROGRAM", default_value = "qemu-i386")]
+        qemu: String,
+        /// x86: busybox-static for i386 (default: target/busybox-i386/bin/busybox).
+        #[arg(long, value_name = "PATH")]
+        busybox: Option<PathBuf>,
     },
     /// Print the instruction set reference table (Markdown).
     Isa,
@@ -184,7 +197,24 @@ fn main() -> ExitCode {
             machine,
             json,
         } => trace::trace(&file, &machine, json),
-        Command::Bench { quick, json } => bench::bench(quick, json),
+        Command::Bench {
+            suite,
+            quick,
+            json,
+            qemu,
+            busybox,
+        } => {
+            if suite == "x86" {
+                bench_x86::bench(&bench_x86::Options {
+                    quick,
+                    json,
+                    qemu,
+                    busybox,
+                })
+            } else {
+                bench::bench(quick, json)
+            }
+        }
         Command::Isa => {
             print!("{}", vmkit_isa::reference_markdown());
             Ok(0)

@@ -9,7 +9,7 @@
 
 use crate::alu::{self, Width};
 use crate::block::{Block, BlockCache, BlockId};
-use crate::cpu::{Cpu, EAX, EDX, ESP};
+use crate::cpu::{Cpu, EAX, ECX, EDX, ESP};
 use crate::exec::{exec, ExecError, Flow};
 use crate::lazy::{CcOp, Lazy};
 use crate::uop::{AluK, Uop, K, NO_REG};
@@ -142,11 +142,13 @@ pub(crate) fn run(
         let left = (limit - done).min(usize::MAX as u64) as usize;
         // A limited run may stop between the halves of a fused pair: run such a block's
         // instructions one by one on the reference path.
+        let mut laps = 0u64;
         let stop = if reference || left < block.uops.len() {
-            run_block::<true>(cpu, mem, lz, block, left)
+            run_block::<true>(cpu, mem, lz, block, left, &mut laps)
         } else {
-            run_block::<false>(cpu, mem, lz, block, left)
+            run_block::<false>(cpu, mem, lz, block, left, &mut laps)
         };
+        done += laps;
         match stop {
             Stop::Jump(i) => {
                 done += i as u64 + 1;
@@ -172,6 +174,11 @@ pub(crate) fn run(
 /// Runs at most `limit` instructions of `block` from its start (`cpu.eip` must be
 /// `block.start`). With `REFERENCE`, every instruction takes the reference path (the
 /// engine's own check, and what instrumented runs use).
+///
+/// A block that branches back to its own start (a loop that fits in one block) runs again
+/// without leaving this function while at least two more whole passes fit in `limit`, so
+/// a stop always falls in the last pass; the instructions of the completed passes are
+/// added to `laps`, and the returned [`Stop`] counts within the last pass only.
 #[inline(always)]
 fn run_block<const REFERENCE: bool>(
     cpu: &mut Cpu,
@@ -179,298 +186,371 @@ fn run_block<const REFERENCE: bool>(
     lz: &mut Lazy,
     block: &Block,
     limit: usize,
+    laps: &mut u64,
 ) -> Stop {
     let n = block.uops.len().min(limit);
-    for (i, u) in block.uops[..n].iter().enumerate() {
-        macro_rules! t {
-            ($e:expr) => {
-                match $e {
-                    Ok(v) => v,
-                    Err(e) => {
-                        cpu.eip = block.insns[i].ip32();
-                        return Stop::Fault(i, e);
+    'pass: loop {
+        for (i, u) in block.uops[..n].iter().enumerate() {
+            macro_rules! t {
+                ($e:expr) => {
+                    match $e {
+                        Ok(v) => v,
+                        Err(e) => {
+                            cpu.eip = block.insns[i].ip32();
+                            return Stop::Fault(i, e);
+                        }
                     }
+                };
+            }
+            // Control goes to `target` after `executed` instructions of this pass.
+            macro_rules! branch {
+                ($target:expr, $executed:expr) => {{
+                    let target = $target;
+                    let executed = $executed as u64;
+                    if !REFERENCE && target == block.start && *laps + 2 * executed <= limit as u64 {
+                        *laps += executed;
+                        continue 'pass;
+                    }
+                    cpu.eip = target;
+                    return Stop::Jump(executed as usize - 1);
+                }};
+            }
+            macro_rules! jump {
+                ($target:expr) => {
+                    branch!($target, i + 1)
+                };
+            }
+            macro_rules! stored {
+                () => {
+                    if mem.code_written {
+                        cpu.eip = block.insns[i].next_ip32();
+                        return Stop::CodeWritten(i);
+                    }
+                };
+            }
+            let r = u.r as usize & 7;
+            let k = if REFERENCE { K::Slow } else { u.k };
+            match k {
+                K::Nop => {}
+                K::MovRR => cpu.regs[r] = cpu.regs[u.b as usize & 7],
+                K::MovRI => cpu.regs[r] = u.imm,
+                K::MovRM => cpu.regs[r] = t!(rd(mem, ea(cpu, u), 4)),
+                K::MovMR => {
+                    t!(wr(mem, ea(cpu, u), 4, cpu.regs[r]));
+                    stored!();
                 }
-            };
-        }
-        macro_rules! jump {
-            ($target:expr) => {{
-                cpu.eip = $target;
-                return Stop::Jump(i);
-            }};
-        }
-        macro_rules! stored {
-            () => {
-                if mem.code_written {
-                    cpu.eip = block.insns[i].next_ip32();
-                    return Stop::CodeWritten(i);
+                K::MovMI => {
+                    t!(wr(mem, ea(cpu, u), 4, u.imm));
+                    stored!();
                 }
-            };
-        }
-        let r = u.r as usize & 7;
-        let k = if REFERENCE { K::Slow } else { u.k };
-        match k {
-            K::Nop => {}
-            K::MovRR => cpu.regs[r] = cpu.regs[u.b as usize & 7],
-            K::MovRI => cpu.regs[r] = u.imm,
-            K::MovRM => cpu.regs[r] = t!(rd(mem, ea(cpu, u), 4)),
-            K::MovMR => {
-                t!(wr(mem, ea(cpu, u), 4, cpu.regs[r]));
-                stored!();
-            }
-            K::MovMI => {
-                t!(wr(mem, ea(cpu, u), 4, u.imm));
-                stored!();
-            }
-            K::MovzxRM8 => cpu.regs[r] = t!(rd(mem, ea(cpu, u), 1)),
-            K::MovzxRM16 => cpu.regs[r] = t!(rd(mem, ea(cpu, u), 2)),
-            K::MovsxRM8 => cpu.regs[r] = t!(rd(mem, ea(cpu, u), 1)) as u8 as i8 as i32 as u32,
-            K::MovsxRM16 => cpu.regs[r] = t!(rd(mem, ea(cpu, u), 2)) as u16 as i16 as i32 as u32,
-            K::MovzxRR8 => cpu.regs[r] = cpu.reg8(u.b as usize & 7),
-            K::MovsxRR8 => cpu.regs[r] = cpu.reg8(u.b as usize & 7) as u8 as i8 as i32 as u32,
-            K::Mov8RM => {
-                let v = t!(rd(mem, ea(cpu, u), 1));
-                cpu.set_reg8(r, v);
-            }
-            K::Mov8MR => {
-                t!(wr(mem, ea(cpu, u), 1, cpu.reg8(r)));
-                stored!();
-            }
-            K::Mov8MI => {
-                t!(wr(mem, ea(cpu, u), 1, u.imm));
-                stored!();
-            }
-            K::Mov16MR => {
-                t!(wr(mem, ea(cpu, u), 2, cpu.regs[r]));
-                stored!();
-            }
-            K::Lea => cpu.regs[r] = ea(cpu, u),
-            K::AddRR => alu_rr(cpu, lz, u, AluK::Add),
-            K::AdcRR => alu_rr(cpu, lz, u, AluK::Adc),
-            K::SubRR => alu_rr(cpu, lz, u, AluK::Sub),
-            K::SbbRR => alu_rr(cpu, lz, u, AluK::Sbb),
-            K::AndRR => alu_rr(cpu, lz, u, AluK::And),
-            K::OrRR => alu_rr(cpu, lz, u, AluK::Or),
-            K::XorRR => alu_rr(cpu, lz, u, AluK::Xor),
-            K::CmpRR => alu_rr(cpu, lz, u, AluK::Cmp),
-            K::TestRR => alu_rr(cpu, lz, u, AluK::Test),
-            K::AddRI => alu_ri(cpu, lz, u, AluK::Add),
-            K::AdcRI => alu_ri(cpu, lz, u, AluK::Adc),
-            K::SubRI => alu_ri(cpu, lz, u, AluK::Sub),
-            K::SbbRI => alu_ri(cpu, lz, u, AluK::Sbb),
-            K::AndRI => alu_ri(cpu, lz, u, AluK::And),
-            K::OrRI => alu_ri(cpu, lz, u, AluK::Or),
-            K::XorRI => alu_ri(cpu, lz, u, AluK::Xor),
-            K::CmpRI => alu_ri(cpu, lz, u, AluK::Cmp),
-            K::TestRI => alu_ri(cpu, lz, u, AluK::Test),
-            K::AluRM => {
-                let op = AluK::from_u8(u.op);
-                let b = t!(rd(mem, ea(cpu, u), 4));
-                let a = cpu.regs[r];
-                let c = carry(op, lz, cpu.eflags);
-                let (res, cc) = alu_op(op, Width::D32, a, b, c);
-                if writes(op) {
+                K::MovzxRM8 => cpu.regs[r] = t!(rd(mem, ea(cpu, u), 1)),
+                K::MovzxRM16 => cpu.regs[r] = t!(rd(mem, ea(cpu, u), 2)),
+                K::MovsxRM8 => cpu.regs[r] = t!(rd(mem, ea(cpu, u), 1)) as u8 as i8 as i32 as u32,
+                K::MovsxRM16 => {
+                    cpu.regs[r] = t!(rd(mem, ea(cpu, u), 2)) as u16 as i16 as i32 as u32
+                }
+                K::MovzxRR8 => cpu.regs[r] = cpu.reg8(u.b as usize & 7),
+                K::MovsxRR8 => cpu.regs[r] = cpu.reg8(u.b as usize & 7) as u8 as i8 as i32 as u32,
+                K::Mov8RM => {
+                    let v = t!(rd(mem, ea(cpu, u), 1));
+                    cpu.set_reg8(r, v);
+                }
+                K::Mov8MR => {
+                    t!(wr(mem, ea(cpu, u), 1, cpu.reg8(r)));
+                    stored!();
+                }
+                K::Mov8MI => {
+                    t!(wr(mem, ea(cpu, u), 1, u.imm));
+                    stored!();
+                }
+                K::Mov16MR => {
+                    t!(wr(mem, ea(cpu, u), 2, cpu.regs[r]));
+                    stored!();
+                }
+                K::Lea => cpu.regs[r] = ea(cpu, u),
+                K::AddRR => alu_rr(cpu, lz, u, AluK::Add),
+                K::AdcRR => alu_rr(cpu, lz, u, AluK::Adc),
+                K::SubRR => alu_rr(cpu, lz, u, AluK::Sub),
+                K::SbbRR => alu_rr(cpu, lz, u, AluK::Sbb),
+                K::AndRR => alu_rr(cpu, lz, u, AluK::And),
+                K::OrRR => alu_rr(cpu, lz, u, AluK::Or),
+                K::XorRR => alu_rr(cpu, lz, u, AluK::Xor),
+                K::CmpRR => alu_rr(cpu, lz, u, AluK::Cmp),
+                K::TestRR => alu_rr(cpu, lz, u, AluK::Test),
+                K::AddRI => alu_ri(cpu, lz, u, AluK::Add),
+                K::AdcRI => alu_ri(cpu, lz, u, AluK::Adc),
+                K::SubRI => alu_ri(cpu, lz, u, AluK::Sub),
+                K::SbbRI => alu_ri(cpu, lz, u, AluK::Sbb),
+                K::AndRI => alu_ri(cpu, lz, u, AluK::And),
+                K::OrRI => alu_ri(cpu, lz, u, AluK::Or),
+                K::XorRI => alu_ri(cpu, lz, u, AluK::Xor),
+                K::CmpRI => alu_ri(cpu, lz, u, AluK::Cmp),
+                K::TestRI => alu_ri(cpu, lz, u, AluK::Test),
+                K::AluRM => {
+                    let op = AluK::from_u8(u.op);
+                    let b = t!(rd(mem, ea(cpu, u), 4));
+                    let a = cpu.regs[r];
+                    let c = carry(op, lz, cpu.eflags);
+                    let (res, cc) = alu_op(op, Width::D32, a, b, c);
+                    if writes(op) {
+                        cpu.regs[r] = res;
+                    }
+                    lz.set(cc, Width::D32, a, b, res, c);
+                }
+                K::AluMR | K::AluMI => {
+                    let op = AluK::from_u8(u.op);
+                    let addr = ea(cpu, u);
+                    let a = t!(rd(mem, addr, 4));
+                    let b = if u.k == K::AluMR { cpu.regs[r] } else { u.imm };
+                    let c = carry(op, lz, cpu.eflags);
+                    let (res, cc) = alu_op(op, Width::D32, a, b, c);
+                    if writes(op) {
+                        t!(wr(mem, addr, 4, res));
+                    }
+                    lz.set(cc, Width::D32, a, b, res, c);
+                    stored!();
+                }
+                K::Alu8MI | K::Alu8RR | K::Alu8RI | K::Alu8RM => {
+                    let op = AluK::from_u8(u.op);
+                    let (a, b) = match u.k {
+                        K::Alu8MI => (t!(rd(mem, ea(cpu, u), 1)), u.imm & 0xFF),
+                        K::Alu8RR => (cpu.reg8(r), cpu.reg8(u.b as usize & 7)),
+                        K::Alu8RI => (cpu.reg8(r), u.imm & 0xFF),
+                        _ => (cpu.reg8(r), t!(rd(mem, ea(cpu, u), 1))),
+                    };
+                    let c = carry(op, lz, cpu.eflags);
+                    let (res, cc) = alu_op(op, Width::B8, a, b, c);
+                    if writes(op) && u.k != K::Alu8MI {
+                        cpu.set_reg8(r, res);
+                    }
+                    lz.set(cc, Width::B8, a, b, res, c);
+                }
+                K::Alu8MR => {
+                    let op = AluK::from_u8(u.op);
+                    let addr = ea(cpu, u);
+                    let a = t!(rd(mem, addr, 1));
+                    let b = cpu.reg8(r);
+                    let c = carry(op, lz, cpu.eflags);
+                    let (res, cc) = alu_op(op, Width::B8, a, b, c);
+                    if writes(op) {
+                        t!(wr(mem, addr, 1, res));
+                    }
+                    lz.set(cc, Width::B8, a, b, res, c);
+                    stored!();
+                }
+                K::Alu16RI => {
+                    let op = AluK::from_u8(u.op);
+                    let a = cpu.regs[r] & 0xFFFF;
+                    let c = carry(op, lz, cpu.eflags);
+                    let (res, cc) = alu_op(op, Width::W16, a, u.imm, c);
+                    if writes(op) {
+                        cpu.regs[r] = (cpu.regs[r] & 0xFFFF_0000) | res;
+                    }
+                    lz.set(cc, Width::W16, a, u.imm, res, c);
+                }
+                K::Mov16RM => {
+                    let v = t!(rd(mem, ea(cpu, u), 2));
+                    cpu.regs[r] = (cpu.regs[r] & 0xFFFF_0000) | v;
+                }
+                K::IncM | K::DecM => {
+                    let (w, bytes) = if u.op == 2 {
+                        (Width::W16, 2)
+                    } else {
+                        (Width::D32, 4)
+                    };
+                    let addr = ea(cpu, u);
+                    let a = t!(rd(mem, addr, bytes));
+                    let c = lz.cf(cpu.eflags);
+                    let (res, cc) = if u.k == K::IncM {
+                        (a.wrapping_add(1) & w.mask(), CcOp::Inc)
+                    } else {
+                        (a.wrapping_sub(1) & w.mask(), CcOp::Dec)
+                    };
+                    t!(wr(mem, addr, bytes, res));
+                    lz.set(cc, w, a, 1, res, c);
+                    stored!();
+                }
+                K::IncR | K::DecR => {
+                    let a = cpu.regs[r];
+                    let c = lz.cf(cpu.eflags);
+                    let (res, cc) = if u.k == K::IncR {
+                        (a.wrapping_add(1), CcOp::Inc)
+                    } else {
+                        (a.wrapping_sub(1), CcOp::Dec)
+                    };
                     cpu.regs[r] = res;
+                    lz.set(cc, Width::D32, a, 1, res, c);
                 }
-                lz.set(cc, Width::D32, a, b, res, c);
-            }
-            K::AluMR | K::AluMI => {
-                let op = AluK::from_u8(u.op);
-                let addr = ea(cpu, u);
-                let a = t!(rd(mem, addr, 4));
-                let b = if u.k == K::AluMR { cpu.regs[r] } else { u.imm };
-                let c = carry(op, lz, cpu.eflags);
-                let (res, cc) = alu_op(op, Width::D32, a, b, c);
-                if writes(op) {
-                    t!(wr(mem, addr, 4, res));
+                K::NegR => {
+                    let a = cpu.regs[r];
+                    let res = a.wrapping_neg();
+                    cpu.regs[r] = res;
+                    lz.set(CcOp::Sub, Width::D32, 0, a, res, 0);
                 }
-                lz.set(cc, Width::D32, a, b, res, c);
-                stored!();
-            }
-            K::Alu8MI | K::Alu8RR | K::Alu8RI | K::Alu8RM => {
-                let op = AluK::from_u8(u.op);
-                let (a, b) = match u.k {
-                    K::Alu8MI => (t!(rd(mem, ea(cpu, u), 1)), u.imm & 0xFF),
-                    K::Alu8RR => (cpu.reg8(r), cpu.reg8(u.b as usize & 7)),
-                    K::Alu8RI => (cpu.reg8(r), u.imm & 0xFF),
-                    _ => (cpu.reg8(r), t!(rd(mem, ea(cpu, u), 1))),
-                };
-                let c = carry(op, lz, cpu.eflags);
-                let (res, cc) = alu_op(op, Width::B8, a, b, c);
-                if writes(op) && u.k != K::Alu8MI {
-                    cpu.set_reg8(r, res);
+                K::NotR => cpu.regs[r] = !cpu.regs[r],
+                K::ShiftRI | K::ShiftRC => {
+                    lz.sync(&mut cpu.eflags);
+                    let a = cpu.regs[r];
+                    let count = if u.k == K::ShiftRI {
+                        u.imm
+                    } else {
+                        cpu.regs[ECX] & 31
+                    };
+                    let (res, f) = match u.op {
+                        0 => alu::rol(Width::D32, a, count, cpu.eflags),
+                        1 => alu::ror(Width::D32, a, count, cpu.eflags),
+                        4 => alu::shl(Width::D32, a, count, cpu.eflags),
+                        5 => alu::shr(Width::D32, a, count, cpu.eflags),
+                        _ => alu::sar(Width::D32, a, count, cpu.eflags),
+                    };
+                    cpu.regs[r] = res;
+                    cpu.eflags = f;
                 }
-                lz.set(cc, Width::B8, a, b, res, c);
-            }
-            K::IncR | K::DecR => {
-                let a = cpu.regs[r];
-                let c = lz.cf(cpu.eflags);
-                let (res, cc) = if u.k == K::IncR {
-                    (a.wrapping_add(1), CcOp::Inc)
-                } else {
-                    (a.wrapping_sub(1), CcOp::Dec)
-                };
-                cpu.regs[r] = res;
-                lz.set(cc, Width::D32, a, 1, res, c);
-            }
-            K::NegR => {
-                let a = cpu.regs[r];
-                let res = a.wrapping_neg();
-                cpu.regs[r] = res;
-                lz.set(CcOp::Sub, Width::D32, 0, a, res, 0);
-            }
-            K::NotR => cpu.regs[r] = !cpu.regs[r],
-            K::ShiftRI => {
-                lz.sync(&mut cpu.eflags);
-                let a = cpu.regs[r];
-                let (res, f) = match u.op {
-                    4 => alu::shl(Width::D32, a, u.imm, cpu.eflags),
-                    5 => alu::shr(Width::D32, a, u.imm, cpu.eflags),
-                    _ => alu::sar(Width::D32, a, u.imm, cpu.eflags),
-                };
-                cpu.regs[r] = res;
-                cpu.eflags = f;
-            }
-            K::ImulRR | K::ImulRRI => {
-                lz.sync(&mut cpu.eflags);
-                let b = cpu.regs[u.b as usize & 7];
-                let a = if u.k == K::ImulRR { cpu.regs[r] } else { u.imm };
-                let (res, f) = alu::imul_trunc(Width::D32, a, b, cpu.eflags);
-                cpu.regs[r] = res;
-                cpu.eflags = f;
-            }
-            K::PushR => {
-                t!(push(cpu, mem, cpu.regs[r]));
-                stored!();
-            }
-            K::PushI => {
-                t!(push(cpu, mem, u.imm));
-                stored!();
-            }
-            K::PushM => {
-                let v = t!(rd(mem, ea(cpu, u), 4));
-                t!(push(cpu, mem, v));
-                stored!();
-            }
-            K::PopR => {
-                let v = t!(rd(mem, cpu.regs[ESP], 4));
-                cpu.regs[ESP] = cpu.regs[ESP].wrapping_add(4);
-                cpu.regs[r] = v;
-            }
-            K::Cdq => cpu.regs[EDX] = ((cpu.regs[EAX] as i32) >> 31) as u32,
-            K::XchgRR => cpu.regs.swap(r, u.b as usize & 7),
-            K::Setcc => {
-                let v = lz.cond(u.op, cpu.eflags) as u32;
-                cpu.set_reg8(r, v);
-            }
-            K::CmovRR => {
-                if lz.cond(u.op, cpu.eflags) {
-                    cpu.regs[r] = cpu.regs[u.b as usize & 7];
+                K::ImulRR | K::ImulRRI => {
+                    lz.sync(&mut cpu.eflags);
+                    let b = cpu.regs[u.b as usize & 7];
+                    let a = if u.k == K::ImulRR { cpu.regs[r] } else { u.imm };
+                    let (res, f) = alu::imul_trunc(Width::D32, a, b, cpu.eflags);
+                    cpu.regs[r] = res;
+                    cpu.eflags = f;
                 }
-            }
-            K::CmovRM => {
-                let v = t!(rd(mem, ea(cpu, u), 4));
-                if lz.cond(u.op, cpu.eflags) {
+                K::PushR => {
+                    t!(push(cpu, mem, cpu.regs[r]));
+                    stored!();
+                }
+                K::PushI => {
+                    t!(push(cpu, mem, u.imm));
+                    stored!();
+                }
+                K::PushM => {
+                    let v = t!(rd(mem, ea(cpu, u), 4));
+                    t!(push(cpu, mem, v));
+                    stored!();
+                }
+                K::PopR => {
+                    let v = t!(rd(mem, cpu.regs[ESP], 4));
+                    cpu.regs[ESP] = cpu.regs[ESP].wrapping_add(4);
                     cpu.regs[r] = v;
                 }
-            }
-            K::Jmp => jump!(u.imm),
-            K::Jcc => jump!(if lz.cond(u.op, cpu.eflags) {
-                u.imm
-            } else {
-                u.disp
-            }),
-            K::Call => {
-                t!(push(cpu, mem, u.disp));
-                stored!();
-                jump!(u.imm)
-            }
-            K::JmpR => jump!(cpu.regs[r]),
-            K::JmpM => jump!(t!(rd(mem, ea(cpu, u), 4))),
-            K::CallR => {
-                let target = cpu.regs[r];
-                t!(push(cpu, mem, u.disp));
-                stored!();
-                jump!(target)
-            }
-            K::CallM => {
-                let target = t!(rd(mem, ea(cpu, u), 4));
-                t!(push(cpu, mem, block.insns[i].next_ip32()));
-                stored!();
-                jump!(target)
-            }
-            K::Ret => {
-                let target = t!(rd(mem, cpu.regs[ESP], 4));
-                cpu.regs[ESP] = cpu.regs[ESP].wrapping_add(4).wrapping_add(u.imm);
-                jump!(target)
-            }
-            K::CmpRRJcc | K::TestRRJcc | K::CmpRIJcc => {
-                let op = match u.k {
-                    K::TestRRJcc => AluK::Test,
-                    _ => AluK::Cmp,
-                };
-                let a = cpu.regs[r];
-                let b = match u.k {
-                    K::CmpRIJcc => u.imm,
-                    _ => cpu.regs[u.b as usize & 7],
-                };
-                let (res, cc) = alu_op(op, Width::D32, a, b, 0);
-                lz.set(cc, Width::D32, a, b, res, 0);
-                let target = if u.k == K::CmpRIJcc { u.disp } else { u.imm };
-                cpu.eip = if lz.cond(u.op, cpu.eflags) {
-                    target
-                } else {
-                    block.end
-                };
-                return Stop::Jump(i + 1);
-            }
-            K::DecRJcc | K::IncRJcc => {
-                let a = cpu.regs[r];
-                let c = lz.cf(cpu.eflags);
-                let (res, cc) = if u.k == K::IncRJcc {
-                    (a.wrapping_add(1), CcOp::Inc)
-                } else {
-                    (a.wrapping_sub(1), CcOp::Dec)
-                };
-                cpu.regs[r] = res;
-                lz.set(cc, Width::D32, a, 1, res, c);
-                cpu.eip = if lz.cond(u.op, cpu.eflags) {
-                    u.imm
-                } else {
-                    block.end
-                };
-                return Stop::Jump(i + 1);
-            }
-            K::Slow => {
-                lz.sync(&mut cpu.eflags);
-                let insn = &block.insns[i];
-                match exec(cpu, mem, insn) {
-                    Ok(Flow::Next) => {}
-                    Ok(Flow::Jump(target)) => {
-                        stored!();
-                        jump!(target)
-                    }
-                    Ok(Flow::Syscall) => {
-                        cpu.eip = insn.next_ip32();
-                        return Stop::Syscall(i);
-                    }
-                    Ok(Flow::Privileged) => {
-                        cpu.eip = insn.ip32();
-                        return Stop::Privileged(i);
-                    }
-                    Err(e) => {
-                        cpu.eip = insn.ip32();
-                        return Stop::Fault(i, e);
+                K::Cdq => cpu.regs[EDX] = ((cpu.regs[EAX] as i32) >> 31) as u32,
+                K::XchgRR => cpu.regs.swap(r, u.b as usize & 7),
+                K::Setcc => {
+                    let v = lz.cond(u.op, cpu.eflags) as u32;
+                    cpu.set_reg8(r, v);
+                }
+                K::CmovRR => {
+                    if lz.cond(u.op, cpu.eflags) {
+                        cpu.regs[r] = cpu.regs[u.b as usize & 7];
                     }
                 }
-                stored!();
+                K::CmovRM => {
+                    let v = t!(rd(mem, ea(cpu, u), 4));
+                    if lz.cond(u.op, cpu.eflags) {
+                        cpu.regs[r] = v;
+                    }
+                }
+                K::Jmp => jump!(u.imm),
+                K::Jcc => jump!(if lz.cond(u.op, cpu.eflags) {
+                    u.imm
+                } else {
+                    u.disp
+                }),
+                K::Call => {
+                    t!(push(cpu, mem, u.disp));
+                    stored!();
+                    jump!(u.imm)
+                }
+                K::JmpR => jump!(cpu.regs[r]),
+                K::JmpM => jump!(t!(rd(mem, ea(cpu, u), 4))),
+                K::CallR => {
+                    let target = cpu.regs[r];
+                    t!(push(cpu, mem, u.disp));
+                    stored!();
+                    jump!(target)
+                }
+                K::CallM => {
+                    let target = t!(rd(mem, ea(cpu, u), 4));
+                    t!(push(cpu, mem, block.insns[i].next_ip32()));
+                    stored!();
+                    jump!(target)
+                }
+                K::Ret => {
+                    let target = t!(rd(mem, cpu.regs[ESP], 4));
+                    cpu.regs[ESP] = cpu.regs[ESP].wrapping_add(4).wrapping_add(u.imm);
+                    jump!(target)
+                }
+                K::CmpRRJcc | K::TestRRJcc | K::CmpRIJcc => {
+                    let op = match u.k {
+                        K::TestRRJcc => AluK::Test,
+                        _ => AluK::Cmp,
+                    };
+                    let a = cpu.regs[r];
+                    let b = match u.k {
+                        K::CmpRIJcc => u.imm,
+                        _ => cpu.regs[u.b as usize & 7],
+                    };
+                    let (res, cc) = alu_op(op, Width::D32, a, b, 0);
+                    lz.set(cc, Width::D32, a, b, res, 0);
+                    let target = if u.k == K::CmpRIJcc { u.disp } else { u.imm };
+                    branch!(
+                        if lz.cond(u.op, cpu.eflags) {
+                            target
+                        } else {
+                            block.end
+                        },
+                        i + 2
+                    )
+                }
+                K::DecRJcc | K::IncRJcc => {
+                    let a = cpu.regs[r];
+                    let c = lz.cf(cpu.eflags);
+                    let (res, cc) = if u.k == K::IncRJcc {
+                        (a.wrapping_add(1), CcOp::Inc)
+                    } else {
+                        (a.wrapping_sub(1), CcOp::Dec)
+                    };
+                    cpu.regs[r] = res;
+                    lz.set(cc, Width::D32, a, 1, res, c);
+                    branch!(
+                        if lz.cond(u.op, cpu.eflags) {
+                            u.imm
+                        } else {
+                            block.end
+                        },
+                        i + 2
+                    )
+                }
+                K::Slow => {
+                    lz.sync(&mut cpu.eflags);
+                    let insn = &block.insns[i];
+                    match exec(cpu, mem, insn) {
+                        Ok(Flow::Next) => {}
+                        Ok(Flow::Jump(target)) => {
+                            stored!();
+                            jump!(target)
+                        }
+                        Ok(Flow::Syscall) => {
+                            cpu.eip = insn.next_ip32();
+                            return Stop::Syscall(i);
+                        }
+                        Ok(Flow::Privileged) => {
+                            cpu.eip = insn.ip32();
+                            return Stop::Privileged(i);
+                        }
+                        Err(e) => {
+                            cpu.eip = insn.ip32();
+                            return Stop::Fault(i, e);
+                        }
+                    }
+                    stored!();
+                }
             }
         }
+        cpu.eip = if n == 0 {
+            block.start
+        } else {
+            block.insns[n - 1].next_ip32()
+        };
+        return Stop::Ran(n);
     }
-    cpu.eip = if n == 0 {
-        block.start
-    } else {
-        block.insns[n - 1].next_ip32()
-    };
-    Stop::Ran(n)
 }

@@ -106,16 +106,29 @@ pub(crate) enum K {
     Alu8RI,
     /// byte: reg8 `r` op byte `[ea]`, any [`AluK`].
     Alu8RM,
+    /// byte: byte `[ea]` op reg8 `r`, any [`AluK`] (stored unless `cmp`/`test`).
+    Alu8MR,
+    /// word: low 16 bits of `r` op imm, any [`AluK`].
+    Alu16RI,
+    /// low 16 bits of `r` = word `[ea]`.
+    Mov16RM,
     /// `r += 1`.
     IncR,
     /// `r -= 1`.
     DecR,
+    /// `[ea] += 1`, `op` bytes wide (2 or 4).
+    IncM,
+    /// `[ea] -= 1`, `op` bytes wide (2 or 4).
+    DecM,
     /// `r = -r`.
     NegR,
     /// `r = !r`.
     NotR,
-    /// `r = r <</>> imm` with `op` 4 = shl, 5 = shr, 7 = sar (the `/digit` of the encoding).
+    /// `r = r rol/ror/shl/shr/sar imm` with `op` 0 = rol, 1 = ror, 4 = shl, 5 = shr,
+    /// 7 = sar (the `/digit` of the encoding).
     ShiftRI,
+    /// [`K::ShiftRI`] by `cl` instead of an immediate.
+    ShiftRC,
     /// `r = r * b` (truncating `imul`).
     ImulRR,
     /// `r = b * imm` (truncating `imul`).
@@ -392,12 +405,16 @@ fn fast(insn: &Instruction) -> Option<Uop> {
             }
             (R, Memory) => {
                 mem(insn, &mut u)?;
-                if let Some(d) = reg32(insn.op0_register()) {
+                let dst = insn.op0_register();
+                if let Some(d) = reg32(dst) {
                     u.k = K::MovRM;
                     u.r = d;
+                } else if dst.is_gpr16() {
+                    u.k = K::Mov16RM;
+                    u.r = dst.number() as u8;
                 } else {
                     u.k = K::Mov8RM;
-                    u.r = reg8(insn.op0_register())?;
+                    u.r = reg8(dst)?;
                 }
             }
             (Memory, R) => {
@@ -502,6 +519,15 @@ fn fast(insn: &Instruction) -> Option<Uop> {
                     u.imm = imm(1);
                     u.k = K::Alu8RI;
                 }
+                (R, OpKind::Immediate16 | OpKind::Immediate8to16) => {
+                    let dst = insn.op0_register();
+                    if !dst.is_gpr16() {
+                        return None;
+                    }
+                    u.r = dst.number() as u8;
+                    u.imm = imm(1) & 0xFFFF;
+                    u.k = K::Alu16RI;
+                }
                 (R, Memory) => {
                     mem(insn, &mut u)?;
                     if let Some(d) = reg32(insn.op0_register()) {
@@ -511,6 +537,11 @@ fn fast(insn: &Instruction) -> Option<Uop> {
                         u.r = reg8(insn.op0_register())?;
                         u.k = K::Alu8RM;
                     }
+                }
+                (Memory, R) if insn.op1_register().is_gpr8() => {
+                    mem(insn, &mut u)?;
+                    u.r = reg8(insn.op1_register())?;
+                    u.k = K::Alu8MR;
                 }
                 (Memory, R) => {
                     mem(insn, &mut u)?;
@@ -537,6 +568,15 @@ fn fast(insn: &Instruction) -> Option<Uop> {
                 _ => return None,
             }
         }
+        M::Inc | M::Dec if kind(0) == Memory => {
+            mem(insn, &mut u)?;
+            u.op = match mem_width(insn)? {
+                Width::W16 => 2,
+                Width::D32 => 4,
+                Width::B8 => return None,
+            };
+            u.k = if m == M::Inc { K::IncM } else { K::DecM };
+        }
         M::Inc | M::Dec | M::Neg | M::Not if kind(0) == R => {
             u.r = reg32(insn.op0_register())?;
             u.k = match m {
@@ -546,18 +586,23 @@ fn fast(insn: &Instruction) -> Option<Uop> {
                 _ => K::NotR,
             };
         }
-        M::Shl | M::Sal | M::Shr | M::Sar if kind(0) == R && n == 2 => {
+        M::Shl | M::Sal | M::Shr | M::Sar | M::Rol | M::Ror if kind(0) == R && n == 2 => {
             u.r = reg32(insn.op0_register())?;
-            if kind(1) != OpKind::Immediate8 {
-                return None;
+            u.k = match kind(1) {
+                OpKind::Immediate8 => K::ShiftRI,
+                R if insn.op1_register() == Register::CL => K::ShiftRC,
+                _ => return None,
+            };
+            if u.k == K::ShiftRI {
+                u.imm = imm(1) & 31;
             }
-            u.imm = imm(1) & 31;
             u.op = match m {
+                M::Rol => 0,
+                M::Ror => 1,
                 M::Shr => 5,
                 M::Sar => 7,
                 _ => 4,
             };
-            u.k = K::ShiftRI;
         }
         M::Imul if n >= 2 && kind(0) == R && kind(1) == R => {
             u.r = reg32(insn.op0_register())?;

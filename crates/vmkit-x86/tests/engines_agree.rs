@@ -41,7 +41,7 @@ struct Gen {
 
 fn gen() -> impl Strategy<Value = Gen> {
     (
-        0u8..40,
+        0u8..47,
         0usize..5,
         0u8..8,
         0u8..16,
@@ -153,8 +153,8 @@ fn encode(g: &Gen, skip: u8) -> Vec<u8> {
         ]), // lea
         23 => v.push([0x40, 0x48][(op & 1) as usize] + a),                 // inc/dec
         24 => v.extend([0xF7, rr(2 + (op & 1), a)]),                       // not/neg
-        25 => v.extend([0xC1, rr([4, 5, 7][(op % 3) as usize], a), imm[0] % 40]), // shifts
-        26 => v.extend([0x0F, 0xAF, rr(a, b)]),                            // imul r, r
+        25 => v.extend([0xC1, rr([0, 1, 4, 5, 7][(op % 5) as usize], a), imm[0] % 40]), // rotates, shifts
+        26 => v.extend([0x0F, 0xAF, rr(a, b)]),                                         // imul r, r
         27 => {
             v.extend([0x69, rr(a, b)]);
             v.extend(imm);
@@ -173,7 +173,29 @@ fn encode(g: &Gen, skip: u8) -> Vec<u8> {
         36 => v.extend([0xE8, 2, 0, 0, 0, 0xEB, 1, 0xC3]), // call ; jmp over ; ret
         37 => v.push([0xF8, 0xF9, 0xF5][(op % 3) as usize]), // clc / stc / cmc
         38 => v.extend([0x9C, 0x58 + a]),         // pushfd ; pop r
-        _ => v.extend([0xD1, rr(2 + (op & 1), a)]), // rcl / rcr r32, 1 (reference path)
+        39 => {
+            v.push(alu << 3); // alu [m], r8
+            v.extend(m(b));
+        }
+        40 => {
+            v.push(0xFF); // inc / dec dword [m]
+            v.extend(m(op & 1));
+        }
+        41 => {
+            v.extend([0x66, 0xFF]); // inc / dec word [m]
+            v.extend(m(op & 1));
+        }
+        42 => {
+            v.extend([0x66, 0x8B]); // mov r16, [m]
+            v.extend(m(a));
+        }
+        43 => {
+            v.extend([0x66, 0x81, rr(alu, a)]); // alu r16, imm16
+            v.extend(&imm[..2]);
+        }
+        44 => v.extend([0x66, 0x83, rr(alu, a), imm[0]]), // alu r16, imm8
+        45 => v.extend([0xD3, rr([0, 1, 4, 5, 7][(op % 5) as usize], a)]), // shift r32, cl
+        _ => v.extend([0xD1, rr(2 + (op & 1), a)]),       // rcl / rcr r32, 1 (reference path)
     }
     v
 }
@@ -242,6 +264,83 @@ proptest! {
             prop_assert_eq!(&fast.cpu, &slow.cpu);
         }
         let _ = EBP;
+    }
+}
+
+/// `body` as a counted loop of `iterations` passes, closed by one of four back edges: a
+/// fused `dec ecx ; jnz`, a fused `cmp ecx, 0 ; jne` after `sub`, `dec dword [esp] ; jnz`
+/// (not fused), or `loop` (reference path). The body may write ecx: the counter is saved
+/// around it. Without forward jumps in the body the loop is one block that branches to its
+/// own start, which the fast engine runs again without leaving it.
+fn counted_loop(body: &[Gen], back_edge: u8, iterations: u8) -> Vec<u8> {
+    let mut inner: Vec<u8> = program(body);
+    inner.truncate(inner.len() - 7); // no exit inside the loop
+    let n = iterations as u32;
+    let mut code = Vec::new();
+    if back_edge == 2 {
+        code.push(0x68); // push n
+        code.extend(n.to_le_bytes());
+    } else {
+        code.push(0xB9); // mov ecx, n
+        code.extend(n.to_le_bytes());
+    }
+    let top = code.len();
+    if back_edge != 2 {
+        code.push(0x51); // push ecx
+    }
+    code.extend(&inner);
+    match back_edge {
+        0 => code.extend([0x59, 0x49]), // pop ecx ; dec ecx
+        1 => code.extend([0x59, 0x83, 0xE9, 0x01, 0x83, 0xF9, 0x00]), // pop ecx ; sub ecx, 1 ; cmp ecx, 0
+        2 => code.extend([0xFF, 0x0C, 0x24]),                         // dec dword [esp]
+        _ => code.push(0x59),                                         // pop ecx
+    }
+    let back = |code: &Vec<u8>, len: usize| (top as i64 - (code.len() + len) as i64) as i32;
+    if back_edge == 3 {
+        let rel = back(&code, 2);
+        assert!(rel >= -128, "loop body too long for `loop`");
+        code.extend([0xE2, rel as i8 as u8]); // loop top
+    } else {
+        let rel = back(&code, 6);
+        code.extend([0x0F, 0x85]); // jnz top (rel32)
+        code.extend(rel.to_le_bytes());
+    }
+    code.extend([0xB8, 1, 0, 0, 0, 0xCD, 0x80]);
+    code
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1500))]
+
+    /// Loops: the fast engine's passes over a block that branches to itself stop at the
+    /// same instruction as the reference engine for any budget.
+    #[test]
+    fn loops_match_reference(
+        body in proptest::collection::vec(gen(), 1..8),
+        back_edge in 0u8..4,
+        iterations in 1u8..12,
+        regs in any::<[u32; 5]>(),
+        flags in any::<u32>(),
+        data in proptest::collection::vec(any::<u8>(), 0x1000),
+        budget in prop_oneof![Just(u64::MAX), 1u64..400],
+    ) {
+        let code = counted_loop(&body, back_edge, iterations);
+        let mut fast = machine(&code, regs, flags, &data, Engine::Fast);
+        let mut slow = machine(&code, regs, flags, &data, Engine::Reference);
+        let ef = fast.run_for(budget);
+        let es = slow.run_for(budget);
+        prop_assert_eq!(&ef, &es);
+        prop_assert_eq!(&fast.cpu, &slow.cpu);
+        prop_assert_eq!(fast.steps(), slow.steps());
+        prop_assert_eq!(
+            fast.mem.peek(DATA as u64, 0x1000).unwrap(),
+            slow.mem.peek(DATA as u64, 0x1000).unwrap()
+        );
+        if ef == X86Exit::StepLimit {
+            prop_assert_eq!(fast.run(), slow.run());
+            prop_assert_eq!(&fast.cpu, &slow.cpu);
+            prop_assert_eq!(fast.steps(), slow.steps());
+        }
     }
 }
 

@@ -1,0 +1,78 @@
+//! `vmkit bench x86 --quick` end to end: the bundled C programs build with
+//! `gcc -m32 -static`, run natively, under vmkit and (when asked for one that exists) under
+//! qemu-i386, and every runner's answer matches. Speed itself is never asserted: this is a
+//! benchmark's smoke test, not a timed test. Needs gcc-multilib and `.ci/fetch-busybox`,
+//! as `.ci/run` provides; qemu is not needed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn busybox() -> PathBuf {
+    let path = repo().join("target/busybox-i386/bin/busybox");
+    assert!(
+        path.is_file(),
+        "{} is missing: run .ci/fetch-busybox",
+        path.display()
+    );
+    path
+}
+
+fn bench(args: &[&str]) -> (String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vmkit"))
+        .args(["bench", "x86", "--quick", "--busybox"])
+        .arg(busybox())
+        .args(args)
+        .output()
+        .expect("vmkit runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "vmkit bench x86 --quick {args:?} failed:\n{stdout}\n{stderr}"
+    );
+    (stdout, stderr)
+}
+
+#[test]
+fn quick_x86_benchmark_runs_without_qemu() {
+    let (stdout, stderr) = bench(&["--json", "--qemu", "/nonexistent/qemu-i386"]);
+    assert!(stderr.contains("not found"), "{stderr}");
+    let json = stdout.trim();
+    assert!(json.starts_with('[') && json.ends_with(']'), "{json}");
+    for name in [
+        "register loop",
+        "load/store loop",
+        "start-up: static hello",
+        "compute.c",
+        "busybox sha256sum",
+        "busybox gzip -c",
+    ] {
+        assert!(json.contains(name), "no {name} in {json}");
+    }
+    assert_eq!(json.matches("\"qemu_seconds\":null").count(), 6, "{json}");
+    // Each loop runs 100,000 iterations of 5 instructions, plus glibc's start-up and exit.
+    for row in json.split("},{").filter(|row| row.contains("loop")) {
+        let count: u64 = field(row, "guest_instructions").parse().unwrap();
+        assert!((500_000..600_000).contains(&count), "{row}");
+        assert_ne!(field(row, "vmkit_mips"), "null", "{row}");
+    }
+}
+
+/// The raw value of `"key":` in one JSON object of the output.
+fn field<'a>(object: &'a str, key: &str) -> &'a str {
+    let start = object.find(&format!("\"{key}\":")).expect(key) + key.len() + 3;
+    let rest = &object[start..];
+    &rest[..rest.find([',', '}']).unwrap_or(rest.len())]
+}
+
+#[test]
+fn quick_x86_benchmark_prints_a_table() {
+    let (stdout, _) = bench(&[]);
+    assert!(stdout.contains("vmkit/native"), "{stdout}");
+    assert!(stdout.contains("M guest instructions/s"), "{stdout}");
+    assert!(stdout.contains("busybox gzip -c"), "{stdout}");
+}
