@@ -188,6 +188,13 @@ fn cases(gz: &[u8]) -> Vec<Case> {
         case(&["seq", "10"], b""),
         case(&["seq", "5", "-3", "-7"], b""),
         case(&["seq", "-w", "8", "12"], b""),
+        // Floating point (the x87 FPU): fractional steps and formatting.
+        case(&["seq", "0.5", "0.25", "2"], b""),
+        case(&["seq", "-s", ",", "0.1", "0.1", "1"], b""),
+        case(
+            &["awk", "{ s += $1 / 7 } END { printf \"%.10f %g %e\\n\", s, s * 1e10, -s }"],
+            b"1\n2\n3\n10\n",
+        ),
         case(&["expr", "3", "+", "4", "*", "5"], b""),
         case(&["expr", "length", "hello"], b""),
         case(&["expr", "abcdef", ":", "a\\(..\\)"], b""),

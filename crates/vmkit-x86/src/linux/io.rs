@@ -685,6 +685,70 @@ impl Linux {
         Ok(0)
     }
 
+    /// `poll`/`ppoll`: the readiness of each descriptor, at once. Nothing else runs in
+    /// the guest's process, so waiting could not change the answer: the timeout is not
+    /// slept. Files, devices and the standard streams are always ready for the access
+    /// their mode allows (reading the host's stdin may then block in `read`, as it would
+    /// natively after a terminal reports input); a pipe is readable when it holds bytes,
+    /// hung up when its last writer closed, and in error when its last reader did.
+    pub(super) fn poll(&mut self, mem: &mut Memory, fds: u32, nfds: u32) -> Result<u32, Errno> {
+        const POLLIN: u32 = 0x1;
+        const POLLOUT: u32 = 0x4;
+        const POLLERR: u32 = 0x8;
+        const POLLHUP: u32 = 0x10;
+        const POLLNVAL: u32 = 0x20;
+        if nfds > 1 << 16 {
+            return Err(Errno::EINVAL);
+        }
+        let mut ready = 0;
+        for i in 0..nfds {
+            let at = fds.wrapping_add(8 * i);
+            let fd = guest::u32_at(mem, at)? as i32;
+            let events = guest::u32_at(mem, at.wrapping_add(4))? & 0xFFFF;
+            let mut revents = 0;
+            if fd >= 0 {
+                match self.fds.get(fd as u32) {
+                    Err(_) => revents = POLLNVAL,
+                    Ok(file) => {
+                        let file = file.borrow();
+                        match &file.node {
+                            Node::PipeRead(p) => {
+                                let p = p.borrow();
+                                if !p.buffer.is_empty() {
+                                    revents |= POLLIN;
+                                }
+                                if p.writers == 0 {
+                                    revents |= POLLHUP;
+                                }
+                            }
+                            Node::PipeWrite(p) => {
+                                revents |= if p.borrow().readers == 0 {
+                                    POLLERR
+                                } else {
+                                    POLLOUT
+                                };
+                            }
+                            _ => {
+                                if file.readable() {
+                                    revents |= POLLIN;
+                                }
+                                if file.writable() {
+                                    revents |= POLLOUT;
+                                }
+                            }
+                        }
+                        revents &= events | POLLERR | POLLHUP | POLLNVAL;
+                    }
+                }
+            }
+            guest::store(mem, at.wrapping_add(6), &(revents as u16).to_le_bytes())?;
+            if revents != 0 {
+                ready += 1;
+            }
+        }
+        Ok(ready)
+    }
+
     /// `ioctl`: terminal queries get the host terminal's answer for the host's own streams
     /// and files that are terminals; everything else is `ENOTTY`. The guest may not change
     /// the host terminal's settings (`EPERM`).

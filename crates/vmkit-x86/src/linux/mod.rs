@@ -318,6 +318,7 @@ impl Linux {
             42 => self.pipe(mem, a[0], 0),
             331 => self.pipe(mem, a[0], a[1]),
             54 => self.ioctl(mem, a[0], a[1], a[2]),
+            168 | 309 | 414 => self.poll(mem, a[0], a[1]),
             93 => self.ftruncate(a[0], a[1] as i32 as i64),
             194 => self.ftruncate(a[0], fs::join64(a[1], a[2])),
             118 | 148 => self.fsync(a[0], nr == 148),
