@@ -68,6 +68,25 @@ impl Width {
     }
 }
 
+/// Whether condition `cc` holds in `eflags`. `cc` is the 4-bit condition field of
+/// `jcc`/`setcc`/`cmovcc` (0 = o, 1 = no, 2 = b, 3 = ae, 4 = e, 5 = ne, 6 = be, 7 = a,
+/// 8 = s, 9 = ns, 10 = p, 11 = np, 12 = l, 13 = ge, 14 = le, 15 = g): bit 0 negates.
+#[inline]
+pub fn condition(cc: u8, eflags: u32) -> bool {
+    let bit = |b: u32| eflags & b != 0;
+    let holds = match (cc >> 1) & 7 {
+        0 => bit(OF),
+        1 => bit(CF),
+        2 => bit(ZF),
+        3 => eflags & (CF | ZF) != 0,
+        4 => bit(SF),
+        5 => bit(PF),
+        6 => bit(SF) != bit(OF),
+        _ => bit(ZF) || (bit(SF) != bit(OF)),
+    };
+    holds ^ (cc & 1 != 0)
+}
+
 /// Carry flag (bit 0).
 pub const CF: u32 = 1 << 0;
 /// Parity flag (bit 2): set when the low 8 bits of the result have an even number of ones.

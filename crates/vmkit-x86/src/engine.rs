@@ -115,6 +115,27 @@ fn alu_ri(cpu: &mut Cpu, lz: &mut Lazy, u: &Uop, op: AluK) {
     lz.set(cc, Width::D32, a, u.imm, r, c);
 }
 
+/// `a + 1` (or `a - 1`) at width `w`, with what `inc`/`dec` record: the result, the flag
+/// operation and the CF they keep.
+#[inline(always)]
+fn inc_dec(lz: &Lazy, eflags: u32, w: Width, a: u32, inc: bool) -> (u32, CcOp, u32) {
+    let c = lz.cf(eflags);
+    if inc {
+        (a.wrapping_add(1) & w.mask(), CcOp::Inc, c)
+    } else {
+        (a.wrapping_sub(1) & w.mask(), CcOp::Dec, c)
+    }
+}
+
+/// `inc r32` / `dec r32`.
+#[inline(always)]
+fn inc_dec_reg(cpu: &mut Cpu, lz: &mut Lazy, r: usize, inc: bool) {
+    let a = cpu.regs[r];
+    let (res, cc, c) = inc_dec(lz, cpu.eflags, Width::D32, a, inc);
+    cpu.regs[r] = res;
+    lz.set(cc, Width::D32, a, 1, res, c);
+}
+
 #[inline(always)]
 fn push(cpu: &mut Cpu, mem: &mut Memory, v: u32) -> Result<(), ExecError> {
     let sp = cpu.regs[ESP].wrapping_sub(4);
@@ -360,27 +381,12 @@ fn run_block<const REFERENCE: bool>(
                     };
                     let addr = ea(cpu, u);
                     let a = t!(rd(mem, addr, bytes));
-                    let c = lz.cf(cpu.eflags);
-                    let (res, cc) = if u.k == K::IncM {
-                        (a.wrapping_add(1) & w.mask(), CcOp::Inc)
-                    } else {
-                        (a.wrapping_sub(1) & w.mask(), CcOp::Dec)
-                    };
+                    let (res, cc, c) = inc_dec(lz, cpu.eflags, w, a, u.k == K::IncM);
                     t!(wr(mem, addr, bytes, res));
                     lz.set(cc, w, a, 1, res, c);
                     stored!();
                 }
-                K::IncR | K::DecR => {
-                    let a = cpu.regs[r];
-                    let c = lz.cf(cpu.eflags);
-                    let (res, cc) = if u.k == K::IncR {
-                        (a.wrapping_add(1), CcOp::Inc)
-                    } else {
-                        (a.wrapping_sub(1), CcOp::Dec)
-                    };
-                    cpu.regs[r] = res;
-                    lz.set(cc, Width::D32, a, 1, res, c);
-                }
+                K::IncR | K::DecR => inc_dec_reg(cpu, lz, r, u.k == K::IncR),
                 K::NegR => {
                     let a = cpu.regs[r];
                     let res = a.wrapping_neg();
@@ -502,15 +508,7 @@ fn run_block<const REFERENCE: bool>(
                     )
                 }
                 K::DecRJcc | K::IncRJcc => {
-                    let a = cpu.regs[r];
-                    let c = lz.cf(cpu.eflags);
-                    let (res, cc) = if u.k == K::IncRJcc {
-                        (a.wrapping_add(1), CcOp::Inc)
-                    } else {
-                        (a.wrapping_sub(1), CcOp::Dec)
-                    };
-                    cpu.regs[r] = res;
-                    lz.set(cc, Width::D32, a, 1, res, c);
+                    inc_dec_reg(cpu, lz, r, u.k == K::IncRJcc);
                     branch!(
                         if lz.cond(u.op, cpu.eflags) {
                             u.imm

@@ -303,29 +303,76 @@ fn decrement_count_register(cpu: &mut Cpu, insn: &Instruction) -> u32 {
     }
 }
 
-/// Evaluates the condition of a `jcc`/`setcc`/`cmovcc` from its condition code.
-fn condition(cpu: &Cpu, cc: iced_x86::ConditionCode) -> bool {
+/// The 4-bit condition field (see [`alu::condition`]) of a condition code.
+pub(crate) fn condition_number(cc: iced_x86::ConditionCode) -> Option<u8> {
     use iced_x86::ConditionCode as C;
-    let f = |b| cpu.flag(b);
-    match cc {
-        C::o => f(alu::OF),
-        C::no => !f(alu::OF),
-        C::b => f(alu::CF),
-        C::ae => !f(alu::CF),
-        C::e => f(alu::ZF),
-        C::ne => !f(alu::ZF),
-        C::be => f(alu::CF) || f(alu::ZF),
-        C::a => !f(alu::CF) && !f(alu::ZF),
-        C::s => f(alu::SF),
-        C::ns => !f(alu::SF),
-        C::p => f(alu::PF),
-        C::np => !f(alu::PF),
-        C::l => f(alu::SF) != f(alu::OF),
-        C::ge => f(alu::SF) == f(alu::OF),
-        C::le => f(alu::ZF) || f(alu::SF) != f(alu::OF),
-        C::g => !f(alu::ZF) && f(alu::SF) == f(alu::OF),
-        C::None => true,
-    }
+    Some(match cc {
+        C::o => 0,
+        C::no => 1,
+        C::b => 2,
+        C::ae => 3,
+        C::e => 4,
+        C::ne => 5,
+        C::be => 6,
+        C::a => 7,
+        C::s => 8,
+        C::ns => 9,
+        C::p => 10,
+        C::np => 11,
+        C::l => 12,
+        C::ge => 13,
+        C::le => 14,
+        C::g => 15,
+        C::None => return None,
+    })
+}
+
+/// Whether `m` is one of the sixteen `setcc`.
+pub(crate) fn is_setcc(m: Mnemonic) -> bool {
+    use Mnemonic as M;
+    matches!(
+        m,
+        M::Seta
+            | M::Setae
+            | M::Setb
+            | M::Setbe
+            | M::Sete
+            | M::Setne
+            | M::Setg
+            | M::Setge
+            | M::Setl
+            | M::Setle
+            | M::Seto
+            | M::Setno
+            | M::Setp
+            | M::Setnp
+            | M::Sets
+            | M::Setns
+    )
+}
+
+/// Whether `m` is one of the sixteen `cmovcc`.
+pub(crate) fn is_cmovcc(m: Mnemonic) -> bool {
+    use Mnemonic as M;
+    matches!(
+        m,
+        M::Cmova
+            | M::Cmovae
+            | M::Cmovb
+            | M::Cmovbe
+            | M::Cmove
+            | M::Cmovne
+            | M::Cmovg
+            | M::Cmovge
+            | M::Cmovl
+            | M::Cmovle
+            | M::Cmovo
+            | M::Cmovno
+            | M::Cmovp
+            | M::Cmovnp
+            | M::Cmovs
+            | M::Cmovns
+    )
 }
 
 /// Executes `insn`.
@@ -835,75 +882,26 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
         }
         m if crate::fpu::is_x87(m) => return crate::fpu::exec(cpu, mem, insn),
         m => {
-            let cc = insn.condition_code();
-            if cc != iced_x86::ConditionCode::None {
-                let holds = condition(cpu, cc);
-                match m {
-                    M::Ja
-                    | M::Jae
-                    | M::Jb
-                    | M::Jbe
-                    | M::Je
-                    | M::Jne
-                    | M::Jg
-                    | M::Jge
-                    | M::Jl
-                    | M::Jle
-                    | M::Jo
-                    | M::Jno
-                    | M::Jp
-                    | M::Jnp
-                    | M::Js
-                    | M::Jns => {
-                        return Ok(if holds {
-                            Flow::Jump(insn.near_branch32())
-                        } else {
-                            Flow::Next
-                        });
+            if let Some(cc) = condition_number(insn.condition_code()) {
+                let holds = alu::condition(cc, cpu.eflags);
+                if insn.is_jcc_short_or_near() {
+                    return Ok(if holds {
+                        Flow::Jump(insn.near_branch32())
+                    } else {
+                        Flow::Next
+                    });
+                }
+                if is_setcc(m) {
+                    write_op(cpu, mem, insn, 0, holds as u32)?;
+                    return Ok(Flow::Next);
+                }
+                if is_cmovcc(m) {
+                    // The source is read (and may fault) even when the move does not happen.
+                    let v = read_op(cpu, mem, insn, 1)?;
+                    if holds {
+                        write_op(cpu, mem, insn, 0, v)?;
                     }
-                    M::Seta
-                    | M::Setae
-                    | M::Setb
-                    | M::Setbe
-                    | M::Sete
-                    | M::Setne
-                    | M::Setg
-                    | M::Setge
-                    | M::Setl
-                    | M::Setle
-                    | M::Seto
-                    | M::Setno
-                    | M::Setp
-                    | M::Setnp
-                    | M::Sets
-                    | M::Setns => {
-                        write_op(cpu, mem, insn, 0, holds as u32)?;
-                        return Ok(Flow::Next);
-                    }
-                    M::Cmova
-                    | M::Cmovae
-                    | M::Cmovb
-                    | M::Cmovbe
-                    | M::Cmove
-                    | M::Cmovne
-                    | M::Cmovg
-                    | M::Cmovge
-                    | M::Cmovl
-                    | M::Cmovle
-                    | M::Cmovo
-                    | M::Cmovno
-                    | M::Cmovp
-                    | M::Cmovnp
-                    | M::Cmovs
-                    | M::Cmovns => {
-                        // The source is read (and may fault) even when the move does not happen.
-                        let v = read_op(cpu, mem, insn, 1)?;
-                        if holds {
-                            write_op(cpu, mem, insn, 0, v)?;
-                        }
-                        return Ok(Flow::Next);
-                    }
-                    _ => {}
+                    return Ok(Flow::Next);
                 }
             }
             return Err(ExecError::Unimplemented(m));

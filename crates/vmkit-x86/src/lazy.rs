@@ -8,7 +8,7 @@
 //! construction; the common conditions after `cmp`/`sub`/`test`/`and`/... are answered
 //! straight from the operands without building EFLAGS at all.
 
-use crate::alu::{self, Width, CF, OF, PF, SF, ZF};
+use crate::alu::{self, Width, CF};
 
 /// Which operation last set the status flags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,39 +130,23 @@ impl Lazy {
                 4 => w.sign_extend(self.r) < 0,
                 6 => w.sign_extend(self.a) < w.sign_extend(self.b),
                 7 => w.sign_extend(self.a) <= w.sign_extend(self.b),
-                _ => flag_cond(cc, self.eflags(eflags)),
+                _ => alu::condition(cc & !1, self.eflags(eflags)),
             },
             CcOp::Logic => match cc >> 1 {
                 0 | 1 => false,
                 2 | 3 => self.r == 0,
                 4 | 6 => w.sign_extend(self.r) < 0,
                 7 => w.sign_extend(self.r) <= 0,
-                _ => flag_cond(cc, self.eflags(eflags)),
+                _ => alu::condition(cc & !1, self.eflags(eflags)),
             },
-            CcOp::Eager => flag_cond(cc, eflags),
+            CcOp::Eager => alu::condition(cc & !1, eflags),
             _ => match cc >> 1 {
                 2 => self.r == 0,
                 4 => w.sign_extend(self.r) < 0,
-                _ => flag_cond(cc, self.eflags(eflags)),
+                _ => alu::condition(cc & !1, self.eflags(eflags)),
             },
         };
         holds ^ (cc & 1 != 0)
-    }
-}
-
-/// Condition `cc` without its negation bit, read from EFLAGS.
-#[inline]
-fn flag_cond(cc: u8, f: u32) -> bool {
-    let bit = |b: u32| f & b != 0;
-    match cc >> 1 {
-        0 => bit(OF),
-        1 => bit(CF),
-        2 => bit(ZF),
-        3 => f & (CF | ZF) != 0,
-        4 => bit(SF),
-        5 => bit(PF),
-        6 => bit(SF) != bit(OF),
-        _ => bit(ZF) || (bit(SF) != bit(OF)),
     }
 }
 
@@ -229,7 +213,7 @@ mod tests {
                             for cc in 0..16 {
                                 assert_eq!(
                                     lazy.cond(cc, 0x202),
-                                    flag_cond(cc, ef) ^ (cc & 1 != 0),
+                                    alu::condition(cc, ef),
                                     "{op:?} {w:?} {a:#x} {b:#x} cc={cc}"
                                 );
                             }

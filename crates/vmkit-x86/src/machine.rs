@@ -514,7 +514,10 @@ impl X86Machine {
                     .hooks
                     .on_mem(&mut self.cpu, &mut self.mem, &mut accesses)
             {
-                self.finish_stop(&stop);
+                // A store into decoded code must still drop that code.
+                if matches!(stop, Stop::CodeWritten(_)) {
+                    self.code_written();
+                }
                 return X86Exit::Stopped;
             }
             let block = self.cache.get(id);
@@ -580,14 +583,6 @@ impl X86Machine {
                     }
                 }
             }
-        }
-    }
-
-    /// Completes what a stop owes before the run is abandoned by a hook: a store into
-    /// decoded code must still drop that code.
-    fn finish_stop(&mut self, stop: &Stop) {
-        if matches!(stop, Stop::CodeWritten(_)) {
-            self.code_written();
         }
     }
 

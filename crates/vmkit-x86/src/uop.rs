@@ -10,7 +10,8 @@
 
 use crate::alu::Width;
 use crate::cpu::Seg;
-use iced_x86::{Code, ConditionCode, Instruction, Mnemonic, OpKind, Register};
+use crate::exec::{condition_number, is_cmovcc, is_setcc};
+use iced_x86::{Code, Instruction, Mnemonic, OpKind, Register};
 
 /// No register (in [`Uop::b`] / [`Uop::x`]).
 pub(crate) const NO_REG: u8 = 8;
@@ -304,30 +305,6 @@ fn mem(insn: &Instruction, u: &mut Uop) -> Option<()> {
         _ => return None,
     };
     Some(())
-}
-
-/// The x86 condition number (0 = o ... 15 = g) of `cc`.
-fn cond(cc: ConditionCode) -> Option<u8> {
-    use ConditionCode as C;
-    Some(match cc {
-        C::o => 0,
-        C::no => 1,
-        C::b => 2,
-        C::ae => 3,
-        C::e => 4,
-        C::ne => 5,
-        C::be => 6,
-        C::a => 7,
-        C::s => 8,
-        C::ns => 9,
-        C::p => 10,
-        C::np => 11,
-        C::l => 12,
-        C::ge => 13,
-        C::le => 14,
-        C::g => 15,
-        C::None => return None,
-    })
 }
 
 /// Width of operand `i` when it is memory.
@@ -682,7 +659,7 @@ fn fast(insn: &Instruction) -> Option<Uop> {
             u.k = K::Ret;
         }
         _ => {
-            let cc = cond(insn.condition_code())?;
+            let cc = condition_number(insn.condition_code())?;
             u.op = cc;
             if insn.is_jcc_short_or_near() && kind(0) == OpKind::NearBranch32 {
                 u.imm = insn.near_branch32();
@@ -710,52 +687,6 @@ fn fast(insn: &Instruction) -> Option<Uop> {
         }
     }
     Some(u)
-}
-
-fn is_setcc(m: Mnemonic) -> bool {
-    use Mnemonic as M;
-    matches!(
-        m,
-        M::Seta
-            | M::Setae
-            | M::Setb
-            | M::Setbe
-            | M::Sete
-            | M::Setne
-            | M::Setg
-            | M::Setge
-            | M::Setl
-            | M::Setle
-            | M::Seto
-            | M::Setno
-            | M::Setp
-            | M::Setnp
-            | M::Sets
-            | M::Setns
-    )
-}
-
-fn is_cmovcc(m: Mnemonic) -> bool {
-    use Mnemonic as M;
-    matches!(
-        m,
-        M::Cmova
-            | M::Cmovae
-            | M::Cmovb
-            | M::Cmovbe
-            | M::Cmove
-            | M::Cmovne
-            | M::Cmovg
-            | M::Cmovge
-            | M::Cmovl
-            | M::Cmovle
-            | M::Cmovo
-            | M::Cmovno
-            | M::Cmovp
-            | M::Cmovnp
-            | M::Cmovs
-            | M::Cmovns
-    )
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use super::errno::Errno;
 use super::fd::{flags::*, DirStream, Node, OpenFile};
-use super::sandbox::{normalize, PathError, Resolved};
+use super::sandbox::{normalize, PathError, Resolved, Sandbox};
 use super::stat::{mode, FileStat};
 use super::{guest, Linux};
 use std::ffi::CString;
@@ -483,12 +483,19 @@ impl Linux {
     /// The host path of an existing directory entry to remove or rename, after the write
     /// check.
     fn old_entry(&mut self, look: &Lookup) -> Result<PathBuf, Errno> {
+        self.existing_host(look, Sandbox::check_write_entry)
+    }
+
+    /// The host path of an existing host object, after `check` allowed writing it.
+    fn existing_host(
+        &mut self,
+        look: &Lookup,
+        check: fn(&Sandbox, &Path) -> Result<(), PathError>,
+    ) -> Result<PathBuf, Errno> {
         match &look.target {
             Resolved::Host { exists: false, .. } => Err(Errno::ENOENT),
             Resolved::Host { host, .. } => {
-                self.sandbox
-                    .check_write_entry(host)
-                    .map_err(|e| self.refuse(e))?;
+                check(&self.sandbox, host).map_err(|e| self.refuse(e))?;
                 Ok(host.clone())
             }
             Resolved::Virtual | Resolved::Device(_) => Err(self.refuse(PathError::ReadOnly)),
@@ -569,16 +576,7 @@ impl Linux {
 
     /// The canonical host path of an existing object whose metadata is to change.
     fn existing_for_write(&mut self, look: &Lookup) -> Result<PathBuf, Errno> {
-        match &look.target {
-            Resolved::Host { exists: false, .. } => Err(Errno::ENOENT),
-            Resolved::Host { host, .. } => {
-                self.sandbox
-                    .check_write_object(host)
-                    .map_err(|e| self.refuse(e))?;
-                Ok(host.clone())
-            }
-            Resolved::Virtual | Resolved::Device(_) => Err(self.refuse(PathError::ReadOnly)),
-        }
+        self.existing_host(look, Sandbox::check_write_object)
     }
 
     /// `chmod`, `fchmodat`.

@@ -277,12 +277,7 @@ impl Linux {
     ) -> Result<u32, Errno> {
         let file = self.positioned(fd)?;
         let file = file.borrow();
-        if offset < 0 {
-            return Err(Errno::EINVAL);
-        }
-        if !file.readable() {
-            return Err(Errno::EBADF);
-        }
+        check_positioned(&file, offset, OpenFile::readable)?;
         let len = len.min(MAX_IO);
         check_writable(mem, buf, len)?;
         let Node::File(f) = &file.node else {
@@ -305,12 +300,7 @@ impl Linux {
     ) -> Result<u32, Errno> {
         let file = self.positioned(fd)?;
         let file = file.borrow();
-        if offset < 0 {
-            return Err(Errno::EINVAL);
-        }
-        if !file.writable() {
-            return Err(Errno::EBADF);
-        }
+        check_positioned(&file, offset, OpenFile::writable)?;
         let data = guest::bytes(mem, buf, len)?;
         let Node::File(f) = &file.node else {
             return Err(Errno::ESPIPE);
@@ -847,4 +837,20 @@ impl OpenFile {
             _ => 0x2000,
         }
     }
+}
+
+/// What `pread64`/`pwrite64` check before touching the buffer: a non-negative offset, and
+/// the access mode (`allowed`: [`OpenFile::readable`] or [`OpenFile::writable`]).
+fn check_positioned(
+    file: &OpenFile,
+    offset: i64,
+    allowed: fn(&OpenFile) -> bool,
+) -> Result<(), Errno> {
+    if offset < 0 {
+        return Err(Errno::EINVAL);
+    }
+    if !allowed(file) {
+        return Err(Errno::EBADF);
+    }
+    Ok(())
 }

@@ -270,9 +270,17 @@ impl Sandbox {
     }
 
     /// Makes the whole host file system visible, read-only, at `/`.
-    pub fn host_fs(self) -> Sandbox {
-        self.mount("/", Some("/"))
-            .expect("the root directory always resolves")
+    pub fn host_fs(mut self) -> Sandbox {
+        // "/" is its own canonical path: nothing to resolve, so nothing can fail.
+        let root = PathBuf::from("/");
+        self.mounts.retain(|m| m.guest != root);
+        self.mounts.push(Mount {
+            guest: root.clone(),
+            host: root,
+        });
+        self.mounts
+            .sort_by_key(|m| std::cmp::Reverse(m.guest.as_os_str().len()));
+        self
     }
 
     /// Allows creating and changing files below the host directory `dir`, which must already
