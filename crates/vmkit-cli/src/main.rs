@@ -4,6 +4,7 @@
 mod bench;
 mod bench_x86;
 mod input;
+mod protect;
 mod run;
 mod size;
 mod trace;
@@ -113,6 +114,27 @@ enum Command {
         /// Image or source file.
         file: PathBuf,
     },
+    /// Virtualize a native program: its functions run in VMProtect-2-style virtual machines
+    /// that the output image carries as native code.
+    #[command(
+        after_help = "Examples:\n  vmkit protect examples/fib.s -o fib.protected.vmi && vmkit run fib.protected.vmi\n  vmkit protect --seed 7 --vms 2 examples/sieve.s -o sieve.vmi\n  vmkit protect --function fib examples/fib.s -o fib.vmi\n\nEvery choice (register roles, VIP direction, the encryption chains, the handler permutation and aliases, junk code) comes from --seed: the same seed gives the same image. Functions that something else in the program points into (self-modifying code, computed jumps) stay native; the report on stderr says which and why. See docs/protector.md."
+    )]
+    Protect {
+        /// Program: source or image.
+        file: PathBuf,
+        /// Where to write the protected image.
+        #[arg(short, long, value_name = "OUT")]
+        output: PathBuf,
+        /// Seed for every per-build choice.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Number of different VM instances; functions are dealt out to them in turn.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+        vms: u64,
+        /// Protect only this function (symbol name or 0x address); repeatable.
+        #[arg(long = "function", value_name = "NAME")]
+        functions: Vec<String>,
+    },
     /// Run a program printing one line per executed instruction with the registers it changed.
     #[command(after_help = "Example:\n  vmkit trace --max-steps 50 examples/fib.s")]
     Trace {
@@ -192,6 +214,13 @@ fn main() -> ExitCode {
         }
         Command::Asm { src, output } => input::asm(&src, output.as_deref()),
         Command::Dis { file } => input::dis(&file),
+        Command::Protect {
+            file,
+            output,
+            seed,
+            vms,
+            functions,
+        } => protect::protect(&file, &output, seed, vms as usize, functions),
         Command::Trace {
             file,
             machine,

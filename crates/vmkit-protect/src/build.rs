@@ -1,0 +1,484 @@
+//! `protect`: builds a protected image from a plain one.
+//!
+//! Layout of what the protector adds, after the program's own segments:
+//! 1. a read-only segment: per VM, the encrypted handler table, the condition tables
+//!    and the virtual code;
+//! 2. a zero-initialised read-write segment: per VM, the context and the virtual stack;
+//! 3. a read-execute segment: per VM, vm_entry, calc_jmp, vm_exit, the handlers, then
+//!    the stubs that enter the VM and the escapes that run native instructions.
+//!
+//! Each protected function's first five bytes become `jmp` to its entry stub; the rest of
+//! its code is overwritten with random bytes.
+
+use crate::bytecode::{block_len, encode_block};
+use crate::context;
+use crate::discover::{discover, Skipped};
+use crate::native::{o, Code, Target};
+use crate::profile::{Profile, VmProfile};
+use crate::rng::Rng;
+use crate::translate::{translate, Cont, Dest, Stub, Stubs, VImm, VItem};
+use crate::vmgen::{generate, VmAddrs};
+use crate::vop::VOp;
+use core::fmt;
+use vmkit_image::{Image, Perms, Segment, SegmentKind, Symbol};
+use vmkit_isa::{Cond, Op, Size};
+
+/// What to build.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Seed for every per-build choice.
+    pub seed: u64,
+    /// Number of VM instances (at least 1); functions are dealt out to them in turn.
+    pub vms: usize,
+    /// Protect only these functions (by symbol name or `0x` address); all eligible ones
+    /// if empty.
+    pub only: Vec<String>,
+    /// Use this profile instead of drawing one (as recovered by the devirtualizer).
+    pub profile: Option<Profile>,
+}
+
+/// A function the protected image runs in a VM.
+#[derive(Clone, Debug)]
+pub struct ProtectedFn {
+    /// Its name.
+    pub name: String,
+    /// Its address (now a jump to its entry stub).
+    pub start: u64,
+    /// The VM instance that runs it.
+    pub vm: usize,
+    /// Virtual blocks.
+    pub blocks: usize,
+    /// Virtual instructions.
+    pub vinstrs: usize,
+    /// Native instructions it had.
+    pub instrs: usize,
+}
+
+/// What the protector did.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// Functions now virtualized.
+    pub protected: Vec<ProtectedFn>,
+    /// Functions left native, with reasons.
+    pub skipped: Vec<Skipped>,
+    /// The profile used (per VM).
+    pub profile: Profile,
+    /// Bytes of virtual code.
+    pub bytecode_bytes: u64,
+    /// Bytes of VM native code (entry, dispatcher, handlers, stubs).
+    pub vm_code_bytes: u64,
+}
+
+/// Why an image cannot be protected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProtectError {
+    /// No function can be taken over; the reasons per function.
+    NothingToProtect(Vec<String>),
+    /// A name given with `only` names no function.
+    UnknownFunction(String),
+    /// A function asked for cannot be protected.
+    NotProtectable(String, String),
+    /// The VM would not fit below 2 GiB (its code uses 32-bit addresses).
+    AddressSpace(u64),
+    /// The profile does not fit the program (wrong VM count, a kind without handler).
+    BadProfile(String),
+    /// `vms` is zero.
+    NoVms,
+}
+
+impl fmt::Display for ProtectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProtectError::NothingToProtect(reasons) => {
+                write!(f, "nothing to protect: no function can run in the VM")?;
+                for r in reasons {
+                    write!(f, "\n  {r}")?;
+                }
+                Ok(())
+            }
+            ProtectError::UnknownFunction(n) => write!(f, "no function named `{n}`"),
+            ProtectError::NotProtectable(n, why) => write!(f, "cannot protect `{n}`: {why}"),
+            ProtectError::AddressSpace(end) => write!(
+                f,
+                "the program ends at {end:#x}; the VM needs its code and data below 2 GiB"
+            ),
+            ProtectError::BadProfile(why) => write!(f, "the profile does not fit: {why}"),
+            ProtectError::NoVms => write!(f, "at least one VM instance is needed"),
+        }
+    }
+}
+
+impl std::error::Error for ProtectError {}
+
+const PAGE: u64 = 4096;
+const TABLE_BYTES: u64 = 256 * 4;
+const COND_BYTES: u64 = 14 * 16;
+
+fn page_up(x: u64) -> u64 {
+    x.div_ceil(PAGE) * PAGE
+}
+
+struct VmPlan {
+    profile: VmProfile,
+    funcs: Vec<usize>,
+    blocks: Vec<Vec<VItem>>,
+    stubs: Stubs,
+    entry_stubs: Vec<usize>,
+    table: u64,
+    conds: u64,
+    block_addrs: Vec<u64>,
+    data: u64,
+}
+
+/// Protects `image`.
+pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), ProtectError> {
+    let (functions, skipped) = discover(image);
+    let mut rng = Rng::new(opts.seed);
+
+    // Which functions, on which VM.
+    let mut chosen: Vec<(usize, usize)> = Vec::new(); // (function index, vm)
+    if let Some(p) = &opts.profile {
+        for &(addr, vm) in &p.functions {
+            let Some(n) = functions.iter().position(|f| f.start == addr) else {
+                let why = skipped
+                    .iter()
+                    .find(|s| s.start == addr)
+                    .map_or("no function starts there".to_string(), |s| s.reason.clone());
+                return Err(ProtectError::NotProtectable(format!("{addr:#x}"), why));
+            };
+            if vm >= p.vms.len() {
+                return Err(ProtectError::BadProfile(format!(
+                    "function {addr:#x} is assigned to VM {vm} of {}",
+                    p.vms.len()
+                )));
+            }
+            chosen.push((n, vm));
+        }
+    } else {
+        if opts.vms == 0 {
+            return Err(ProtectError::NoVms);
+        }
+        let mut picked: Vec<usize> = Vec::new();
+        if opts.only.is_empty() {
+            picked = (0..functions.len()).collect();
+        } else {
+            for name in &opts.only {
+                let addr = name
+                    .strip_prefix("0x")
+                    .and_then(|h| u64::from_str_radix(h, 16).ok());
+                let hit = |start: u64, n: &str| n == name || Some(start) == addr;
+                if let Some(n) = functions.iter().position(|f| hit(f.start, &f.name)) {
+                    picked.push(n);
+                } else if let Some(s) = skipped.iter().find(|s| hit(s.start, &s.name)) {
+                    return Err(ProtectError::NotProtectable(
+                        s.name.clone(),
+                        s.reason.clone(),
+                    ));
+                } else {
+                    return Err(ProtectError::UnknownFunction(name.clone()));
+                }
+            }
+        }
+        chosen = picked
+            .into_iter()
+            .enumerate()
+            .map(|(k, n)| (n, k % opts.vms))
+            .collect();
+    }
+    if chosen.is_empty() {
+        return Err(ProtectError::NothingToProtect(
+            skipped
+                .iter()
+                .map(|s| format!("{}: {}", s.name, s.reason))
+                .collect(),
+        ));
+    }
+    let vm_count = match &opts.profile {
+        Some(p) => p.vms.len(),
+        None => opts.vms,
+    };
+
+    // Translate.
+    let const_base = image.const_base();
+    let mut plans: Vec<VmPlan> = (0..vm_count)
+        .map(|k| {
+            let profile = match &opts.profile {
+                Some(p) => p.vms[k].clone(),
+                None => VmProfile::random(&mut rng.fork(k as u64 + 1)),
+            };
+            VmPlan {
+                profile,
+                funcs: Vec::new(),
+                blocks: Vec::new(),
+                stubs: Stubs::default(),
+                entry_stubs: Vec::new(),
+                table: 0,
+                conds: 0,
+                block_addrs: Vec::new(),
+                data: 0,
+            }
+        })
+        .collect();
+    for &(n, vm) in &chosen {
+        let plan = &mut plans[vm];
+        let t = translate(
+            &functions[n],
+            plan.blocks.len(),
+            const_base,
+            &mut plan.stubs,
+        );
+        plan.blocks.extend(t.blocks);
+        plan.entry_stubs.push(t.entry_stub);
+        plan.funcs.push(n);
+    }
+
+    // Layout: read-only tables and virtual code, then VM data, then VM code.
+    let base = match &opts.profile {
+        Some(p) => p.base,
+        None => page_up(image.end_address()),
+    };
+    let mut at = base;
+    for plan in &mut plans {
+        plan.table = at;
+        plan.conds = at + TABLE_BYTES;
+        at = plan.conds + COND_BYTES;
+        for b in &plan.blocks {
+            let len = block_len(b.iter().map(|i| &i.kind));
+            plan.block_addrs
+                .push(if plan.profile.forward { at } else { at + len });
+            at += len;
+        }
+    }
+    let ro_end = at;
+    let data_base = page_up(ro_end);
+    for (k, plan) in plans.iter_mut().enumerate() {
+        plan.data = data_base + k as u64 * context::DATA_BYTES;
+    }
+    let data_end = data_base + vm_count as u64 * context::DATA_BYTES;
+    let code_base = page_up(data_end);
+
+    // VM code and stubs, generated once the data addresses are known.
+    let mut code = Code::new();
+    let mut vm_labels = Vec::new();
+    let mut stub_labels = Vec::new();
+    for (k, plan) in plans.iter().enumerate() {
+        let addrs = VmAddrs {
+            ctx: plan.data,
+            vstack_top: plan.data + context::DATA_BYTES,
+            table: plan.table,
+            bytecode_base: base,
+            handler_base: code_base,
+        };
+        let vm = generate(&plan.profile, &addrs, &mut rng.fork(0x100 + k as u64));
+        let mut vm_code = vm.code;
+        let labels: Vec<_> = plan.stubs.list.iter().map(|_| vm_code.label()).collect();
+        // Stubs reference enc(block), known now: block addresses are fixed.
+        for (stub, &l) in plan.stubs.list.iter().zip(&labels) {
+            vm_code.bind(l);
+            let enter = |c: &mut Code, block: usize| {
+                let off = plan.block_addrs[block] - base;
+                let enc = plan.profile.entry.invert(off, Size::D);
+                c.op(Op::Push, Size::Q, &[o::imm32(enc as u32 as i32)]);
+                c.jmp(Target::Label(vm.entry));
+            };
+            match stub {
+                Stub::Enter(b) => enter(&mut vm_code, *b),
+                Stub::Escape(i, at, cont) => {
+                    match i.op {
+                        Op::Call => {
+                            let vmkit_isa::Operand::Rel(r) = i.operands[0] else {
+                                unreachable!("call has a displacement")
+                            };
+                            let target = at + i.len() as u64;
+                            vm_code.call(Target::Addr(target.wrapping_add(r as i64 as u64)));
+                        }
+                        _ => vm_code.push(*i),
+                    }
+                    match *cont {
+                        Cont::Block(b) => enter(&mut vm_code, b),
+                        Cont::Native(a) => vm_code.jmp(Target::Addr(a)),
+                        Cont::None => {}
+                    }
+                }
+            }
+        }
+        let shift = code.label_count();
+        code.append(vm_code);
+        vm_labels.push(
+            vm.handlers
+                .iter()
+                .map(|l| l.shifted(shift))
+                .collect::<Vec<_>>(),
+        );
+        stub_labels.push(labels.iter().map(|l| l.shifted(shift)).collect::<Vec<_>>());
+    }
+    let code_end = code_base + code.len();
+    if code_end >= 1 << 31 {
+        return Err(ProtectError::AddressSpace(code_end));
+    }
+    let addrs = code.label_addrs(code_base);
+    let addr_of = |l: crate::native::Label| addrs[l.index()].unwrap_or(0);
+
+    // Virtual code and tables.
+    let mut ro = vec![0u8; (ro_end - base) as usize];
+    let mut vinstrs_per_vm = vec![0usize; vm_count];
+    for (k, plan) in plans.iter().enumerate() {
+        let p = &plan.profile;
+        for (b, &handler) in vm_labels[k].iter().enumerate() {
+            let off = addr_of(handler) - code_base;
+            let enc = p.table.inverse().apply(off, Size::D) as u32;
+            let at = (plan.table - base) as usize + 4 * b;
+            ro[at..at + 4].copy_from_slice(&enc.to_le_bytes());
+        }
+        for (c, cond) in Cond::ALL.iter().enumerate() {
+            for flags in 0..16u64 {
+                ro[(plan.conds - base) as usize + 16 * c + flags as usize] =
+                    cond.holds(flags) as u8;
+            }
+        }
+        let dest = |d: Dest| match d {
+            Dest::Block(n) => plan.block_addrs[n],
+            Dest::Stub(n) => addr_of(stub_labels[k][n]),
+            Dest::Native(a) => a,
+        };
+        for (n, items) in plan.blocks.iter().enumerate() {
+            let ops: Vec<VOp> = items
+                .iter()
+                .map(|i| VOp {
+                    kind: i.kind,
+                    imm: match i.imm {
+                        VImm::Const(c) => c,
+                        VImm::Block(b) => plan.block_addrs[b],
+                        VImm::Stub(s) => addr_of(stub_labels[k][s]),
+                        VImm::Delta(t, f) => dest(t).wrapping_sub(dest(f)) & Size::D.mask(),
+                        VImm::CondTable(c) => plan.conds + 16 * c as u64,
+                    } & i.kind.imm_size().map_or(0, Size::mask),
+                })
+                .collect();
+            vinstrs_per_vm[k] += ops.len();
+            let (lo, bytes) = encode_block(p, plan.block_addrs[n], &ops).ok_or_else(|| {
+                ProtectError::BadProfile(format!("VM {k} has no handler for a needed kind"))
+            })?;
+            let off = (lo - base) as usize;
+            ro[off..off + bytes.len()].copy_from_slice(&bytes);
+        }
+    }
+
+    // The output image.
+    let mut out = image.clone();
+    let mut junk = rng.fork(0x200);
+    let mut protected = Vec::new();
+    let mut profile_fns = Vec::new();
+    for (k, plan) in plans.iter().enumerate() {
+        let mut first_block = 0;
+        for (j, &n) in plan.funcs.iter().enumerate() {
+            let f = &functions[n];
+            let stub = addr_of(stub_labels[k][plan.entry_stubs[j]]);
+            let mut jmp = Code::new();
+            jmp.jmp(Target::Addr(stub));
+            let jmp = jmp.assemble(f.start);
+            for &(lo, hi) in &f.ranges {
+                for a in lo..hi {
+                    let byte = if (f.start..f.start + 5).contains(&a) {
+                        jmp[(a - f.start) as usize]
+                    } else {
+                        junk.next_u64() as u8
+                    };
+                    poke(&mut out, a, byte);
+                }
+            }
+            let nblocks = f.blocks.len();
+            let vinstrs = plan.blocks[first_block..first_block + nblocks]
+                .iter()
+                .map(Vec::len)
+                .sum();
+            first_block += nblocks;
+            protected.push(ProtectedFn {
+                name: f.name.clone(),
+                start: f.start,
+                vm: k,
+                blocks: nblocks,
+                vinstrs,
+                instrs: f.blocks.iter().map(|b| b.body.len() + 1).sum(),
+            });
+            profile_fns.push((f.start, k));
+        }
+    }
+    out.symbols.retain(|s: &Symbol| {
+        !protected.iter().any(|p| {
+            let f = functions.iter().find(|f| f.start == p.start);
+            s.addr != p.start
+                && f.is_some_and(|f| f.ranges.iter().any(|&(lo, hi)| (lo..hi).contains(&s.addr)))
+        })
+    });
+    out.segments.push(Segment {
+        kind: SegmentKind::Data,
+        perms: Perms::R,
+        addr: base,
+        mem_size: ro.len() as u64,
+        data: ro,
+    });
+    out.segments.push(Segment {
+        kind: SegmentKind::Bss,
+        perms: Perms::RW,
+        addr: data_base,
+        mem_size: data_end - data_base,
+        data: Vec::new(),
+    });
+    let code_bytes = code.assemble(code_base);
+    let vm_code_bytes = code_bytes.len() as u64;
+    out.segments.push(Segment {
+        kind: SegmentKind::Code,
+        perms: Perms::RX,
+        addr: code_base,
+        mem_size: vm_code_bytes,
+        data: code_bytes,
+    });
+    fit_memory(&mut out, code_end)?;
+    let profile = Profile {
+        vms: plans.iter().map(|p| p.profile.clone()).collect(),
+        functions: profile_fns,
+        base,
+    };
+    Ok((
+        out,
+        Report {
+            protected,
+            skipped,
+            profile,
+            bytecode_bytes: ro_end - base,
+            vm_code_bytes,
+        },
+    ))
+}
+
+/// Writes one byte of a segment, growing its data over the zero tail if needed.
+fn poke(image: &mut Image, addr: u64, byte: u8) {
+    if let Some(seg) = image.segments.iter_mut().find(|s| s.contains(addr)) {
+        let off = (addr - seg.addr) as usize;
+        if seg.data.len() <= off {
+            seg.data.resize(off + 1, 0);
+        }
+        seg.data[off] = byte;
+    }
+}
+
+/// Grows an explicit memory size so the new segments fit below the stack.
+fn fit_memory(image: &mut Image, end: u64) -> Result<(), ProtectError> {
+    if image.memory_size == 0 {
+        return Ok(());
+    }
+    let stack = |m: u64| {
+        if image.stack_size != 0 {
+            image.stack_size
+        } else {
+            m / 8
+        }
+    };
+    let mut m = image.memory_size;
+    while m.saturating_sub(stack(m)) < end {
+        m = m.checked_mul(2).ok_or(ProtectError::AddressSpace(end))?;
+    }
+    image.memory_size = m;
+    Ok(())
+}
