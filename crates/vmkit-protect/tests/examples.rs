@@ -1,0 +1,109 @@
+//! Every example, protected under several seeds and VM counts, behaves as the plain
+//! program: same output, exit status, registers, flags and data memory.
+
+mod common;
+
+use common::{assemble, run};
+use vmkit_protect::{protect, Options, ProtectError};
+
+const SEEDS: [u64; 3] = [1, 2, 0xDEAD_BEEF];
+
+fn check(rel: &str, keys: &[u8], steps: u64) {
+    let plain = assemble(rel);
+    let (want, _) = run(&plain, &plain, keys, steps);
+    for seed in SEEDS {
+        for vms in [1, 2, 3] {
+            let opts = Options {
+                seed,
+                vms,
+                ..Options::default()
+            };
+            let (image, report) = protect(&plain, &opts).unwrap_or_else(|e| panic!("{rel}: {e}"));
+            assert!(!report.protected.is_empty());
+            image.validate().expect("the protected image is valid");
+            let bytes = image.to_bytes();
+            let reloaded = vmkit_image::Image::from_bytes(&bytes).expect("it round-trips");
+            let (mut got, _) = run(&reloaded, &plain, keys, steps);
+            if want.status >= 128 {
+                // A fault stops the program inside a handler: the same signal, output and
+                // memory, but the registers are the VM's.
+                got.regs = want.regs.clone();
+                got.flags = want.flags;
+            }
+            assert_eq!(got, want, "{rel} with seed {seed}, {vms} VMs");
+        }
+    }
+}
+
+#[test]
+fn hello() {
+    check("examples/hello.s", &[], 10_000_000);
+}
+
+#[test]
+fn fib() {
+    check("examples/fib.s", &[], 100_000_000);
+}
+
+#[test]
+fn addressing() {
+    check("examples/addressing.s", &[], 10_000_000);
+}
+
+#[test]
+fn floats() {
+    check("examples/floats.s", &[], 10_000_000);
+}
+
+#[test]
+fn qbx() {
+    check("examples/qbx.s", &[], 10_000_000);
+}
+
+#[test]
+fn screen() {
+    check("examples/screen.s", b"x", 10_000_000);
+}
+
+#[test]
+fn divide_fault() {
+    // The fault happens inside a handler now, but it is the same fault: SIGFPE.
+    check("examples/divide_fault.s", &[], 10_000_000);
+}
+
+#[test]
+fn self_modifying_code_stays_native_with_a_reason() {
+    let plain = assemble("examples/selfmod.s");
+    let err = protect(
+        &plain,
+        &Options {
+            vms: 1,
+            ..Options::default()
+        },
+    )
+    .unwrap_err();
+    let ProtectError::NothingToProtect(reasons) = &err else {
+        panic!("unexpected error {err}")
+    };
+    assert!(reasons[0].contains("self-modifying"), "{err}");
+}
+
+#[test]
+fn same_seed_same_image_other_seed_other_image() {
+    let plain = assemble("examples/fib.s");
+    let build = |seed| {
+        protect(
+            &plain,
+            &Options {
+                seed,
+                vms: 1,
+                ..Options::default()
+            },
+        )
+        .unwrap()
+        .0
+        .to_bytes()
+    };
+    assert_eq!(build(5), build(5));
+    assert_ne!(build(5), build(6));
+}
