@@ -7,12 +7,14 @@ use std::time::Instant;
 use vmkit_isa::Reg;
 use vmkit_machine::{Config, Dispatch, Exit, Machine};
 
-struct Case {
-    name: String,
-    source: &'static str,
-    input: u64,
-    expect_reg: Reg,
-    native: fn(u64) -> u64,
+/// A benchmark program: its source, the input it takes in r10, and the register holding
+/// its result, with the same algorithm in native Rust.
+pub(crate) struct Case {
+    pub(crate) name: String,
+    pub(crate) source: &'static str,
+    pub(crate) input: u64,
+    pub(crate) expect_reg: Reg,
+    pub(crate) native: fn(u64) -> u64,
 }
 
 fn native_counter(n: u64) -> u64 {
@@ -63,7 +65,8 @@ fn native_memcopy(reps: u64) -> u64 {
     dst[QWORDS - 1]
 }
 
-fn cases(quick: bool) -> Vec<Case> {
+/// The benchmark programs at full size, or smaller with `quick`.
+pub(crate) fn cases(quick: bool) -> Vec<Case> {
     let scale = |full: u64, small: u64| if quick { small } else { full };
     vec![
         Case {

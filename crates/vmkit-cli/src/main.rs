@@ -2,6 +2,7 @@
 //! only parses arguments and turns outcomes into exit statuses.
 
 mod bench;
+mod bench_protect;
 mod bench_x86;
 mod input;
 mod protect;
@@ -152,8 +153,9 @@ enum Command {
         after_help = "Examples:\n  vmkit bench\n  vmkit bench --quick --json\n  vmkit bench x86\n  vmkit bench x86 --quick --qemu /usr/bin/qemu-i386\n\n`vmkit bench x86` needs gcc -m32 (gcc-multilib); qemu-i386 (qemu-user) and busybox (.ci/fetch-busybox) are used when found."
     )]
     Bench {
-        /// Which machine: `native` (vmkit's own ISA) or `x86` (the IA-32 guest).
-        #[arg(default_value = "native", value_parser = ["native", "x86"])]
+        /// What to measure: `native` (vmkit's own ISA), `x86` (the IA-32 guest) or `protect`
+        /// (the cost of `vmkit protect` on the native benchmarks).
+        #[arg(default_value = "native", value_parser = ["native", "x86", "protect"])]
         suite: String,
         /// Smaller problem sizes (a few seconds in all).
         #[arg(long)]
@@ -233,7 +235,9 @@ fn main() -> ExitCode {
             qemu,
             busybox,
         } => {
-            if suite == "x86" {
+            if suite == "protect" {
+                bench_protect::bench(quick, json, 1)
+            } else if suite == "x86" {
                 bench_x86::bench(&bench_x86::Options {
                     quick,
                     json,

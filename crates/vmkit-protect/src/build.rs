@@ -54,9 +54,24 @@ pub struct ProtectedFn {
     pub instrs: usize,
 }
 
+/// Where a VM instance's native code landed.
+#[derive(Clone, Debug)]
+pub struct VmInfo {
+    /// vm_entry.
+    pub entry: u64,
+    /// calc_jmp, where every virtual instruction is dispatched.
+    pub dispatch: u64,
+    /// vm_exit.
+    pub exit: u64,
+    /// The address of every virtual block.
+    pub blocks: Vec<u64>,
+}
+
 /// What the protector did.
 #[derive(Clone, Debug)]
 pub struct Report {
+    /// Per VM instance: where its entry, dispatcher and exit are.
+    pub vms: Vec<VmInfo>,
     /// Functions now virtualized.
     pub protected: Vec<ProtectedFn>,
     /// Functions left native, with reasons.
@@ -260,6 +275,7 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
     // VM code and stubs, generated once the data addresses are known.
     let mut code = Code::new();
     let mut vm_labels = Vec::new();
+    let mut vm_marks = Vec::new();
     let mut stub_labels = Vec::new();
     for (k, plan) in plans.iter().enumerate() {
         let addrs = VmAddrs {
@@ -303,6 +319,7 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
             }
         }
         let shift = code.label_count();
+        vm_marks.push([vm.entry, vm.dispatch, vm.exit].map(|l| l.shifted(shift)));
         code.append(vm_code);
         vm_labels.push(
             vm.handlers
@@ -443,6 +460,16 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
     Ok((
         out,
         Report {
+            vms: vm_marks
+                .iter()
+                .zip(&plans)
+                .map(|(m, plan)| VmInfo {
+                    entry: addr_of(m[0]),
+                    dispatch: addr_of(m[1]),
+                    exit: addr_of(m[2]),
+                    blocks: plan.block_addrs.clone(),
+                })
+                .collect(),
             protected,
             skipped,
             profile,

@@ -21,10 +21,11 @@ pub mod lower;
 pub mod native;
 pub mod profile;
 pub mod rng;
+pub mod stats;
 pub mod transform;
 pub mod translate;
 pub mod vmgen;
 pub mod vop;
 
-pub use build::{protect, Options, ProtectError, ProtectedFn, Report};
+pub use build::{protect, Options, ProtectError, ProtectedFn, Report, VmInfo};
 pub use profile::{Profile, VmProfile};

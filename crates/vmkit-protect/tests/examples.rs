@@ -107,3 +107,35 @@ fn same_seed_same_image_other_seed_other_image() {
     assert_eq!(build(5), build(5));
     assert_ne!(build(5), build(6));
 }
+
+#[test]
+fn sieve_one_build() {
+    // The heaviest example (about 4.8 billion native instructions once protected): one
+    // build with two VMs instead of nine.
+    let plain = assemble("examples/sieve.s");
+    let (want, _) = run(&plain, &plain, &[], 100_000_000);
+    let (image, _) = protect(
+        &plain,
+        &Options {
+            seed: 3,
+            vms: 2,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let (got, _) = run(&image, &plain, &[], 20_000_000_000);
+    assert_eq!(got, want);
+}
+
+#[test]
+fn builds_differ_and_encrypted_opcodes_hide_the_kind() {
+    let plain = assemble("examples/fib.s");
+    let d = vmkit_protect::stats::diversity(&plain, 100).unwrap();
+    assert_eq!(d.permutations, 100, "{d:?}");
+    // Chains of three constant-free transforms (`not; neg; inc`) can repeat across builds.
+    assert!(d.dispatch_chains >= 90 && d.entry_chains >= 90, "{d:?}");
+    assert!(d.register_roles >= 90, "{d:?}");
+    assert!((20..=80).contains(&d.forward), "{d:?}");
+    // A constant XOR would give 0 bits: each kind would always be the same byte.
+    assert!(d.conditional_entropy > 5.0, "{d:?}");
+}
