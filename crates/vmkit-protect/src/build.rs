@@ -271,6 +271,10 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
     }
     let data_end = data_base + vm_count as u64 * context::DATA_BYTES;
     let code_base = page_up(data_end);
+    // The VM's code addresses its data, tables and itself with 32-bit fields.
+    if code_base >= 1 << 30 {
+        return Err(ProtectError::AddressSpace(code_base));
+    }
 
     // VM code and stubs, generated once the data addresses are known.
     let mut code = Code::new();

@@ -86,6 +86,18 @@ fn rel_target(at: u64, len: u64, i: &Instr) -> Option<u64> {
     })
 }
 
+/// Where execution goes after the instruction at `at` within a function: jump targets
+/// and the next instruction (calls return to it; their targets are other functions).
+fn successors(at: u64, len: u64, i: &Instr) -> Vec<u64> {
+    let target = rel_target(at, len, i);
+    match i.op {
+        Op::Jmp => target.into_iter().collect(),
+        Op::Jcc => target.into_iter().chain([at + len]).collect(),
+        Op::Ret | Op::Halt | Op::JmpInd => Vec::new(),
+        _ => vec![at + len],
+    }
+}
+
 /// The name of the function at `addr`.
 pub fn name_of(image: &Image, addr: u64) -> String {
     image
@@ -109,23 +121,13 @@ pub fn discover(image: &Image) -> (Vec<Function>, Vec<Skipped>) {
             continue;
         };
         seen.insert(at, (i, len));
-        let target = rel_target(at, len, &i);
-        match i.op {
-            Op::Call => {
-                if let Some(t) = target {
-                    starts.insert(t);
-                    work.push(t);
-                }
-                work.push(at + len);
+        if i.op == Op::Call {
+            if let Some(t) = rel_target(at, len, &i) {
+                starts.insert(t);
+                work.push(t);
             }
-            Op::Jmp => work.extend(target),
-            Op::Jcc => {
-                work.extend(target);
-                work.push(at + len);
-            }
-            Op::Ret | Op::Halt | Op::JmpInd => {}
-            _ => work.push(at + len),
         }
+        work.extend(successors(at, len, &i));
     }
 
     // Phase 2: each function's body, without entering other functions.
@@ -146,16 +148,7 @@ pub fn discover(image: &Image) -> (Vec<Function>, Vec<Skipped>) {
                 continue;
             };
             body.insert(at, (i, len));
-            let target = rel_target(at, len, &i);
-            match i.op {
-                Op::Jmp => work.extend(target),
-                Op::Jcc => {
-                    work.extend(target);
-                    work.push(at + len);
-                }
-                Op::Ret | Op::Halt | Op::JmpInd => {}
-                _ => work.push(at + len),
-            }
+            work.extend(successors(at, len, &i));
         }
         bodies.push((f, body, problem));
     }
