@@ -28,7 +28,8 @@ use vmkit_isa::{Cond, Op, Size};
 pub struct Options {
     /// Seed for every per-build choice.
     pub seed: u64,
-    /// Number of VM instances (at least 1); functions are dealt out to them in turn.
+    /// Number of VM instances (at least 1); functions are dealt out to them in turn, and
+    /// there are never more instances than protected functions.
     pub vms: usize,
     /// Protect only these functions (by symbol name or `0x` address); all eligible ones
     /// if empty.
@@ -208,9 +209,10 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
                 .collect(),
         ));
     }
+    // No more VM instances than protected functions: a VM nothing enters is dead weight.
     let vm_count = match &opts.profile {
         Some(p) => p.vms.len(),
-        None => opts.vms,
+        None => opts.vms.min(chosen.len()),
     };
 
     // Translate.

@@ -16,6 +16,7 @@
 pub mod build;
 pub mod bytecode;
 pub mod context;
+pub mod devirt;
 pub mod discover;
 pub mod lower;
 pub mod native;
