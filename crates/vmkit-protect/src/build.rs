@@ -94,8 +94,15 @@ pub enum ProtectError {
     UnknownFunction(String),
     /// A function asked for cannot be protected.
     NotProtectable(String, String),
-    /// The VM would not fit below 2 GiB (its code uses 32-bit addresses).
+    /// The VM would not fit below 1 GiB (its code uses 32-bit addresses).
     AddressSpace(u64),
+    /// A stub must reach a native address its 32-bit displacement cannot.
+    FarTarget {
+        /// The stub instruction's address.
+        from: u64,
+        /// Where the program's instruction goes.
+        to: u64,
+    },
     /// The profile does not fit the program (wrong VM count, a kind without handler).
     BadProfile(String),
     /// `vms` is zero.
@@ -116,7 +123,11 @@ impl fmt::Display for ProtectError {
             ProtectError::NotProtectable(n, why) => write!(f, "cannot protect `{n}`: {why}"),
             ProtectError::AddressSpace(end) => write!(
                 f,
-                "the program ends at {end:#x}; the VM needs its code and data below 2 GiB"
+                "the program reaches {end:#x}; the VM needs the program, its code and its data below 1 GiB"
+            ),
+            ProtectError::FarTarget { from, to } => write!(
+                f,
+                "the native stub at {from:#x} cannot reach {to:#x} with a 32-bit displacement"
             ),
             ProtectError::BadProfile(why) => write!(f, "the profile does not fit: {why}"),
             ProtectError::NoVms => write!(f, "at least one VM instance is needed"),
@@ -127,6 +138,8 @@ impl fmt::Display for ProtectError {
 impl std::error::Error for ProtectError {}
 
 const PAGE: u64 = 4096;
+/// Everything the protector lays out stays below this, so 32-bit fields reach it.
+const VM_LIMIT: u64 = 1 << 30;
 const TABLE_BYTES: u64 = 256 * 4;
 const COND_BYTES: u64 = 14 * 16;
 
@@ -148,6 +161,16 @@ struct VmPlan {
 
 /// Protects `image`.
 pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), ProtectError> {
+    // The VM's code addresses its data, tables, stubs and itself with 32-bit fields.
+    if image.end_address() >= VM_LIMIT {
+        return Err(ProtectError::AddressSpace(image.end_address()));
+    }
+    if let Some(p) = &opts.profile {
+        for (k, vm) in p.vms.iter().enumerate() {
+            vm.validate()
+                .map_err(|why| ProtectError::BadProfile(format!("VM {k}: {why}")))?;
+        }
+    }
     let (functions, skipped) = discover(image);
     let mut rng = Rng::new(opts.seed);
 
@@ -273,8 +296,7 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
     }
     let data_end = data_base + vm_count as u64 * context::DATA_BYTES;
     let code_base = page_up(data_end);
-    // The VM's code addresses its data, tables and itself with 32-bit fields.
-    if code_base >= 1 << 30 {
+    if code_base >= VM_LIMIT {
         return Err(ProtectError::AddressSpace(code_base));
     }
 
@@ -336,7 +358,7 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
         stub_labels.push(labels.iter().map(|l| l.shifted(shift)).collect::<Vec<_>>());
     }
     let code_end = code_base + code.len();
-    if code_end >= 1 << 31 {
+    if code_end >= VM_LIMIT {
         return Err(ProtectError::AddressSpace(code_end));
     }
     let addrs = code.label_addrs(code_base);
@@ -373,7 +395,7 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
                         VImm::Const(c) => c,
                         VImm::Block(b) => plan.block_addrs[b],
                         VImm::Stub(s) => addr_of(stub_labels[k][s]),
-                        VImm::Delta(t, f) => dest(t).wrapping_sub(dest(f)) & Size::D.mask(),
+                        VImm::Delta(t, f) => dest(t).wrapping_sub(dest(f)),
                         VImm::CondTable(c) => plan.conds + 16 * c as u64,
                     } & i.kind.imm_size().map_or(0, Size::mask),
                 })
@@ -399,7 +421,9 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
             let stub = addr_of(stub_labels[k][plan.entry_stubs[j]]);
             let mut jmp = Code::new();
             jmp.jmp(Target::Addr(stub));
-            let jmp = jmp.assemble(f.start);
+            let jmp = jmp
+                .assemble(f.start)
+                .map_err(|(from, to)| ProtectError::FarTarget { from, to })?;
             for &(lo, hi) in &f.ranges {
                 for a in lo..hi {
                     let byte = if (f.start..f.start + 5).contains(&a) {
@@ -448,7 +472,9 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
         mem_size: data_end - data_base,
         data: Vec::new(),
     });
-    let code_bytes = code.assemble(code_base);
+    let code_bytes = code
+        .assemble(code_base)
+        .map_err(|(from, to)| ProtectError::FarTarget { from, to })?;
     let vm_code_bytes = code_bytes.len() as u64;
     out.segments.push(Segment {
         kind: SegmentKind::Code,

@@ -137,9 +137,10 @@ impl Code {
         addrs
     }
 
-    /// The bytes of the code placed at `base`. Panics on an unbound label or an invalid
+    /// The bytes of the code placed at `base`, or the branch (its address and target)
+    /// whose displacement does not fit 32 bits. Panics on an unbound label or an invalid
     /// instruction: both are bugs in the generator, not properties of any input.
-    pub fn assemble(&self, base: u64) -> Vec<u8> {
+    pub fn assemble(&self, base: u64) -> Result<Vec<u8>, (u64, u64)> {
         let addrs = self.label_addrs(base);
         let mut out = Vec::with_capacity(self.len() as usize);
         for item in &self.items {
@@ -156,7 +157,7 @@ impl Code {
                     };
                     let len = if cond.is_some() { 6 } else { 5 };
                     let rel = target.wrapping_sub(at + len) as i64;
-                    let rel = i32::try_from(rel).expect("branch displacement fits 32 bits");
+                    let rel = i32::try_from(rel).map_err(|_| (at, target))?;
                     let mut ops = vec![];
                     if let Some(c) = cond {
                         ops.push(Operand::Cond(*c));
@@ -170,7 +171,7 @@ impl Code {
                 Item::Bytes(b) => out.extend_from_slice(b),
             }
         }
-        out
+        Ok(out)
     }
 }
 

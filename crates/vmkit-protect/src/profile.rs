@@ -97,6 +97,31 @@ impl VmProfile {
         }
     }
 
+    /// Checks what the generator relies on: 256 handlers, three distinct VM registers
+    /// among r0..r15, and an immediate chain of the right width exactly where a kind has
+    /// an immediate.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.handlers.len() != 256 {
+            return Err(format!("{} handlers instead of 256", self.handlers.len()));
+        }
+        let r = self.regs;
+        if r.vip == r.vsp || r.vip == r.key || r.vsp == r.key {
+            return Err("VIP, VSP and the key need three different registers".into());
+        }
+        if [r.vip, r.vsp, r.key].contains(&Reg::SP) {
+            return Err("sp cannot be a VM register".into());
+        }
+        for (b, h) in self.handlers.iter().enumerate() {
+            if h.imm.map(|c| c.size) != h.kind.imm_size() {
+                return Err(format!(
+                    "opcode {b:#04x} ({}): wrong immediate chain",
+                    h.kind
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The opcodes whose handlers perform `kind`, in increasing order.
     pub fn opcodes_of(&self, kind: VKind) -> Vec<u8> {
         (0..=255u8)

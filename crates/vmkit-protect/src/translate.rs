@@ -18,7 +18,7 @@ pub enum VImm {
     Block(usize),
     /// The address of native stub `n`.
     Stub(usize),
-    /// `Block(a) - Block(b)`, or stub addresses when `exit` is set (jcc selection).
+    /// `address(a) - address(b)` (jcc selection).
     Delta(Dest, Dest),
     /// The address of condition `c`'s 16-entry truth table.
     CondTable(Cond),
@@ -142,12 +142,20 @@ fn translate_block(
         instr: &none,
         const_base,
     };
-    let push_sym = |e: &mut Emit, imm| {
+    // Addresses inside the VM's layout fit 32 bits; a jcc that may leave the VM can go to
+    // any native address, so it selects with 64-bit pushes.
+    fn push_sym(e: &mut Emit, imm: VImm) {
         e.out.push(VItem {
             kind: VKind::PushI(Size::D),
             imm,
-        })
-    };
+        });
+    }
+    fn push_wide(e: &mut Emit, imm: VImm) {
+        e.out.push(VItem {
+            kind: VKind::PushI(Size::Q),
+            imm,
+        });
+    }
     match &b.end {
         End::Fall(t) | End::Jmp(t) => match index.get(t) {
             Some(&n) => {
@@ -155,7 +163,7 @@ fn translate_block(
                 e.v(VKind::Jmp, 0);
             }
             None => {
-                push_sym(&mut e, VImm::Const(*t));
+                e.pushi(*t);
                 e.v(VKind::Exit, 0);
             }
         },
@@ -173,11 +181,12 @@ fn translate_block(
                 instr: &cond_instr,
                 const_base,
             };
+            let push = if both_inside { push_sym } else { push_wide };
             e.cond(0);
-            push_sym(&mut e, VImm::Delta(t, f));
+            push(&mut e, VImm::Delta(t, f));
             e.v(VKind::Mul(Size::Q), 0);
             e.drop_top();
-            push_sym(&mut e, dest_imm(f));
+            push(&mut e, dest_imm(f));
             e.v(VKind::Add(Size::Q), 0);
             e.drop_top();
             e.v(if both_inside { VKind::Jmp } else { VKind::Exit }, 0);

@@ -304,7 +304,7 @@ impl<'a> Handler<'a> {
     fn fetch_imm(&mut self, size: Size, opcode: usize) -> Reg {
         let chain = self.p.handlers[opcode]
             .imm
-            .expect("a kind with an immediate has a chain");
+            .expect("validated profiles have a chain for every immediate");
         let r = self.tmp();
         let (vip, key) = (self.p.regs.vip, self.p.regs.key);
         let step = o::imm(size.bytes() as i64);

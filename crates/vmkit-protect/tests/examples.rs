@@ -139,3 +139,79 @@ fn builds_differ_and_encrypted_opcodes_hide_the_kind() {
     // A constant XOR would give 0 bits: each kind would always be the same byte.
     assert!(d.conditional_entropy > 5.0, "{d:?}");
 }
+
+#[test]
+fn far_native_targets_stay_exact() {
+    // Jumps above 2^31 once came out sign-extended from 32 bits.
+    for src in [
+        "main:\n    mov r1, 5\n    mov r2, 6\n    jmp 0x80000000\n",
+        "main:\n    mov r1, 5\n    cmp r1, 5\n    jz 0x80000010\n    halt\n",
+    ] {
+        let plain = vmkit_asm::assemble_str("far.s", src).unwrap().image;
+        let fault_ip = |image: &vmkit_image::Image| {
+            let mut m =
+                vmkit_machine::Machine::from_image(image, &vmkit_machine::Config::default())
+                    .unwrap();
+            match m.run_for(1_000_000) {
+                vmkit_machine::Exit::Fault(f) => f.ip,
+                other => panic!("expected a fault, got {other:?}"),
+            }
+        };
+        let (image, _) = protect(
+            &plain,
+            &Options {
+                vms: 1,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(fault_ip(&image), fault_ip(&plain), "{src}");
+    }
+}
+
+#[test]
+fn programs_beyond_one_gib_and_malformed_profiles_are_errors() {
+    let src =
+        "main:\n    mov r1, 5\n    mov r2, 6\n    halt\n.section bss, 0x40000000\nbig: .space 16\n";
+    let big = vmkit_asm::assemble_str("big.s", src).unwrap().image;
+    let err = protect(
+        &big,
+        &Options {
+            vms: 1,
+            ..Options::default()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, ProtectError::AddressSpace(_)), "{err}");
+    let plain = assemble("examples/fib.s");
+    let (_, report) = protect(
+        &plain,
+        &Options {
+            vms: 1,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let mut profile = report.profile.clone();
+    profile.vms[0].handlers.truncate(10);
+    let err = protect(
+        &plain,
+        &Options {
+            profile: Some(profile),
+            ..Options::default()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, ProtectError::BadProfile(_)), "{err}");
+    let mut profile = report.profile;
+    profile.vms[0].regs.vsp = profile.vms[0].regs.vip;
+    let err = protect(
+        &plain,
+        &Options {
+            profile: Some(profile),
+            ..Options::default()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, ProtectError::BadProfile(_)), "{err}");
+}
