@@ -374,6 +374,22 @@ impl Image {
         self.segments.iter().find(|s| s.contains(addr))
     }
 
+    /// The `len` bytes at `addr` as the image loads them (a segment's zero tail reads as
+    /// zeros), if one segment holds them all.
+    pub fn read(&self, addr: u64, len: usize) -> Option<Vec<u8>> {
+        let seg = self.segment_at(addr)?;
+        let off = usize::try_from(addr - seg.addr).ok()?;
+        if addr.checked_add(len as u64)? > seg.end() {
+            return None;
+        }
+        let mut out = vec![0; len];
+        if let Some(have) = seg.data.get(off..) {
+            let n = have.len().min(len);
+            out[..n].copy_from_slice(&have[..n]);
+        }
+        Some(out)
+    }
+
     /// Load address of the constant pool: the first `Const` segment, or 0.
     pub fn const_base(&self) -> u64 {
         self.segments
@@ -633,6 +649,18 @@ impl Image {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn read_covers_zero_tails_and_stays_in_one_segment() {
+        let mut image = Image::new(0x1000);
+        let mut seg = Segment::new(SegmentKind::Data, 0x1000, vec![1, 2, 3]);
+        seg.mem_size = 6;
+        image.segments.push(seg);
+        assert_eq!(image.read(0x1001, 4), Some(vec![2, 3, 0, 0]));
+        assert_eq!(image.read(0x1004, 3), None);
+        assert_eq!(image.read(0x2000, 1), None);
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -446,17 +446,24 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
                 vm: k,
                 blocks: nblocks,
                 vinstrs,
-                instrs: f.blocks.iter().map(|b| b.body.len() + 1).sum(),
+                instrs: f.ranges.len(),
             });
             profile_fns.push((f.start, k));
         }
     }
-    out.symbols.retain(|s: &Symbol| {
-        !protected.iter().any(|p| {
-            let f = functions.iter().find(|f| f.start == p.start);
-            s.addr != p.start
-                && f.is_some_and(|f| f.ranges.iter().any(|&(lo, hi)| (lo..hi).contains(&s.addr)))
+    // Labels inside protected code now name junk: only the functions' starts remain.
+    let hidden: Vec<(u64, u64, u64)> = plans
+        .iter()
+        .flat_map(|plan| &plan.funcs)
+        .flat_map(|&n| {
+            let f = &functions[n];
+            f.ranges.iter().map(move |&(lo, hi)| (lo, hi, f.start))
         })
+        .collect();
+    out.symbols.retain(|s: &Symbol| {
+        !hidden
+            .iter()
+            .any(|&(lo, hi, start)| (lo..hi).contains(&s.addr) && s.addr != start)
     });
     out.segments.push(Segment {
         kind: SegmentKind::Data,

@@ -126,11 +126,9 @@ pub fn virtualizable(i: &Instr) -> bool {
         Op::Sys | Op::Hcall | Op::Halt | Op::Brk | Op::Call | Op::CallInd => false,
         // `xchg r, [r + ..]` and friends: the two stores would see each other.
         Op::Xchg => {
-            !matches!(
+            matches!(
                 (i.operands[0], i.operands[1]),
-                (Operand::Mem(_), Operand::Mem(_))
-                    | (Operand::Mem(_), Operand::Reg(_))
-                    | (Operand::Reg(_), Operand::Mem(_))
+                (Operand::Reg(_), Operand::Reg(_))
             ) || xchg_independent(i)
         }
         // A false condition must not touch a memory destination.

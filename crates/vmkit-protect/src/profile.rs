@@ -21,6 +21,16 @@ pub struct VmRegs {
     pub key: Reg,
 }
 
+impl VmRegs {
+    /// The general registers the VM leaves free for temporaries, in order.
+    pub fn scratch(&self) -> Vec<Reg> {
+        (0..16)
+            .map(Reg::r)
+            .filter(|r| ![self.vip, self.vsp, self.key].contains(r))
+            .collect()
+    }
+}
+
 /// What one opcode byte selects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HandlerSpec {

@@ -67,11 +67,7 @@ pub fn diversity(plain: &Image, builds: u64) -> Result<Diversity, ProtectError> 
             }
         }
         forward += p.forward as u64;
-        let read = |a: u64, n: usize| {
-            let seg = image.segment_at(a)?;
-            let off = (a - seg.addr) as usize;
-            seg.data.get(off..off + n).map(<[u8]>::to_vec)
-        };
+        let read = |a: u64, n: usize| image.read(a, n);
         for &b in &report.vms[0].blocks {
             let Ok(ops) = decode_block(p, b, read) else {
                 continue;

@@ -51,11 +51,7 @@ pub fn generate(p: &VmProfile, a: &VmAddrs, rng: &mut Rng) -> VmCode {
     let entry = code.label();
     let dispatch = code.label();
     let exit = code.label();
-    let vm_regs = [p.regs.vip, p.regs.vsp, p.regs.key];
-    let others: Vec<Reg> = (0..16)
-        .map(Reg::r)
-        .filter(|r| !vm_regs.contains(r))
-        .collect();
+    let others = p.regs.scratch();
 
     // vm_entry: save the program's registers and flags, pop and decrypt the offset.
     code.bind(entry);
@@ -201,11 +197,7 @@ impl<'a> Handler<'a> {
         dispatch: Label,
         exit: Label,
     ) -> Self {
-        let vm_regs = [p.regs.vip, p.regs.vsp, p.regs.key];
-        let mut temps: Vec<Reg> = (0..16)
-            .map(Reg::r)
-            .filter(|r| !vm_regs.contains(r))
-            .collect();
+        let mut temps = p.regs.scratch();
         rng.shuffle(&mut temps);
         Handler {
             p,

@@ -279,16 +279,10 @@ fn parse(image: &Image, entry: u64, stubs: Vec<(u64, u32)>) -> Result<VmEntry, D
     let mut handlers = Vec::with_capacity(256);
     for b in 0..256u64 {
         let at = table + 4 * b;
-        let bytes = image
-            .segment_at(at)
-            .and_then(|s| {
-                s.data
-                    .get((at - s.addr) as usize..(at - s.addr) as usize + 4)
-            })
-            .ok_or(DevirtError::Corrupt {
-                at,
-                what: "a handler-table entry".into(),
-            })?;
+        let bytes = image.read(at, 4).ok_or(DevirtError::Corrupt {
+            at,
+            what: "a handler-table entry".into(),
+        })?;
         let e = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as u64;
         handlers.push(table_transform.apply(e, Size::D).wrapping_add(handler_base));
     }
