@@ -4,8 +4,9 @@
 //! 1. a read-only segment: per VM, the encrypted handler table, the condition tables
 //!    and the virtual code;
 //! 2. a zero-initialised read-write segment: per VM, the context and the virtual stack;
-//! 3. a read-execute segment: per VM, vm_entry, calc_jmp, vm_exit, the handlers, then
-//!    the stubs that enter the VM and the escapes that run native instructions.
+//! 3. a read-execute segment: first every VM's stubs (those that enter the VM and the
+//!    escapes that run native instructions), then per VM vm_entry, calc_jmp, vm_exit and
+//!    the handlers.
 //!
 //! Each protected function's first five bytes become `jmp` to its entry stub; the rest of
 //! its code is overwritten with random bytes.
@@ -300,33 +301,39 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
         return Err(ProtectError::AddressSpace(code_base));
     }
 
-    // VM code and stubs, generated once the data addresses are known.
+    // VM code and stubs, generated once the data addresses are known. All stubs come
+    // first, so their addresses (which virtual code carries) depend on the program and
+    // the profile only, not on the junk and handler order a seed draws: protecting the
+    // same program with the same profile gives the same virtual code under any seed.
     let mut code = Code::new();
-    let mut vm_labels = Vec::new();
-    let mut vm_marks = Vec::new();
+    let vm_codes: Vec<_> = plans
+        .iter()
+        .enumerate()
+        .map(|(k, plan)| {
+            let addrs = VmAddrs {
+                ctx: plan.data,
+                vstack_top: plan.data + context::DATA_BYTES,
+                table: plan.table,
+                bytecode_base: base,
+                handler_base: code_base,
+            };
+            generate(&plan.profile, &addrs, &mut rng.fork(0x100 + k as u64))
+        })
+        .collect();
+    let entries: Vec<_> = plans.iter().map(|_| code.label()).collect();
     let mut stub_labels = Vec::new();
     for (k, plan) in plans.iter().enumerate() {
-        let addrs = VmAddrs {
-            ctx: plan.data,
-            vstack_top: plan.data + context::DATA_BYTES,
-            table: plan.table,
-            bytecode_base: base,
-            handler_base: code_base,
-        };
-        let vm = generate(&plan.profile, &addrs, &mut rng.fork(0x100 + k as u64));
-        let mut vm_code = vm.code;
-        let labels: Vec<_> = plan.stubs.list.iter().map(|_| vm_code.label()).collect();
-        // Stubs reference enc(block), known now: block addresses are fixed.
+        let labels: Vec<_> = plan.stubs.list.iter().map(|_| code.label()).collect();
         for (stub, &l) in plan.stubs.list.iter().zip(&labels) {
-            vm_code.bind(l);
+            code.bind(l);
             let enter = |c: &mut Code, block: usize| {
                 let off = plan.block_addrs[block] - base;
                 let enc = plan.profile.entry.invert(off, Size::D);
                 c.op(Op::Push, Size::Q, &[o::imm32(enc as u32 as i32)]);
-                c.jmp(Target::Label(vm.entry));
+                c.jmp(Target::Label(entries[k]));
             };
             match stub {
-                Stub::Enter(b) => enter(&mut vm_code, *b),
+                Stub::Enter(b) => enter(&mut code, *b),
                 Stub::Escape(i, at, cont) => {
                     match i.op {
                         Op::Call => {
@@ -334,28 +341,34 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
                                 unreachable!("call has a displacement")
                             };
                             let target = at + i.len() as u64;
-                            vm_code.call(Target::Addr(target.wrapping_add(r as i64 as u64)));
+                            code.call(Target::Addr(target.wrapping_add(r as i64 as u64)));
                         }
-                        _ => vm_code.push(*i),
+                        _ => code.push(*i),
                     }
                     match *cont {
-                        Cont::Block(b) => enter(&mut vm_code, b),
-                        Cont::Native(a) => vm_code.jmp(Target::Addr(a)),
+                        Cont::Block(b) => enter(&mut code, b),
+                        Cont::Native(a) => code.jmp(Target::Addr(a)),
                         Cont::None => {}
                     }
                 }
             }
         }
+        stub_labels.push(labels);
+    }
+    let mut vm_labels = Vec::new();
+    let mut vm_marks = Vec::new();
+    for (k, vm) in vm_codes.into_iter().enumerate() {
+        // vm_entry is the first thing a VM's code binds.
+        code.bind(entries[k]);
         let shift = code.label_count();
         vm_marks.push([vm.entry, vm.dispatch, vm.exit].map(|l| l.shifted(shift)));
-        code.append(vm_code);
         vm_labels.push(
             vm.handlers
                 .iter()
                 .map(|l| l.shifted(shift))
                 .collect::<Vec<_>>(),
         );
-        stub_labels.push(labels.iter().map(|l| l.shifted(shift)).collect::<Vec<_>>());
+        code.append(vm.code);
     }
     let code_end = code_base + code.len();
     if code_end >= VM_LIMIT {

@@ -49,7 +49,7 @@ pub struct Function {
     pub start: u64,
     /// Its name (symbol or address).
     pub name: String,
-    /// Basic blocks, by address; the first is the entry.
+    /// Basic blocks: the entry first, then the others by address.
     pub blocks: Vec<Block>,
     /// The byte ranges of its instructions.
     pub ranges: Vec<(u64, u64)>,
@@ -256,7 +256,10 @@ fn build_blocks(f: u64, name: String, body: &Body) -> Function {
         }
     }
     let mut blocks = Vec::new();
-    for &start in &leaders {
+    // The entry block first (translation enters a function at its first block), then the
+    // others by address; code may lie below the entry.
+    let order = std::iter::once(f).chain(leaders.iter().copied().filter(|&a| a != f));
+    for start in order {
         let mut at = start;
         let mut insns = Vec::new();
         let end = loop {

@@ -173,6 +173,20 @@ pub fn generate(p: &VmProfile, a: &VmAddrs, rng: &mut Rng) -> VmCode {
     }
 }
 
+/// A handler for opcode `opcode` of `p` alone, without junk, for the devirtualizer to
+/// run as the definition of what a kind does: it jumps to `dispatch` for the next
+/// instruction and to `exit` to leave the VM, both labels of the returned code, which
+/// the caller binds.
+pub fn reference_handler(p: &VmProfile, a: &VmAddrs, opcode: usize) -> (Code, Label, Label) {
+    let mut code = Code::new();
+    let dispatch = code.label();
+    let exit = code.label();
+    let mut h = Handler::new(p, a, Rng::new(0), &mut code, dispatch, exit);
+    h.junk = false;
+    h.body(p.handlers[opcode].kind, opcode);
+    (code, dispatch, exit)
+}
+
 /// One handler under construction.
 struct Handler<'a> {
     p: &'a VmProfile,
@@ -184,6 +198,8 @@ struct Handler<'a> {
     next_temp: usize,
     dispatch: Label,
     exit: Label,
+    /// Whether junk instructions are mixed in.
+    junk: bool,
 }
 
 const TEMPS: usize = 7;
@@ -208,6 +224,7 @@ impl<'a> Handler<'a> {
             next_temp: 0,
             dispatch,
             exit,
+            junk: true,
         }
     }
 
@@ -235,6 +252,9 @@ impl<'a> Handler<'a> {
     }
 
     fn junk(&mut self) {
+        if !self.junk {
+            return;
+        }
         let n = match self.rng.below(8) {
             0..=3 => 0,
             4..=6 => 1,

@@ -44,3 +44,19 @@ fn a_plain_image_is_not_protected() {
     let plain = assemble("examples/fib.s");
     assert_eq!(recover(&plain), Err(DevirtError::NotProtected));
 }
+
+#[test]
+fn handlers_are_classified_by_what_they_do() {
+    use vmkit_protect::devirt::classify::classify;
+    let plain = assemble("examples/fib.s");
+    for seed in [1u64, 2, 3] {
+        let (image, report) = protect(&plain, &Options { seed, vms: 1, ..Options::default() }).unwrap();
+        let got = recover(&image).unwrap();
+        let t = std::time::Instant::now();
+        let h = classify(&image, &got[0]).unwrap();
+        eprintln!("classified in {:?}", t.elapsed());
+        for (b, info) in h.iter().enumerate() {
+            assert_eq!(info.spec, report.profile.vms[0].handlers[b], "opcode {b:#x}");
+        }
+    }
+}

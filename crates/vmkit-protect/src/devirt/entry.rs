@@ -15,6 +15,8 @@ pub struct VmEntry {
     pub entry: u64,
     /// calc_jmp's address.
     pub dispatch: u64,
+    /// vm_exit's address.
+    pub exit: u64,
     /// The context (slot 0).
     pub ctx: u64,
     /// The initial VSP.
@@ -275,6 +277,15 @@ fn parse(image: &Image, entry: u64, stubs: Vec<(u64, u32)>) -> Result<VmEntry, D
     c.expect("`jmp r`", |i| {
         (i.op == Op::JmpInd && reg(&i.operands[0]) == Some(h)).then_some(())
     })?;
+    // vm_exit follows: it starts by taking back the program's stack pointer.
+    let exit = c.at;
+    let sp_slot = ctx + crate::context::offset(crate::context::SP);
+    c.expect("vm_exit's `mov sp, [ctx.sp]`", |i| {
+        (i.op == Op::Mov
+            && reg(&i.operands[0]) == Some(Reg::SP)
+            && abs(&i.operands[1]) == Some(sp_slot))
+        .then_some(())
+    })?;
 
     let mut handlers = Vec::with_capacity(256);
     for b in 0..256u64 {
@@ -289,6 +300,7 @@ fn parse(image: &Image, entry: u64, stubs: Vec<(u64, u32)>) -> Result<VmEntry, D
     Ok(VmEntry {
         entry,
         dispatch,
+        exit,
         ctx,
         vstack_top,
         bytecode_base,

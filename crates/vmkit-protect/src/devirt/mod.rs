@@ -5,6 +5,7 @@
 //! and its transform) and decrypt the handler table. Parsing follows what the code does
 //! to each register, not byte patterns, so register choice does not matter.
 
+pub mod classify;
 pub mod entry;
 
 use core::fmt;
