@@ -217,6 +217,18 @@ fn translate_block(
     out
 }
 
+/// The virtual code of one non-terminator instruction, as the translator emits it; `None`
+/// if the VM does not run it. The devirtualizer checks each instruction it lifts with this.
+pub fn lower_instr(i: &Instr, const_base: u64) -> Option<Vec<VItem>> {
+    let mut out = Vec::new();
+    let mut e = Emit {
+        out: &mut out,
+        instr: i,
+        const_base,
+    };
+    lower_body(&mut e, i.op, i.size).then_some(out)
+}
+
 fn dest_imm(d: Dest) -> VImm {
     match d {
         Dest::Block(n) => VImm::Block(n),

@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::{assemble, run};
+use common::{assemble, devirt_check, run};
+use vmkit_protect::devirt::rebuild::devirtualize;
 use vmkit_protect::{protect, Options, ProtectError};
 
 const SEEDS: [u64; 3] = [1, 2, 0xDEAD_BEEF];
@@ -31,6 +32,13 @@ fn check(rel: &str, keys: &[u8], steps: u64) {
                 got.flags = want.flags;
             }
             assert_eq!(got, want, "{rel} with seed {seed}, {vms} VMs");
+            devirt_check(
+                &plain,
+                &image,
+                keys,
+                steps,
+                &format!("{rel} with seed {seed}, {vms} VMs"),
+            );
         }
     }
 }
@@ -125,6 +133,7 @@ fn sieve_one_build() {
     .unwrap();
     let (got, _) = run(&image, &plain, &[], 20_000_000_000);
     assert_eq!(got, want);
+    devirt_check(&plain, &image, &[], 100_000_000, "sieve");
 }
 
 #[test]
@@ -166,6 +175,8 @@ fn far_native_targets_stay_exact() {
         )
         .unwrap();
         assert_eq!(fault_ip(&image), fault_ip(&plain), "{src}");
+        let d = devirtualize(&image).unwrap();
+        assert_eq!(fault_ip(&d.image), fault_ip(&plain), "{src}: devirtualized");
     }
 }
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::run;
+use common::{devirt_check, run};
 use proptest::prelude::*;
 use vmkit_protect::{protect, Options};
 
@@ -146,5 +146,6 @@ proptest! {
             got.flags = want.flags;
         }
         prop_assert_eq!(got, want, "seed {} vms {}\n{}", seed, vms, src);
+        devirt_check(&plain, &image, &[], 10_000_000, &format!("seed {seed} vms {vms}\n{src}"));
     }
 }

@@ -29,7 +29,7 @@ use vmkit_isa::{decode, Addr, Instr, Mem, Operand, Reg, Size, MAX_INSTR_LEN};
 use vmkit_machine::{Exit, Machine};
 
 /// Random states each handler runs on.
-const TRIALS: usize = 30;
+const TRIALS: usize = 42;
 /// More than any handler needs; a handler that runs longer is not one.
 const STEP_LIMIT: usize = 1000;
 /// Slots of virtual stack a state fills.
@@ -148,7 +148,10 @@ impl<'a> Lab<'a> {
         let ok = self.m.load_bytes(vm.ctx, &st.data).is_ok()
             && self.m.load_bytes(scratch + DATA, &st.mem).is_ok()
             && self.m.load_bytes(scratch + VIP_WINDOW, &st.window).is_ok();
-        debug_assert!(ok, "the lab's memory holds the VM data and the scratch area");
+        debug_assert!(
+            ok,
+            "the lab's memory holds the VM data and the scratch area"
+        );
         for (i, &v) in st.regs.iter().enumerate() {
             self.m.set_reg(Reg::r(i as u8), v);
         }
@@ -277,20 +280,31 @@ impl State {
         let bytes = |rng: &mut Rng, n: u64| (0..n).map(|_| rng.next_u64() as u8).collect();
         let mut data: Vec<u8> = bytes(rng, data_len);
         let mut slots: Vec<u64> = (0..SLOTS).map(|_| rng.next_u64()).collect();
-        // Some states make the top of the stack an address (read, write), some a small
-        // count (shifts by less than the width, and by zero).
-        // some doubles of moderate size (random bit patterns are mostly of wildly
-        // different magnitudes, where x + y and x - y agree).
-        // some numbers of random width and sign (so that signed and unsigned overflow
-        // differ), and
-        match trial % 6 {
+        // The top slots hold, by turns: numbers of random width and sign; an address
+        // (read, write); a small count (shifts by less than the width, and by zero);
+        // small numbers; doubles of moderate size (random bit patterns are mostly of
+        // wildly different magnitudes, where x + y and x - y agree); a tiny negative
+        // times a tiny positive number (signed product in range, unsigned not, at
+        // every width).
+        match trial % 7 {
             1 | 3 => slots[0] = scratch + DATA + rng.below(DATA_LEN - 8),
-            2 if trial % 12 == 8 => slots[0] = 0,
-            5 => {
+            2 if trial % 14 == 9 => slots[0] = 0,
+            6 => {
+                slots[0] = 1 + rng.below(3);
+                slots[1] = (1 + rng.below(3)).wrapping_neg();
+            }
+            0 | 5 => {
+                // Small magnitudes make signed and unsigned overflow differ at every
+                // width (a small negative number is a large unsigned one).
+                let max_bits = if trial % 7 == 5 { 7 } else { 64 };
                 for s in &mut slots[..3] {
-                    let bits = 1 + rng.below(64) as u32;
+                    let bits = 1 + rng.below(max_bits) as u32;
                     let v = rng.next_u64() >> (64 - bits);
-                    let v = if rng.chance(1, 2) { v.wrapping_neg() } else { v };
+                    let v = if rng.chance(1, 2) {
+                        v.wrapping_neg()
+                    } else {
+                        v
+                    };
                     // Not an address of the lab's memory: a `write` through it would
                     // change what later runs see.
                     *s = if (4096..memory).contains(&v) {
@@ -397,8 +411,7 @@ pub fn classify(image: &Image, vm: &VmEntry) -> Result<Vec<HandlerInfo>, DevirtE
         // anywhere).
         let vip0 = lab.vip0();
         let moved = outs[0].vip.abs_diff(vip0);
-        let moved = if [1, 2, 4, 8].contains(&moved) && outs.iter().all(|o| o.vip == outs[0].vip)
-        {
+        let moved = if [1, 2, 4, 8].contains(&moved) && outs.iter().all(|o| o.vip == outs[0].vip) {
             moved
         } else {
             0
@@ -407,7 +420,13 @@ pub fn classify(image: &Image, vm: &VmEntry) -> Result<Vec<HandlerInfo>, DevirtE
         if moved == 0 {
             for (k, o, len) in &refs {
                 if *o == outs {
-                    matches.push((HandlerSpec { kind: *k, imm: None }, *len));
+                    matches.push((
+                        HandlerSpec {
+                            kind: *k,
+                            imm: None,
+                        },
+                        *len,
+                    ));
                 }
             }
         } else if let Some(chain) = chain_from_trace(&trace, vm.regs.vip, vm.regs.key) {

@@ -7,6 +7,8 @@
 
 pub mod classify;
 pub mod entry;
+pub mod lift;
+pub mod rebuild;
 
 use core::fmt;
 

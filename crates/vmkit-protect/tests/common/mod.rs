@@ -4,6 +4,8 @@
 
 use vmkit_image::{Image, SegmentKind};
 use vmkit_machine::{Config, Exit, Machine};
+use vmkit_protect::devirt::rebuild::{devirtualize, Devirtualized};
+use vmkit_protect::{protect, Options};
 
 /// Everything observable at the end of a run.
 #[derive(Debug, PartialEq, Eq)]
@@ -67,4 +69,51 @@ pub fn assemble(rel: &str) -> Image {
     vmkit_asm::assemble_file(&path)
         .unwrap_or_else(|d| panic!("{rel} assembles: {d}"))
         .image
+}
+
+/// Devirtualizes `image` (protected from `plain`): the result behaves as `plain` does,
+/// and protecting it again with the recovered profile gives the same virtual code.
+pub fn devirt_check(plain: &Image, image: &Image, keys: &[u8], steps: u64, what: &str) {
+    let (want, _) = run(plain, plain, keys, steps);
+    let d = devirtualize(image).unwrap_or_else(|e| panic!("{what}: devirt: {e}"));
+    d.image
+        .validate()
+        .expect("the devirtualized image is valid");
+    assert!(
+        d.functions.iter().all(|f| f.moved_to.is_none()),
+        "{what}: every function fits its place"
+    );
+    let (got, _) = run(&d.image, plain, keys, steps);
+    assert_eq!(got, want, "{what}: devirtualized");
+    let (again, _) = protect(
+        &d.image,
+        &Options {
+            seed: 0x5EED,
+            profile: Some(d.profile.clone()),
+            ..Options::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{what}: re-protect: {e}"));
+    assert_eq!(
+        virtual_code(&again, &d),
+        virtual_code(image, &d),
+        "{what}: re-encryption"
+    );
+}
+
+/// The protector's read-only segment without the handler tables (which hold handler
+/// addresses, and handler code depends on the seed): the condition tables and every
+/// byte of virtual code.
+fn virtual_code(image: &Image, d: &Devirtualized) -> Vec<u8> {
+    let seg = image
+        .segments
+        .iter()
+        .find(|s| s.addr == d.profile.base)
+        .expect("the protector's segment");
+    let mut bytes = seg.data.clone();
+    for vm in &d.vms {
+        let off = (vm.entry.table - seg.addr) as usize;
+        bytes[off..off + 1024].fill(0);
+    }
+    bytes
 }
