@@ -4,6 +4,7 @@
 mod bench;
 mod bench_protect;
 mod bench_x86;
+mod devirt;
 mod input;
 mod protect;
 mod run;
@@ -135,6 +136,28 @@ enum Command {
         /// Protect only this function (symbol name or 0x address); repeatable.
         #[arg(long = "function", value_name = "NAME")]
         functions: Vec<String>,
+        /// Use this profile (as `vmkit devirt --profile-out` writes it) instead of drawing
+        /// one from the seed: the program gets the same virtual code it had.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["vms", "functions"])]
+        profile: Option<PathBuf>,
+    },
+    /// Undo `vmkit protect`: recover the plain program from a protected image alone.
+    #[command(
+        after_help = "Examples:\n  vmkit protect examples/fib.s -o fib.p.vmi && vmkit devirt fib.p.vmi -o fib.plain.vmi && vmkit run fib.plain.vmi\n  vmkit devirt --explain fib.p.vmi -o fib.plain.vmi | less\n  vmkit devirt fib.p.vmi -o fib.plain.vmi --profile-out fib.profile && vmkit protect --profile fib.profile fib.plain.vmi -o again.vmi\n\nNo seed or side file is needed: the VM's chains, register roles and direction are read from vm_entry and calc_jmp, each handler is classified by running it on random VM states, and the virtual code is lifted by running the protector's lowering templates backwards. See docs/protector.md."
+    )]
+    Devirt {
+        /// A protected image.
+        file: PathBuf,
+        /// Where to write the plain image.
+        #[arg(short, long, value_name = "OUT")]
+        output: PathBuf,
+        /// Print what was recovered: per VM the chains, registers, direction and every
+        /// handler; per function the virtual code listing with its native instructions.
+        #[arg(long)]
+        explain: bool,
+        /// Write the recovered profile here (for `vmkit protect --profile`).
+        #[arg(long, value_name = "FILE")]
+        profile_out: Option<PathBuf>,
     },
     /// Run a program printing one line per executed instruction with the registers it changed.
     #[command(after_help = "Example:\n  vmkit trace --max-steps 50 examples/fib.s")]
@@ -222,7 +245,21 @@ fn main() -> ExitCode {
             seed,
             vms,
             functions,
-        } => protect::protect(&file, &output, seed, vms as usize, functions),
+            profile,
+        } => protect::protect(
+            &file,
+            &output,
+            seed,
+            vms as usize,
+            functions,
+            profile.as_deref(),
+        ),
+        Command::Devirt {
+            file,
+            output,
+            explain,
+            profile_out,
+        } => devirt::devirt(&file, &output, explain, profile_out.as_deref()),
         Command::Trace {
             file,
             machine,

@@ -4,20 +4,33 @@ use crate::input::load_program;
 use std::path::Path;
 use vmkit_protect::{protect as build, Options};
 
-/// Protects `file` into `output` and reports what happened on stderr.
+/// Protects `file` into `output` (with the profile in file `profile`, if given) and
+/// reports what happened on stderr.
 pub fn protect(
     file: &Path,
     output: &Path,
     seed: u64,
     vms: usize,
     only: Vec<String>,
+    profile: Option<&Path>,
 ) -> Result<i32, String> {
     let image = load_program(file)?;
+    let profile = match profile {
+        None => None,
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| format!("error: cannot read {}: {e}", p.display()))?;
+            Some(
+                vmkit_protect::Profile::parse(&text)
+                    .map_err(|e| format!("error: {}:{e}", p.display()))?,
+            )
+        }
+    };
     let opts = Options {
         seed,
         vms,
         only,
-        profile: None,
+        profile,
     };
     let (out, report) =
         build(&image, &opts).map_err(|e| format!("error: {}: {e}", file.display()))?;

@@ -93,3 +93,86 @@ fn refusals_are_clear() {
     assert_eq!(status, 1);
     assert!(err.contains("cannot read"), "{err}");
 }
+
+#[test]
+fn devirt_recovers_the_plain_program_and_its_profile() {
+    let prot = temp("fib.p.vmi");
+    let plain_out = temp("fib.d.vmi");
+    let prof = temp("fib.profile");
+    let again = temp("fib.again.vmi");
+    let [p, d, f, a] = [&prot, &plain_out, &prof, &again].map(|x| x.to_str().unwrap().to_string());
+    let (status, _, err) = vmkit(&[
+        "protect",
+        "--seed",
+        "4",
+        "--vms",
+        "2",
+        "examples/fib.s",
+        "-o",
+        &p,
+    ]);
+    assert_eq!(status, 0, "{err}");
+    let (status, explain, err) = vmkit(&["devirt", &p, "-o", &d, "--explain", "--profile-out", &f]);
+    assert_eq!(status, 0, "{err}");
+    assert!(err.contains("recovered main at 0x1000 from VM 0"), "{err}");
+    assert!(
+        err.contains("recovered fib at") && err.contains("from VM 1"),
+        "{err}"
+    );
+    for want in [
+        "VM 0: vm_entry",
+        "VM 1: vm_entry",
+        "dispatch chain (opcode):",
+        "entry chain",
+        "handler table",
+        "VIP runs",
+        "function fib at",
+        "; ret",
+    ] {
+        assert!(explain.contains(want), "no `{want}` in\n{explain}");
+    }
+    let (plain_status, plain, _) = vmkit(&["run", "examples/fib.s"]);
+    let (status, got, err) = vmkit(&["run", &d]);
+    assert_eq!(
+        (status, got.as_str()),
+        (plain_status, plain.as_str()),
+        "{err}"
+    );
+    // The recovered profile protects the recovered program again.
+    let (status, _, err) = vmkit(&["protect", "--profile", &f, &d, "-o", &a]);
+    assert_eq!(status, 0, "{err}");
+    let (status, got, err) = vmkit(&["run", &a]);
+    assert_eq!(
+        (status, got.as_str()),
+        (plain_status, plain.as_str()),
+        "{err}"
+    );
+}
+
+#[test]
+fn devirt_refuses_plain_images_and_bad_profiles_clearly() {
+    let (status, _, err) = vmkit(&[
+        "devirt",
+        "examples/fib.s",
+        "-o",
+        temp("x.vmi").to_str().unwrap(),
+    ]);
+    assert_ne!(status, 0);
+    assert!(
+        err.contains("examples/fib.s: not a protected image"),
+        "{err}"
+    );
+    let bad = temp("bad.profile");
+    std::fs::write(&bad, "base 0x5000\nvm 0\nregs vip=r1 vsp=r1 key=q9\n").unwrap();
+    let b = bad.to_str().unwrap();
+    let (status, _, err) = vmkit(&[
+        "protect",
+        "--profile",
+        b,
+        "examples/fib.s",
+        "-o",
+        temp("y.vmi").to_str().unwrap(),
+    ]);
+    assert_ne!(status, 0);
+    assert!(err.contains(&format!("{b}:3: ")), "{err}");
+}

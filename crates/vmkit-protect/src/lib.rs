@@ -21,6 +21,7 @@ pub mod discover;
 pub mod lower;
 pub mod native;
 pub mod profile;
+pub mod profile_text;
 pub mod rng;
 pub mod stats;
 pub mod transform;

@@ -356,6 +356,31 @@ pub fn merge_low(full: u64, low: u64, size: Size) -> u64 {
     (full & !size.mask()) | (low & size.mask())
 }
 
+impl Chain3 {
+    /// Parses the text form written by `Display`: three transforms separated by `;`.
+    pub fn parse(s: &str) -> Option<Chain3> {
+        let t: Vec<Transform> = s.split(';').map(Transform::parse).collect::<Option<_>>()?;
+        Some(Chain3 {
+            t: t.try_into().ok()?,
+        })
+    }
+}
+
+impl KeyChain {
+    /// Parses the text form written by `Display`: `xor.b key; add 0x5; not; rol 3`.
+    pub fn parse(s: &str) -> Option<KeyChain> {
+        let (head, rest) = s.split_once(';')?;
+        let (op, size) = head.trim().strip_suffix(" key")?.split_once('.')?;
+        Some(KeyChain {
+            key_op: KeyOp::parse(op)?,
+            chain: Chain3::parse(rest)?,
+            size: Size::ALL
+                .into_iter()
+                .find(|z| size.chars().eq([z.suffix()]))?,
+        })
+    }
+}
+
 impl fmt::Display for Chain3 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}; {}; {}", self.t[0], self.t[1], self.t[2])
@@ -394,6 +419,9 @@ mod tests {
             for _ in 0..200 {
                 let t = Transform::random(&mut rng, size);
                 assert_eq!(Transform::parse(&t.to_string()), Some(t));
+                let c = KeyChain::random(&mut rng, size);
+                assert_eq!(KeyChain::parse(&c.to_string()), Some(c));
+                assert_eq!(Chain3::parse(&c.chain.to_string()), Some(c.chain));
             }
         }
     }

@@ -47,7 +47,7 @@ const SCRATCH: u64 = 0x10000;
 pub struct HandlerInfo {
     /// The recovered kind and immediate chain.
     pub spec: HandlerSpec,
-    /// Native instructions it executed on the first state.
+    /// Native instructions it executed (on a state where it ran to its end).
     pub steps: usize,
     /// Of those, instructions the reference handler does not need (junk and register
     /// moves), as a count.
@@ -208,24 +208,25 @@ impl<'a> Lab<'a> {
         (out, trace)
     }
 
-    /// Runs the handler at `addr` on every state.
+    /// Runs the handler at `addr` on every state: the outcomes, and the longest trace.
     fn observe(&mut self, addr: u64) -> (Vec<Outcome>, Vec<Instr>) {
         let (next, exit) = (self.vm.dispatch, self.vm.exit);
-        let mut first = Vec::new();
+        // The longest trace: a state on which the handler ran to its end.
+        let mut longest = Vec::new();
         let outs = (0..TRIALS)
             .map(|n| {
                 let (o, t) = self.run(n, addr, next, exit);
-                if n == 0 {
-                    first = t;
+                if t.len() > longest.len() {
+                    longest = t;
                 }
                 o
             })
             .collect();
-        (outs, first)
+        (outs, longest)
     }
 
     /// Runs the reference handler for `kind` (with immediate chain `imm`) on every
-    /// state; also returns its length in instructions on the first.
+    /// state; also returns the most instructions it ran.
     fn reference(&mut self, kind: VKind, imm: Option<KeyChain>) -> (Vec<Outcome>, usize) {
         let vm = self.vm;
         let profile = VmProfile {
@@ -265,9 +266,7 @@ impl<'a> Lab<'a> {
         let outs = (0..TRIALS)
             .map(|t| {
                 let (o, trace) = self.run(t, base, n, x);
-                if t == 0 {
-                    len = trace.len();
-                }
+                len = len.max(trace.len());
                 o
             })
             .collect();

@@ -1,12 +1,21 @@
-//! The devirtualizer: recovers what a protected image's VMs are from the image alone.
+//! The devirtualizer: recovers the plain program from a protected image alone, with no
+//! seed and no side file ([`rebuild::devirtualize`]).
 //!
-//! Stage 1 ([`entry`]): find the entry stubs, parse each VM's vm_entry and calc_jmp
-//! (register roles, VIP direction, the entry chain, the dispatch chain, the handler table
-//! and its transform) and decrypt the handler table. Parsing follows what the code does
-//! to each register, not byte patterns, so register choice does not matter.
+//! 1. [`entry`]: find the entry stubs, parse each VM's vm_entry and calc_jmp (register
+//!    roles, VIP direction, the entry chain, the dispatch chain, the handler table and its
+//!    transform) and decrypt the handler table. Parsing follows what the code does to each
+//!    register, not byte patterns, so register choice does not matter.
+//! 2. [`classify`]: run every handler on random VM states and compare its effect with
+//!    each virtual instruction's; read each immediate chain off the run.
+//! 3. [`lift`]: decrypt virtual blocks with the recovered profile and run the lowering
+//!    templates backwards to native instructions.
+//! 4. [`rebuild`]: follow every virtual path, write the code back, drop the VM.
+//!
+//! [`explain`] prints what was recovered.
 
 pub mod classify;
 pub mod entry;
+pub mod explain;
 pub mod lift;
 pub mod rebuild;
 

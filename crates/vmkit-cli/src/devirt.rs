@@ -1,0 +1,55 @@
+//! `vmkit devirt`.
+
+use crate::input::load_program;
+use std::path::Path;
+use std::time::Instant;
+use vmkit_protect::devirt::explain::explain;
+use vmkit_protect::devirt::rebuild::devirtualize;
+
+/// Devirtualizes `file` into `output`; prints the recovery with `explain`, writes the
+/// recovered profile to `profile_out`.
+pub fn devirt(
+    file: &Path,
+    output: &Path,
+    explain_it: bool,
+    profile_out: Option<&Path>,
+) -> Result<i32, String> {
+    let image = load_program(file)?;
+    let t = Instant::now();
+    let d = devirtualize(&image).map_err(|e| format!("error: {}: {e}", file.display()))?;
+    let took = t.elapsed();
+    let bytes = d.image.to_bytes();
+    std::fs::write(output, &bytes)
+        .map_err(|e| format!("error: cannot write {}: {e}", output.display()))?;
+    if let Some(p) = profile_out {
+        std::fs::write(p, d.profile.to_text())
+            .map_err(|e| format!("error: cannot write {}: {e}", p.display()))?;
+    }
+    if explain_it {
+        print!("{}", explain(&d));
+    }
+    for f in &d.functions {
+        let vinstrs: usize = f.blocks.iter().map(|b| b.code.len()).sum();
+        let instrs: usize = f.blocks.iter().map(|b| b.body.len()).sum();
+        eprintln!(
+            "recovered {} at {:#x} from VM {}: {} virtual instructions in {} blocks -> {} instructions{}",
+            f.name,
+            f.start,
+            f.vm,
+            vinstrs,
+            f.blocks.len(),
+            instrs + f.blocks.len(),
+            f.moved_to
+                .map_or(String::new(), |a| format!(" (moved to {a:#x})"))
+        );
+    }
+    eprintln!(
+        "wrote {} ({} bytes; {} VM{} taken apart in {:.0} ms)",
+        output.display(),
+        bytes.len(),
+        d.vms.len(),
+        if d.vms.len() == 1 { "" } else { "s" },
+        took.as_secs_f64() * 1000.0
+    );
+    Ok(0)
+}
