@@ -390,6 +390,26 @@ impl Image {
         Some(out)
     }
 
+    /// Writes `bytes` at `addr`, growing a segment's stored data over its zero tail as
+    /// needed; false (and nothing written) unless one segment holds them all.
+    pub fn write(&mut self, addr: u64, bytes: &[u8]) -> bool {
+        let Some(seg) = self.segments.iter_mut().find(|s| s.contains(addr)) else {
+            return false;
+        };
+        let Some(end) = addr.checked_add(bytes.len() as u64) else {
+            return false;
+        };
+        if end > seg.end() {
+            return false;
+        }
+        let off = (addr - seg.addr) as usize;
+        if seg.data.len() < off + bytes.len() {
+            seg.data.resize(off + bytes.len(), 0);
+        }
+        seg.data[off..off + bytes.len()].copy_from_slice(bytes);
+        true
+    }
+
     /// Load address of the constant pool: the first `Const` segment, or 0.
     pub fn const_base(&self) -> u64 {
         self.segments
@@ -659,6 +679,12 @@ mod tests {
         assert_eq!(image.read(0x1001, 4), Some(vec![2, 3, 0, 0]));
         assert_eq!(image.read(0x1004, 3), None);
         assert_eq!(image.read(0x2000, 1), None);
+        // Writes grow the stored data over the zero tail, within the segment only.
+        assert!(image.write(0x1004, &[9, 8]));
+        assert_eq!(image.read(0x1000, 6), Some(vec![1, 2, 3, 0, 9, 8]));
+        assert!(!image.write(0x1005, &[7, 7]));
+        assert!(!image.write(0x2000, &[7]));
+        assert_eq!(image.read(0x1000, 6), Some(vec![1, 2, 3, 0, 9, 8]));
     }
 
     use super::*;

@@ -444,7 +444,7 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
                     } else {
                         junk.next_u64() as u8
                     };
-                    poke(&mut out, a, byte);
+                    out.write(a, &[byte]);
                 }
             }
             let nblocks = f.blocks.len();
@@ -529,17 +529,6 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
             vm_code_bytes,
         },
     ))
-}
-
-/// Writes one byte of a segment, growing its data over the zero tail if needed.
-fn poke(image: &mut Image, addr: u64, byte: u8) {
-    if let Some(seg) = image.segments.iter_mut().find(|s| s.contains(addr)) {
-        let off = (addr - seg.addr) as usize;
-        if seg.data.len() <= off {
-            seg.data.resize(off + 1, 0);
-        }
-        seg.data[off] = byte;
-    }
 }
 
 /// Grows an explicit memory size so the new segments fit below the stack.

@@ -144,51 +144,43 @@ impl World for View<'_> {
     }
 }
 
+/// Where a lifted block hands control: its branch targets and continuation, and the
+/// target of a `call` it escapes to (as a native address).
+fn targets(b: &Lifted) -> Vec<Dest> {
+    match &b.end {
+        Term::Jmp(d) => vec![*d],
+        Term::Jcc(_, t, f) => vec![*t, *f],
+        Term::Escape(e, cont) => {
+            let call = match e {
+                Escaped::Call(t) => Some(Dest::Native(*t)),
+                Escaped::Instr(_) => None,
+            };
+            call.into_iter().chain(*cont).collect()
+        }
+        Term::JmpInd(_) | Term::Ret => Vec::new(),
+    }
+}
+
 /// The native addresses a lifted block hands control to.
 fn native_targets(b: &Lifted) -> Vec<u64> {
-    let mut out = Vec::new();
-    let mut dest = |d: &Dest| {
-        if let Dest::Native(a) = d {
-            out.push(*a);
-        }
-    };
-    match &b.end {
-        Term::Jmp(d) => dest(d),
-        Term::Jcc(_, t, f) => {
-            dest(t);
-            dest(f);
-        }
-        Term::Escape(e, cont) => {
-            if let Escaped::Call(t) = e {
-                out.push(*t);
-            }
-            if let Some(Dest::Native(a)) = cont {
-                out.push(*a);
-            }
-        }
-        Term::JmpInd(_) | Term::Ret => {}
-    }
-    out
+    targets(b)
+        .into_iter()
+        .filter_map(|d| match d {
+            Dest::Native(a) => Some(a),
+            Dest::Block(_) => None,
+        })
+        .collect()
 }
 
 /// The virtual blocks a lifted block continues in.
 fn block_targets(b: &Lifted) -> Vec<u64> {
-    let mut out = Vec::new();
-    let mut dest = |d: &Dest| {
-        if let Dest::Block(a) = d {
-            out.push(*a);
-        }
-    };
-    match &b.end {
-        Term::Jmp(d) => dest(d),
-        Term::Jcc(_, t, f) => {
-            dest(t);
-            dest(f);
-        }
-        Term::Escape(_, Some(d)) => dest(d),
-        _ => {}
-    }
-    out
+    targets(b)
+        .into_iter()
+        .filter_map(|d| match d {
+            Dest::Block(a) => Some(a),
+            Dest::Native(_) => None,
+        })
+        .collect()
 }
 
 /// Lifts the function whose virtual code starts at block `entry` of VM `k`.
@@ -392,7 +384,7 @@ pub fn devirtualize(image: &Image) -> Result<Devirtualized, DevirtError> {
             let bytes = code
                 .assemble(*start)
                 .map_err(|(from, to)| corrupt(from, format!("a branch that reaches {to:#x}")))?;
-            poke(&mut out, *start, &bytes);
+            out.write(*start, &bytes);
             bytes.len() as u64
         } else {
             let l = moved.label();
@@ -427,7 +419,7 @@ pub fn devirtualize(image: &Image) -> Result<Devirtualized, DevirtError> {
             let jb = j
                 .assemble(recovered[n].start)
                 .map_err(|(from, to)| corrupt(from, format!("a branch that reaches {to:#x}")))?;
-            poke(&mut out, recovered[n].start, &jb);
+            out.write(recovered[n].start, &jb);
         }
         out.segments.push(Segment {
             kind: SegmentKind::Code,
@@ -459,18 +451,4 @@ fn emit_at_label(blocks: &[Lifted]) -> Code {
     // Native fall-through cannot be used away from the original place: every exit
     // to a native address gets its jump, which `emit` gives when placed at 0.
     emit(blocks, u64::MAX / 2)
-}
-
-/// Writes bytes into the segment that holds `addr`.
-fn poke(image: &mut Image, addr: u64, bytes: &[u8]) {
-    for (i, &b) in bytes.iter().enumerate() {
-        let a = addr + i as u64;
-        if let Some(seg) = image.segments.iter_mut().find(|s| s.contains(a)) {
-            let off = (a - seg.addr) as usize;
-            if seg.data.len() <= off {
-                seg.data.resize(off + 1, 0);
-            }
-            seg.data[off] = b;
-        }
-    }
 }
