@@ -226,3 +226,29 @@ fn programs_beyond_one_gib_and_malformed_profiles_are_errors() {
     .unwrap_err();
     assert!(matches!(err, ProtectError::BadProfile(_)), "{err}");
 }
+
+#[test]
+fn code_below_a_functions_entry() {
+    // `main` jumps back to code above it in memory that belongs to it alone: the VM must
+    // enter at `main`'s block, not at the lowest one, and the devirtualizer, which cannot
+    // know where that code was, gives the function a place of its own.
+    let src =
+        "tail:\n    add r1, 5\n    hcall print_int\n    halt\nmain:\n    mov r1, 1\n    jmp tail\n";
+    let plain = vmkit_asm::assemble_str("below.s", src).unwrap().image;
+    let (want, _) = run(&plain, &plain, &[], 1_000_000);
+    assert_eq!(want.output, "6\n");
+    for seed in SEEDS {
+        let opts = Options {
+            seed,
+            vms: 1,
+            ..Options::default()
+        };
+        let (image, _) = protect(&plain, &opts).unwrap();
+        let (got, _) = run(&image, &plain, &[], 10_000_000);
+        assert_eq!(got, want, "seed {seed}");
+        let d = devirtualize(&image).unwrap();
+        assert!(d.functions[0].moved_to.is_some());
+        let (got, _) = run(&d.image, &plain, &[], 1_000_000);
+        assert_eq!(got, want, "seed {seed}: devirtualized");
+    }
+}
