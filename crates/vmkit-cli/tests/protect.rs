@@ -138,9 +138,14 @@ fn devirt_recovers_the_plain_program_and_its_profile() {
         (plain_status, plain.as_str()),
         "{err}"
     );
-    // The recovered profile protects the recovered program again.
-    let (status, _, err) = vmkit(&["protect", "--profile", &f, &d, "-o", &a]);
+    // The recovered profile protects the recovered program again: with the seed of the
+    // first build, into the very same image.
+    let (status, _, err) = vmkit(&["protect", "--profile", &f, "--seed", "4", &d, "-o", &a]);
     assert_eq!(status, 0, "{err}");
+    assert!(
+        std::fs::read(&again).unwrap() == std::fs::read(&prot).unwrap(),
+        "re-protection gives the protected image byte for byte"
+    );
     let (status, got, err) = vmkit(&["run", &a]);
     assert_eq!(
         (status, got.as_str()),

@@ -243,9 +243,15 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
     let const_base = image.const_base();
     let mut plans: Vec<VmPlan> = (0..vm_count)
         .map(|k| {
-            let profile = match &opts.profile {
-                Some(p) => p.vms[k].clone(),
-                None => VmProfile::random(&mut rng.fork(k as u64 + 1)),
+            let profile = {
+                // Drawn even when a profile is given, so the seed's later choices (junk,
+                // handler order) are the same either way: the same seed with the profile a
+                // build used gives that build again, byte for byte.
+                let drawn = VmProfile::random(&mut rng.fork(k as u64 + 1));
+                match &opts.profile {
+                    Some(p) => p.vms[k].clone(),
+                    None => drawn,
+                }
             };
             VmPlan {
                 profile,
