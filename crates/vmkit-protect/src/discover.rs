@@ -2,16 +2,15 @@
 //! the VM can take each one over safely.
 //!
 //! Functions are the entry point and every direct call target. A function's body is
-//! what its start reaches through jumps and fall-through without entering another
 //! function. A body stays native (with the reason reported) when something else in the
-//! program points into it: an immediate, an address or a data word that names one of its
+//! program points into it: a 32- or 64-bit immediate, an address or a data word that names one of its
 //! bytes other than the start (self-modifying code, computed jumps into the middle),
 //! when it shares instructions with another function, or when it is too short for the
 //! 5-byte jump that replaces it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use vmkit_image::{Image, SegmentKind};
-use vmkit_isa::{decode, Addr, Cond, Instr, Op, Operand};
+use vmkit_isa::{decode, Addr, Cond, Instr, Op, Operand, Size};
 
 /// How a basic block ends.
 #[derive(Clone, Debug, PartialEq)]
@@ -158,8 +157,13 @@ pub fn discover(image: &Image) -> (Vec<Function>, Vec<Skipped>) {
     for (i, _) in seen.values() {
         for o in i.operands() {
             match *o {
-                Operand::Imm { value, .. } => {
-                    refs.insert(value as u64);
+                // An immediate as the instruction uses it: only its operand size's low
+                // bits matter, so those are what could be an address, and 8- and 16-bit
+                // immediates are too narrow to be one. (The devirtualizer can only give
+                // back the bits that matter; counting the rest would make a program and
+                // its devirtualized copy differ here.)
+                Operand::Imm { value, .. } if matches!(i.size, Size::D | Size::Q) => {
+                    refs.insert(value as u64 & i.size.mask());
                 }
                 Operand::Mem(m) => match m.addr {
                     Addr::Abs(a) => {
