@@ -1,6 +1,7 @@
 //! `vmkit devirt`.
 
 use crate::input::load_program;
+use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 use vmkit_protect::devirt::explain::explain;
@@ -26,19 +27,30 @@ pub fn devirt(
             .map_err(|e| format!("error: cannot write {}: {e}", p.display()))?;
     }
     if explain_it {
-        print!("{}", explain(&d));
+        // A reader that stops early (`| head`) is not an error.
+        let mut out = std::io::stdout().lock();
+        match out
+            .write_all(explain(&d).as_bytes())
+            .and_then(|()| out.flush())
+        {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                return Err(format!("error: cannot write the explanation: {e}"))
+            }
+            _ => {}
+        }
     }
     for f in &d.functions {
         let vinstrs: usize = f.blocks.iter().map(|b| b.code.len()).sum();
         let instrs: usize = f.blocks.iter().map(|b| b.body.len()).sum();
         eprintln!(
-            "recovered {} at {:#x} from VM {}: {} virtual instructions in {} blocks -> {} instructions{}",
+            "recovered {} at {:#x} from VM {}: {} virtual instructions in {} blocks -> {} instructions and the blocks' branches, {} bytes{}",
             f.name,
             f.start,
             f.vm,
             vinstrs,
             f.blocks.len(),
-            instrs + f.blocks.len(),
+            instrs,
+            f.bytes,
             f.moved_to
                 .map_or(String::new(), |a| format!(" (moved to {a:#x})"))
         );

@@ -167,6 +167,13 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
         return Err(ProtectError::AddressSpace(image.end_address()));
     }
     if let Some(p) = &opts.profile {
+        let lowest = page_up(image.end_address());
+        if p.base < lowest || p.base >= VM_LIMIT || p.base % PAGE != 0 {
+            return Err(ProtectError::BadProfile(format!(
+                "base {:#x}: the VM's segments start on a page from {lowest:#x} (after the program) and below 1 GiB",
+                p.base
+            )));
+        }
         for (k, vm) in p.vms.iter().enumerate() {
             vm.validate()
                 .map_err(|why| ProtectError::BadProfile(format!("VM {k}: {why}")))?;
@@ -192,6 +199,11 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
                     p.vms.len()
                 )));
             }
+            if chosen.iter().any(|&(m, _)| m == n) {
+                return Err(ProtectError::BadProfile(format!(
+                    "function {addr:#x} is listed twice"
+                )));
+            }
             chosen.push((n, vm));
         }
     } else {
@@ -208,7 +220,10 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
                     .and_then(|h| u64::from_str_radix(h, 16).ok());
                 let hit = |start: u64, n: &str| n == name || Some(start) == addr;
                 if let Some(n) = functions.iter().position(|f| hit(f.start, &f.name)) {
-                    picked.push(n);
+                    // Each function once, however often it is named.
+                    if !picked.contains(&n) {
+                        picked.push(n);
+                    }
                 } else if let Some(s) = skipped.iter().find(|s| hit(s.start, &s.name)) {
                     return Err(ProtectError::NotProtectable(
                         s.name.clone(),

@@ -214,17 +214,40 @@ fn programs_beyond_one_gib_and_malformed_profiles_are_errors() {
     )
     .unwrap_err();
     assert!(matches!(err, ProtectError::BadProfile(_)), "{err}");
-    let mut profile = report.profile;
-    profile.vms[0].regs.vsp = profile.vms[0].regs.vip;
-    let err = protect(
+    let mut bad = report.profile.clone();
+    bad.vms[0].regs.vsp = bad.vms[0].regs.vip;
+    let mut profiles = vec![bad];
+    // A base inside the program, unaligned, or far beyond 1 GiB (it once wrapped around).
+    for base in [0x1000, report.profile.base + 1, u64::MAX - 0xFFF, 1 << 40] {
+        let mut p = report.profile.clone();
+        p.base = base;
+        profiles.push(p);
+    }
+    let mut twice = report.profile.clone();
+    twice.functions.push(twice.functions[0]);
+    profiles.push(twice);
+    for profile in profiles {
+        let err = protect(
+            &plain,
+            &Options {
+                profile: Some(profile),
+                ..Options::default()
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, ProtectError::BadProfile(_)), "{err}");
+    }
+    // A function named twice is protected once.
+    let (_, report) = protect(
         &plain,
         &Options {
-            profile: Some(profile),
+            vms: 2,
+            only: vec!["fib".into(), "fib".into(), "0x1047".into()],
             ..Options::default()
         },
     )
-    .unwrap_err();
-    assert!(matches!(err, ProtectError::BadProfile(_)), "{err}");
+    .unwrap();
+    assert_eq!(report.protected.len(), 1);
 }
 
 #[test]

@@ -113,10 +113,10 @@ pub fn explain(d: &Devirtualized) -> String {
     }
     for f in &d.functions {
         let vinstrs: usize = f.blocks.iter().map(|b| b.code.len()).sum();
-        let natives: usize = f.blocks.iter().map(|b| b.body.len() + 1).sum();
+        let natives: usize = f.blocks.iter().map(|b| b.body.len()).sum();
         let _ = writeln!(
             s,
-            "function {} at {:#x} (VM {}): {} blocks, {vinstrs} virtual instructions -> about {natives} native, {} bytes{}",
+            "function {} at {:#x} (VM {}): {} blocks, {vinstrs} virtual instructions -> {natives} native instructions and the blocks' branches, {} bytes{}",
             f.name,
             f.start,
             f.vm,
