@@ -67,7 +67,8 @@ pub enum DecodeError {
 }
 
 /// Decrypts the block entered at `addr`, reading bytes through `read`, up to its `jmp`
-/// or `exit`.
+/// or `exit`. Any address is accepted (the devirtualizer follows what damaged code says):
+/// VIP wraps, and bytes outside memory are an error.
 pub fn decode_block(
     p: &VmProfile,
     addr: u64,
@@ -81,7 +82,11 @@ pub fn decode_block(
         let e = read(at, 1).ok_or(DecodeError::OutOfBounds(at))?[0];
         let (opcode, k) = p.dispatch.decrypt(e as u64, key);
         key = k;
-        vip = if p.forward { vip + 1 } else { vip - 1 };
+        vip = if p.forward {
+            vip.wrapping_add(1)
+        } else {
+            vip.wrapping_sub(1)
+        };
         let h = p.handlers[opcode as usize];
         let mut imm = 0;
         if let Some(chain) = h.imm {
@@ -93,7 +98,11 @@ pub fn decode_block(
             let (x, k) = chain.decrypt(u64::from_le_bytes(le), key);
             key = k;
             imm = x;
-            vip = if p.forward { vip + w } else { vip - w };
+            vip = if p.forward {
+                vip.wrapping_add(w)
+            } else {
+                vip.wrapping_sub(w)
+            };
         }
         out.push(Decoded {
             at,

@@ -110,3 +110,35 @@ fn a_damaged_handler_table_is_reported_with_its_address() {
     assert!(matches!(err, DevirtError::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains("handler"), "{err}");
 }
+
+#[test]
+fn vm_addresses_out_of_the_vms_reach_are_errors() {
+    // What vm_entry's code claims comes from the image: a damaged one can put the
+    // context anywhere. The classifier generates reference code at those addresses.
+    let plain = assemble("examples/fib.s");
+    let (image, _) = protect(
+        &plain,
+        &Options {
+            seed: 3,
+            vms: 1,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let good = recover(&image).unwrap().remove(0);
+    let edits: [fn(&mut vmkit_protect::devirt::entry::VmEntry); 5] = [
+        |v| v.ctx = u64::MAX - 0xFFF,
+        |v| {
+            v.ctx = 0x7FFF_F000;
+            v.vstack_top = v.ctx + 0x800;
+        },
+        |v| v.table = 1 << 40,
+        |v| v.handler_base = 1 << 33,
+        |v| v.vstack_top = v.ctx + (1 << 30),
+    ];
+    for edit in edits {
+        let mut vm = good.clone();
+        edit(&mut vm);
+        assert!(classify(&image, &vm).is_err());
+    }
+}

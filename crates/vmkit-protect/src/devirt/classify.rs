@@ -113,7 +113,28 @@ impl<'a> Lab<'a> {
         if !(context::SLOTS * context::SLOT + SLOTS * 8..=1 << 20).contains(&data_len) {
             return Err(corrupt(vm.entry, "a virtual stack above the context"));
         }
+        // Reference handlers are generated at these addresses, which the VM's code
+        // reaches with 32-bit fields; a damaged image can claim any.
+        let addrs = [
+            vm.ctx,
+            vm.vstack_top,
+            vm.table,
+            vm.bytecode_base,
+            vm.handler_base,
+        ];
+        if let Some(a) = addrs.into_iter().find(|&a| a >= 1 << 31) {
+            return Err(corrupt(
+                vm.entry,
+                format!("VM addresses below 2 GiB, not {a:#x}"),
+            ));
+        }
         let scratch = image.end_address().div_ceil(4096) * 4096;
+        if vm.vstack_top > scratch {
+            return Err(corrupt(
+                vm.entry,
+                "a context and virtual stack inside the image",
+            ));
+        }
         // The image loaded as it runs (page 0 unmapped, segment permissions), so a
         // handler that reads a small number as an address faults instead of reading
         // memory that another handler's run may have written; a page of stack on top.

@@ -379,7 +379,7 @@ pub fn devirtualize(image: &Image) -> Result<Devirtualized, DevirtError> {
             .unwrap_or(seg_end)
             .min(seg_end);
         let code = emit(blocks, *start);
-        let fits = code.len() <= limit - start;
+        let fits = code.len() <= limit.saturating_sub(*start);
         let bytes = if fits {
             let bytes = code
                 .assemble(*start)
