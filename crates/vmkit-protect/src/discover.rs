@@ -78,7 +78,7 @@ pub fn decode_at(image: &Image, addr: u64) -> Option<(Instr, u64)> {
     decode(&bytes).ok().map(|(i, n)| (i, n as u64))
 }
 
-fn rel_target(at: u64, len: u64, i: &Instr) -> Option<u64> {
+pub(crate) fn rel_target(at: u64, len: u64, i: &Instr) -> Option<u64> {
     i.operands.iter().find_map(|o| match o {
         Operand::Rel(r) => Some(at.wrapping_add(len).wrapping_add(*r as i64 as u64)),
         _ => None,

@@ -18,7 +18,7 @@
 //! One line per fact, `#` starts a comment; every VM lists all 256 handlers.
 
 use crate::profile::{HandlerSpec, Profile, VmProfile, VmRegs};
-use crate::transform::{Chain3, KeyChain, Transform};
+use crate::transform::{parse_number, Chain3, KeyChain, Transform};
 use crate::vop::VKind;
 use std::fmt::Write;
 use vmkit_isa::Reg;
@@ -39,6 +39,10 @@ impl std::fmt::Display for ProfileTextError {
 }
 
 impl std::error::Error for ProfileTextError {}
+
+/// What a line may start with.
+const KEYS: &str =
+    "`base`, `function`, `vm`, `regs`, `direction`, `entry`, `dispatch`, `table` or `handler`";
 
 impl Profile {
     /// The text form.
@@ -90,26 +94,31 @@ impl Profile {
             };
             let rest = rest.trim();
             match key {
-                "base" => base = Some(number(rest).ok_or_else(|| err("`base ADDRESS`"))?),
+                "base" => base = Some(parse_number(rest).ok_or_else(|| err("`base ADDRESS`"))?),
                 "function" => {
                     let w: Vec<&str> = rest.split_whitespace().collect();
                     let f = match w[..] {
-                        [a, "vm", k] => number(a).zip(number(k)),
+                        [a, "vm", k] => parse_number(a).zip(parse_number(k)),
                         _ => None,
                     }
                     .ok_or_else(|| err("`function ADDRESS vm N`"))?;
                     functions.push((f.0, f.1 as usize));
                 }
                 "vm" => {
-                    if number(rest) != Some(vms.len() as u64) {
-                        return Err(err(&format!("`vm {}` (VMs are numbered in order)", vms.len())));
+                    if parse_number(rest) != Some(vms.len() as u64) {
+                        return Err(err(&format!(
+                            "`vm {}` (VMs are numbered in order)",
+                            vms.len()
+                        )));
                     }
                     vms.push(Partial::default());
                 }
                 "regs" => {
                     let mut r = [None; 3];
                     for w in rest.split_whitespace() {
-                        let (name, reg) = w.split_once('=').ok_or_else(|| err("`regs vip=rA vsp=rB key=rC`"))?;
+                        let (name, reg) = w
+                            .split_once('=')
+                            .ok_or_else(|| err("`regs vip=rA vsp=rB key=rC`"))?;
                         let i = ["vip", "vsp", "key"].iter().position(|&x| x == name);
                         let reg = Reg::parse(reg);
                         match (i, reg) {
@@ -130,29 +139,47 @@ impl Profile {
                     })
                 }
                 "entry" => {
-                    cur(&mut vms, line)?.entry = Some(Chain3::parse(rest).ok_or_else(|| err("three transforms: `add 0x12; rol 5; not`"))?)
+                    cur(&mut vms, line)?.entry = Some(
+                        Chain3::parse(rest)
+                            .ok_or_else(|| err("three transforms: `add 0x12; rol 5; not`"))?,
+                    )
                 }
                 "dispatch" => {
-                    cur(&mut vms, line)?.dispatch = Some(KeyChain::parse(rest).ok_or_else(|| err("a key chain: `xor.b key; add 0x5; not; rol 3`"))?)
+                    cur(&mut vms, line)?.dispatch = Some(
+                        KeyChain::parse(rest)
+                            .ok_or_else(|| err("a key chain: `xor.b key; add 0x5; not; rol 3`"))?,
+                    )
                 }
                 "table" => {
-                    cur(&mut vms, line)?.table = Some(Transform::parse(rest).ok_or_else(|| err("a transform: `sub 0x1234`"))?)
+                    cur(&mut vms, line)?.table = Some(
+                        Transform::parse(rest).ok_or_else(|| err("a transform: `sub 0x1234`"))?,
+                    )
                 }
                 "handler" => {
                     let mut w = rest.splitn(3, ' ');
                     let (b, kind, chain) = (w.next(), w.next(), w.next());
-                    let b = b.and_then(number).filter(|&b| b < 256).ok_or_else(|| err("`handler OPCODE KIND [CHAIN]`"))?;
-                    let kind = kind.and_then(VKind::parse).ok_or_else(|| err("a virtual instruction kind such as `add.q`"))?;
+                    let b = b
+                        .and_then(parse_number)
+                        .filter(|&b| b < 256)
+                        .ok_or_else(|| err("`handler OPCODE KIND [CHAIN]`"))?;
+                    let kind = kind
+                        .and_then(VKind::parse)
+                        .ok_or_else(|| err("a virtual instruction kind such as `add.q`"))?;
                     let imm = match chain {
-                        Some(c) => Some(KeyChain::parse(c).ok_or_else(|| err("an immediate chain: `add.d key; not; inc; rol 3`"))?),
+                        Some(c) => Some(KeyChain::parse(c).ok_or_else(|| {
+                            err("an immediate chain: `add.d key; not; inc; rol 3`")
+                        })?),
                         None => None,
                     };
                     let vm = cur(&mut vms, line)?;
-                    if vm.handlers[b as usize].replace(HandlerSpec { kind, imm }).is_some() {
+                    if vm.handlers[b as usize]
+                        .replace(HandlerSpec { kind, imm })
+                        .is_some()
+                    {
                         return Err(err("each opcode once"));
                     }
                 }
-                _ => return Err(err("`base`, `function`, `vm`, `regs`, `direction`, `entry`, `dispatch`, `table` or `handler`")),
+                _ => return Err(err(KEYS)),
             }
         }
         let line = last.max(1);
@@ -222,13 +249,6 @@ fn cur(vms: &mut [Partial], line: usize) -> Result<&mut Partial, ProfileTextErro
         line,
         message: "a `vm N` line first".into(),
     })
-}
-
-fn number(s: &str) -> Option<u64> {
-    match s.strip_prefix("0x") {
-        Some(h) => u64::from_str_radix(h, 16).ok(),
-        None => s.parse().ok(),
-    }
 }
 
 #[cfg(test)]

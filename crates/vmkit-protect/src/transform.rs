@@ -149,13 +149,7 @@ impl Transform {
         if words.next().is_some() {
             return None;
         }
-        let num = || -> Option<u64> {
-            let a = arg?;
-            match a.strip_prefix("0x") {
-                Some(h) => u64::from_str_radix(h, 16).ok(),
-                None => a.parse().ok(),
-            }
-        };
+        let num = || arg.and_then(parse_number);
         let t = match name {
             "add" => Transform::Add(num()?),
             "sub" => Transform::Sub(num()?),
@@ -188,6 +182,14 @@ impl fmt::Display for Transform {
             Transform::Dec => f.write_str("dec"),
             Transform::Bswap => f.write_str("bswap"),
         }
+    }
+}
+
+/// A number as profiles and transforms write it: `0x` hex or decimal.
+pub(crate) fn parse_number(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
     }
 }
 

@@ -61,7 +61,9 @@ proptest! {
         let (mut image, report) = protect(&plain, &Options { seed, vms: 1, ..Options::default() }).unwrap();
         // Damage the protector's own segments: virtual code, tables, VM code and stubs.
         let base = report.profile.base;
-        let segs: Vec<usize> = (0..image.segments.len()).filter(|&n| image.segments[n].addr >= base && !image.segments[n].data.is_empty()).collect();
+        let segs: Vec<usize> = (0..image.segments.len())
+            .filter(|&n| image.segments[n].addr >= base && !image.segments[n].data.is_empty())
+            .collect();
         for (at, x) in flips {
             let s = segs[at.index(segs.len())];
             let data = &mut image.segments[s].data;

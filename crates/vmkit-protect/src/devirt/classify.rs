@@ -100,18 +100,14 @@ struct Lab<'a> {
     states: Vec<State>,
 }
 
-fn corrupt(at: u64, what: impl Into<String>) -> DevirtError {
-    DevirtError::Corrupt {
-        at,
-        what: what.into(),
-    }
-}
-
 impl<'a> Lab<'a> {
     fn new(image: &Image, vm: &'a VmEntry) -> Result<Lab<'a>, DevirtError> {
         let data_len = vm.vstack_top.wrapping_sub(vm.ctx);
         if !(context::SLOTS * context::SLOT + SLOTS * 8..=1 << 20).contains(&data_len) {
-            return Err(corrupt(vm.entry, "a virtual stack above the context"));
+            return Err(DevirtError::corrupt(
+                vm.entry,
+                "a virtual stack above the context",
+            ));
         }
         // Reference handlers are generated at these addresses, which the VM's code
         // reaches with 32-bit fields; a damaged image can claim any.
@@ -123,14 +119,14 @@ impl<'a> Lab<'a> {
             vm.handler_base,
         ];
         if let Some(a) = addrs.into_iter().find(|&a| a >= 1 << 31) {
-            return Err(corrupt(
+            return Err(DevirtError::corrupt(
                 vm.entry,
                 format!("VM addresses below 2 GiB, not {a:#x}"),
             ));
         }
         let scratch = image.end_address().div_ceil(4096) * 4096;
         if vm.vstack_top > scratch {
-            return Err(corrupt(
+            return Err(DevirtError::corrupt(
                 vm.entry,
                 "a context and virtual stack inside the image",
             ));
@@ -139,9 +135,10 @@ impl<'a> Lab<'a> {
         // handler that reads a small number as an address faults instead of reading
         // memory that another handler's run may have written; a page of stack on top.
         let size = scratch + SCRATCH + 4096;
-        let mut m = Machine::try_new(size).map_err(|e| corrupt(vm.entry, e.to_string()))?;
+        let mut m =
+            Machine::try_new(size).map_err(|e| DevirtError::corrupt(vm.entry, e.to_string()))?;
         m.load_image(image, 4096, false)
-            .map_err(|e| corrupt(vm.entry, e.to_string()))?;
+            .map_err(|e| DevirtError::corrupt(vm.entry, e.to_string()))?;
         let mut rng = Rng::new(vm.entry ^ 0x5eed);
         let states = (0..TRIALS)
             .map(|t| State::random(&mut rng, t, data_len, scratch, size))
@@ -398,14 +395,6 @@ fn chain_from_trace(trace: &[Instr], vip: Reg, key: Reg) -> Option<KeyChain> {
     })
 }
 
-/// The kinds a handler that moved VIP by `step` bytes may be.
-fn imm_candidates(step: u64) -> Vec<VKind> {
-    VKind::all()
-        .into_iter()
-        .filter(|k| k.imm_bytes() as u64 == step)
-        .collect()
-}
-
 /// Classifies every handler of `vm`: its kind and, for kinds with an immediate, the
 /// immediate's chain. Handlers at the same address are classified once.
 pub fn classify(image: &Image, vm: &VmEntry) -> Result<Vec<HandlerInfo>, DevirtError> {
@@ -449,11 +438,13 @@ pub fn classify(image: &Image, vm: &VmEntry) -> Result<Vec<HandlerInfo>, DevirtE
                     ));
                 }
             }
-        } else if let Some(chain) = chain_from_trace(&trace, vm.regs.vip, vm.regs.key) {
-            for k in imm_candidates(moved) {
-                if k.imm_size() != Some(chain.size) {
-                    continue;
-                }
+        } else if let Some(chain) = chain_from_trace(&trace, vm.regs.vip, vm.regs.key)
+            .filter(|c| c.size.bytes() as u64 == moved)
+        {
+            let kinds = VKind::all()
+                .into_iter()
+                .filter(|k| k.imm_size() == Some(chain.size));
+            for k in kinds {
                 let (o, len) = lab.reference(k, Some(chain));
                 if o == outs {
                     matches.push((
@@ -469,7 +460,7 @@ pub fn classify(image: &Image, vm: &VmEntry) -> Result<Vec<HandlerInfo>, DevirtE
         let (spec, len) = match matches[..] {
             [one] => one,
             [] => {
-                return Err(corrupt(
+                return Err(DevirtError::corrupt(
                     addr,
                     format!(
                         "a handler (opcode {opcode:#04x}) that behaves like a virtual instruction"
@@ -478,7 +469,7 @@ pub fn classify(image: &Image, vm: &VmEntry) -> Result<Vec<HandlerInfo>, DevirtE
             }
             _ => {
                 let kinds: Vec<String> = matches.iter().map(|m| m.0.kind.to_string()).collect();
-                return Err(corrupt(
+                return Err(DevirtError::corrupt(
                     addr,
                     format!(
                         "a handler (opcode {opcode:#04x}) that behaves like one virtual instruction, not like all of {}",

@@ -1,7 +1,7 @@
 //! Stage 1 of devirtualization: entry stubs, vm_entry and calc_jmp.
 
 use super::DevirtError;
-use crate::discover::decode_at;
+use crate::discover::{decode_at, rel_target};
 use crate::profile::VmRegs;
 use crate::transform::{Chain3, KeyChain, KeyOp, Transform};
 use std::collections::BTreeMap;
@@ -52,31 +52,37 @@ impl VmEntry {
     }
 }
 
-/// Finds every `push.q imm32; jmp target` pair in executable segments: target and
-/// (stub address, pushed value).
+/// The target of the `jmp rel` at `at`, if that is what is there.
+pub fn jmp_at(image: &Image, at: u64) -> Option<u64> {
+    let (jmp, n) = decode_at(image, at)?;
+    (jmp.op == Op::Jmp)
+        .then(|| rel_target(at, n, &jmp))
+        .flatten()
+}
+
+/// The stub at `at`, `push.q imm32; jmp target`: its target and the pushed value.
+pub fn stub_at(image: &Image, at: u64) -> Option<(u64, u32)> {
+    let (push, n) = decode_at(image, at)?;
+    let Operand::Imm {
+        value,
+        width: vmkit_isa::ImmWidth::I32,
+    } = push.operands[0]
+    else {
+        return None;
+    };
+    if push.op != Op::Push || push.size != Size::Q {
+        return None;
+    }
+    Some((jmp_at(image, at + n)?, value as u32))
+}
+
+/// Finds every stub in executable segments: target and (stub address, pushed value).
 fn stubs(image: &Image) -> BTreeMap<u64, Vec<(u64, u32)>> {
     let mut found: BTreeMap<u64, Vec<(u64, u32)>> = BTreeMap::new();
     for seg in image.segments.iter().filter(|s| s.perms.exec()) {
         for at in seg.addr..seg.addr + seg.data.len() as u64 {
-            let Some((push, n)) = decode_at(image, at) else {
-                continue;
-            };
-            let Operand::Imm {
-                value,
-                width: vmkit_isa::ImmWidth::I32,
-            } = push.operands[0]
-            else {
-                continue;
-            };
-            if push.op != Op::Push || push.size != Size::Q {
-                continue;
-            }
-            let Some((jmp, m)) = decode_at(image, at + n) else {
-                continue;
-            };
-            if let (Op::Jmp, Operand::Rel(r)) = (jmp.op, jmp.operands[0]) {
-                let target = (at + n + m).wrapping_add(r as i64 as u64);
-                found.entry(target).or_default().push((at, value as u32));
+            if let Some((target, enc)) = stub_at(image, at) {
+                found.entry(target).or_default().push((at, enc));
             }
         }
     }

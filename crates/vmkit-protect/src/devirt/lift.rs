@@ -232,8 +232,8 @@ impl<'a, W: World + ?Sized> Match<'a, W> {
     }
 
     /// A memory operand's address and its indirection: the `read.q`s that follow.
-    /// `value_read` is the size of a final read of the operand's value, which is not
-    /// indirection.
+    /// `then` is the access that uses the operand (a final `read` of its value or a
+    /// `write`), which is not indirection.
     fn take_mem(&mut self, then: Option<VKind>) -> Option<Mem> {
         let start = self.pos;
         let addr = self.take_addr()?;
@@ -343,7 +343,12 @@ impl<W: World + ?Sized> Sink for Match<'_, W> {
 /// Every (op, size) the templates cover, `mov` first (so that of equally long
 /// instructions that lower alike, such as `movzx.q` and `mov.q`, `mov` comes back),
 /// sizes largest first.
-fn candidates() -> Vec<(Op, Size)> {
+fn candidates() -> &'static [(Op, Size)] {
+    static CANDIDATES: std::sync::OnceLock<Vec<(Op, Size)>> = std::sync::OnceLock::new();
+    CANDIDATES.get_or_init(probe_candidates)
+}
+
+fn probe_candidates() -> Vec<(Op, Size)> {
     struct Probe(bool);
     impl Sink for Probe {
         fn v(&mut self, _: VKind, _: u64) {
@@ -543,7 +548,7 @@ pub fn lift_block<W: World + ?Sized>(
             });
         }
         let here = reach[p].map_or(0, |r| r.2);
-        for (q, i) in instrs_at(&ops, p, world, &cands) {
+        for (q, i) in instrs_at(&ops, p, world, cands) {
             let cost = here + i.len() as u64;
             if reach[q].is_none_or(|r| cost < r.2) {
                 reach[q] = Some((p, i, cost));

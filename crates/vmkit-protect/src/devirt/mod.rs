@@ -35,6 +35,16 @@ pub enum DevirtError {
     },
 }
 
+impl DevirtError {
+    /// [`DevirtError::Corrupt`] at `at`, expecting `what`.
+    pub fn corrupt(at: u64, what: impl Into<String>) -> DevirtError {
+        DevirtError::Corrupt {
+            at,
+            what: what.into(),
+        }
+    }
+}
+
 impl fmt::Display for DevirtError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -9,16 +9,16 @@
 //! where the original fell through. The protector's segments are dropped.
 
 use super::classify::{classify, profile_of, HandlerInfo};
-use super::entry::{recover, VmEntry};
+use super::entry::{jmp_at, recover, stub_at, VmEntry};
 use super::lift::{lift_block, Dest, Escaped, ExitTarget, Lifted, Term, World};
 use super::DevirtError;
 use crate::bytecode::decode_block;
-use crate::discover::{decode_at, discover, name_of};
+use crate::discover::{decode_at, discover, name_of, rel_target};
 use crate::native::{Code, Label, Target};
 use crate::profile::{Profile, VmProfile};
 use std::collections::{BTreeMap, BTreeSet};
 use vmkit_image::{Image, Perms, Segment, SegmentKind};
-use vmkit_isa::{Op, Operand, Size};
+use vmkit_isa::{Op, Size};
 
 /// One recovered VM instance.
 #[derive(Clone, Debug)]
@@ -62,13 +62,6 @@ pub struct Devirtualized {
     pub profile: Profile,
 }
 
-fn corrupt(at: u64, what: impl Into<String>) -> DevirtError {
-    DevirtError::Corrupt {
-        at,
-        what: what.into(),
-    }
-}
-
 /// The image as the lifter sees it.
 struct View<'a> {
     image: &'a Image,
@@ -80,16 +73,9 @@ struct View<'a> {
 impl View<'_> {
     /// The VM and block a `push enc; jmp vm_entry` at `a` enters.
     fn enter_at(&self, a: u64) -> Option<(usize, u64)> {
-        let (push, n) = decode_at(self.image, a)?;
-        let (jmp, m) = decode_at(self.image, a + n)?;
-        let (Op::Push, Operand::Imm { value, .. }, Op::Jmp, Operand::Rel(r)) =
-            (push.op, push.operands[0], jmp.op, jmp.operands[0])
-        else {
-            return None;
-        };
-        let target = (a + n + m).wrapping_add(r as i64 as u64);
+        let (target, enc) = stub_at(self.image, a)?;
         let k = self.vms.iter().position(|v| v.entry.entry == target)?;
-        Some((k, self.vms[k].entry.block_of(value as u32)))
+        Some((k, self.vms[k].entry.block_of(enc)))
     }
 
     fn in_vm_code(&self, a: u64) -> bool {
@@ -112,25 +98,16 @@ impl World for View<'_> {
         let Some((i, n)) = decode_at(self.image, a) else {
             return ExitTarget::Native;
         };
-        let escaped = match (i.op, i.operands[0]) {
-            (Op::Call, Operand::Rel(r)) => Escaped::Call((a + n).wrapping_add(r as i64 as u64)),
+        let escaped = match rel_target(a, n, &i) {
+            Some(t) if i.op == Op::Call => Escaped::Call(t),
             _ => Escaped::Instr(i),
         };
         if i.op == Op::Halt {
             return ExitTarget::Escape(escaped, None);
         }
-        let cont = if let Some((_, b)) = self.enter_at(a + n) {
-            Some(Dest::Block(b))
-        } else {
-            match decode_at(self.image, a + n) {
-                Some((j, m)) if j.op == Op::Jmp => match j.operands[0] {
-                    Operand::Rel(r) => {
-                        Some(Dest::Native((a + n + m).wrapping_add(r as i64 as u64)))
-                    }
-                    _ => None,
-                },
-                _ => None,
-            }
+        let cont = match self.enter_at(a + n) {
+            Some((_, b)) => Some(Dest::Block(b)),
+            None => jmp_at(self.image, a + n).map(Dest::Native),
         };
         ExitTarget::Escape(escaped, cont)
     }
@@ -193,13 +170,13 @@ fn lift_function(view: &View, k: usize, entry: u64) -> Result<Vec<Lifted>, Devir
             continue;
         }
         let code = decode_block(profile, addr, |a, n| view.image.read(a, n)).map_err(|e| {
-            corrupt(
+            DevirtError::corrupt(
                 addr,
                 format!("virtual code that decrypts to a whole block ({e:?})"),
             )
         })?;
         let lifted = lift_block(addr, code, view).map_err(|e| {
-            corrupt(
+            DevirtError::corrupt(
                 e.at,
                 format!(
                     "virtual code that lowers a native instruction, not `{}`",
@@ -219,8 +196,9 @@ fn lift_function(view: &View, k: usize, entry: u64) -> Result<Vec<Lifted>, Devir
     Ok(out)
 }
 
-/// Native code for a lifted function placed at `at`.
-fn emit(blocks: &[Lifted], at: u64) -> Code {
+/// Native code for a lifted function placed at `at` (`None`: a place not known yet, so
+/// no exit can fall through into the code after it).
+fn emit(blocks: &[Lifted], at: Option<u64>) -> Code {
     // Blocks that a branch other than the one from the block before them reaches: only
     // those could have been fallen into.
     let mut targeted: BTreeSet<u64> = BTreeSet::new();
@@ -257,7 +235,7 @@ fn emit(blocks: &[Lifted], at: u64) -> Code {
         // fall into it, or (after the last block) the address right after the code.
         let falls = |code: &Code, d: &Dest, may_fall: bool| match d {
             Dest::Block(a) => Some(*a) == next && may_fall,
-            Dest::Native(a) => last && at + code.len() == *a,
+            Dest::Native(a) => last && at.map(|at| at + code.len()) == Some(*a),
         };
         match &b.end {
             Term::Jmp(d) => {
@@ -305,7 +283,7 @@ pub fn devirtualize(image: &Image) -> Result<Devirtualized, DevirtError> {
     }
     let base = vms[0].entry.bytecode_base;
     if vms.iter().any(|v| v.entry.bytecode_base != base) {
-        return Err(corrupt(
+        return Err(DevirtError::corrupt(
             vms[0].entry.entry,
             "every VM's virtual code in one segment",
         ));
@@ -313,7 +291,7 @@ pub fn devirtualize(image: &Image) -> Result<Devirtualized, DevirtError> {
     let seg_of = |a: u64| image.segments.iter().find(|s| s.contains(a));
     let vm_code = seg_of(vms[0].entry.entry)
         .map(|s| (s.addr, s.end()))
-        .ok_or_else(|| corrupt(vms[0].entry.entry, "VM code in a segment"))?;
+        .ok_or_else(|| DevirtError::corrupt(vms[0].entry.entry, "VM code in a segment"))?;
     let view = View {
         image,
         vms: &vms,
@@ -334,13 +312,9 @@ pub fn devirtualize(image: &Image) -> Result<Devirtualized, DevirtError> {
         if !seen.insert(a) || a >= base {
             continue;
         }
-        let Some((jmp, n)) = decode_at(image, a) else {
+        let Some(stub) = jmp_at(image, a) else {
             continue;
         };
-        let (Op::Jmp, Operand::Rel(r)) = (jmp.op, jmp.operands[0]) else {
-            continue;
-        };
-        let stub = (a + n).wrapping_add(r as i64 as u64);
         let Some((k, entry)) = view.enter_at(stub) else {
             continue;
         };
@@ -378,19 +352,19 @@ pub fn devirtualize(image: &Image) -> Result<Devirtualized, DevirtError> {
             .copied()
             .unwrap_or(seg_end)
             .min(seg_end);
-        let code = emit(blocks, *start);
+        let code = emit(blocks, Some(*start));
         let fits = code.len() <= limit.saturating_sub(*start);
         let bytes = if fits {
-            let bytes = code
-                .assemble(*start)
-                .map_err(|(from, to)| corrupt(from, format!("a branch that reaches {to:#x}")))?;
+            let bytes = code.assemble(*start).map_err(|(from, to)| {
+                DevirtError::corrupt(from, format!("a branch that reaches {to:#x}"))
+            })?;
             out.write(*start, &bytes);
             bytes.len() as u64
         } else {
             let l = moved.label();
             moved.bind(l);
             moved_at.push((n, l));
-            let c = emit_at_label(blocks);
+            let c = emit(blocks, None);
             let len = c.len();
             moved.append(c);
             len
@@ -408,17 +382,17 @@ pub fn devirtualize(image: &Image) -> Result<Devirtualized, DevirtError> {
         // Functions whose code outgrew their place (not seen from the protector's own
         // output): a segment of their own, where the VM was.
         let addrs = moved.label_addrs(base);
-        let bytes = moved
-            .assemble(base)
-            .map_err(|(from, to)| corrupt(from, format!("a branch that reaches {to:#x}")))?;
+        let bytes = moved.assemble(base).map_err(|(from, to)| {
+            DevirtError::corrupt(from, format!("a branch that reaches {to:#x}"))
+        })?;
         for (n, l) in moved_at {
             let to = addrs[l.index()].unwrap_or(base);
             recovered[n].moved_to = Some(to);
             let mut j = Code::new();
             j.jmp(Target::Addr(to));
-            let jb = j
-                .assemble(recovered[n].start)
-                .map_err(|(from, to)| corrupt(from, format!("a branch that reaches {to:#x}")))?;
+            let jb = j.assemble(recovered[n].start).map_err(|(from, to)| {
+                DevirtError::corrupt(from, format!("a branch that reaches {to:#x}"))
+            })?;
             out.write(recovered[n].start, &jb);
         }
         out.segments.push(Segment {
@@ -444,11 +418,4 @@ pub fn devirtualize(image: &Image) -> Result<Devirtualized, DevirtError> {
         functions: recovered,
         profile,
     })
-}
-
-/// A function's code for a place not known yet (its own branches are label-relative).
-fn emit_at_label(blocks: &[Lifted]) -> Code {
-    // Native fall-through cannot be used away from the original place: every exit
-    // to a native address gets its jump, which `emit` gives when placed at 0.
-    emit(blocks, u64::MAX / 2)
 }
