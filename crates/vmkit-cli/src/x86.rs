@@ -111,6 +111,8 @@ pub fn run(file: &Path, args: &MachineArgs, options: &Options) -> Result<i32, St
         }
         vm.os
             .set_exe_path(std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf()));
+        // A refused access to a file named here gets a hint (which flag allows it).
+        vm.os.set_command_line(&options.args);
         let mut argv = vec![file.display().to_string()];
         argv.extend(options.args.iter().cloned());
         vm.load_elf(&bytes, &argv, &environment(options)?)

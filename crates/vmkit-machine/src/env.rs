@@ -5,7 +5,8 @@ use crate::host::HostFn;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use vmkit_vm::sandbox::Sandbox;
 
 /// Where guest output goes.
 pub enum Sink {
@@ -73,8 +74,15 @@ pub struct Env {
     pub(crate) stdout: Sink,
     pub(crate) stderr: Sink,
     pub(crate) stdin: Source,
-    /// The directory `sys open` is confined to; `None` denies every open.
+    /// The directory `sys open` is confined to, as the user named it; `None` denies every
+    /// open.
     pub(crate) fs_root: Option<PathBuf>,
+    /// The sandbox over `fs_root` (or why it could not be built).
+    pub(crate) sandbox: Option<Result<Sandbox, String>>,
+    /// Print one hint on stderr at the first refused `sys open`.
+    pub(crate) hints: bool,
+    /// Whether that hint was printed.
+    pub(crate) hinted: bool,
     /// Open files; guest fd = index + 3.
     pub(crate) files: Vec<Option<File>>,
     /// Set when a write to stdout or stderr found the reading end of a pipe closed.
@@ -92,8 +100,21 @@ impl Default for Env {
             stderr: Sink::Stderr,
             stdin: Source::Stdin,
             fs_root: None,
+            sandbox: None,
+            hints: true,
+            hinted: false,
             files: Vec::new(),
             broken_pipe: false,
         }
     }
+}
+
+/// The sandbox for a `--grant` directory: the directory itself, writable, at guest `/`, with
+/// no built-in devices (a native `dev/null` is a file in the directory).
+pub(crate) fn grant_sandbox(dir: &Path) -> Result<Sandbox, String> {
+    Sandbox::new()
+        .without_devices()
+        .mount(dir, Some("/"))
+        .and_then(|s| s.allow_write(dir))
+        .map_err(|e| e.to_string())
 }

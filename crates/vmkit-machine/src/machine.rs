@@ -683,9 +683,19 @@ impl Machine {
         self.env.stdin = Source::Bytes(bytes.iter().copied().collect());
     }
 
-    /// Lets `sys open` reach files below `dir` (and nothing else).
+    /// Lets `sys open` read and write files below `dir` (and nothing else). Guest paths are
+    /// relative to `dir`; absolute paths, `..` and symbolic links that lead out of it are
+    /// refused with EACCES (see `vmkit_vm::sandbox`, shared with the x86 guest).
     pub fn grant_directory(&mut self, dir: impl Into<PathBuf>) {
-        self.env.fs_root = Some(dir.into());
+        let dir = dir.into();
+        self.env.sandbox = Some(crate::env::grant_sandbox(&dir));
+        self.env.fs_root = Some(dir);
+    }
+
+    /// Whether a refused `sys open` prints one hint on stderr (which path, which flag
+    /// allows it); on by default.
+    pub fn set_hints(&mut self, on: bool) {
+        self.env.hints = on;
     }
 
     /// Turns the specialised fast records off (every instruction runs through the reference

@@ -6,10 +6,10 @@ use crate::env::Env;
 use crate::exec::Flow;
 use crate::fault::FaultKind;
 use crate::Exit;
-use std::fs::OpenOptions;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 use vmkit_isa::syscall::{self, errno};
 use vmkit_mem::Memory;
+use vmkit_vm::sandbox::{normalize, OpenHow, PathError, Resolved};
 
 /// Largest single read or write, so a guest cannot make the host allocate without bound.
 const MAX_IO: u64 = 1 << 24;
@@ -116,31 +116,19 @@ fn read_c_string(mem: &Memory, addr: u64) -> Option<String> {
     None
 }
 
-/// Resolves a guest path inside `root`, refusing absolute paths, `..` and symlinks that lead
-/// outside.
-pub(crate) fn confine(root: &Path, guest: &str) -> Option<PathBuf> {
-    let rel = Path::new(guest);
-    if rel.is_absolute() {
-        return None;
-    }
-    if rel
-        .components()
-        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
-    {
-        return None;
-    }
-    let root = root.canonicalize().ok()?;
-    let joined = root.join(rel);
-    // The file may not exist yet (create): check the deepest existing ancestor.
-    let mut probe = joined.as_path();
-    loop {
-        if let Ok(real) = probe.canonicalize() {
-            return real.starts_with(&root).then_some(joined);
-        }
-        probe = probe.parent()?;
+/// Prints the one hint a refused `sys open` gets, the first time.
+fn hint(env: &mut Env, text: impl FnOnce() -> String) {
+    if env.hints && !env.hinted {
+        env.hinted = true;
+        eprintln!("vmkit: hint: {}", text());
     }
 }
 
+/// `open`: the path is relative to the `--grant` directory and resolved by the shared
+/// sandbox (`vmkit_vm::sandbox`): every component is walked without letting the host follow
+/// links, so a link (dangling or not, at any component) that leads out of the directory is
+/// refused, and the open acts on exactly what was checked. Opening never blocks (a FIFO
+/// without a writer reads as empty).
 fn sys_open(mem: &Memory, env: &mut Env, path: u64, flags: u64) -> i64 {
     let Some(guest) = read_c_string(mem, path) else {
         return -errno::EFAULT;
@@ -148,23 +136,96 @@ fn sys_open(mem: &Memory, env: &mut Env, path: u64, flags: u64) -> i64 {
     if guest.is_empty() {
         return -errno::ENOENT;
     }
-    let Some(root) = &env.fs_root else {
-        return -errno::EACCES;
+    let root = env.fs_root.clone().unwrap_or_default();
+    let sandbox = match &env.sandbox {
+        Some(Ok(s)) => s.clone(),
+        Some(Err(e)) => {
+            let e = e.clone();
+            hint(env, || format!("sys open \"{guest}\" refused: --grant {e}"));
+            return -errno::EACCES;
+        }
+        None => {
+            hint(env, || {
+                format!(
+                    "the program opened \"{guest}\", but sys open works only with --grant DIR \
+                     (paths are then relative to DIR)"
+                )
+            });
+            return -errno::EACCES;
+        }
     };
-    let Some(host) = confine(root, &guest) else {
+    let rel = Path::new(&guest);
+    if rel.is_absolute() || rel.components().any(|c| c == Component::ParentDir) {
+        hint(env, || {
+            format!(
+                "the program opened \"{guest}\": sys open takes paths relative to the --grant \
+                 directory {}; absolute paths and `..` are refused",
+                root.display()
+            )
+        });
         return -errno::EACCES;
-    };
-    if host.is_dir() {
-        return -errno::EISDIR;
     }
-    let mut opts = OpenOptions::new();
-    match flags {
-        0 => opts.read(true),
-        1 => opts.write(true).create(true).truncate(true),
-        2 => opts.append(true).create(true),
+    let how = match flags {
+        0 => OpenHow {
+            read: true,
+            ..OpenHow::default()
+        },
+        1 => OpenHow {
+            write: true,
+            truncate: true,
+            ..OpenHow::default()
+        },
+        2 => OpenHow {
+            write: true,
+            append: true,
+            ..OpenHow::default()
+        },
         _ => return -errno::EINVAL,
     };
-    match opts.open(&host) {
+    let refused = |env: &mut Env, e: PathError| -> i64 {
+        if e.is_refusal() {
+            hint(env, || {
+                format!(
+                    "the program opened \"{guest}\", which leads outside the --grant directory {} \
+                     (through a symbolic link)",
+                    root.display()
+                )
+            });
+        }
+        -(e.errno() as i64)
+    };
+    let entry = match sandbox.resolve(&normalize(Path::new("/"), guest.as_bytes()), true) {
+        Ok(Resolved::Host(e)) => e,
+        Ok(_) => return -errno::EACCES,
+        Err(e) => return refused(env, e),
+    };
+    let opened = if entry.exists() {
+        match entry.metadata() {
+            Ok(m) if m.is_dir() => return -errno::EISDIR,
+            Ok(_) => {}
+            Err(e) => return -host_errno(&e),
+        }
+        if flags != 0 {
+            if let Err(e) = sandbox.check_write_object(entry.host()) {
+                return refused(env, e);
+            }
+        }
+        entry.open(&how)
+    } else {
+        if flags == 0 {
+            return -errno::ENOENT;
+        }
+        if let Err(e) = sandbox.check_write_entry(entry.host()) {
+            return refused(env, e);
+        }
+        // 0o666 less the process's umask, as `creat` gives.
+        entry.open(&OpenHow {
+            create: Some(0o666),
+            truncate: false,
+            ..how
+        })
+    };
+    match opened {
         Ok(f) => {
             if let Some(i) = env.files.iter().position(Option::is_none) {
                 env.files[i] = Some(f);
@@ -176,29 +237,95 @@ fn sys_open(mem: &Memory, env: &mut Env, path: u64, flags: u64) -> i64 {
                 -errno::EMFILE
             }
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => -errno::ENOENT,
-        Err(_) => -errno::EACCES,
+        Err(e) => -host_errno(&e),
     }
+}
+
+/// A host error as the guest's errno: Linux's number (ENOENT 2, ENXIO 6 for a FIFO without
+/// a reader or a socket, ENOTDIR 20, ELOOP 40, ...), or EIO when the host gave none.
+fn host_errno(e: &std::io::Error) -> i64 {
+    e.raw_os_error().map_or(errno::EIO, i64::from)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::confine;
+    use crate::{Config, Exit, Machine};
+
+    /// Runs `sys open(path, flags)` in a machine granted `dir` and returns r0.
+    fn open_in(dir: &std::path::Path, path: &str, flags: u8) -> i64 {
+        let src = format!(
+            "main:\n    mov r1, p\n    mov r2, {flags}\n    sys open\n    halt\n.data\np: .asciz \"{path}\"\n"
+        );
+        let image = vmkit_asm::assemble_str("open.s", &src).unwrap().image;
+        let mut vm = Machine::from_image(&image, &Config::default()).unwrap();
+        vm.set_hints(false);
+        vm.grant_directory(dir);
+        assert_eq!(vm.run_for(1000), Exit::Halted);
+        vm.reg(vmkit_isa::Reg::new(0).unwrap()) as i64
+    }
+
+    struct Dir(std::path::PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 
     #[test]
-    fn paths_are_confined() {
-        let dir = std::env::temp_dir().join(format!("vmkit-confine-{}", std::process::id()));
+    fn paths_are_confined_at_every_component() {
+        let root = std::env::temp_dir().join(format!("vmkit-confine-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let _guard = Dir(root.clone());
+        let dir = root.join("grant");
         std::fs::create_dir_all(dir.join("sub")).unwrap();
-        assert!(confine(&dir, "a.txt").is_some());
-        assert!(confine(&dir, "sub/b.txt").is_some());
-        assert!(confine(&dir, "../x").is_none());
-        assert!(confine(&dir, "sub/../../x").is_none());
-        assert!(confine(&dir, "/etc/passwd").is_none());
-        #[cfg(unix)]
-        {
-            let _ = std::os::unix::fs::symlink("/etc", dir.join("escape"));
-            assert!(confine(&dir, "escape/passwd").is_none());
-        }
+        std::fs::create_dir_all(root.join("outside")).unwrap();
+        std::fs::write(root.join("outside/secret"), "s").unwrap();
+        let link = |target: &std::path::Path, name: &str| {
+            std::os::unix::fs::symlink(target, dir.join(name)).unwrap()
+        };
+        link(&root.join("outside/created"), "dangling");
+        link(
+            std::path::Path::new("../outside/created_rel"),
+            "dangling_rel",
+        );
+        link(&root.join("outside"), "out_dir");
+        link(std::path::Path::new("sub/.."), "back");
+        link(std::path::Path::new("loop"), "loop");
+        assert_eq!(open_in(&dir, "a.txt", 1), 3);
+        assert_eq!(open_in(&dir, "sub/b.txt", 2), 3);
+        assert_eq!(open_in(&dir, "back/a.txt", 0), 3);
+        assert_eq!(open_in(&dir, "../x", 0), -13);
+        assert_eq!(open_in(&dir, "sub/../../x", 0), -13);
+        assert_eq!(open_in(&dir, "/etc/passwd", 0), -13);
+        assert_eq!(open_in(&dir, "out_dir/secret", 0), -13);
+        assert_eq!(open_in(&dir, "out_dir/new", 1), -13);
+        // A dangling link opened for write+create must not create its target outside.
+        assert_eq!(open_in(&dir, "dangling", 1), -13);
+        assert_eq!(open_in(&dir, "dangling_rel", 2), -13);
+        assert!(!root.join("outside/created").exists());
+        assert!(!root.join("outside/created_rel").exists());
+        assert_eq!(open_in(&dir, "loop", 0), -40);
+        assert_eq!(open_in(&dir, "a.txt/x", 0), -20);
+        assert_eq!(open_in(&dir, "sub", 0), -21);
+        assert_eq!(open_in(&dir, "missing", 0), -2);
+    }
+
+    #[test]
+    fn a_fifo_in_the_grant_does_not_block_the_open() {
+        let dir = std::env::temp_dir().join(format!("vmkit-fifo-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let _guard = Dir(dir.clone());
+        let made = std::process::Command::new("mkfifo")
+            .arg(dir.join("fifo"))
+            .status();
+        if !matches!(made, Ok(s) if s.success()) {
+            eprintln!("mkfifo unavailable; skipped");
+            return;
+        }
+        // Without a writer a blocking open would wait forever, out of --max-steps' reach.
+        assert_eq!(open_in(&dir, "fifo", 0), 3);
+        // Without a reader, a write open is ENXIO, as a non-blocking open is on Linux.
+        assert_eq!(open_in(&dir, "fifo", 1), -6);
     }
 }

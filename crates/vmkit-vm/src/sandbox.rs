@@ -49,7 +49,8 @@
 //! link inside a mount to a file outside it is not detectable by path. Directory descriptors
 //! held during a walk follow their directory if a host process moves it elsewhere.
 
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
+pub use rustix::fs::FileType;
+use rustix::fs::{self as rfs, AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 use std::collections::VecDeque;
 use std::ffi::{OsStr, OsString};
@@ -292,6 +293,17 @@ pub struct HostEntry {
     exists: bool,
 }
 
+/// One entry of a host directory, from [`HostEntry::list`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirItem {
+    /// The entry's name.
+    pub name: OsString,
+    /// Its inode number.
+    pub ino: u64,
+    /// Its type, as the directory records it.
+    pub kind: FileType,
+}
+
 /// How [`HostEntry::open`] opens: the parts of `open(2)`'s flags the guests use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OpenHow {
@@ -367,6 +379,30 @@ impl HostEntry {
             rfs::fcntl_setfl(&fd, now - OFlags::NONBLOCK)?;
         }
         Ok(File::from(fd))
+    }
+
+    /// The entries of this directory (without `.` and `..`), in the host's order, read
+    /// through a descriptor opened without following links.
+    pub fn list(&self) -> io::Result<Vec<DirItem>> {
+        let fd = self.open(&OpenHow {
+            read: true,
+            directory: true,
+            ..OpenHow::default()
+        })?;
+        let mut out = Vec::new();
+        for item in rfs::Dir::read_from(&fd)? {
+            let item = item?;
+            let name = item.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            out.push(DirItem {
+                name: OsStr::from_bytes(name).to_os_string(),
+                ino: item.ino(),
+                kind: item.file_type(),
+            });
+        }
+        Ok(out)
     }
 
     /// The target of the symbolic link this entry names.

@@ -1,15 +1,17 @@
 //! System calls that take paths: `open`, `stat`, `access`, `readlink`, `getcwd`/`chdir`,
-//! `mkdir`, `unlink`/`rmdir`, `rename`, `chmod`, `utimensat`, `truncate`. Every path goes
-//! through [`Sandbox::resolve`](super::Sandbox::resolve); writes also through its write checks.
+//! `mkdir`, `unlink`/`rmdir`, `rename`, `chmod`, `utimensat`, `truncate`, `chown`, `symlink`,
+//! `link`. Every path goes through [`Sandbox::resolve`](super::Sandbox::resolve), which walks
+//! it without letting the host follow links; every operation then acts on the
+//! [`HostEntry`] it returned (directory descriptor and name, final link never followed), so
+//! the object changed is the object checked. Writes also go through the write checks.
 
 use super::errno::Errno;
 use super::fd::{flags::*, DirStream, Node, OpenFile};
-use super::sandbox::{normalize, PathError, Resolved, Sandbox};
+use super::sandbox::{normalize, HostEntry, OpenHow, PathError, Resolved, Sandbox};
 use super::stat::{mode, FileStat};
 use super::{guest, Linux};
-use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use vmkit_mem::Memory;
 
@@ -63,8 +65,12 @@ pub(super) fn virtual_dir_stat(guest: &Path) -> FileStat {
     FileStat::synthetic(mode::S_IFDIR | 0o555, synthetic_ino(guest), 0)
 }
 
-fn c_path(p: &Path) -> Result<CString, Errno> {
-    CString::new(p.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)
+/// What a metadata change through a descriptor acts on.
+enum FdObject {
+    /// The open host file itself (its own descriptor, duplicated).
+    File(std::fs::File),
+    /// A directory or `O_PATH` handle, found again through the sandbox by its guest path.
+    Entry(HostEntry),
 }
 
 impl Linux {
@@ -111,18 +117,30 @@ impl Linux {
     ) -> Result<Lookup, Errno> {
         let (guest, raw) = self.guest_path(mem, dirfd, path)?;
         let trailing_slash = raw.len() > 1 && raw.ends_with(b"/");
+        self.last_path = Some(guest.clone());
         let target = self
             .sandbox
             .resolve(&guest, follow || trailing_slash)
             .map_err(|e| self.refuse(e))?;
         if trailing_slash {
-            if let Resolved::Host { host, exists: true } = &target {
-                if !host.is_dir() {
+            if let Resolved::Host(e) = &target {
+                if e.exists() && !e.metadata()?.is_dir() {
                     return Err(Errno::ENOTDIR);
                 }
             }
         }
         Ok(Lookup { guest, target })
+    }
+
+    /// The existing host object an open directory or `O_PATH` handle was opened by, found
+    /// again through the sandbox by its guest path (never by host path, which a rename
+    /// and a link could redirect).
+    pub(super) fn host_entry(&self, guest: &Path) -> Result<HostEntry, Errno> {
+        match self.sandbox.resolve(guest, false) {
+            Ok(Resolved::Host(e)) if e.exists() => Ok(e),
+            Ok(_) => Err(Errno::ENOENT),
+            Err(e) => Err(Errno(e.errno())),
+        }
     }
 
     /// The guest path at which the canonical host path `host` is visible, if any (the mount
@@ -176,10 +194,10 @@ impl Linux {
                 };
                 OpenFile::new(node, status)
             }
-            Resolved::Host { host, exists } => {
-                let file = self.open_host(&host, exists, flags, mode, wants_write)?;
+            Resolved::Host(entry) => {
+                let file = self.open_host(&entry, flags, mode, wants_write)?;
                 let mut file = OpenFile::new(file, status);
-                file.host_path = Some(host);
+                file.host_path = Some(entry.host().to_path_buf());
                 file
             }
         };
@@ -187,17 +205,24 @@ impl Linux {
         self.fds.open(file, cloexec)
     }
 
-    /// Opens (or creates) the host object `host` for `open`.
+    /// Opens (or creates) the host object `entry` for `open`. The open itself never
+    /// blocks (a FIFO without a writer); `O_NONBLOCK` stays only if the guest asked.
     fn open_host(
         &mut self,
-        host: &Path,
-        exists: bool,
+        entry: &HostEntry,
         flags: u32,
         mode: u32,
         wants_write: bool,
     ) -> Result<Node, Errno> {
         let access = flags & O_ACCMODE;
-        if !exists {
+        let how = OpenHow {
+            read: access != O_WRONLY,
+            write: access != O_RDONLY,
+            append: flags & O_APPEND != 0,
+            nonblocking: flags & O_NONBLOCK != 0,
+            ..OpenHow::default()
+        };
+        if !entry.exists() {
             if flags & O_CREAT == 0 {
                 return Err(Errno::ENOENT);
             }
@@ -205,26 +230,18 @@ impl Linux {
                 return Err(Errno::EINVAL);
             }
             self.sandbox
-                .check_write_entry(host)
-                .map_err(|e| self.refuse(e))?;
-            let file = std::fs::OpenOptions::new()
-                .read(access != O_WRONLY)
-                .write(true)
-                .append(flags & O_APPEND != 0)
-                .create_new(true)
-                .mode(mode & 0o7777 & !self.umask)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY)
-                .open(host)?;
-            if access == O_RDONLY {
-                // O_CREAT|O_RDONLY creates the file but the descriptor only reads: reopen.
-                return Ok(Node::File(std::fs::File::open(host)?));
-            }
+                .check_write_entry(entry.host())
+                .map_err(|e| self.refuse_write(e))?;
+            let file = entry.open(&OpenHow {
+                create: Some(mode & 0o7777 & !self.umask),
+                ..how
+            })?;
             return Ok(Node::File(file));
         }
         if flags & (O_CREAT | O_EXCL) == O_CREAT | O_EXCL {
             return Err(Errno::EEXIST);
         }
-        let meta = std::fs::symlink_metadata(host)?;
+        let meta = entry.metadata()?;
         if meta.file_type().is_symlink() {
             // Only reached without following: O_NOFOLLOW on a link.
             return if flags & O_PATH != 0 {
@@ -250,48 +267,26 @@ impl Linux {
         }
         if wants_write {
             self.sandbox
-                .check_write_object(host)
-                .map_err(|e| self.refuse(e))?;
+                .check_write_object(entry.host())
+                .map_err(|e| self.refuse_write(e))?;
         }
-        let file = std::fs::OpenOptions::new()
-            .read(access != O_WRONLY)
-            .write(access != O_RDONLY)
-            .append(flags & O_APPEND != 0)
-            .truncate(flags & O_TRUNC != 0 && access != O_RDONLY)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK)
-            .open(host)?;
+        let file = entry.open(&OpenHow {
+            truncate: flags & O_TRUNC != 0 && access != O_RDONLY,
+            ..how
+        })?;
         if flags & O_TRUNC != 0 && access == O_RDONLY && meta.is_file() {
             // Linux truncates even for O_RDONLY; the write check above allowed it.
-            std::fs::OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(host)?
-                .set_len(0)?;
-        }
-        // O_NONBLOCK only kept FIFOs from blocking the open; reads block as asked.
-        if flags & O_NONBLOCK == 0 {
-            use std::os::fd::AsRawFd;
-            // SAFETY: fcntl on a descriptor this function owns; no memory is passed.
-            unsafe {
-                let fl = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
-                libc::fcntl(file.as_raw_fd(), libc::F_SETFL, fl & !libc::O_NONBLOCK);
-            }
+            file.set_len(0).or_else(|_| entry.set_len(0))?;
         }
         Ok(Node::File(file))
     }
 
     /// The status of a looked-up path.
-    fn stat_of(&self, look: &Lookup, follow: bool) -> Result<FileStat, Errno> {
+    fn stat_of(&self, look: &Lookup) -> Result<FileStat, Errno> {
         match &look.target {
-            Resolved::Host { exists: false, .. } => Err(Errno::ENOENT),
-            Resolved::Host { host, .. } => {
-                let meta = if follow {
-                    std::fs::metadata(host)
-                } else {
-                    std::fs::symlink_metadata(host)
-                }?;
-                Ok(FileStat::from_metadata(&meta))
-            }
+            Resolved::Host(e) if !e.exists() => Err(Errno::ENOENT),
+            // A resolution that followed links ends at a non-link: the entry's own status.
+            Resolved::Host(e) => Ok(FileStat::from_metadata(&e.metadata()?)),
             Resolved::Virtual => Ok(virtual_dir_stat(&look.guest)),
             Resolved::Device(d) => Ok(device_stat(*d)),
         }
@@ -317,13 +312,13 @@ impl Linux {
                     .sandbox
                     .resolve(&cwd, true)
                     .map_err(|e| self.refuse(e))?;
-                self.stat_of(&Lookup { guest: cwd, target }, true)?
+                self.stat_of(&Lookup { guest: cwd, target })?
             } else {
                 self.fd_stat(dirfd)?
             }
         } else {
             let look = self.lookup(mem, dirfd, path, follow)?;
-            self.stat_of(&look, follow)?
+            self.stat_of(&look)?
         };
         if statx {
             guest::store(mem, buf, &st.statx_bytes())?;
@@ -349,31 +344,22 @@ impl Linux {
         }
         let look = self.lookup(mem, dirfd, path, flags & AT_SYMLINK_NOFOLLOW == 0)?;
         match look.target {
-            Resolved::Host { exists: false, .. } => Err(Errno::ENOENT),
+            Resolved::Host(e) if !e.exists() => Err(Errno::ENOENT),
             Resolved::Device(_) => Ok(0),
             Resolved::Virtual if how & W_OK != 0 => Err(self.refuse(PathError::Outside)),
             Resolved::Virtual => Ok(0),
-            Resolved::Host { host, .. } => {
+            Resolved::Host(e) => {
                 if how & W_OK != 0 {
-                    self.sandbox
-                        .check_write_object(&host)
-                        .map_err(|e| self.refuse(e))?;
+                    // W_OK on a directory asks whether entries can be made in it.
+                    let check = if e.metadata()?.is_dir() {
+                        Sandbox::check_write_in
+                    } else {
+                        Sandbox::check_write_object
+                    };
+                    check(&self.sandbox, e.host()).map_err(|err| self.refuse(err))?;
                 }
-                let c = c_path(&host)?;
-                // SAFETY: `c` is a NUL-terminated string that outlives the call.
-                let r = unsafe {
-                    libc::faccessat(
-                        libc::AT_FDCWD,
-                        c.as_ptr(),
-                        how as i32,
-                        libc::AT_SYMLINK_NOFOLLOW,
-                    )
-                };
-                if r == 0 {
-                    Ok(0)
-                } else {
-                    Err(Errno::from_io(&std::io::Error::last_os_error()))
-                }
+                e.access(how)?;
+                Ok(0)
             }
         }
     }
@@ -396,8 +382,9 @@ impl Linux {
         } else {
             let look = self.lookup(mem, dirfd, path, false)?;
             match look.target {
-                Resolved::Host { exists: false, .. } => return Err(Errno::ENOENT),
-                Resolved::Host { host, .. } => std::fs::read_link(&host)
+                Resolved::Host(e) if !e.exists() => return Err(Errno::ENOENT),
+                Resolved::Host(e) => e
+                    .read_link()
                     .map_err(|e| {
                         if e.raw_os_error() == Some(libc::EINVAL) {
                             Errno::EINVAL
@@ -430,13 +417,13 @@ impl Linux {
     /// Makes `look` the working directory if it is one.
     fn enter_dir(&mut self, look: Lookup) -> Result<u32, Errno> {
         match look.target {
-            Resolved::Host { exists: false, .. } => Err(Errno::ENOENT),
-            Resolved::Host { host, .. } => {
-                if !std::fs::metadata(&host)?.is_dir() {
+            Resolved::Host(e) if !e.exists() => Err(Errno::ENOENT),
+            Resolved::Host(e) => {
+                if !e.metadata()?.is_dir() {
                     return Err(Errno::ENOTDIR);
                 }
                 // Followed links: the working directory is where they led, as in Linux.
-                self.cwd = self.guest_of_host(&host).unwrap_or(look.guest);
+                self.cwd = self.guest_of_host(e.host()).unwrap_or(look.guest);
                 Ok(0)
             }
             Resolved::Virtual => {
@@ -464,41 +451,37 @@ impl Linux {
         self.enter_dir(Lookup { guest, target })
     }
 
-    /// The host path of a new directory entry, after the sandbox's write check.
-    fn new_entry(&mut self, look: &Lookup) -> Result<PathBuf, Errno> {
+    /// A new directory entry, after the sandbox's write check.
+    fn new_entry(&mut self, look: &Lookup) -> Result<HostEntry, Errno> {
         match &look.target {
-            Resolved::Host {
-                host,
-                exists: false,
-            } => {
+            Resolved::Host(e) if !e.exists() => {
                 self.sandbox
-                    .check_write_entry(host)
-                    .map_err(|e| self.refuse(e))?;
-                Ok(host.clone())
+                    .check_write_entry(e.host())
+                    .map_err(|err| self.refuse_write(err))?;
+                Ok(e.clone())
             }
             _ => Err(Errno::EEXIST),
         }
     }
 
-    /// The host path of an existing directory entry to remove or rename, after the write
-    /// check.
-    fn old_entry(&mut self, look: &Lookup) -> Result<PathBuf, Errno> {
+    /// An existing directory entry to remove or rename, after the write check.
+    fn old_entry(&mut self, look: &Lookup) -> Result<HostEntry, Errno> {
         self.existing_host(look, Sandbox::check_write_entry)
     }
 
-    /// The host path of an existing host object, after `check` allowed writing it.
+    /// An existing host object, after `check` allowed writing it.
     fn existing_host(
         &mut self,
         look: &Lookup,
         check: fn(&Sandbox, &Path) -> Result<(), PathError>,
-    ) -> Result<PathBuf, Errno> {
+    ) -> Result<HostEntry, Errno> {
         match &look.target {
-            Resolved::Host { exists: false, .. } => Err(Errno::ENOENT),
-            Resolved::Host { host, .. } => {
-                check(&self.sandbox, host).map_err(|e| self.refuse(e))?;
-                Ok(host.clone())
+            Resolved::Host(e) if !e.exists() => Err(Errno::ENOENT),
+            Resolved::Host(e) => {
+                check(&self.sandbox, e.host()).map_err(|err| self.refuse_write(err))?;
+                Ok(e.clone())
             }
-            Resolved::Virtual | Resolved::Device(_) => Err(self.refuse(PathError::ReadOnly)),
+            Resolved::Virtual | Resolved::Device(_) => Err(self.refuse_write(PathError::ReadOnly)),
         }
     }
 
@@ -511,10 +494,8 @@ impl Linux {
         mode: u32,
     ) -> Result<u32, Errno> {
         let look = self.lookup(mem, dirfd, path, false)?;
-        let host = self.new_entry(&look)?;
-        std::fs::DirBuilder::new()
-            .mode(mode & 0o7777 & !self.umask)
-            .create(host)?;
+        let entry = self.new_entry(&look)?;
+        entry.create_dir(mode & 0o7777 & !self.umask)?;
         Ok(0)
     }
 
@@ -534,12 +515,7 @@ impl Linux {
             return Err(Errno::EINVAL);
         }
         let look = self.lookup(mem, dirfd, path, false)?;
-        let host = self.old_entry(&look)?;
-        if flags & AT_REMOVEDIR != 0 {
-            std::fs::remove_dir(host)?;
-        } else {
-            std::fs::remove_file(host)?;
-        }
+        self.old_entry(&look)?.remove(flags & AT_REMOVEDIR != 0)?;
         Ok(0)
     }
 
@@ -559,23 +535,22 @@ impl Linux {
         }
         let from = self.lookup(mem, olddir, old, false)?;
         let to = self.lookup(mem, newdir, new, false)?;
-        let from_host = self.old_entry(&from)?;
-        let to_host = match &to.target {
-            Resolved::Host { host, exists: true } => {
+        let from_entry = self.old_entry(&from)?;
+        let to_entry = match &to.target {
+            Resolved::Host(e) if e.exists() => {
                 if flags & RENAME_NOREPLACE != 0 {
                     return Err(Errno::EEXIST);
                 }
-                self.old_entry(&to)?;
-                host.clone()
+                self.old_entry(&to)?
             }
             _ => self.new_entry(&to)?,
         };
-        std::fs::rename(from_host, to_host)?;
+        from_entry.rename_to(&to_entry, flags & RENAME_NOREPLACE != 0)?;
         Ok(0)
     }
 
-    /// The canonical host path of an existing object whose metadata is to change.
-    fn existing_for_write(&mut self, look: &Lookup) -> Result<PathBuf, Errno> {
+    /// An existing object whose contents or metadata are to change.
+    fn existing_for_write(&mut self, look: &Lookup) -> Result<HostEntry, Errno> {
         self.existing_host(look, Sandbox::check_write_object)
     }
 
@@ -588,30 +563,53 @@ impl Linux {
         mode: u32,
     ) -> Result<u32, Errno> {
         let look = self.lookup(mem, dirfd, path, true)?;
-        let host = self.existing_for_write(&look)?;
-        std::fs::set_permissions(host, std::fs::Permissions::from_mode(mode & 0o7777))?;
+        self.existing_for_write(&look)?.set_mode(mode)?;
         Ok(0)
     }
 
-    /// The host path behind a descriptor, checked for metadata writes.
-    fn fd_host_for_write(&mut self, fd: u32) -> Result<PathBuf, Errno> {
+    /// The object behind a descriptor, checked for metadata writes. An open host file is
+    /// changed through its own descriptor (never by path, which a rename and a link could
+    /// redirect); a directory or `O_PATH` handle is found again through the sandbox.
+    fn fd_object_for_write(&mut self, fd: u32) -> Result<FdObject, Errno> {
         let file = self.fds.get(fd)?;
-        let host = file.borrow().host_path.clone();
-        match host {
-            Some(h) => {
-                self.sandbox
-                    .check_write_object(&h)
-                    .map_err(|e| self.refuse(e))?;
-                Ok(h)
-            }
-            None => Err(self.refuse(PathError::ReadOnly)),
+        let (host, guest, own) = {
+            let file = file.borrow();
+            let own = match &file.node {
+                Node::File(f) => Some(f.try_clone()?),
+                _ => None,
+            };
+            (file.host_path.clone(), file.guest_path.clone(), own)
+        };
+        self.last_path = guest.clone();
+        let Some(host) = host else {
+            return Err(self.refuse_write(PathError::ReadOnly));
+        };
+        self.sandbox
+            .check_write_object(&host)
+            .map_err(|e| self.refuse_write(e))?;
+        if let Some(f) = own {
+            return Ok(FdObject::File(f));
+        }
+        let guest = guest.ok_or(Errno::EBADF)?;
+        match self
+            .sandbox
+            .resolve(&guest, false)
+            .map_err(|e| self.refuse(e))?
+        {
+            Resolved::Host(e) if e.exists() && e.host() == host => Ok(FdObject::Entry(e)),
+            // Moved or replaced since it was opened: nothing safe to act on.
+            _ => Err(Errno::ENOENT),
         }
     }
 
     /// `fchmod`.
     pub(super) fn fchmod(&mut self, fd: u32, mode: u32) -> Result<u32, Errno> {
-        let host = self.fd_host_for_write(fd)?;
-        std::fs::set_permissions(host, std::fs::Permissions::from_mode(mode & 0o7777))?;
+        match self.fd_object_for_write(fd)? {
+            FdObject::File(f) => {
+                f.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))?
+            }
+            FdObject::Entry(e) => e.set_mode(mode)?,
+        }
         Ok(0)
     }
 
@@ -656,27 +654,26 @@ impl Linux {
                 t.tv_nsec = nsec as _;
             }
         }
-        let host = if path == 0 {
-            self.fd_host_for_write(dirfd)?
+        let object = if path == 0 {
+            self.fd_object_for_write(dirfd)?
         } else {
             let look = self.lookup(mem, dirfd, path, flags & AT_SYMLINK_NOFOLLOW == 0)?;
-            self.existing_for_write(&look)?
+            FdObject::Entry(self.existing_for_write(&look)?)
         };
-        let c = c_path(&host)?;
-        // SAFETY: `c` is NUL-terminated and `ts` holds two timespecs; both outlive the call.
-        let r = unsafe {
-            libc::utimensat(
-                libc::AT_FDCWD,
-                c.as_ptr(),
-                ts.as_ptr(),
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
-        };
-        if r == 0 {
-            Ok(0)
-        } else {
-            Err(Errno::from_io(&std::io::Error::last_os_error()))
+        let pair = |t: &libc::timespec| (t.tv_sec as i64, t.tv_nsec as i64);
+        match object {
+            FdObject::Entry(e) => e.set_times(pair(&ts[0]), pair(&ts[1]))?,
+            FdObject::File(f) => {
+                use std::os::fd::AsRawFd;
+                // SAFETY: `f` is an open descriptor and `ts` holds two timespecs; both
+                // outlive the call.
+                let r = unsafe { libc::futimens(f.as_raw_fd(), ts.as_ptr()) };
+                if r != 0 {
+                    return Err(Errno::from_io(&std::io::Error::last_os_error()));
+                }
+            }
         }
+        Ok(0)
     }
 
     /// `truncate`, `truncate64`.
@@ -685,15 +682,11 @@ impl Linux {
             return Err(Errno::EINVAL);
         }
         let look = self.lookup(mem, AT_FDCWD, path, true)?;
-        let host = self.existing_for_write(&look)?;
-        if host.is_dir() {
+        let entry = self.existing_for_write(&look)?;
+        if entry.metadata()?.is_dir() {
             return Err(Errno::EISDIR);
         }
-        std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(host)?
-            .set_len(len as u64)?;
+        entry.set_len(len as u64)?;
         Ok(0)
     }
 
@@ -707,18 +700,21 @@ impl Linux {
         uid: u32,
         gid: u32,
     ) -> Result<u32, Errno> {
-        let host = match target {
-            ChownTarget::Fd(fd) => self.fd_host_for_write(fd)?,
+        let object = match target {
+            ChownTarget::Fd(fd) => self.fd_object_for_write(fd)?,
             ChownTarget::Path {
                 dirfd,
                 path,
                 follow,
             } => {
                 let look = self.lookup(mem, dirfd, path, follow)?;
-                self.existing_for_write(&look)?
+                FdObject::Entry(self.existing_for_write(&look)?)
             }
         };
-        let meta = std::fs::symlink_metadata(&host)?;
+        let meta = match object {
+            FdObject::File(f) => f.metadata()?,
+            FdObject::Entry(e) => e.metadata()?,
+        };
         use std::os::unix::fs::MetadataExt;
         let keeps = |want: u32, now: u32| want == u32::MAX || want == now;
         if keeps(uid, meta.uid()) && keeps(gid, meta.gid()) {
@@ -742,8 +738,8 @@ impl Linux {
             return Err(Errno::ENOENT);
         }
         let look = self.lookup(mem, dirfd, path, false)?;
-        let host = self.new_entry(&look)?;
-        std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&text), host)?;
+        self.new_entry(&look)?
+            .symlink(std::ffi::OsStr::from_bytes(&text))?;
         Ok(0)
     }
 
@@ -763,13 +759,13 @@ impl Linux {
             return Err(Errno::EINVAL);
         }
         let from = self.lookup(mem, olddir, old, flags & AT_SYMLINK_FOLLOW != 0)?;
-        let from_host = self.existing_for_write(&from)?;
-        if from_host.is_dir() {
+        let from_entry = self.existing_for_write(&from)?;
+        if from_entry.metadata()?.is_dir() {
             return Err(Errno::EPERM);
         }
         let to = self.lookup(mem, newdir, new, false)?;
-        let to_host = self.new_entry(&to)?;
-        std::fs::hard_link(from_host, to_host)?;
+        let to_entry = self.new_entry(&to)?;
+        from_entry.hard_link_to(&to_entry)?;
         Ok(0)
     }
 }

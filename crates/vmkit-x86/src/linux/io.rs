@@ -5,7 +5,7 @@
 use super::errno::Errno;
 use super::fd::{flags::*, DirEntry, FdTable, Node, OpenFile, Shared};
 use super::sandbox::Device;
-use super::stat::{dirent_type, mode, FileStat};
+use super::stat::{dirent_kind, mode, FileStat};
 use super::{fs, guest, Linux};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
@@ -422,9 +422,12 @@ impl Linux {
             }
             Node::Device(d) => Ok(fs::device_stat(*d)),
             Node::Dir(_) | Node::Path => match (&file.host_path, &file.guest_path) {
-                (Some(h), _) => Ok(FileStat::from_metadata(&std::fs::symlink_metadata(h)?)),
+                (Some(_), Some(g)) => {
+                    let entry = self.host_entry(g)?;
+                    Ok(FileStat::from_metadata(&entry.metadata()?))
+                }
                 (None, Some(g)) => Ok(fs::virtual_dir_stat(g)),
-                (None, None) => Err(Errno::EBADF),
+                (_, None) => Err(Errno::EBADF),
             },
             Node::Stderr | Node::File(_) => Err(Errno::EBADF),
         }
@@ -441,27 +444,19 @@ impl Linux {
     /// and mount points below it that the host directory does not have.
     fn list_dir(&self, file: &OpenFile) -> Result<Vec<DirEntry>, Errno> {
         let guest = file.guest_path.clone().unwrap_or_default();
-        let dot_ino = |p: &std::path::Path| -> u64 {
-            match &file.host_path {
-                Some(_) => std::fs::metadata(p).map(|m| {
-                    use std::os::unix::fs::MetadataExt;
-                    m.ino()
-                }),
-                None => Err(std::io::ErrorKind::NotFound.into()),
+        // `.` and `..` by guest path through the sandbox (a host path could be redirected
+        // by links); a parent outside every mount gets the virtual directory's number.
+        let dot_ino = |g: &std::path::Path| -> u64 {
+            use std::os::unix::fs::MetadataExt;
+            match self.sandbox.resolve(g, true) {
+                Ok(super::Resolved::Host(e)) => e.metadata().map(|m| m.ino()).ok(),
+                _ => None,
             }
-            .unwrap_or_else(|_| fs::virtual_dir_stat(&guest).ino)
+            .unwrap_or_else(|| fs::virtual_dir_stat(g).ino)
         };
         let mut out = Vec::new();
-        let (here, parent) = match &file.host_path {
-            Some(h) => (dot_ino(h), dot_ino(h.parent().unwrap_or(h))),
-            None => {
-                let parent = guest.parent().unwrap_or(&guest).to_path_buf();
-                (
-                    fs::virtual_dir_stat(&guest).ino,
-                    fs::virtual_dir_stat(&parent).ino,
-                )
-            }
-        };
+        let parent = guest.parent().unwrap_or(&guest).to_path_buf();
+        let (here, parent) = (dot_ino(&guest), dot_ino(&parent));
         out.push(DirEntry {
             ino: here,
             kind: 4,
@@ -472,14 +467,12 @@ impl Linux {
             kind: 4,
             name: b"..".to_vec(),
         });
-        if let Some(host) = &file.host_path {
-            for entry in std::fs::read_dir(host)? {
-                let entry = entry?;
-                use std::os::unix::fs::DirEntryExt;
+        if file.host_path.is_some() {
+            for item in self.host_entry(&guest)?.list()? {
                 out.push(DirEntry {
-                    ino: entry.ino(),
-                    kind: entry.file_type().map(dirent_type).unwrap_or(0),
-                    name: entry.file_name().as_bytes().to_vec(),
+                    ino: item.ino,
+                    kind: dirent_kind(item.kind),
+                    name: item.name.as_bytes().to_vec(),
                 });
             }
         }

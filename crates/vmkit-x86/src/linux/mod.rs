@@ -6,7 +6,7 @@
 //! | `names` | system-call numbers and names |
 //! | `errno` | error numbers, names and messages |
 //! | `guest` | checked access to arguments in guest memory (`EFAULT`) |
-//! | `sandbox` | which host files are visible and writable, at which guest paths |
+//! | `sandbox` | which host files are visible and writable, at which guest paths (shared with the native machine: `vmkit_vm::sandbox`) |
 //! | `fd` | the descriptor table, open files, pipes |
 //! | `stat` | `stat64` / `statx` layouts |
 //! | `fs` | calls that take paths (`open`, `stat`, `mkdir`, `rename`, ...) |
@@ -115,6 +115,16 @@ pub struct Linux {
     pub flush_code: bool,
     /// Log every call to stderr, as strace does.
     pub strace: bool,
+    /// Print one hint on stderr the first time the sandbox refuses an access the user
+    /// probably meant (a write into a visible directory, or a file named on the command
+    /// line): which path, and which flag allows it. On by default.
+    pub hints: bool,
+    /// Whether the hint was printed.
+    hinted: bool,
+    /// The guest paths of the program's arguments (see [`Linux::set_command_line`]).
+    named: Vec<PathBuf>,
+    /// The guest path of the last lookup, for the hint.
+    last_path: Option<PathBuf>,
     sandbox: Sandbox,
     fds: FdTable,
     cwd: PathBuf,
@@ -139,6 +149,10 @@ impl Default for Linux {
             mmap_next: MMAP_BASE,
             flush_code: false,
             strace: false,
+            hints: true,
+            hinted: false,
+            named: Vec::new(),
+            last_path: None,
             sandbox: Sandbox::new(),
             fds: FdTable::default(),
             cwd: PathBuf::from("/"),
@@ -166,6 +180,15 @@ impl Linux {
     /// Sets what `readlink("/proc/self/exe")` answers: the program's path.
     pub fn set_exe_path(&mut self, path: impl Into<PathBuf>) {
         self.exe = path.into();
+    }
+
+    /// Records the program's arguments, so that a refused access to a file named among
+    /// them gets a hint (as the guest sees them from its initial working directory).
+    pub fn set_command_line(&mut self, args: &[String]) {
+        self.named = args
+            .iter()
+            .map(|a| normalize(&self.cwd, a.as_bytes()))
+            .collect();
     }
 
     /// The guest's working directory (a guest path).
@@ -206,12 +229,33 @@ impl Linux {
         }
     }
 
-    /// Records a sandbox refusal for `--strace` and gives the guest its errno.
+    /// Records a sandbox refusal for `--strace` (and the hint) and gives the guest its
+    /// errno.
     fn refuse(&mut self, e: PathError) -> Errno {
+        self.refusal(e, false)
+    }
+
+    /// [`Linux::refuse`] for an access that wanted to write.
+    fn refuse_write(&mut self, e: PathError) -> Errno {
+        self.refusal(e, true)
+    }
+
+    fn refusal(&mut self, e: PathError, write: bool) -> Errno {
         if let Some(note) = e.note() {
             self.note = Some(note);
+            if self.hints && !self.hinted {
+                if let Some(path) = &self.last_path {
+                    // Programs probe many paths they can do without (locale files,
+                    // caches); only writes and files the user named are worth a hint.
+                    let meant = (write && e == PathError::ReadOnly) || self.named.contains(path);
+                    if let Some(hint) = meant.then(|| self.sandbox.hint(path, e, write)).flatten() {
+                        eprintln!("vmkit: hint: {hint}");
+                        self.hinted = true;
+                    }
+                }
+            }
         }
-        e.errno()
+        Errno(e.errno())
     }
 
     fn dispatch(&mut self, nr: u32, a: [u32; 6], cpu: &mut Cpu, mem: &mut Memory) -> Handled {

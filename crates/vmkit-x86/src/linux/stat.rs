@@ -164,24 +164,17 @@ fn split_dev(dev: u64) -> (u32, u32) {
 }
 
 /// `DT_*` directory-entry type for a file type.
-pub fn dirent_type(ft: std::fs::FileType) -> u8 {
-    use std::os::unix::fs::FileTypeExt;
-    if ft.is_dir() {
-        4
-    } else if ft.is_file() {
-        8
-    } else if ft.is_symlink() {
-        10
-    } else if ft.is_char_device() {
-        2
-    } else if ft.is_block_device() {
-        6
-    } else if ft.is_fifo() {
-        1
-    } else if ft.is_socket() {
-        12
-    } else {
-        0
+pub fn dirent_kind(ft: super::sandbox::FileType) -> u8 {
+    use super::sandbox::FileType;
+    match ft {
+        FileType::Directory => 4,
+        FileType::RegularFile => 8,
+        FileType::Symlink => 10,
+        FileType::CharacterDevice => 2,
+        FileType::BlockDevice => 6,
+        FileType::Fifo => 1,
+        FileType::Socket => 12,
+        FileType::Unknown => 0,
     }
 }
 
