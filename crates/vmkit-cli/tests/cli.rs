@@ -240,6 +240,45 @@ fn files_are_confined_to_the_granted_directory() {
 }
 
 #[test]
+fn the_grant_holds_against_links_and_a_refusal_gets_one_hint() {
+    let t = TempDir::new("grantlinks");
+    let grant = t.0.join("grant");
+    std::fs::create_dir_all(grant.join("sub")).unwrap();
+    std::fs::create_dir_all(t.0.join("outside")).unwrap();
+    std::os::unix::fs::symlink(t.0.join("outside/created"), grant.join("dangling")).unwrap();
+    std::os::unix::fs::symlink(t.0.join("outside"), grant.join("out")).unwrap();
+    // Two opens for write+create: through a dangling link, through a linked directory.
+    let src = t.file(
+        "escape.s",
+        b"main:\n    mov r1, a\n    mov r2, 1\n    sys open\n    mov r1, r0\n    hcall print_int\n    mov r1, b\n    mov r2, 1\n    sys open\n    mov r1, r0\n    hcall print_int\n    halt\n.data\na: .asciz \"dangling\"\nb: .asciz \"out/new\"\n",
+    );
+    let g = grant.to_str().unwrap();
+    let o = vmkit(&["run", "--grant", g, &src]);
+    assert_eq!(o.stdout, "-13\n-13\n", "{}", o.stderr);
+    assert!(!t.0.join("outside/created").exists());
+    assert!(!t.0.join("outside/new").exists());
+    assert_eq!(o.stderr.matches("vmkit: hint:").count(), 1, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("outside the --grant directory"),
+        "{}",
+        o.stderr
+    );
+    // Without --grant, the hint names the flag.
+    let o = vmkit(&["run", &src]);
+    assert_eq!(o.stdout, "-13\n-13\n", "{}", o.stderr);
+    assert_eq!(o.stderr.matches("vmkit: hint:").count(), 1, "{}", o.stderr);
+    assert!(o.stderr.contains("--grant DIR"), "{}", o.stderr);
+    // Relative paths are relative to the granted directory, wherever vmkit runs.
+    let src = t.file(
+        "sub.s",
+        b"main:\n    mov r1, p\n    mov r2, 1\n    sys open\n    mov r1, r0\n    hcall print_int\n    halt\n.data\np: .asciz \"sub/made.txt\"\n",
+    );
+    let o = vmkit_in(&t.0.join("outside"), &["run", "--grant", g, &src], b"");
+    assert_eq!(o.stdout, "3\n", "{}", o.stderr);
+    assert!(grant.join("sub/made.txt").exists());
+}
+
+#[test]
 fn every_subcommand_has_help_with_an_example() {
     for sub in ["run", "asm", "dis", "trace", "bench"] {
         let o = vmkit(&[sub, "--help"]);

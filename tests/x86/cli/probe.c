@@ -1,5 +1,7 @@
 /* A small file tool for the CLI's sandbox tests (crates/vmkit-cli/tests/cli.rs):
  *   probe cat FILE | write FILE TEXT | ls DIR | mkdir DIR | rm FILE | readlink PATH
+ *         | chmod PATH OCTAL | touch PATH | trunc PATH | stat PATH | link OLD NEW
+ *         | symlink TARGET NEW | rename OLD NEW
  * Prints "probe: OP PATH: ERRNO" and exits 1 when a call fails. */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -54,5 +56,20 @@ int main(int argc, char **argv) {
         printf("%.*s\n", (int)n, buf);
         return 0;
     }
+    if (!strcmp(op, "chmod") && argc > 3)
+        return chmod(path, strtol(argv[3], 0, 8)) ? fail(op, path) : 0;
+    if (!strcmp(op, "touch")) return utimensat(AT_FDCWD, path, 0, 0) ? fail(op, path) : 0;
+    if (!strcmp(op, "trunc")) return truncate(path, 0) ? fail(op, path) : 0;
+    if (!strcmp(op, "stat")) {
+        struct stat st;
+        if (stat(path, &st)) return fail(op, path);
+        printf("%s\n", S_ISDIR(st.st_mode) ? "dir" : S_ISREG(st.st_mode) ? "file"
+                       : S_ISFIFO(st.st_mode) ? "fifo" : S_ISSOCK(st.st_mode) ? "socket"
+                       : S_ISCHR(st.st_mode) ? "chr" : "other");
+        return 0;
+    }
+    if (!strcmp(op, "link") && argc > 3) return link(path, argv[3]) ? fail(op, path) : 0;
+    if (!strcmp(op, "symlink") && argc > 3) return symlink(path, argv[3]) ? fail(op, argv[3]) : 0;
+    if (!strcmp(op, "rename") && argc > 3) return rename(path, argv[3]) ? fail(op, path) : 0;
     return 2;
 }
