@@ -40,7 +40,7 @@ pub struct MachineArgs {
     /// Enforce W^X: code is not writable, data is not executable.
     #[arg(long)]
     pub wx: bool,
-    /// Let `sys open` reach files below DIR (nothing is reachable otherwise).
+    /// Let `sys open` read and write files below DIR; its paths are relative to DIR (nothing is reachable otherwise).
     #[arg(long, value_name = "DIR")]
     pub grant: Option<PathBuf>,
 }

@@ -501,18 +501,10 @@ impl HostEntry {
     /// Sets the access and modification times (seconds, nanoseconds; the nanoseconds may be
     /// `UTIME_NOW` or `UTIME_OMIT`). A final link's own times are set.
     pub fn set_times(&self, access: (i64, i64), modification: (i64, i64)) -> io::Result<()> {
-        let ts = |(tv_sec, tv_nsec): (i64, i64)| rfs::Timespec {
-            tv_sec,
-            tv_nsec: tv_nsec as _,
-        };
-        let times = rfs::Timestamps {
-            last_access: ts(access),
-            last_modification: ts(modification),
-        };
         rfs::utimensat(
             self.dir.as_fd(),
             self.name.as_os_str(),
-            &times,
+            &timestamps(access, modification),
             AtFlags::SYMLINK_NOFOLLOW,
         )?;
         Ok(())
@@ -538,6 +530,24 @@ impl HostEntry {
             AtFlags::SYMLINK_NOFOLLOW,
         )?;
         Ok(())
+    }
+}
+
+/// Sets an open file's access and modification times (seconds, nanoseconds; the nanoseconds
+/// may be `UTIME_NOW` or `UTIME_OMIT`), through its descriptor.
+pub fn set_file_times(file: &File, access: (i64, i64), modification: (i64, i64)) -> io::Result<()> {
+    rfs::futimens(file, &timestamps(access, modification))?;
+    Ok(())
+}
+
+fn timestamps(access: (i64, i64), modification: (i64, i64)) -> rfs::Timestamps {
+    let ts = |(tv_sec, tv_nsec): (i64, i64)| rfs::Timespec {
+        tv_sec,
+        tv_nsec: tv_nsec as _,
+    };
+    rfs::Timestamps {
+        last_access: ts(access),
+        last_modification: ts(modification),
     }
 }
 

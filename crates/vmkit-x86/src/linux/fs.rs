@@ -7,7 +7,7 @@
 
 use super::errno::Errno;
 use super::fd::{flags::*, DirStream, Node, OpenFile};
-use super::sandbox::{normalize, HostEntry, OpenHow, PathError, Resolved, Sandbox};
+use super::sandbox::{normalize, set_file_times, HostEntry, OpenHow, PathError, Resolved, Sandbox};
 use super::stat::{mode, FileStat};
 use super::{guest, Linux};
 use std::os::unix::ffi::OsStrExt;
@@ -628,10 +628,8 @@ impl Linux {
         if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
             return Err(Errno::EINVAL);
         }
-        let mut ts = [libc::timespec {
-            tv_sec: 0,
-            tv_nsec: UTIME_NOW as _,
-        }; 2];
+        // (seconds, nanoseconds) for access and modification; no argument means "now".
+        let mut ts = [(0i64, UTIME_NOW); 2];
         if times != 0 {
             for (k, t) in ts.iter_mut().enumerate() {
                 let (sec, nsec) = if time64 {
@@ -650,8 +648,7 @@ impl Linux {
                 if nsec != UTIME_NOW && nsec != UTIME_OMIT && !(0..1_000_000_000).contains(&nsec) {
                     return Err(Errno::EINVAL);
                 }
-                t.tv_sec = sec as _;
-                t.tv_nsec = nsec as _;
+                *t = (sec, nsec);
             }
         }
         let object = if path == 0 {
@@ -660,18 +657,9 @@ impl Linux {
             let look = self.lookup(mem, dirfd, path, flags & AT_SYMLINK_NOFOLLOW == 0)?;
             FdObject::Entry(self.existing_for_write(&look)?)
         };
-        let pair = |t: &libc::timespec| (t.tv_sec as i64, t.tv_nsec as i64);
         match object {
-            FdObject::Entry(e) => e.set_times(pair(&ts[0]), pair(&ts[1]))?,
-            FdObject::File(f) => {
-                use std::os::fd::AsRawFd;
-                // SAFETY: `f` is an open descriptor and `ts` holds two timespecs; both
-                // outlive the call.
-                let r = unsafe { libc::futimens(f.as_raw_fd(), ts.as_ptr()) };
-                if r != 0 {
-                    return Err(Errno::from_io(&std::io::Error::last_os_error()));
-                }
-            }
+            FdObject::Entry(e) => e.set_times(ts[0], ts[1])?,
+            FdObject::File(f) => set_file_times(&f, ts[0], ts[1])?,
         }
         Ok(0)
     }
