@@ -392,3 +392,57 @@ fn hints_name_the_path_and_the_flag() {
     assert!(h.contains("--mount /elsewhere"), "{h}");
     assert_eq!(s.hint(&p("/x"), ENOENT, false), None);
 }
+
+#[test]
+fn the_openat2_shortcut_and_the_walk_agree() {
+    let t = Tree::new("agree");
+    let inside = t.inside();
+    std::fs::create_dir_all(inside.join("sub/deeper")).unwrap();
+    std::fs::write(inside.join("sub/deeper/f"), "f").unwrap();
+    symlink("sub", inside.join("ok")).unwrap();
+    symlink(t.0.join("outside"), inside.join("sub/out")).unwrap();
+    symlink("deeper/f", inside.join("sub/to_f")).unwrap();
+    let s = Sandbox::new().mount(&inside, Some("/m")).unwrap();
+    let mount = &s.mounts()[0];
+    let anchor = mount.anchor().unwrap();
+    let walk = |rest: &str, follow: bool| {
+        let mut queue = VecDeque::new();
+        prepend(&mut queue, Path::new(rest));
+        let start = Pos::In(vec![(anchor.dir.clone(), mount.host.clone())]);
+        host(s.walk(start, queue, follow))
+    };
+    let paths = [
+        "a.txt",
+        "missing",
+        "sub/deeper/f",
+        "sub/deeper/none",
+        "sub/none/x",
+        "a.txt/x",
+        "ok/deeper/f",
+        "sub/out",
+        "sub/out/secret",
+        "sub/to_f",
+        "sub/deeper",
+    ];
+    for rest in paths {
+        for follow in [true, false] {
+            let guest = Path::new("/m").join(rest);
+            assert_eq!(
+                host(s.resolve(&guest, follow)),
+                walk(rest, follow),
+                "{rest} follow={follow}"
+            );
+        }
+    }
+    // The kernel here has openat2, so the shortcut is what ran for the plain paths.
+    let fd = rfs::openat2(
+        anchor.dir.as_fd(),
+        "sub/deeper",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+        rfs::ResolveFlags::BENEATH | rfs::ResolveFlags::NO_SYMLINKS,
+    );
+    if fd.is_ok() {
+        assert!(OPENAT2.load(Ordering::Relaxed));
+    }
+}

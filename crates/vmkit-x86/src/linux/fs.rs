@@ -535,7 +535,10 @@ impl Linux {
         }
         let from = self.lookup(mem, olddir, old, false)?;
         let to = self.lookup(mem, newdir, new, false)?;
+        // A refusal of the source is hinted under its own name.
+        self.last_path = Some(from.guest.clone());
         let from_entry = self.old_entry(&from)?;
+        self.last_path = Some(to.guest.clone());
         let to_entry = match &to.target {
             Resolved::Host(e) if e.exists() => {
                 if flags & RENAME_NOREPLACE != 0 {
