@@ -311,7 +311,7 @@ mod tests {
     }
 
     #[test]
-    fn a_fifo_in_the_grant_does_not_block_the_open() {
+    fn fifos_sockets_and_devices_in_the_grant_do_not_block_the_open() {
         let dir = std::env::temp_dir().join(format!("vmkit-fifo-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -327,5 +327,10 @@ mod tests {
         assert_eq!(open_in(&dir, "fifo", 0), 3);
         // Without a reader, a write open is ENXIO, as a non-blocking open is on Linux.
         assert_eq!(open_in(&dir, "fifo", 1), -6);
+        // A socket cannot be opened at all; a link to a host device leads outside the grant.
+        let _sock = std::os::unix::net::UnixListener::bind(dir.join("sock")).unwrap();
+        assert_eq!(open_in(&dir, "sock", 0), -6);
+        std::os::unix::fs::symlink("/dev/zero", dir.join("zero")).unwrap();
+        assert_eq!(open_in(&dir, "zero", 0), -13);
     }
 }
