@@ -236,3 +236,59 @@ pub fn load(mem: &mut Memory, bytes: &[u8]) -> Result<LoadedElf, ElfError> {
         bias,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An ELF identification and header start: class, byte order, type, machine, entry.
+    fn header(class: u8, data: u8, kind: u16, machine: u16, entry: u32) -> Vec<u8> {
+        let mut h = vec![0u8; 52];
+        h[..4].copy_from_slice(b"\x7fELF");
+        h[4] = class;
+        h[5] = data;
+        let half = |v: u16| {
+            if data == 2 {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        h[16..18].copy_from_slice(&half(kind));
+        h[18..20].copy_from_slice(&half(machine));
+        h[24..28].copy_from_slice(&entry.to_le_bytes());
+        h
+    }
+
+    #[test]
+    fn i386_executables_pass_and_everything_else_is_named() {
+        let name = |b: Vec<u8>| identify(&b).unwrap();
+        assert_eq!(name(header(1, 1, ET_EXEC, EM_386, 0x8049000)), None);
+        assert_eq!(
+            name(header(1, 1, ET_DYN, EM_386, 0x1000)),
+            None,
+            "static PIE"
+        );
+        assert_eq!(
+            name(header(1, 1, ET_DYN, EM_386, 0)).as_deref(),
+            Some("an ELF32 i386 shared library (ET_DYN without an entry point)")
+        );
+        assert_eq!(
+            name(header(2, 1, ET_EXEC, EM_X86_64, 0x401000)).as_deref(),
+            Some("an ELF64 x86-64 executable")
+        );
+        assert_eq!(
+            name(header(1, 2, ET_EXEC, EM_386, 0)).as_deref(),
+            Some("an ELF32 big-endian i386 executable")
+        );
+        assert_eq!(
+            name(header(1, 1, ET_CORE, EM_386, 0)).as_deref(),
+            Some("an ELF32 i386 core dump")
+        );
+        assert!(identify(b"\x7fELF\x01\x01").is_err(), "truncated");
+        assert!(
+            identify(&header(3, 1, ET_EXEC, EM_386, 0)).is_err(),
+            "bad class"
+        );
+    }
+}
