@@ -1,7 +1,6 @@
 //! `vmkit devirt`.
 
 use crate::input::load_program;
-use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 use vmkit_protect::devirt::explain::explain;
@@ -27,17 +26,8 @@ pub fn devirt(
             .map_err(|e| format!("error: cannot write {}: {e}", p.display()))?;
     }
     if explain_it {
-        // A reader that stops early (`| head`) is not an error.
-        let mut out = std::io::stdout().lock();
-        match out
-            .write_all(explain(&d).as_bytes())
-            .and_then(|()| out.flush())
-        {
-            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                return Err(format!("error: cannot write the explanation: {e}"))
-            }
-            _ => {}
-        }
+        // A reader that stops early (`| head`) ends vmkit quietly: see `out.rs`.
+        print!("{}", explain(&d));
     }
     for f in &d.functions {
         let vinstrs: usize = f.blocks.iter().map(|b| b.code.len()).sum();

@@ -44,8 +44,13 @@ pub fn asm(src: &Path, output: Option<&Path>) -> Result<i32, String> {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| src.with_extension("vmi"));
     let bytes = out.image.to_bytes();
-    std::fs::write(&target, &bytes)
-        .map_err(|e| format!("error: cannot write {}: {e}", target.display()))?;
+    if target == Path::new("-") {
+        // `-o -`: the image goes to stdout, for a pipe.
+        crate::out::stdout_bytes(&bytes);
+    } else {
+        std::fs::write(&target, &bytes)
+            .map_err(|e| format!("error: cannot write {}: {e}", target.display()))?;
+    }
     eprintln!(
         "wrote {} ({} bytes, {} segments, {} symbols)",
         target.display(),

@@ -1,18 +1,38 @@
 //! `vmkit`: the command-line front end. Each subcommand lives in its own module; this file
 //! only parses arguments and turns outcomes into exit statuses.
 
+// These shadow std's printing macros in every module below (textual macro scope wins over
+// the prelude), so that no command can panic on a closed pipe: see `out.rs`.
+macro_rules! print {
+    ($($t:tt)*) => { $crate::out::stdout_fmt(format_args!($($t)*)) };
+}
+macro_rules! println {
+    () => { $crate::out::stdout_bytes(b"\n") };
+    ($($t:tt)*) => { $crate::out::stdout_fmt(format_args!("{}\n", format_args!($($t)*))) };
+}
+macro_rules! eprint {
+    ($($t:tt)*) => { $crate::out::stderr_fmt(format_args!($($t)*)) };
+}
+macro_rules! eprintln {
+    () => { $crate::out::stderr_bytes(b"\n") };
+    ($($t:tt)*) => { $crate::out::stderr_fmt(format_args!("{}\n", format_args!($($t)*))) };
+}
+
 mod bench;
 mod bench_protect;
 mod bench_x86;
 mod devirt;
+mod guest;
 mod input;
+mod out;
 mod protect;
 mod run;
 mod size;
 mod trace;
 mod x86;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use guest::{Flag, Guest};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -94,16 +114,17 @@ enum Command {
         /// With --arch x86: FILE is flat machine code (as PyVM's execute_file), loaded at --base.
         #[arg(long, requires = "arch")]
         raw: bool,
-        /// Load address for --raw code (PyVM loads at 0, and its example relies on it).
-        #[arg(long, value_name = "ADDR", default_value = "0", value_parser = size::parse_size)]
-        base: u64,
+        /// Load address for --raw code (default 0: PyVM loads there, and its example relies
+        /// on it).
+        #[arg(long, value_name = "ADDR", value_parser = size::parse_size)]
+        base: Option<u64>,
     },
     /// Assemble source into an image.
     #[command(after_help = "Example:\n  vmkit asm examples/fib.s -o fib.vmi")]
     Asm {
         /// Source file.
         src: PathBuf,
-        /// Output image (default: the source name with `.vmi`).
+        /// Output image (default: the source name with `.vmi`; `-` for stdout).
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
@@ -160,15 +181,29 @@ enum Command {
         profile_out: Option<PathBuf>,
     },
     /// Run a program printing one line per executed instruction with the registers it changed.
-    #[command(after_help = "Example:\n  vmkit trace --max-steps 50 examples/fib.s")]
+    #[command(
+        after_help = "Examples:\n  vmkit trace --max-steps 50 examples/fib.s\n  vmkit trace --arch x86 --raw examples/x86/pyvm_hello.bin\n  vmkit trace --max-steps 1000 ./hello-static-i386 -- arg\n\nx86 programs run on the reference engine, one instruction at a time, with the sandbox `vmkit run` gives by default (the current directory, read-only)."
+    )]
     Trace {
-        /// Program: source or image.
+        /// Program: `.s` source, `.vmi` image, or a static ELF32 i386 executable.
         file: PathBuf,
+        /// Arguments for an x86 program (after `--`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
         #[command(flatten)]
         machine: MachineArgs,
         /// One JSON object per line instead of text.
         #[arg(long)]
         json: bool,
+        /// The guest architecture: `native` (vmkit's own ISA) or `x86` (IA-32).
+        #[arg(long, default_value = "native", value_parser = ["native", "x86"])]
+        arch: String,
+        /// With --arch x86: FILE is flat machine code, loaded at --base.
+        #[arg(long, requires = "arch")]
+        raw: bool,
+        /// Load address for --raw code (default 0).
+        #[arg(long, value_name = "ADDR", value_parser = size::parse_size)]
+        base: Option<u64>,
     },
     /// Measure speed: the native machine against native Rust (`native`, the default), or
     /// the x86 guest against the real CPU and qemu-i386 on the same i386 programs (`x86`).
@@ -198,7 +233,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| clap_exit(e));
     let status = match cli.command {
         Command::Run {
             file,
@@ -217,24 +252,33 @@ fn main() -> ExitCode {
             raw,
             base,
         } => {
+            let guest = Guest::of(&file, &arch);
+            let flags = [
+                Flag::new("--strace", Guest::X86, strace),
+                Flag::new("--clear-env", Guest::X86, clear_env),
+                Flag::new("--env", Guest::X86, !env.is_empty()),
+                Flag::new("--mount", Guest::X86, !mount.is_empty()),
+                Flag::new("--allow-write", Guest::X86, !allow_write.is_empty()),
+                Flag::new("--host-fs", Guest::X86, host_fs),
+                Flag::new("--screen", Guest::Native, screen),
+                Flag::new("--json", Guest::Native, json),
+            ];
+            refuse_misapplied("run", &file, guest, &args, &machine, raw, base, &flags);
             let options = x86::Options {
                 args,
                 strace,
                 clear_env,
                 env,
                 raw,
-                base,
+                base: base.unwrap_or(0),
                 dump_regs,
                 mounts: mount,
                 allow_write,
                 host_fs,
             };
-            if arch == "x86" || x86::is_elf_file(&file) {
-                x86::run(&file, &machine, &options)
-            } else if raw {
-                Err("error: --raw needs --arch x86 (native programs are source or images)".into())
-            } else {
-                run::run(&file, &machine, dump_regs, screen, json)
+            match guest {
+                Guest::X86 => x86::run(&file, &machine, &options),
+                Guest::Native => run::run(&file, &machine, dump_regs, screen, json),
             }
         }
         Command::Asm { src, output } => input::asm(&src, output.as_deref()),
@@ -262,9 +306,28 @@ fn main() -> ExitCode {
         } => devirt::devirt(&file, &output, explain, profile_out.as_deref()),
         Command::Trace {
             file,
+            args,
             machine,
             json,
-        } => trace::trace(&file, &machine, json),
+            arch,
+            raw,
+            base,
+        } => {
+            let guest = Guest::of(&file, &arch);
+            refuse_misapplied("trace", &file, guest, &args, &machine, raw, base, &[]);
+            match guest {
+                Guest::X86 => {
+                    let options = x86::Options {
+                        args,
+                        raw,
+                        base: base.unwrap_or(0),
+                        ..x86::Options::default()
+                    };
+                    trace::trace_x86(&file, &machine, &options, json)
+                }
+                Guest::Native => trace::trace(&file, &machine, json),
+            }
+        }
         Command::Bench {
             suite,
             quick,
@@ -290,6 +353,7 @@ fn main() -> ExitCode {
             Ok(0)
         }
     };
+    out::flush_stdout();
     match status {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(message) => {
@@ -297,4 +361,68 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Ends with a usage error (clap's format, status 2) when a flag of `run` or `trace`
+/// (`subcommand`) was given for the guest that `file` is not for: see `guest.rs`.
+#[allow(clippy::too_many_arguments)]
+fn refuse_misapplied(
+    subcommand: &str,
+    file: &std::path::Path,
+    guest: Guest,
+    args: &[String],
+    machine: &MachineArgs,
+    raw: bool,
+    base: Option<u64>,
+    only_for_one: &[Flag],
+) {
+    let mut flags = vec![
+        Flag::new("program arguments", Guest::X86, !args.is_empty()),
+        Flag::new("--raw", Guest::X86, raw),
+        Flag::new("--grant", Guest::Native, machine.grant.is_some()),
+        Flag::new("--memory", Guest::Native, machine.memory.is_some()),
+        Flag::new("--stack", Guest::Native, machine.stack.is_some()),
+        Flag::new("--wx", Guest::Native, machine.wx),
+    ];
+    flags.extend(
+        only_for_one
+            .iter()
+            .map(|f| Flag::new(f.name, f.applies_to, f.given)),
+    );
+    let message = guest::misapplied(file, guest, &flags).or_else(|| {
+        (base.is_some() && !raw).then(|| "--base applies to flat code (--arch x86 --raw)".into())
+    });
+    if let Some(message) = message {
+        let mut cli = Cli::command();
+        cli.build();
+        let kind = clap::error::ErrorKind::ArgumentConflict;
+        clap_exit(match cli.find_subcommand_mut(subcommand) {
+            Some(cmd) => cmd.error(kind, message),
+            None => cli.error(kind, message),
+        })
+    }
+}
+
+/// `clap::Error::exit`, but written through `out.rs`: clap ignores write errors, so
+/// `vmkit --help | head -1` would end with status 0 where every other command ends with 141.
+fn clap_exit(e: clap::Error) -> ! {
+    use std::io::IsTerminal;
+    let styled = e.render();
+    if e.use_stderr() {
+        let text = if std::io::stderr().is_terminal() {
+            styled.ansi().to_string()
+        } else {
+            styled.to_string()
+        };
+        eprint!("{text}");
+    } else {
+        let text = if std::io::stdout().is_terminal() {
+            styled.ansi().to_string()
+        } else {
+            styled.to_string()
+        };
+        print!("{text}");
+        out::flush_stdout();
+    }
+    std::process::exit(e.exit_code())
 }

@@ -7,6 +7,7 @@ use vmkit_x86::linux::Sandbox;
 use vmkit_x86::{X86Exit, X86Machine};
 
 /// x86-specific `run` options.
+#[derive(Default)]
 pub struct Options {
     /// Arguments after the program.
     pub args: Vec<String>,
@@ -85,6 +86,21 @@ pub fn sandbox(options: &Options) -> Result<Sandbox, String> {
 
 /// Runs an x86 guest program.
 pub fn run(file: &Path, args: &MachineArgs, options: &Options) -> Result<i32, String> {
+    let mut vm = load(file, options)?;
+    let exit = match args.max_steps {
+        Some(n) => vm.run_for(n),
+        None => vm.run(),
+    };
+    report_exit(&vm, &exit);
+    if options.dump_regs {
+        eprint!("{}", vm.cpu.format());
+    }
+    Ok(exit.status())
+}
+
+/// A machine with `file` loaded (ELF, or flat code with `--raw`) and the sandbox and
+/// system-call options applied, ready to run.
+pub fn load(file: &Path, options: &Options) -> Result<X86Machine, String> {
     let bytes =
         std::fs::read(file).map_err(|e| format!("error: cannot read {}: {e}", file.display()))?;
     let mut vm = X86Machine::new();
@@ -118,12 +134,13 @@ pub fn run(file: &Path, args: &MachineArgs, options: &Options) -> Result<i32, St
         vm.load_elf(&bytes, &argv, &environment(options)?)
             .map_err(|e| format!("error: {}: {e}", file.display()))?;
     }
-    let exit = match args.max_steps {
-        Some(n) => vm.run_for(n),
-        None => vm.run(),
-    };
-    match &exit {
-        // The CLI installs no hooks and gives no `until` address.
+    Ok(vm)
+}
+
+/// Prints how the guest stopped (on stderr), unless it simply exited.
+pub fn report_exit(vm: &X86Machine, exit: &X86Exit) {
+    match exit {
+        // No hook of the CLI stops a run, and none gives an `until` address.
         X86Exit::Exited(_) | X86Exit::Stopped | X86Exit::Until => {}
         X86Exit::StepLimit => eprintln!(
             "vmkit: stopped after {} instructions (--max-steps); next eip={:#010x}",
@@ -140,8 +157,4 @@ pub fn run(file: &Path, args: &MachineArgs, options: &Options) -> Result<i32, St
             );
         }
     }
-    if options.dump_regs {
-        eprint!("{}", vm.cpu.format());
-    }
-    Ok(exit.status())
 }

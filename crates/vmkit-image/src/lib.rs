@@ -229,7 +229,7 @@ pub enum ImageError {
     Truncated {
         /// What was being read.
         what: &'static str,
-        /// Offset where it should have been.
+        /// Offset where it starts (the file ends before its last byte).
         offset: usize,
     },
     /// The stored CRC-32 does not match the contents.
@@ -282,7 +282,10 @@ impl fmt::Display for ImageError {
                 )
             }
             ImageError::Truncated { what, offset } => {
-                write!(f, "image is truncated: {what} expected at byte {offset}")
+                write!(
+                    f,
+                    "image is truncated: {what} at byte {offset} runs past the end of the file"
+                )
             }
             ImageError::ChecksumMismatch { stored, computed } => write!(
                 f,
@@ -631,7 +634,8 @@ impl Image {
             if off <= bytes.len() as u64 && off.saturating_add(len) > bytes.len() as u64 {
                 return Err(ImageError::Truncated {
                     what: "segment contents",
-                    offset: bytes.len(),
+                    // Where the contents start, as for every other structure.
+                    offset: off as usize,
                 });
             }
             let data = usize::try_from(off)

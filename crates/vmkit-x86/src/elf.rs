@@ -3,8 +3,9 @@
 //! end of data for `brk`).
 
 use object::elf::{
-    FileHeader32, ProgramHeader32, EM_386, ET_DYN, ET_EXEC, PF_R, PF_W, PF_X, PT_INTERP, PT_LOAD,
-    PT_PHDR,
+    FileHeader32, ProgramHeader32, EM_386, EM_68K, EM_AARCH64, EM_ARM, EM_BPF, EM_IA_64,
+    EM_LOONGARCH, EM_MIPS, EM_PPC, EM_PPC64, EM_RISCV, EM_S390, EM_SPARC, EM_SPARCV9, EM_X86_64,
+    ET_CORE, ET_DYN, ET_EXEC, ET_REL, PF_R, PF_W, PF_X, PT_INTERP, PT_LOAD, PT_PHDR,
 };
 use object::read::elf::{FileHeader, ProgramHeader};
 use object::LittleEndian as LE;
@@ -36,8 +37,10 @@ pub struct LoadedElf {
 pub enum ElfError {
     /// Not ELF, not 32-bit little-endian, or the headers are truncated or inconsistent.
     Malformed(String),
-    /// ELF for another machine.
-    WrongMachine(u16),
+    /// ELF, but not an i386 executable: another class, byte order or machine, or an object
+    /// file, shared library or core dump. Says what the file is ("an ELF64 x86-64
+    /// executable").
+    NotI386Executable(String),
     /// Needs a dynamic loader.
     Dynamic,
     /// A segment lies outside the 32-bit address space or overlaps the stack area.
@@ -48,9 +51,14 @@ impl fmt::Display for ElfError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ElfError::Malformed(why) => write!(f, "not a valid ELF32 executable: {why}"),
-            ElfError::WrongMachine(m) => write!(
+            ElfError::NotI386Executable(what) => write!(
                 f,
-                "ELF machine {m} is not i386 (3); vmkit's x86 guest runs 32-bit x86 programs"
+                "this is {what}; vmkit runs i386 programs (static ELF32 executables, little-endian, EM_386){}",
+                if what.contains("x86-64") || what.contains("relocatable") {
+                    ": build with `gcc -m32 -static`"
+                } else {
+                    ""
+                }
             ),
             ElfError::Dynamic => write!(
                 f,
@@ -72,18 +80,84 @@ fn malformed(e: impl fmt::Display) -> ElfError {
     ElfError::Malformed(e.to_string())
 }
 
+/// What an ELF file is, from its identification and header ("an ELF64 x86-64
+/// executable", "an ELF32 big-endian MIPS core dump"), or `None` when it is an i386
+/// executable (`ET_EXEC`, or `ET_DYN` with an entry point: a static PIE) that [`load`]
+/// should try. Only the first 20 bytes are read, so any file that has them gets a name.
+pub fn identify(bytes: &[u8]) -> Result<Option<String>, ElfError> {
+    let ident = bytes
+        .get(..20)
+        .filter(|b| is_elf(b))
+        .ok_or_else(|| malformed("the ELF header is truncated"))?;
+    let big = match ident[5] {
+        1 => false,
+        2 => true,
+        d => return Err(malformed(format!("unknown byte order {d} (EI_DATA)"))),
+    };
+    let half = |at: usize| {
+        let b = [ident[at], ident[at + 1]];
+        if big {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        }
+    };
+    let (kind, machine) = (half(16), half(18));
+    let class = match ident[4] {
+        1 => "ELF32",
+        2 => "ELF64",
+        c => return Err(malformed(format!("unknown class {c} (EI_CLASS)"))),
+    };
+    let entry = bytes
+        .get(24..28)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    if class == "ELF32"
+        && !big
+        && machine == EM_386
+        && (kind == ET_EXEC || (kind == ET_DYN && entry != 0))
+    {
+        return Ok(None);
+    }
+    let machine = match machine {
+        EM_386 => "i386".to_string(),
+        EM_X86_64 => "x86-64".into(),
+        EM_ARM => "ARM".into(),
+        EM_AARCH64 => "AArch64".into(),
+        EM_RISCV => "RISC-V".into(),
+        EM_MIPS => "MIPS".into(),
+        EM_PPC => "PowerPC".into(),
+        EM_PPC64 => "PowerPC64".into(),
+        EM_S390 => "s390".into(),
+        EM_SPARC | EM_SPARCV9 => "SPARC".into(),
+        EM_IA_64 => "IA-64".into(),
+        EM_LOONGARCH => "LoongArch".into(),
+        EM_68K => "m68k".into(),
+        EM_BPF => "eBPF".into(),
+        m => format!("machine {m}"),
+    };
+    let what = match kind {
+        ET_REL => "relocatable object file (.o)",
+        ET_EXEC => "executable",
+        ET_DYN if machine == "i386" => "shared library (ET_DYN without an entry point)",
+        ET_DYN => "shared library or position-independent executable",
+        ET_CORE => "core dump",
+        _ => "file of an unknown type",
+    };
+    Ok(Some(format!(
+        "an {class}{} {machine} {what}",
+        if big { " big-endian" } else { "" }
+    )))
+}
+
 /// Maps the executable's segments into `mem` (which must have nothing mapped there) and
 /// copies their contents.
 pub fn load(mem: &mut Memory, bytes: &[u8]) -> Result<LoadedElf, ElfError> {
+    if let Some(what) = identify(bytes)? {
+        return Err(ElfError::NotI386Executable(what));
+    }
     let header = FileHeader32::<LE>::parse(bytes).map_err(malformed)?;
     let e = header.endian().map_err(malformed)?;
-    if header.e_machine(e) != EM_386 {
-        return Err(ElfError::WrongMachine(header.e_machine(e)));
-    }
     let kind = header.e_type(e);
-    if kind != ET_EXEC && kind != ET_DYN {
-        return Err(malformed(format!("ELF type {kind} is not an executable")));
-    }
     let phdrs: &[ProgramHeader32<LE>] = header.program_headers(e, bytes).map_err(malformed)?;
     if phdrs.iter().any(|p| p.p_type(e) == PT_INTERP) {
         return Err(ElfError::Dynamic);
@@ -161,4 +235,60 @@ pub fn load(mem: &mut Memory, bytes: &[u8]) -> Result<LoadedElf, ElfError> {
         brk_start: ((brk_start as u64).div_ceil(PAGE_SIZE) * PAGE_SIZE) as u32,
         bias,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An ELF identification and header start: class, byte order, type, machine, entry.
+    fn header(class: u8, data: u8, kind: u16, machine: u16, entry: u32) -> Vec<u8> {
+        let mut h = vec![0u8; 52];
+        h[..4].copy_from_slice(b"\x7fELF");
+        h[4] = class;
+        h[5] = data;
+        let half = |v: u16| {
+            if data == 2 {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        h[16..18].copy_from_slice(&half(kind));
+        h[18..20].copy_from_slice(&half(machine));
+        h[24..28].copy_from_slice(&entry.to_le_bytes());
+        h
+    }
+
+    #[test]
+    fn i386_executables_pass_and_everything_else_is_named() {
+        let name = |b: Vec<u8>| identify(&b).unwrap();
+        assert_eq!(name(header(1, 1, ET_EXEC, EM_386, 0x8049000)), None);
+        assert_eq!(
+            name(header(1, 1, ET_DYN, EM_386, 0x1000)),
+            None,
+            "static PIE"
+        );
+        assert_eq!(
+            name(header(1, 1, ET_DYN, EM_386, 0)).as_deref(),
+            Some("an ELF32 i386 shared library (ET_DYN without an entry point)")
+        );
+        assert_eq!(
+            name(header(2, 1, ET_EXEC, EM_X86_64, 0x401000)).as_deref(),
+            Some("an ELF64 x86-64 executable")
+        );
+        assert_eq!(
+            name(header(1, 2, ET_EXEC, EM_386, 0)).as_deref(),
+            Some("an ELF32 big-endian i386 executable")
+        );
+        assert_eq!(
+            name(header(1, 1, ET_CORE, EM_386, 0)).as_deref(),
+            Some("an ELF32 i386 core dump")
+        );
+        assert!(identify(b"\x7fELF\x01\x01").is_err(), "truncated");
+        assert!(
+            identify(&header(3, 1, ET_EXEC, EM_386, 0)).is_err(),
+            "bad class"
+        );
+    }
 }

@@ -222,7 +222,10 @@ impl Linux {
             }
             Handled::Exit(code) => SysOutcome::Exit(code),
             Handled::Killed(sig) => {
-                eprintln!("vmkit: killed by {}", process::signal_name(sig as u32));
+                // A shell says nothing of a SIGPIPE death (`| head`); neither does vmkit.
+                if sig as u32 != process::SIGPIPE {
+                    eprintln!("vmkit: killed by {}", process::signal_name(sig as u32));
+                }
                 SysOutcome::Exit(128 + sig)
             }
             Handled::Unsupported => SysOutcome::Unsupported(nr),
@@ -429,6 +432,17 @@ impl Linux {
             311 | 386 => Err(Errno::ENOSYS),
             _ => return Handled::Unsupported,
         };
+        // Linux sends SIGPIPE to a writer whose pipe has no reader left (a guest pipe, or
+        // the host's stdout after `| head` exits); by default it ends the process. Blocked
+        // or ignored, the write fails with EPIPE.
+        const WRITES: [u32; 5] = [4, 146, 181, 187, 239];
+        if r == Err(Errno::EPIPE) && WRITES.contains(&nr) {
+            if let killed @ (Handled::Killed(_) | Handled::Unsupported) =
+                self.kill(GUEST_PID, process::SIGPIPE)
+            {
+                return killed;
+            }
+        }
         Handled::Value(r)
     }
 }

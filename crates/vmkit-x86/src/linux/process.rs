@@ -7,6 +7,9 @@ use super::{guest, Handled, Linux, GUEST_PID, GUEST_UID};
 use crate::cpu::{Cpu, Seg};
 use vmkit_mem::Memory;
 
+/// The signal a write into a pipe without readers raises.
+pub(super) const SIGPIPE: u32 = 13;
+
 /// Signal names, indexed by number.
 const SIGNALS: [&str; 32] = [
     "0",
