@@ -77,6 +77,10 @@ enum Command {
         /// x86 programs: make the whole host file system visible, read-only.
         #[arg(long)]
         host_fs: bool,
+        /// x86 programs: most address space the guest may map (as `ulimit -v`), e.g. 64M;
+        /// beyond it mmap, mremap and brk fail with ENOMEM.
+        #[arg(long, value_name = "SIZE", value_parser = size::parse_size)]
+        memory_limit: Option<u64>,
         #[command(flatten)]
         machine: MachineArgs,
         /// Print registers when the program stops.
@@ -209,6 +213,7 @@ fn main() -> ExitCode {
             mount,
             allow_write,
             host_fs,
+            memory_limit,
             machine,
             dump_regs,
             screen,
@@ -228,6 +233,7 @@ fn main() -> ExitCode {
                 mounts: mount,
                 allow_write,
                 host_fs,
+                memory_limit,
             };
             if arch == "x86" || x86::is_elf_file(&file) {
                 x86::run(&file, &machine, &options)

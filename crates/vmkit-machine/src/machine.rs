@@ -164,7 +164,8 @@ impl Machine {
         if memory_size > MAX_MEMORY {
             return Err(LoadError::BadMemorySize(memory_size));
         }
-        let mem = Memory::try_new(memory_size).map_err(|_| LoadError::OutOfHostMemory(memory_size))?;
+        let mem =
+            Memory::try_new(memory_size).map_err(|_| LoadError::OutOfHostMemory(memory_size))?;
         let mut m = Machine {
             cpu: Cpu::default(),
             mem,

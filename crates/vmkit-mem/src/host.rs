@@ -69,7 +69,9 @@ fn address_space_limit() -> Option<u64> {
         // SAFETY: `lim` is a valid, writable `rlimit` for the duration of the call.
         let ok = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) } == 0;
         if ok && lim.rlim_cur != libc::RLIM_INFINITY {
-            return Some(lim.rlim_cur as u64);
+            // rlim_t is 32 bits wide on some targets.
+            #[allow(clippy::useless_conversion)]
+            return Some(u64::from(lim.rlim_cur));
         }
     }
     None
@@ -99,7 +101,10 @@ impl HostBytes {
             address_space_limit: address_space_limit(),
         };
         // Slices are limited to isize::MAX bytes.
-        let Some(size) = usize::try_from(len).ok().filter(|&n| n <= isize::MAX as usize) else {
+        let Some(size) = usize::try_from(len)
+            .ok()
+            .filter(|&n| n <= isize::MAX as usize)
+        else {
             return Err(refused(None));
         };
         if size == 0 {
@@ -177,7 +182,10 @@ mod sys {
     pub(super) fn reserve(len: usize) -> Result<(NonNull<u8>, usize), Option<i32>> {
         // SAFETY: sysconf has no preconditions.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-        let page = usize::try_from(page).ok().filter(|p| p.is_power_of_two()).unwrap_or(4096);
+        let page = usize::try_from(page)
+            .ok()
+            .filter(|p| p.is_power_of_two())
+            .unwrap_or(4096);
         // SAFETY: a fresh anonymous mapping at an address the kernel chooses aliases nothing.
         let ptr = unsafe {
             libc::mmap(

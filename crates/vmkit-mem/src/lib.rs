@@ -629,14 +629,23 @@ mod tests {
         assert!(!m.is_all_mapped(PAGE_SIZE, 3 * PAGE_SIZE));
         assert!(!m.is_all_mapped(u64::MAX - 1, 2));
         // A mapping with no access faults as a protection error, not as unmapped.
-        assert!(matches!(m.read(PAGE_SIZE, 1), Err(MemError::Protection { .. })));
+        assert!(matches!(
+            m.read(PAGE_SIZE, 1),
+            Err(MemError::Protection { .. })
+        ));
         assert!(matches!(m.read(0, 1), Err(MemError::Unmapped { .. })));
         // First fit skips mapped pages, PROT_NONE ones included.
         assert_eq!(m.find_unmapped(0, 8 * PAGE_SIZE, PAGE_SIZE), Some(0));
-        assert_eq!(m.find_unmapped(0, 8 * PAGE_SIZE, 2 * PAGE_SIZE), Some(5 * PAGE_SIZE));
+        assert_eq!(
+            m.find_unmapped(0, 8 * PAGE_SIZE, 2 * PAGE_SIZE),
+            Some(5 * PAGE_SIZE)
+        );
         assert_eq!(m.find_unmapped(0, 8 * PAGE_SIZE, 4 * PAGE_SIZE), None);
         assert_eq!(m.find_unmapped(1, 8 * PAGE_SIZE, 1), Some(3 * PAGE_SIZE));
-        assert_eq!(m.find_unmapped(0, u64::MAX, 3 * PAGE_SIZE), Some(5 * PAGE_SIZE));
+        assert_eq!(
+            m.find_unmapped(0, u64::MAX, 3 * PAGE_SIZE),
+            Some(5 * PAGE_SIZE)
+        );
         // Spans past the end are clipped, never a panic.
         m.protect(u64::MAX - 5, 10, page::R);
         m.mark_code(u64::MAX - 5, 10);
@@ -661,11 +670,17 @@ mod tests {
         // Page 0 of the source is partly zero, page 1 all zero onto a dirty destination.
         m.poke(8 * PAGE_SIZE, b"moved").unwrap();
         m.discard(9 * PAGE_SIZE, PAGE_SIZE).unwrap();
-        m.copy_within(8 * PAGE_SIZE, 12 * PAGE_SIZE, 2 * PAGE_SIZE).unwrap();
+        m.copy_within(8 * PAGE_SIZE, 12 * PAGE_SIZE, 2 * PAGE_SIZE)
+            .unwrap();
         assert_eq!(m.peek(12 * PAGE_SIZE, 5).unwrap(), b"moved");
-        assert!(m.peek(13 * PAGE_SIZE, PAGE_SIZE).unwrap().iter().all(|&b| b == 0));
+        assert!(m
+            .peek(13 * PAGE_SIZE, PAGE_SIZE)
+            .unwrap()
+            .iter()
+            .all(|&b| b == 0));
         // Overlapping ranges copy as memmove does.
-        m.copy_within(12 * PAGE_SIZE, 12 * PAGE_SIZE + 2, 8).unwrap();
+        m.copy_within(12 * PAGE_SIZE, 12 * PAGE_SIZE + 2, 8)
+            .unwrap();
         assert_eq!(m.peek(12 * PAGE_SIZE + 2, 5).unwrap(), b"moved");
         assert!(m.copy_within(0, 15 * PAGE_SIZE, 2 * PAGE_SIZE).is_err());
     }
@@ -678,7 +693,10 @@ mod tests {
             address_space_limit: Some(4_000_000 << 10),
         };
         let text = e.to_string();
-        assert!(text.contains("cannot reserve 4 GiB of host address space"), "{text}");
+        assert!(
+            text.contains("cannot reserve 4 GiB of host address space"),
+            "{text}"
+        );
         assert!(text.contains("ulimit -v) is 4000000 KiB"), "{text}");
     }
 
