@@ -205,8 +205,18 @@ const UNTIL_REFUSED: &str = r#"
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 int main(void) {
+    struct rlimit rl;
+    getrlimit(RLIMIT_AS, &rl);
+    if (rl.rlim_cur == RLIM_INFINITY) printf("RLIMIT_AS: unlimited\n");
+    else printf("RLIMIT_AS: %lu MiB\n", (unsigned long)(rl.rlim_cur >> 20));
+    /* An unprivileged process cannot raise its hard limit. */
+    if (rl.rlim_max != RLIM_INFINITY) {
+        rl.rlim_max += 1 << 20;
+        printf("raise: %s\n", setrlimit(RLIMIT_AS, &rl) == -1 && errno == EPERM ? "EPERM" : "ok");
+    }
     int n = 0;
     for (; n < 256; n++) {
         if (mmap(0, 1 << 20, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED) break;
@@ -231,6 +241,9 @@ fn the_memory_limit_is_enomem_for_the_guest() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     // The program and its 8 MiB stack count too, as under `ulimit -v`.
+    let stdout = stdout
+        .strip_prefix("RLIMIT_AS: 64 MiB\nraise: EPERM\n")
+        .unwrap_or_else(|| panic!("{stdout}"));
     let mib: u32 = stdout
         .strip_prefix("mmap: ")
         .and_then(|s| s.split_once(' '))
@@ -245,7 +258,7 @@ fn the_memory_limit_is_enomem_for_the_guest() {
     let out = vmkit().arg("run").arg(&exe).output().unwrap();
     assert_eq!(
         text(&out.stdout),
-        "mmap: 256 MiB, -\nsbrk: ok\nmalloc: ok\n"
+        "RLIMIT_AS: unlimited\nmmap: 256 MiB, -\nsbrk: ok\nmalloc: ok\n"
     );
     // A bad size is a usage error.
     let out = vmkit()

@@ -73,11 +73,36 @@ impl Linux {
     /// counts, the program and its stack included. `None` removes it.
     pub fn set_memory_limit(&mut self, limit: Option<u64>) {
         self.memory_limit = limit;
+        self.memory_limit_hard = limit;
     }
 
     /// The guest's address-space limit, if any.
     pub fn memory_limit(&self) -> Option<u64> {
         self.memory_limit
+    }
+
+    /// The soft and hard `RLIMIT_AS` the guest sees (`u64::MAX`: none).
+    pub(super) fn address_space_rlimit(&self) -> (u64, u64) {
+        let hard = self.memory_limit_hard.or(self.memory_limit);
+        (
+            self.memory_limit.unwrap_or(u64::MAX),
+            hard.unwrap_or(u64::MAX),
+        )
+    }
+
+    /// `setrlimit(RLIMIT_AS)` from the guest: an unprivileged process may lower the hard
+    /// limit and move the soft one below it (`u64::MAX`: none).
+    pub(super) fn set_address_space_rlimit(&mut self, soft: u64, hard: u64) -> Result<(), Errno> {
+        if soft > hard {
+            return Err(Errno::EINVAL);
+        }
+        if hard > self.address_space_rlimit().1 {
+            return Err(Errno::EPERM);
+        }
+        let limit = |v: u64| (v != u64::MAX).then_some(v);
+        self.memory_limit = limit(soft);
+        self.memory_limit_hard = limit(hard);
+        Ok(())
     }
 
     /// `ENOMEM` if mapping `added` new bytes and unmapping `freed` would exceed the memory

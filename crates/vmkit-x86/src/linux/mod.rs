@@ -113,8 +113,10 @@ pub struct Linux {
     /// Where the search for free address space for the next mapping starts (just after
     /// the last one placed, or lower once something below it was unmapped).
     pub mmap_next: u32,
-    /// The address-space limit (`RLIMIT_AS`, `--memory-limit`) in bytes.
+    /// The address-space limit (`RLIMIT_AS`, `--memory-limit`) in bytes: the soft limit,
+    /// enforced, and the hard one, which the guest may only lower.
     memory_limit: Option<u64>,
+    memory_limit_hard: Option<u64>,
     /// Set when a call changed page protections: decoded code must be dropped.
     pub flush_code: bool,
     /// Log every call to stderr, as strace does.
@@ -142,6 +144,7 @@ impl Default for Linux {
             brk: 0,
             mmap_next: MMAP_BASE,
             memory_limit: None,
+            memory_limit_hard: None,
             flush_code: false,
             strace: false,
             sandbox: Sandbox::new(),
@@ -366,7 +369,7 @@ impl Linux {
             158 => Ok(0),
             116 => self.sysinfo(mem, a[0]),
             76 | 191 => self.getrlimit(mem, a[0], a[1]),
-            75 => process::rlimit(a[0]).map(|_| 0),
+            75 => self.setrlimit(mem, a[0], a[1]),
             340 => self.prlimit64(mem, a[0], a[1], a[2], a[3]),
             242 => self.sched_getaffinity(mem, a[0], a[1], a[2]),
             96 => Ok(20),

@@ -103,7 +103,10 @@ fn load_timespec(mem: &Memory, at: u32, time64: bool) -> Result<(i64, i64), Errn
     Ok((s, ns))
 }
 
-/// The limits the guest sees, as (soft, hard), `u64::MAX` meaning unlimited.
+/// `RLIMIT_AS`: the address-space limit.
+const RLIMIT_AS: u32 = 9;
+
+/// The fixed limits the guest sees, as (soft, hard), `u64::MAX` meaning unlimited.
 pub fn rlimit(resource: u32) -> Result<(u64, u64), Errno> {
     const INF: u64 = u64::MAX;
     match resource {
@@ -287,7 +290,7 @@ impl Linux {
         resource: u32,
         at: u32,
     ) -> Result<u32, Errno> {
-        let (soft, hard) = rlimit(resource)?;
+        let (soft, hard) = self.rlimit(resource)?;
         let w = |v: u64| v.min(u32::MAX as u64) as u32;
         guest::store(
             mem,
@@ -297,20 +300,58 @@ impl Linux {
         .map(|_| 0)
     }
 
-    /// `prlimit64` on the guest itself. New limits are accepted and not enforced beyond what
-    /// the emulator already imposes.
+    /// A resource limit: `RLIMIT_AS` is the memory limit, the others are fixed.
+    fn rlimit(&self, resource: u32) -> Result<(u64, u64), Errno> {
+        match resource {
+            RLIMIT_AS => Ok(self.address_space_rlimit()),
+            _ => rlimit(resource),
+        }
+    }
+
+    /// `setrlimit` (32-bit values, all ones for "none"). `RLIMIT_AS` is enforced; other new
+    /// limits are accepted and not enforced beyond what the emulator already imposes.
+    pub(super) fn setrlimit(
+        &mut self,
+        mem: &mut Memory,
+        resource: u32,
+        new: u32,
+    ) -> Result<u32, Errno> {
+        self.rlimit(resource)?;
+        let wide = |v: u32| if v == u32::MAX { u64::MAX } else { v as u64 };
+        let (soft, hard) = (
+            guest::u32_at(mem, new)?,
+            guest::u32_at(mem, new.wrapping_add(4))?,
+        );
+        if resource == RLIMIT_AS {
+            self.set_address_space_rlimit(wide(soft), wide(hard))?;
+        }
+        Ok(0)
+    }
+
+    /// `prlimit64` on the guest itself: as `setrlimit`, with 64-bit values.
     pub(super) fn prlimit64(
         &mut self,
         mem: &mut Memory,
         pid: u32,
         resource: u32,
-        _new: u32,
+        new: u32,
         old: u32,
     ) -> Result<u32, Errno> {
         if pid != 0 && pid != GUEST_PID {
             return Err(Errno::ESRCH);
         }
-        let (soft, hard) = rlimit(resource)?;
+        let (soft, hard) = self.rlimit(resource)?;
+        let wanted = if new != 0 {
+            Some((
+                guest::u64_at(mem, new)?,
+                guest::u64_at(mem, new.wrapping_add(8))?,
+            ))
+        } else {
+            None
+        };
+        if let (Some((soft, hard)), RLIMIT_AS) = (wanted, resource) {
+            self.set_address_space_rlimit(soft, hard)?;
+        }
         if old != 0 {
             guest::store(mem, old, &[soft.to_le_bytes(), hard.to_le_bytes()].concat())?;
         }
