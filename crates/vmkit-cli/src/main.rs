@@ -239,6 +239,8 @@ fn main() -> ExitCode {
                 x86::run(&file, &machine, &options)
             } else if raw {
                 Err("error: --raw needs --arch x86 (native programs are source or images)".into())
+            } else if options.memory_limit.is_some() {
+                Err("error: --memory-limit is for x86 programs; a native program's memory size is --memory".into())
             } else {
                 run::run(&file, &machine, dump_regs, screen, json)
             }
