@@ -265,9 +265,11 @@ impl Linux {
 
     /// The old `mmap(struct mmap_arg_struct *)`, offset in bytes.
     pub(super) fn old_mmap(&mut self, mem: &mut Memory, args: u32) -> Result<u32, Errno> {
+        // One read of the whole struct: one that runs off the top of memory is EFAULT.
+        let raw = guest::bytes(mem, args, 24)?;
         let mut a = [0u32; 6];
-        for (k, v) in a.iter_mut().enumerate() {
-            *v = guest::u32_at(mem, args + 4 * k as u32)?;
+        for (v, word) in a.iter_mut().zip(raw.chunks_exact(4)) {
+            *v = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
         }
         if a[5] as u64 % PAGE_SIZE != 0 {
             return Err(Errno::EINVAL);
@@ -676,6 +678,18 @@ mod tests {
             os.mremap(&mut mem, c, 0x1000, 0, MREMAP_MAYMOVE, 0),
             Err(Errno::EINVAL)
         );
+    }
+
+    #[test]
+    fn old_mmap_reads_its_arguments_safely() {
+        let (mut os, mut mem) = setup();
+        mem.protect(0xFFFF_F000, 0x1000, page::R | page::W);
+        mem.protect(0, 0x1000, page::R | page::W);
+        assert_eq!(os.old_mmap(&mut mem, 0xFFFF_FFF0), Err(Errno::EFAULT));
+        let args = [0u32, 0x1000, 3, ANON, u32::MAX, 0];
+        let bytes: Vec<u8> = args.iter().flat_map(|v| v.to_le_bytes()).collect();
+        mem.poke(0xFFFF_F000, &bytes).unwrap();
+        assert_eq!(os.old_mmap(&mut mem, 0xFFFF_F000), Ok(MMAP_BASE));
     }
 
     #[test]
