@@ -86,16 +86,18 @@ fn store_timespec(
 }
 
 fn load_timespec(mem: &Memory, at: u32, time64: bool) -> Result<(i64, i64), Errno> {
+    // One checked read of the whole struct: one at the top of memory is EFAULT (adding
+    // to `at` could overflow).
+    let word = |b: &[u8]| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64;
     let (s, ns) = if time64 {
-        (
-            guest::u64_at(mem, at)? as i64,
-            guest::u32_at(mem, at + 8)? as i32 as i64,
-        )
+        // The upper half of a 64-bit tv_nsec is ignored, as for any 32-bit process.
+        let b = guest::bytes(mem, at, 16)?;
+        let mut q = [0u8; 8];
+        q.copy_from_slice(&b[..8]);
+        (i64::from_le_bytes(q), word(&b[8..]))
     } else {
-        (
-            guest::u32_at(mem, at)? as i32 as i64,
-            guest::u32_at(mem, at + 4)? as i32 as i64,
-        )
+        let b = guest::bytes(mem, at, 8)?;
+        (word(b), word(&b[4..]))
     };
     if s < 0 || !(0..1_000_000_000).contains(&ns) {
         return Err(Errno::EINVAL);
@@ -523,6 +525,17 @@ impl Linux {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timespec_at_the_top_of_memory_is_efault() {
+        let mut mem = Memory::new(1 << 32);
+        mem.protect(0, 1 << 32, 0);
+        mem.protect(0xFFFF_F000, 0x1000, vmkit_mem::page::R);
+        assert_eq!(load_timespec(&mem, 0xFFFF_FFF8, false), Ok((0, 0)));
+        assert_eq!(load_timespec(&mem, 0xFFFF_FFFC, false), Err(Errno::EFAULT));
+        assert_eq!(load_timespec(&mem, 0xFFFF_FFF0, true), Ok((0, 0)));
+        assert_eq!(load_timespec(&mem, 0xFFFF_FFF8, true), Err(Errno::EFAULT));
+    }
 
     #[test]
     fn signal_names() {
