@@ -320,9 +320,10 @@ impl Linux {
     ) -> Result<u32, Errno> {
         self.rlimit(resource)?;
         let wide = |v: u32| if v == u32::MAX { u64::MAX } else { v as u64 };
+        let b = guest::bytes(mem, new, 8)?;
         let (soft, hard) = (
-            guest::u32_at(mem, new)?,
-            guest::u32_at(mem, new.wrapping_add(4))?,
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
         );
         if resource == RLIMIT_AS {
             self.set_address_space_rlimit(wide(soft), wide(hard))?;
@@ -344,10 +345,9 @@ impl Linux {
         }
         let (soft, hard) = self.rlimit(resource)?;
         let wanted = if new != 0 {
-            Some((
-                guest::u64_at(mem, new)?,
-                guest::u64_at(mem, new.wrapping_add(8))?,
-            ))
+            let b = guest::bytes(mem, new, 16)?;
+            let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+            Some((word(0), word(8)))
         } else {
             None
         };
