@@ -381,7 +381,8 @@ fn count_instructions(workload: &Workload, native: &Timing) -> Result<u64, Strin
     let mut argv = vec![workload.exe.display().to_string()];
     argv.extend(workload.args.iter().cloned());
     let env: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
-    let mut vm = X86Machine::new();
+    let mut vm =
+        X86Machine::try_new().map_err(|e| format!("error: cannot start the x86 guest: {e}"))?;
     vm.load_elf(&bytes, &argv, &env)
         .map_err(|e| format!("error: {}: {e}", workload.exe.display()))?;
     let stdin = match &workload.stdin {

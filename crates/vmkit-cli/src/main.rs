@@ -97,6 +97,10 @@ enum Command {
         /// x86 programs: make the whole host file system visible, read-only.
         #[arg(long)]
         host_fs: bool,
+        /// x86 programs: most address space the guest may map (as `ulimit -v`), e.g. 64M;
+        /// beyond it mmap, mremap and brk fail with ENOMEM.
+        #[arg(long, value_name = "SIZE", value_parser = size::parse_size)]
+        memory_limit: Option<u64>,
         #[command(flatten)]
         machine: MachineArgs,
         /// Print registers when the program stops.
@@ -244,6 +248,7 @@ fn main() -> ExitCode {
             mount,
             allow_write,
             host_fs,
+            memory_limit,
             machine,
             dump_regs,
             screen,
@@ -260,6 +265,7 @@ fn main() -> ExitCode {
                 Flag::new("--mount", Guest::X86, !mount.is_empty()),
                 Flag::new("--allow-write", Guest::X86, !allow_write.is_empty()),
                 Flag::new("--host-fs", Guest::X86, host_fs),
+                Flag::new("--memory-limit", Guest::X86, memory_limit.is_some()),
                 Flag::new("--screen", Guest::Native, screen),
                 Flag::new("--json", Guest::Native, json),
             ];
@@ -275,6 +281,7 @@ fn main() -> ExitCode {
                 mounts: mount,
                 allow_write,
                 host_fs,
+                memory_limit,
             };
             match guest {
                 Guest::X86 => x86::run(&file, &machine, &options),

@@ -29,6 +29,8 @@ pub struct Options {
     pub allow_write: Vec<std::path::PathBuf>,
     /// `--host-fs`: the whole host file system, read-only.
     pub host_fs: bool,
+    /// `--memory-limit`: the guest's address-space limit in bytes.
+    pub memory_limit: Option<u64>,
 }
 
 /// Whether `path` starts with the ELF magic.
@@ -103,7 +105,9 @@ pub fn run(file: &Path, args: &MachineArgs, options: &Options) -> Result<i32, St
 pub fn load(file: &Path, options: &Options) -> Result<X86Machine, String> {
     let bytes =
         std::fs::read(file).map_err(|e| format!("error: cannot read {}: {e}", file.display()))?;
-    let mut vm = X86Machine::new();
+    let mut vm =
+        X86Machine::try_new().map_err(|e| format!("error: cannot start the x86 guest: {e}"))?;
+    vm.set_memory_limit(options.memory_limit);
     vm.os.strace = options.strace;
     vm.os.set_sandbox(sandbox(options)?);
     if options.raw {

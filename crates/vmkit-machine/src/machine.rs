@@ -164,7 +164,8 @@ impl Machine {
         if memory_size > MAX_MEMORY {
             return Err(LoadError::BadMemorySize(memory_size));
         }
-        let mem = Memory::try_new(memory_size).ok_or(LoadError::OutOfHostMemory(memory_size))?;
+        let mem =
+            Memory::try_new(memory_size).map_err(|_| LoadError::OutOfHostMemory(memory_size))?;
         let mut m = Machine {
             cpu: Cpu::default(),
             mem,
@@ -264,7 +265,7 @@ impl Machine {
         }
         // A fresh zeroed allocation: bss and segment tails need no filling (a 2 GiB bss
         // costs nothing until touched), and nothing of a previous program remains.
-        self.mem = Memory::try_new(size).ok_or(LoadError::OutOfHostMemory(size))?;
+        self.mem = Memory::try_new(size).map_err(|_| LoadError::OutOfHostMemory(size))?;
         let rest = if wx {
             page::R | page::W
         } else {

@@ -4,6 +4,10 @@
 //! by vmkit's guests (the native machine and the x86 guest). No guest address ever reaches
 //! host memory outside this array.
 //!
+//! The array is one reservation of host address space (see [`Memory::try_new`]): the host
+//! commits a page when the guest first writes it, and [`Memory::discard`] gives pages back,
+//! so host memory follows what the guest touches, not the size of its address space.
+//!
 //! The crate owns the bytes and the page flags. It knows which pages hold decoded code
 //! (`CODE`), so that a store into one can be reported to an interpreter, which then drops
 //! its decoded blocks; it knows nothing else about interpreters.
@@ -20,6 +24,11 @@
 #![deny(missing_docs)]
 
 use std::fmt;
+
+mod host;
+
+use host::HostBytes;
+pub use host::ReserveError;
 
 /// Kind of memory access, for faults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,14 +65,15 @@ pub enum MemError {
         /// Load, store or fetch.
         access: Access,
     },
-    /// The page is not mapped (no permissions at all).
+    /// The page is not mapped.
     Unmapped {
         /// Address accessed.
         addr: u64,
         /// Load, store or fetch.
         access: Access,
     },
-    /// The page does not allow this access.
+    /// The page is mapped but does not allow this access (including a mapping with no
+    /// access at all, `PROT_NONE`).
     Protection {
         /// Address accessed.
         addr: u64,
@@ -120,12 +130,18 @@ pub mod page {
     pub const X: u8 = 4;
     /// The interpreter holds decoded instructions from this page.
     pub const CODE: u8 = 8;
+    /// The page belongs to a mapping. Implied by any of `R`, `W`, `X`; on its own it is a
+    /// mapping with no access (`PROT_NONE`): accesses fault as on an unmapped page, but the
+    /// address range stays taken.
+    pub const MAPPED: u8 = 16;
 }
 
 /// Guest memory.
 pub struct Memory {
-    bytes: Vec<u8>,
+    bytes: HostBytes,
     pages: Vec<u8>,
+    /// Pages with `page::MAPPED` set.
+    mapped_pages: u64,
     /// Set when a store hit a `CODE` page; the interpreter clears it after flushing.
     pub code_written: bool,
     /// The bytes written to code pages since `code_written` was last cleared: [start, end).
@@ -137,24 +153,33 @@ impl Memory {
     /// Panics if the host cannot provide the memory; see [`Memory::try_new`].
     pub fn new(size: u64) -> Memory {
         match Memory::try_new(size) {
-            Some(m) => m,
-            None => panic!("cannot allocate {size} bytes of guest memory"),
+            Ok(m) => m,
+            Err(e) => panic!("{e}"),
         }
     }
 
-    /// Like [`Memory::new`], but `None` if the host refuses the allocation. The bytes come
-    /// from a zeroed allocation, which the host OS maps lazily: a 4 GiB guest costs only the
-    /// pages it touches.
-    pub fn try_new(size: u64) -> Option<Memory> {
-        let len = usize::try_from(size).ok()?;
-        let bytes = zeroed_bytes(len)?;
-        let npages = size.div_ceil(PAGE_SIZE) as usize;
+    /// Like [`Memory::new`], but an error if the host refuses. The bytes are one
+    /// reservation of host address space that the host OS backs lazily: a 4 GiB guest
+    /// costs only the pages it touches. The reservation itself needs `size` bytes of
+    /// address space, which an address-space limit (`ulimit -v`) can refuse; the error then
+    /// says so.
+    pub fn try_new(size: u64) -> Result<Memory, ReserveError> {
+        let bytes = HostBytes::reserve(size)?;
+        let npages = size.div_ceil(PAGE_SIZE);
         let mut pages = Vec::new();
-        pages.try_reserve_exact(npages).ok()?;
-        pages.resize(npages, page::R | page::W | page::X);
-        Some(Memory {
+        usize::try_from(npages)
+            .ok()
+            .and_then(|n| pages.try_reserve_exact(n).ok())
+            .ok_or(ReserveError {
+                size,
+                os_error: None,
+                address_space_limit: None,
+            })?;
+        pages.resize(npages as usize, page::MAPPED | page::R | page::W | page::X);
+        Ok(Memory {
             bytes,
             pages,
+            mapped_pages: npages,
             code_written: false,
             code_write_range: (u64::MAX, 0),
         })
@@ -171,46 +196,150 @@ impl Memory {
         &self.bytes
     }
 
-    /// Sets the permission bits (`page::R | page::W | page::X`) of every page overlapping
-    /// `[addr, addr + len)`.
-    pub fn protect(&mut self, addr: u64, len: u64, perms: u8) {
+    /// The page indices overlapping `[addr, addr + len)`, clipped to memory.
+    fn page_span(&self, addr: u64, len: u64) -> std::ops::Range<usize> {
         if len == 0 {
-            return;
+            return 0..0;
         }
-        let first = (addr >> PAGE_SHIFT) as usize;
-        let last = (((addr.saturating_add(len - 1)) >> PAGE_SHIFT) as usize)
-            .min(self.pages.len().saturating_sub(1));
-        for p in first..=last {
-            if let Some(f) = self.pages.get_mut(p) {
-                *f = (*f & page::CODE) | (perms & (page::R | page::W | page::X));
-            }
-        }
+        let npages = self.pages.len() as u64;
+        let first = (addr >> PAGE_SHIFT).min(npages);
+        let last = (addr.saturating_add(len - 1) >> PAGE_SHIFT).min(npages.saturating_sub(1));
+        first as usize..(last + 1).max(first) as usize
     }
 
-    /// Permission bits of the page holding `addr` (0 past the end).
+    /// Sets the permission bits (`page::R | page::W | page::X`) of every page overlapping
+    /// `[addr, addr + len)`. Any of them maps the page; `page::MAPPED` alone maps it with no
+    /// access; 0 unmaps it. The contents stay (see [`Memory::discard`]).
+    pub fn protect(&mut self, addr: u64, len: u64, perms: u8) {
+        let access = perms & (page::R | page::W | page::X);
+        let mapped = if access != 0 || perms & page::MAPPED != 0 {
+            page::MAPPED
+        } else {
+            0
+        };
+        let span = self.page_span(addr, len);
+        let mut count = self.mapped_pages;
+        for f in &mut self.pages[span] {
+            count -= u64::from(*f & page::MAPPED != 0);
+            count += u64::from(mapped != 0);
+            *f = (*f & page::CODE) | mapped | access;
+        }
+        self.mapped_pages = count;
+    }
+
+    /// Permission bits (`page::R | page::W | page::X`) of the page holding `addr` (0 past
+    /// the end).
     pub fn perms_at(&self, addr: u64) -> u8 {
         self.pages
             .get((addr >> PAGE_SHIFT) as usize)
-            .map_or(0, |f| f & !page::CODE)
+            .map_or(0, |f| f & (page::R | page::W | page::X))
+    }
+
+    /// Whether the page holding `addr` belongs to a mapping (possibly with no access).
+    pub fn is_mapped(&self, addr: u64) -> bool {
+        self.pages
+            .get((addr >> PAGE_SHIFT) as usize)
+            .is_some_and(|f| f & page::MAPPED != 0)
+    }
+
+    /// Bytes of all mapped pages.
+    pub fn mapped_bytes(&self) -> u64 {
+        self.mapped_pages * PAGE_SIZE
+    }
+
+    /// Bytes of the mapped pages overlapping `[addr, addr + len)`.
+    pub fn mapped_bytes_in(&self, addr: u64, len: u64) -> u64 {
+        let span = self.page_span(addr, len);
+        self.pages[span]
+            .iter()
+            .filter(|&&f| f & page::MAPPED != 0)
+            .count() as u64
+            * PAGE_SIZE
+    }
+
+    /// Whether every page overlapping `[addr, addr + len)` is mapped and inside memory.
+    pub fn is_all_mapped(&self, addr: u64, len: u64) -> bool {
+        match addr.checked_add(len) {
+            Some(end) if end <= self.size() => self.pages[self.page_span(addr, len)]
+                .iter()
+                .all(|f| f & page::MAPPED != 0),
+            _ => false,
+        }
+    }
+
+    /// The lowest page-aligned address in `[lo, hi)` that starts `len` (> 0) bytes of
+    /// unmapped pages ending at or below `hi`: a first-fit search of the page table.
+    pub fn find_unmapped(&self, lo: u64, hi: u64, len: u64) -> Option<u64> {
+        let npages = self.pages.len() as u64;
+        let mut p = lo.div_ceil(PAGE_SIZE);
+        let end = (hi / PAGE_SIZE).min(npages);
+        let want = len.div_ceil(PAGE_SIZE).max(1);
+        while p + want <= end {
+            let window = &self.pages[p as usize..(p + want) as usize];
+            // The last mapped page in the window: the next candidate starts after it.
+            match window.iter().rposition(|f| f & page::MAPPED != 0) {
+                None => return Some(p * PAGE_SIZE),
+                Some(i) => p += i as u64 + 1,
+            }
+        }
+        None
+    }
+
+    /// Zeroes `[addr, addr + len)` and gives its host memory back: the pages read as zero
+    /// and cost the host nothing until written again (whole host pages; partial ones at the
+    /// ends are cleared in place). Ignores permissions; bounds checked.
+    pub fn discard(&mut self, addr: u64, len: u64) -> Result<(), MemError> {
+        let range = self.host_range(addr, len, Access::Write)?;
+        if len > 0 {
+            self.note_code_write(addr, len);
+            self.bytes.discard(range);
+        }
+        Ok(())
+    }
+
+    /// Host-side copy of `len` bytes from `src` to `dst` (ranges that do not overlap),
+    /// ignoring permissions, bounds checked. Pages that are zero on both sides are skipped,
+    /// so moving a mostly untouched region does not make the host commit it.
+    pub fn copy_within(&mut self, src: u64, dst: u64, len: u64) -> Result<(), MemError> {
+        let from = self.host_range(src, len, Access::Read)?;
+        let to = self.host_range(dst, len, Access::Write)?;
+        if len == 0 {
+            return Ok(());
+        }
+        self.note_code_write(dst, len);
+        if from.start < to.end && to.start < from.end {
+            self.bytes.copy_within(from, to.start);
+            return Ok(());
+        }
+        let chunk = PAGE_SIZE as usize;
+        let mut off = 0;
+        while off < from.len() {
+            let n = chunk.min(from.len() - off);
+            let (s, d) = (from.start + off, to.start + off);
+            let zero = |b: &[u8]| b.iter().all(|&x| x == 0);
+            if !(zero(&self.bytes[s..s + n]) && zero(&self.bytes[d..d + n])) {
+                self.bytes.copy_within(s..s + n, d);
+            }
+            off += n;
+        }
+        Ok(())
     }
 
     /// Marks the pages of `[addr, addr + len)` as holding decoded code: stores into them
     /// set [`Memory::code_written`].
     pub fn mark_code(&mut self, addr: u64, len: u64) {
-        let first = (addr >> PAGE_SHIFT) as usize;
-        let last = ((addr + len.max(1) - 1) >> PAGE_SHIFT) as usize;
-        for p in first..=last.min(self.pages.len().saturating_sub(1)) {
-            self.pages[p] |= page::CODE;
+        let span = self.page_span(addr, len.max(1));
+        for f in &mut self.pages[span] {
+            *f |= page::CODE;
         }
     }
 
     /// Clears the code mark of the pages of `[addr, addr + len)` (after an interpreter
     /// dropped the decoded code it held there).
     pub fn unmark_code(&mut self, addr: u64, len: u64) {
-        let first = (addr >> PAGE_SHIFT) as usize;
-        let last = ((addr + len.max(1) - 1) >> PAGE_SHIFT) as usize;
-        for p in first..=last.min(self.pages.len().saturating_sub(1)) {
-            self.pages[p] &= !page::CODE;
+        let span = self.page_span(addr, len.max(1));
+        for f in &mut self.pages[span] {
+            *f &= !page::CODE;
         }
     }
 
@@ -248,7 +377,7 @@ impl Memory {
         let mut a = addr;
         while a < addr + size {
             let f = self.pages[(a >> PAGE_SHIFT) as usize];
-            if f & (page::R | page::W | page::X) == 0 {
+            if f & page::MAPPED == 0 {
                 return MemError::Unmapped { addr: a, access };
             }
             if f & need == 0 {
@@ -436,31 +565,14 @@ impl Memory {
     }
 }
 
-/// A zero-filled byte vector of `len` bytes, or `None` if the allocator refuses.
-fn zeroed_bytes(len: usize) -> Option<Vec<u8>> {
-    if len == 0 {
-        return Some(Vec::new());
-    }
-    let layout = std::alloc::Layout::array::<u8>(len).ok()?;
-    // SAFETY: `layout` has non-zero size (len > 0).
-    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-    if ptr.is_null() {
-        return None;
-    }
-    // SAFETY: `ptr` was just allocated by the global allocator with the layout of `len`
-    // bytes (align 1), all of them initialised to zero; length and capacity are `len`, so
-    // the Vec frees it with the same layout.
-    Some(unsafe { Vec::from_raw_parts(ptr, len, len) })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn refused_allocations_are_none_not_aborts() {
-        assert!(Memory::try_new(u64::MAX / 2).is_none());
-        assert_eq!(Memory::try_new(0).map(|m| m.size()), Some(0));
+        assert!(Memory::try_new(u64::MAX / 2).is_err());
+        assert_eq!(Memory::try_new(0).map(|m| m.size()), Ok(0));
     }
 
     #[test]
@@ -500,5 +612,99 @@ mod tests {
         assert!(!m.code_written);
         m.write(PAGE_SIZE + 100, 1, 1).unwrap();
         assert!(m.code_written);
+    }
+
+    #[test]
+    fn mapped_pages_are_counted_and_prot_none_stays_taken() {
+        let mut m = Memory::new(8 * PAGE_SIZE);
+        assert_eq!(m.mapped_bytes(), 8 * PAGE_SIZE);
+        m.protect(0, 8 * PAGE_SIZE, 0);
+        assert_eq!(m.mapped_bytes(), 0);
+        m.protect(PAGE_SIZE, 2 * PAGE_SIZE, page::MAPPED);
+        m.protect(4 * PAGE_SIZE, 1, page::R);
+        assert_eq!(m.mapped_bytes(), 3 * PAGE_SIZE);
+        assert_eq!(m.mapped_bytes_in(0, 3 * PAGE_SIZE), 2 * PAGE_SIZE);
+        assert!(m.is_mapped(PAGE_SIZE) && m.perms_at(PAGE_SIZE) == 0);
+        assert!(m.is_all_mapped(PAGE_SIZE, 2 * PAGE_SIZE));
+        assert!(!m.is_all_mapped(PAGE_SIZE, 3 * PAGE_SIZE));
+        assert!(!m.is_all_mapped(u64::MAX - 1, 2));
+        // A mapping with no access faults as a protection error, not as unmapped.
+        assert!(matches!(
+            m.read(PAGE_SIZE, 1),
+            Err(MemError::Protection { .. })
+        ));
+        assert!(matches!(m.read(0, 1), Err(MemError::Unmapped { .. })));
+        // First fit skips mapped pages, PROT_NONE ones included.
+        assert_eq!(m.find_unmapped(0, 8 * PAGE_SIZE, PAGE_SIZE), Some(0));
+        assert_eq!(
+            m.find_unmapped(0, 8 * PAGE_SIZE, 2 * PAGE_SIZE),
+            Some(5 * PAGE_SIZE)
+        );
+        assert_eq!(m.find_unmapped(0, 8 * PAGE_SIZE, 4 * PAGE_SIZE), None);
+        assert_eq!(m.find_unmapped(1, 8 * PAGE_SIZE, 1), Some(3 * PAGE_SIZE));
+        assert_eq!(
+            m.find_unmapped(0, u64::MAX, 3 * PAGE_SIZE),
+            Some(5 * PAGE_SIZE)
+        );
+        // Spans past the end are clipped, never a panic.
+        m.protect(u64::MAX - 5, 10, page::R);
+        m.mark_code(u64::MAX - 5, 10);
+        m.unmark_code(u64::MAX - 5, 10);
+        assert_eq!(m.mapped_bytes(), 3 * PAGE_SIZE);
+    }
+
+    #[test]
+    fn discard_zeroes_and_copy_within_moves() {
+        let mut m = Memory::new(16 * PAGE_SIZE);
+        m.fill(0, 16 * PAGE_SIZE, 0xAB).unwrap();
+        m.discard(100, 3 * PAGE_SIZE).unwrap();
+        assert_eq!(m.peek(99, 1).unwrap(), [0xAB]);
+        assert!(m.peek(100, 3 * PAGE_SIZE).unwrap().iter().all(|&b| b == 0));
+        assert_eq!(m.peek(100 + 3 * PAGE_SIZE, 1).unwrap(), [0xAB]);
+        assert!(m.discard(15 * PAGE_SIZE, 2 * PAGE_SIZE).is_err());
+        m.mark_code(10 * PAGE_SIZE, 1);
+        m.discard(10 * PAGE_SIZE, PAGE_SIZE).unwrap();
+        assert!(m.code_written);
+        m.clear_code_written();
+
+        // Page 0 of the source is partly zero, page 1 all zero onto a dirty destination.
+        m.poke(8 * PAGE_SIZE, b"moved").unwrap();
+        m.discard(9 * PAGE_SIZE, PAGE_SIZE).unwrap();
+        m.copy_within(8 * PAGE_SIZE, 12 * PAGE_SIZE, 2 * PAGE_SIZE)
+            .unwrap();
+        assert_eq!(m.peek(12 * PAGE_SIZE, 5).unwrap(), b"moved");
+        assert!(m
+            .peek(13 * PAGE_SIZE, PAGE_SIZE)
+            .unwrap()
+            .iter()
+            .all(|&b| b == 0));
+        // Overlapping ranges copy as memmove does.
+        m.copy_within(12 * PAGE_SIZE, 12 * PAGE_SIZE + 2, 8)
+            .unwrap();
+        assert_eq!(m.peek(12 * PAGE_SIZE + 2, 5).unwrap(), b"moved");
+        assert!(m.copy_within(0, 15 * PAGE_SIZE, 2 * PAGE_SIZE).is_err());
+    }
+
+    #[test]
+    fn a_refused_reservation_says_why() {
+        let e = ReserveError {
+            size: 4 << 30,
+            os_error: Some(12),
+            address_space_limit: Some(4_000_000 << 10),
+        };
+        let text = e.to_string();
+        assert!(
+            text.contains("cannot reserve 4 GiB of host address space"),
+            "{text}"
+        );
+        assert!(text.contains("ulimit -v) is 4000000 KiB"), "{text}");
+    }
+
+    #[test]
+    fn a_large_reservation_costs_no_host_memory_until_touched() {
+        // 64 GiB of guest memory: only the page table (16 MiB) is committed.
+        let mut m = Memory::try_new(64 << 30).expect("a lazy reservation");
+        m.write((64 << 30) - 8, 8, 7).unwrap();
+        assert_eq!(m.read((64 << 30) - 8, 8), Ok(7));
     }
 }

@@ -6,7 +6,13 @@ fn main() {
         std::process::exit(2);
     };
     let bytes = std::fs::read(path).expect("readable program");
-    let mut vm = vmkit_x86::X86Machine::new();
+    let mut vm = match vmkit_x86::X86Machine::try_new() {
+        Ok(vm) => vm,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    };
     vm.os.strace = std::env::var_os("STRACE").is_some();
     if let Err(e) = vm.load_elf(&bytes, &args, &[]) {
         eprintln!("error: {e}");

@@ -11,9 +11,10 @@ use crate::linux::{self, Linux, SysOutcome};
 use iced_x86::{Formatter, IntelFormatter};
 use std::fmt;
 use std::ops::RangeBounds;
-use vmkit_mem::{page, MemError, Memory};
+use vmkit_mem::{page, MemError, Memory, ReserveError};
 
-/// The guest address space: all of 32-bit memory, mapped lazily by the host.
+/// The guest address space: all of 32-bit memory, one host reservation that the host
+/// commits page by page as the guest writes (see [`X86Machine::try_new`]).
 pub const ADDRESS_SPACE: u64 = 1 << 32;
 
 /// Why the guest stopped abnormally, as a process would be stopped by a signal.
@@ -190,17 +191,35 @@ fn tail_fault(block: &Block) -> Option<X86FaultKind> {
 }
 
 impl Default for X86Machine {
+    /// [`X86Machine::new`]; panics where it does.
     fn default() -> Self {
         X86Machine::new()
     }
 }
 
 impl X86Machine {
-    /// A machine with nothing mapped.
+    /// A machine with nothing mapped. Panics if the host refuses the address space; see
+    /// [`X86Machine::try_new`].
     pub fn new() -> X86Machine {
-        let mut mem = Memory::new(ADDRESS_SPACE);
+        match X86Machine::try_new() {
+            Ok(vm) => vm,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// A machine with nothing mapped, or why the host refused its memory. The guest's 4 GiB
+    /// are one reservation of host address space, none of it committed until the guest
+    /// writes to it; an address-space limit (`ulimit -v`) below 4 GiB plus vmkit's own needs
+    /// refuses it, and the error says so.
+    ///
+    /// ```
+    /// let vm = vmkit_x86::X86Machine::try_new().expect("4 GiB of address space");
+    /// assert_eq!(vm.mem.mapped_bytes(), 0);
+    /// ```
+    pub fn try_new() -> Result<X86Machine, ReserveError> {
+        let mut mem = Memory::try_new(ADDRESS_SPACE)?;
         mem.protect(0, ADDRESS_SPACE, 0);
-        X86Machine {
+        Ok(X86Machine {
             cpu: Cpu::default(),
             mem,
             cache: BlockCache::default(),
@@ -209,10 +228,30 @@ impl X86Machine {
             lazy: Lazy::default(),
             engine: Engine::Fast,
             hooks: Hooks::default(),
-        }
+        })
     }
 
-    /// Maps `[addr, addr + len)` (rounded out to pages) with `perms` (`vmkit_mem::page` bits).
+    /// Limits the guest's address space, as `RLIMIT_AS` does: a `mmap`, `mremap` or `brk`
+    /// that would leave more than `bytes` mapped (the program and its stack included) fails
+    /// with `ENOMEM`. `None` removes the limit.
+    ///
+    /// ```
+    /// use vmkit_x86::{X86Exit, X86Machine};
+    /// // mmap2(0, 1 MiB, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) ; exit(-eax)
+    /// let code = [0xB8, 192, 0, 0, 0, 0x31, 0xDB, 0xB9, 0, 0, 0x10, 0, 0xBA, 3, 0, 0, 0,
+    ///             0xBE, 0x22, 0, 0, 0, 0xBF, 0xFF, 0xFF, 0xFF, 0xFF, 0x31, 0xED, 0xCD, 0x80,
+    ///             0xF7, 0xD8, 0x89, 0xC3, 0xB8, 1, 0, 0, 0, 0xCD, 0x80];
+    /// let mut vm = X86Machine::new();
+    /// vm.load_raw(0x10000, &code, true).unwrap();
+    /// vm.set_memory_limit(Some(2 << 20)); // the code's page and a 1 MiB stack are mapped
+    /// assert_eq!(vm.run(), X86Exit::Exited(12)); // ENOMEM
+    /// ```
+    pub fn set_memory_limit(&mut self, bytes: Option<u64>) {
+        self.os.set_memory_limit(bytes);
+    }
+
+    /// Maps `[addr, addr + len)` (rounded out to pages) with `perms` (`vmkit_mem::page` bits;
+    /// 0 unmaps, `page::MAPPED` alone maps with no access). The contents stay as they were.
     pub fn map(&mut self, addr: u32, len: u32, perms: u8) {
         self.mem.protect(addr as u64, len as u64, perms);
         self.cache.flush(&mut self.mem);

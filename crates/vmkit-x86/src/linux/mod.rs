@@ -28,6 +28,7 @@ mod stat;
 mod strace;
 
 pub use errno::Errno;
+pub use memory::{MMAP_MIN_ADDR, TASK_SIZE};
 pub use names::syscall_name;
 pub use sandbox::{normalize, Device, Mount, PathError, Resolved, Sandbox, SandboxError};
 pub use stat::FileStat;
@@ -109,8 +110,13 @@ pub struct Linux {
     pub brk_start: u32,
     /// Current program break.
     pub brk: u32,
-    /// Next address for an anonymous mapping.
+    /// Where the search for free address space for the next mapping starts (just after
+    /// the last one placed, or lower once something below it was unmapped).
     pub mmap_next: u32,
+    /// The address-space limit (`RLIMIT_AS`, `--memory-limit`) in bytes: the soft limit,
+    /// enforced, and the hard one, which the guest may only lower.
+    memory_limit: Option<u64>,
+    memory_limit_hard: Option<u64>,
     /// Set when a call changed page protections: decoded code must be dropped.
     pub flush_code: bool,
     /// Log every call to stderr, as strace does.
@@ -147,6 +153,8 @@ impl Default for Linux {
             brk_start: 0,
             brk: 0,
             mmap_next: MMAP_BASE,
+            memory_limit: None,
+            memory_limit_hard: None,
             flush_code: false,
             strace: false,
             hints: true,
@@ -380,8 +388,8 @@ impl Linux {
             192 => self.mmap2(mem, a),
             91 => self.munmap(mem, a[0], a[1]),
             125 => self.mprotect(mem, a[0], a[1], a[2]),
-            163 => self.mremap(mem, a[0], a[1], a[2], a[3]),
-            219 => Ok(0),
+            163 => self.mremap(mem, a[0], a[1], a[2], a[3], a[4]),
+            219 => self.madvise(mem, a[0], a[1], a[2]),
             // Process, time, limits, signals.
             20 | 224 => Ok(GUEST_PID),
             258 => Ok(GUEST_PID),
@@ -408,7 +416,7 @@ impl Linux {
             158 => Ok(0),
             116 => self.sysinfo(mem, a[0]),
             76 | 191 => self.getrlimit(mem, a[0], a[1]),
-            75 => process::rlimit(a[0]).map(|_| 0),
+            75 => self.setrlimit(mem, a[0], a[1]),
             340 => self.prlimit64(mem, a[0], a[1], a[2], a[3]),
             242 => self.sched_getaffinity(mem, a[0], a[1], a[2]),
             96 => Ok(20),

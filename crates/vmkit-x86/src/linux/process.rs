@@ -89,16 +89,18 @@ fn store_timespec(
 }
 
 fn load_timespec(mem: &Memory, at: u32, time64: bool) -> Result<(i64, i64), Errno> {
+    // One checked read of the whole struct: one at the top of memory is EFAULT (adding
+    // to `at` could overflow).
+    let word = |b: &[u8]| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64;
     let (s, ns) = if time64 {
-        (
-            guest::u64_at(mem, at)? as i64,
-            guest::u32_at(mem, at + 8)? as i32 as i64,
-        )
+        // The upper half of a 64-bit tv_nsec is ignored, as for any 32-bit process.
+        let b = guest::bytes(mem, at, 16)?;
+        let mut q = [0u8; 8];
+        q.copy_from_slice(&b[..8]);
+        (i64::from_le_bytes(q), word(&b[8..]))
     } else {
-        (
-            guest::u32_at(mem, at)? as i32 as i64,
-            guest::u32_at(mem, at + 4)? as i32 as i64,
-        )
+        let b = guest::bytes(mem, at, 8)?;
+        (word(b), word(&b[4..]))
     };
     if s < 0 || !(0..1_000_000_000).contains(&ns) {
         return Err(Errno::EINVAL);
@@ -106,7 +108,10 @@ fn load_timespec(mem: &Memory, at: u32, time64: bool) -> Result<(i64, i64), Errn
     Ok((s, ns))
 }
 
-/// The limits the guest sees, as (soft, hard), `u64::MAX` meaning unlimited.
+/// `RLIMIT_AS`: the address-space limit.
+const RLIMIT_AS: u32 = 9;
+
+/// The fixed limits the guest sees, as (soft, hard), `u64::MAX` meaning unlimited.
 pub fn rlimit(resource: u32) -> Result<(u64, u64), Errno> {
     const INF: u64 = u64::MAX;
     match resource {
@@ -290,7 +295,7 @@ impl Linux {
         resource: u32,
         at: u32,
     ) -> Result<u32, Errno> {
-        let (soft, hard) = rlimit(resource)?;
+        let (soft, hard) = self.rlimit(resource)?;
         let w = |v: u64| v.min(u32::MAX as u64) as u32;
         guest::store(
             mem,
@@ -300,20 +305,58 @@ impl Linux {
         .map(|_| 0)
     }
 
-    /// `prlimit64` on the guest itself. New limits are accepted and not enforced beyond what
-    /// the emulator already imposes.
+    /// A resource limit: `RLIMIT_AS` is the memory limit, the others are fixed.
+    fn rlimit(&self, resource: u32) -> Result<(u64, u64), Errno> {
+        match resource {
+            RLIMIT_AS => Ok(self.address_space_rlimit()),
+            _ => rlimit(resource),
+        }
+    }
+
+    /// `setrlimit` (32-bit values, all ones for "none"). `RLIMIT_AS` is enforced; other new
+    /// limits are accepted and not enforced beyond what the emulator already imposes.
+    pub(super) fn setrlimit(
+        &mut self,
+        mem: &mut Memory,
+        resource: u32,
+        new: u32,
+    ) -> Result<u32, Errno> {
+        self.rlimit(resource)?;
+        let wide = |v: u32| if v == u32::MAX { u64::MAX } else { v as u64 };
+        let b = guest::bytes(mem, new, 8)?;
+        let (soft, hard) = (
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+        );
+        if resource == RLIMIT_AS {
+            self.set_address_space_rlimit(wide(soft), wide(hard))?;
+        }
+        Ok(0)
+    }
+
+    /// `prlimit64` on the guest itself: as `setrlimit`, with 64-bit values.
     pub(super) fn prlimit64(
         &mut self,
         mem: &mut Memory,
         pid: u32,
         resource: u32,
-        _new: u32,
+        new: u32,
         old: u32,
     ) -> Result<u32, Errno> {
         if pid != 0 && pid != GUEST_PID {
             return Err(Errno::ESRCH);
         }
-        let (soft, hard) = rlimit(resource)?;
+        let (soft, hard) = self.rlimit(resource)?;
+        let wanted = if new != 0 {
+            let b = guest::bytes(mem, new, 16)?;
+            let word = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+            Some((word(0), word(8)))
+        } else {
+            None
+        };
+        if let (Some((soft, hard)), RLIMIT_AS) = (wanted, resource) {
+            self.set_address_space_rlimit(soft, hard)?;
+        }
         if old != 0 {
             guest::store(mem, old, &[soft.to_le_bytes(), hard.to_le_bytes()].concat())?;
         }
@@ -485,6 +528,17 @@ impl Linux {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timespec_at_the_top_of_memory_is_efault() {
+        let mut mem = Memory::new(1 << 32);
+        mem.protect(0, 1 << 32, 0);
+        mem.protect(0xFFFF_F000, 0x1000, vmkit_mem::page::R);
+        assert_eq!(load_timespec(&mem, 0xFFFF_FFF8, false), Ok((0, 0)));
+        assert_eq!(load_timespec(&mem, 0xFFFF_FFFC, false), Err(Errno::EFAULT));
+        assert_eq!(load_timespec(&mem, 0xFFFF_FFF0, true), Ok((0, 0)));
+        assert_eq!(load_timespec(&mem, 0xFFFF_FFF8, true), Err(Errno::EFAULT));
+    }
 
     #[test]
     fn signal_names() {

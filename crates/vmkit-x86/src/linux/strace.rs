@@ -311,7 +311,7 @@ fn argument(
         'P' => match (
             result,
             super::guest::u32_at(mem, v),
-            super::guest::u32_at(mem, v + 4),
+            super::guest::u32_at(mem, v.wrapping_add(4)),
         ) {
             (Some(0), Ok(r), Ok(w)) => format!("[{r}, {w}]"),
             _ => pointer(v),
