@@ -1,0 +1,190 @@
+//! The fuzz targets: one function per input format, `fn(&[u8]) -> Signature`, that must never
+//! panic and must finish quickly on any input. Each also returns a coarse [`Signature`] of
+//! what happened (which error, which kind of exit), which the runner uses as a cheap stand-in
+//! for coverage: an input that produces a new signature joins the corpus.
+//!
+//! Every guest run is bounded by a step limit, and a guest sees no host stdin, writes into
+//! captured buffers, and (x86) cannot sleep; so any time a case takes is the host's own.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use vmkit_image::Image;
+use vmkit_machine::{Config, Exit, Machine};
+use vmkit_x86::{Handled, X86Exit, X86Machine};
+
+/// A coarse summary of what one input did (a hash of the error kind or exit kind).
+pub type Signature = u64;
+
+/// Guest instructions a target runs at most per input.
+pub const GUEST_STEPS: u64 = 20_000;
+
+/// Where raw x86 code is loaded (PyVM's default base).
+pub const X86_BASE: u32 = 0x1000;
+
+/// The assembler: `data` as source text (lossy UTF-8). A program that assembles is also
+/// disassembled and its image serialised and parsed back, which must give the same image.
+pub fn assembler(data: &[u8]) -> Signature {
+    let source = String::from_utf8_lossy(data);
+    match vmkit_asm::assemble_str("fuzz.s", &source) {
+        Ok(assembled) => {
+            let image = assembled.image;
+            let text = vmkit_asm::disassemble(&image);
+            let bytes = image.to_bytes();
+            let back = Image::from_bytes(&bytes)
+                .unwrap_or_else(|e| panic!("an assembled image does not load back: {e}"));
+            assert!(
+                back == image,
+                "an assembled image changes through to_bytes/from_bytes"
+            );
+            signature(&(
+                "ok",
+                image.segments.len(),
+                log2(bytes.len() as u64),
+                assembled.warnings.len().min(4),
+                text.lines().count().min(64) / 8,
+            ))
+        }
+        Err(diagnostics) => {
+            let first = diagnostics.0.first().map(|d| shape(&d.message));
+            signature(&("err", first, diagnostics.0.len().min(8)))
+        }
+    }
+}
+
+/// The image loader: `data` as a `.vmi` file, parsed as it is and again with its checksum
+/// made right (so that damage reaches the parser behind the CRC). An image that loads is
+/// put into a native machine and run for [`GUEST_STEPS`] instructions.
+pub fn image(data: &[u8]) -> Signature {
+    let as_is = Image::from_bytes(data).map(|_| ()).map_err(|e| shape(&e));
+    let fixed = with_valid_crc(data);
+    let result = match Image::from_bytes(&fixed) {
+        Ok(image) => {
+            let back = Image::from_bytes(&image.to_bytes())
+                .unwrap_or_else(|e| panic!("a loaded image does not load back: {e}"));
+            assert!(back == image, "a loaded image changes through to_bytes");
+            run_native(&image)
+        }
+        Err(e) => signature(&shape(&e)),
+    };
+    signature(&(as_is.is_ok(), result))
+}
+
+/// The devirtualizer: `data` as a (protected, damaged) image, checksum made right. An image
+/// that loads is devirtualized; a recovered program is explained and serialised.
+pub fn devirt(data: &[u8]) -> Signature {
+    let fixed = with_valid_crc(data);
+    let image = match Image::from_bytes(&fixed) {
+        Ok(image) => image,
+        Err(e) => return signature(&("image", shape(&e))),
+    };
+    match vmkit_protect::devirt::rebuild::devirtualize(&image) {
+        Ok(d) => {
+            let text = vmkit_protect::devirt::explain::explain(&d);
+            let _ = d.image.to_bytes();
+            signature(&(
+                "ok",
+                d.vms.len(),
+                d.functions.len(),
+                log2(text.len() as u64),
+            ))
+        }
+        Err(e) => signature(&("devirt", shape(&e))),
+    }
+}
+
+/// The x86 decoder and engine: `data` as raw 32-bit code at [`X86_BASE`] (PyVM's
+/// `execute_file` setup: code read-write-execute, a 1 MiB stack), run for [`GUEST_STEPS`]
+/// instructions by the fast engine, or by the reference engine when the first byte is odd.
+pub fn x86_raw(data: &[u8]) -> Signature {
+    let mut vm = X86Machine::new();
+    if vm.load_raw(X86_BASE, data, true).is_err() {
+        return signature(&"load");
+    }
+    if data.first().is_some_and(|b| b & 1 == 1) {
+        vm.set_engine(vmkit_x86::Engine::Reference);
+    }
+    run_x86(&mut vm)
+}
+
+/// The ELF loader: `data` as an ELF32 file, loaded as `vmkit run` loads a static i386
+/// program (segments, initial stack, `brk`) and, if it loads, run for [`GUEST_STEPS`].
+pub fn elf(data: &[u8]) -> Signature {
+    let mut vm = X86Machine::new();
+    let argv = ["/fuzz/prog".to_string(), "arg".to_string()];
+    let envp = ["PATH=/bin".to_string()];
+    match vm.load_elf(data, &argv, &envp) {
+        Ok(()) => signature(&("ok", run_x86(&mut vm))),
+        Err(e) => signature(&("err", shape(&e))),
+    }
+}
+
+/// Runs a loaded native machine, isolated from the host: no stdin, output captured, no
+/// directory granted.
+fn run_native(image: &Image) -> Signature {
+    let mut vm = match Machine::from_image(image, &Config::default()) {
+        Ok(vm) => vm,
+        Err(e) => return signature(&("machine", shape(&e))),
+    };
+    vm.capture_output();
+    vm.set_stdin(&[]);
+    let exit = vm.run_for(GUEST_STEPS);
+    let kind = match &exit {
+        Exit::Fault(f) => shape(&f.kind),
+        other => shape(other),
+    };
+    signature(&(kind, log2(vm.steps())))
+}
+
+/// Runs a loaded x86 machine, isolated from the host: no stdin, output captured, and the
+/// sleeping system calls return at once (a guest may ask to sleep for 136 years, which is
+/// the guest's right, not a finding).
+fn run_x86(vm: &mut X86Machine) -> Signature {
+    vm.capture_output();
+    vm.set_stdin(&[]);
+    vm.hook_syscall(|ctx, nr| {
+        // nanosleep, clock_nanosleep, clock_nanosleep_time64
+        if matches!(nr, 162 | 267 | 407) {
+            ctx.cpu.regs[vmkit_x86::cpu::EAX] = 0;
+            return Handled::Yes;
+        }
+        Handled::No
+    });
+    let exit = vm.run_for(GUEST_STEPS);
+    let kind = match &exit {
+        X86Exit::Fault(f) => shape(&f.kind),
+        other => shape(other),
+    };
+    signature(&(kind, log2(vm.steps())))
+}
+
+/// `bytes` with the image checksum recomputed, if it is long enough to have one.
+pub fn with_valid_crc(bytes: &[u8]) -> Vec<u8> {
+    const CRC_OFFSET: usize = 60;
+    let mut fixed = bytes.to_vec();
+    if fixed.len() >= vmkit_image::HEADER_LEN && fixed.starts_with(&vmkit_image::MAGIC) {
+        fixed[CRC_OFFSET..CRC_OFFSET + 4].fill(0);
+        let crc = crc32fast::hash(&fixed);
+        fixed[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_le_bytes());
+    }
+    fixed
+}
+
+/// The kind of a value, without its numbers and quoted text: its `Debug` form's letters, up
+/// to the first quote, so that "unknown mnemonic `x`" and "... `y`" count as one.
+fn shape(value: &impl std::fmt::Debug) -> String {
+    let text = format!("{value:?}");
+    text.chars()
+        .take_while(|c| !matches!(c, '`' | '"' | '\''))
+        .filter(|c| c.is_ascii_alphabetic() || *c == ' ')
+        .take(48)
+        .collect()
+}
+
+fn log2(n: u64) -> u32 {
+    64 - n.leading_zeros()
+}
+
+fn signature(value: &impl Hash) -> Signature {
+    let mut h = DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish()
+}
