@@ -108,6 +108,9 @@ fn asm_mutator() -> Mutator {
         ".macro m a, b:vararg\n",
         ".endm\n",
         ".rept 3\n",
+        // Large counts: the cost of a repeated body must stay bounded.
+        ".rept 100000\n",
+        "1000000",
         ".endr\n",
         ".if 1\n",
         ".else\n",

@@ -134,19 +134,41 @@ fn run_native(image: &Image) -> Signature {
     signature(&(kind, log2(vm.steps())))
 }
 
-/// Runs a loaded x86 machine, isolated from the host: no stdin, output captured, and the
+/// Mappings an x86 fuzz guest may ask for at once (`mmap`, `mmap2`, `mremap`) and how far
+/// its `brk` may grow: larger requests fail with ENOMEM.
+///
+/// A resource budget of the harness, like libFuzzer's `-malloc_limit_mb`: today the guest's
+/// mappings are zero-filled when made, so one `mmap2` of 1 GiB costs the host seconds and a
+/// gigabyte (issue 10, section 2), and without the cap nearly every long x86 run ends on that
+/// one known finding. When the machine has a memory limit of its own, use it here instead.
+pub const X86_MAP_BUDGET: u32 = 64 << 20;
+
+/// Runs a loaded x86 machine, isolated from the host: no stdin, output captured, the
 /// sleeping system calls return at once (a guest may ask to sleep for 136 years, which is
-/// the guest's right, not a finding).
+/// the guest's right, not a finding), and mappings stay within [`X86_MAP_BUDGET`].
 fn run_x86(vm: &mut X86Machine) -> Signature {
+    use vmkit_x86::cpu::{EAX, EBX, ECX, EDX};
+    const ENOMEM: u32 = 12u32.wrapping_neg();
     vm.capture_output();
     vm.set_stdin(&[]);
-    vm.hook_syscall(|ctx, nr| {
-        // nanosleep, clock_nanosleep, clock_nanosleep_time64
-        if matches!(nr, 162 | 267 | 407) {
-            ctx.cpu.regs[vmkit_x86::cpu::EAX] = 0;
-            return Handled::Yes;
-        }
-        Handled::No
+    let brk_limit = vm.os.brk_start.saturating_add(X86_MAP_BUDGET);
+    vm.hook_syscall(move |ctx, nr| {
+        let regs = ctx.cpu.regs;
+        let result = match nr {
+            // nanosleep, clock_nanosleep, clock_nanosleep_time64
+            162 | 267 | 407 => 0,
+            // old mmap: the length is the second word of the argument block
+            90 => match ctx.mem.peek(regs[EBX] as u64 + 4, 4) {
+                Ok(len) if u32::from_le_bytes(len.try_into().unwrap()) > X86_MAP_BUDGET => ENOMEM,
+                _ => return Handled::No,
+            },
+            192 if regs[ECX] > X86_MAP_BUDGET => ENOMEM, // mmap2 length
+            163 if regs[EDX] > X86_MAP_BUDGET => ENOMEM, // mremap new length
+            45 if regs[EBX] > brk_limit => ENOMEM,
+            _ => return Handled::No,
+        };
+        ctx.cpu.regs[EAX] = result;
+        Handled::Yes
     });
     let exit = vm.run_for(GUEST_STEPS);
     let kind = match &exit {
