@@ -777,7 +777,7 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
         M::Rdtsc => {
             // A monotonic count that advances with guest time; the host's real TSC would
             // leak host timing into the sandbox for nothing.
-            let t = crate::cpuid::virtual_tsc();
+            let t = crate::cpuid::virtual_tsc(cpu);
             cpu.regs[EAX] = t as u32;
             cpu.regs[EDX] = (t >> 32) as u32;
         }
