@@ -194,6 +194,11 @@ pub fn x86_programs(base: u32) -> Vec<Vec<u8>> {
     flags.extend(exit);
     programs.push(flags);
 
+    // cpuid; rdtsc twice (the engines must count it alike); exit
+    let mut cpu_info = vec![0x31, 0xC0, 0x0F, 0xA2, 0x0F, 0x31, 0x89, 0xC3, 0x0F, 0x31];
+    cpu_info.extend(exit);
+    programs.push(cpu_info);
+
     // Self-modifying: mov byte [here+n], 0x40 (inc eax) over a nop, then run it.
     let patch_at = base + 7 + 5;
     let mut selfmod = vec![0xC6, 0x05];

@@ -91,18 +91,65 @@ pub fn devirt(data: &[u8]) -> Signature {
     }
 }
 
-/// The x86 decoder and engine: `data` as raw 32-bit code at [`X86_BASE`] (PyVM's
+/// The x86 decoder and both engines: `data` as raw 32-bit code at [`X86_BASE`] (PyVM's
 /// `execute_file` setup: code read-write-execute, a 1 MiB stack), run for [`GUEST_STEPS`]
-/// instructions by the fast engine, or by the reference engine when the first byte is odd.
+/// instructions by the fast engine and by the reference engine, which must agree exactly:
+/// exit (fault kind and text included), registers, flags, x87 state, step count, output.
+///
+/// Only deterministic system calls reach the Linux personality here (exit, read of the empty
+/// stdin, write, memory management, `set_thread_area`, `getpid`); the others fail with
+/// ENOSYS, since the time or randomness they return would differ between the two runs. The
+/// ELF target exercises the whole personality.
 pub fn x86_raw(data: &[u8]) -> Signature {
-    let mut vm = X86Machine::new();
-    if vm.load_raw(X86_BASE, data, true).is_err() {
+    let (Some(fast), Some(reference)) = (
+        run_raw(data, vmkit_x86::Engine::Fast),
+        run_raw(data, vmkit_x86::Engine::Reference),
+    ) else {
         return signature(&"load");
-    }
-    if data.first().is_some_and(|b| b & 1 == 1) {
-        vm.set_engine(vmkit_x86::Engine::Reference);
-    }
-    run_x86(&mut vm)
+    };
+    assert!(
+        fast == reference,
+        "the fast and reference engines disagree:\n fast:      {fast:?}\n reference: {reference:?}"
+    );
+    fast.signature
+}
+
+/// What one raw x86 run ended in, for comparing the engines.
+#[derive(Debug, PartialEq)]
+struct RawRun {
+    exit: X86Exit,
+    cpu: vmkit_x86::cpu::Cpu,
+    steps: u64,
+    output: Vec<u8>,
+    signature: Signature,
+}
+
+fn run_raw(data: &[u8], engine: vmkit_x86::Engine) -> Option<RawRun> {
+    const ENOSYS: u32 = 38u32.wrapping_neg();
+    let mut vm = X86Machine::new();
+    vm.load_raw(X86_BASE, data, true).ok()?;
+    vm.set_engine(engine);
+    // Hooks run in the order they were added: this one before run_x86's budget.
+    vm.hook_syscall(|ctx, nr| {
+        // exit, read, write, brk, old mmap, munmap, mprotect, writev, mremap, mmap2,
+        // set_thread_area, exit_group, getpid
+        if matches!(
+            nr,
+            1 | 3 | 4 | 45 | 90 | 91 | 125 | 146 | 163 | 192 | 243 | 252 | 20
+        ) {
+            return Handled::No;
+        }
+        ctx.cpu.regs[vmkit_x86::cpu::EAX] = ENOSYS;
+        Handled::Yes
+    });
+    let (exit, signature) = run_x86(&mut vm);
+    Some(RawRun {
+        exit,
+        cpu: vm.cpu.clone(),
+        steps: vm.steps(),
+        output: vm.output().to_vec(),
+        signature,
+    })
 }
 
 /// The ELF loader: `data` as an ELF32 file, loaded as `vmkit run` loads a static i386
@@ -112,7 +159,7 @@ pub fn elf(data: &[u8]) -> Signature {
     let argv = ["/fuzz/prog".to_string(), "arg".to_string()];
     let envp = ["PATH=/bin".to_string()];
     match vm.load_elf(data, &argv, &envp) {
-        Ok(()) => signature(&("ok", run_x86(&mut vm))),
+        Ok(()) => signature(&("ok", run_x86(&mut vm).1)),
         Err(e) => signature(&("err", shape(&e))),
     }
 }
@@ -146,7 +193,7 @@ pub const X86_MAP_BUDGET: u32 = 64 << 20;
 /// Runs a loaded x86 machine, isolated from the host: no stdin, output captured, the
 /// sleeping system calls return at once (a guest may ask to sleep for 136 years, which is
 /// the guest's right, not a finding), and mappings stay within [`X86_MAP_BUDGET`].
-fn run_x86(vm: &mut X86Machine) -> Signature {
+fn run_x86(vm: &mut X86Machine) -> (X86Exit, Signature) {
     use vmkit_x86::cpu::{EAX, EBX, ECX, EDX};
     const ENOMEM: u32 = 12u32.wrapping_neg();
     vm.capture_output();
@@ -175,7 +222,8 @@ fn run_x86(vm: &mut X86Machine) -> Signature {
         X86Exit::Fault(f) => shape(&f.kind),
         other => shape(other),
     };
-    signature(&(kind, log2(vm.steps())))
+    let signature = signature(&(kind, log2(vm.steps())));
+    (exit, signature)
 }
 
 /// `bytes` with the image checksum recomputed, if it is long enough to have one.
