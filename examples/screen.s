@@ -1,14 +1,19 @@
 ; Seed 003's memory-mapped devices: an 80x25 text screen at 0xB8000 (character, attribute
 ; pairs, as VGA text mode) and a keyboard mailbox. Draws a greeting, waits for a key, shows
-; which key it was.
+; which key it was; if the input ends without a key, says so and stops.
 ;
 ;   echo x | vmkit run --screen examples/screen.s
+;   vmkit run --screen examples/screen.s < /dev/null
+;
+; Only `--screen` connects the keyboard (to stdin): without it no key and no end of input
+; ever come, and the program waits until --max-steps stops it.
 ; vmkit-args: --screen --max-steps 10000000
 ; stdin: x
 
 SCREEN     = 0xB8000
-KBD_STATUS = 0xB8FA0            ; 1 when a key is waiting
+KBD_STATUS = 0xB8FA0            ; 1 when a key is waiting, 2 when the input has ended
 KBD_DATA   = 0xB8FA1
+KBD_END    = 2
 COLS       = 80
 WHITE_ON_BLUE = 0x1F
 
@@ -26,10 +31,15 @@ main:
     movzx.b r3, [KBD_STATUS]
     test r3, r3
     jz .wait
+    cmp r3, KBD_END
+    je .no_key
     movzx.b r3, [KBD_DATA]
     mov.b [KBD_STATUS], 0       ; take the key
     mov.b [key_text + 5], r3
     put_string 6, 10, key_text
+    halt
+.no_key:
+    put_string 6, 10, no_key_text
     halt
 
 ; write_string(r1 = screen address, r2 = string)
@@ -49,3 +59,4 @@ write_string:
 greeting: .asciz "Hello from the vmkit text screen"
 prompt:   .asciz "Press a key..."
 key_text: .asciz "key: ?"
+no_key_text: .asciz "no key: the input ended"

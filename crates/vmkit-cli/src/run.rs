@@ -120,7 +120,15 @@ fn run_with_screen(machine: &mut Machine, max_steps: Option<u64>) -> Result<Exit
     let mut last = String::new();
     let exit = loop {
         if pending.is_none() {
-            pending = keys.try_recv().ok();
+            match keys.try_recv() {
+                Ok(k) => pending = Some(k),
+                // stdin has ended and every key was delivered: say so, so that a program
+                // waiting for a key can finish instead of polling until the step limit.
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    machine.end_keyboard_input();
+                }
+                Err(mpsc::TryRecvError::Empty) => {}
+            }
         }
         if let Some(k) = pending {
             if machine.offer_key(k) {

@@ -1,30 +1,17 @@
 //! `vmkit bench x86 --quick` end to end: the bundled C programs build with
 //! `gcc -m32 -static`, run natively, under vmkit and (when asked for one that exists) under
 //! qemu-i386, and every runner's answer matches. Speed itself is never asserted: this is a
-//! benchmark's smoke test, not a timed test. Needs gcc-multilib and `.ci/fetch-busybox`,
-//! as `.ci/run` provides; qemu is not needed.
+//! benchmark's smoke test, not a timed test. Needs `gcc -m32 -static` and Debian's
+//! busybox-static:i386, which `vmkit-test-support` provides (see docs/testing.md); qemu is
+//! not needed.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn busybox() -> PathBuf {
-    let path = repo().join("target/busybox-i386/bin/busybox");
-    assert!(
-        path.is_file(),
-        "{} is missing: run .ci/fetch-busybox",
-        path.display()
-    );
-    path
-}
-
 fn bench(args: &[&str]) -> (String, String) {
+    vmkit_test_support::require_gcc_m32();
     let out = Command::new(env!("CARGO_BIN_EXE_vmkit"))
         .args(["bench", "x86", "--quick", "--busybox"])
-        .arg(busybox())
+        .arg(vmkit_test_support::busybox_i386())
         .args(args)
         .output()
         .expect("vmkit runs");

@@ -8,8 +8,9 @@
 //! (a fault, an unsupported system call) only appear when the run fails anyway, and are
 //! shown in the report as the reason.
 //!
-//! The binary lives at `target/busybox-i386/bin/busybox`, unpacked by `.ci/fetch-busybox`
-//! (which `.ci/run` calls). Without it this test fails and says how to get it; it never
+//! The binary lives at `target/busybox-i386/bin/busybox`; the test fetches it there itself
+//! on first use (`vmkit_test_support::busybox_i386`: `apt-get download`, no root needed).
+//! If that cannot work here, the test fails at once and says how to get it; it never
 //! skips. Every failing invocation is reported at once, with the first differing bytes.
 //!
 //! There is no `fork` in the guest, so no pipelines and no `$(...)`: each invocation is one
@@ -17,18 +18,9 @@
 //! native output).
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Where `.ci/fetch-busybox` unpacks the binary.
-fn busybox_path() -> PathBuf {
-    repo().join("target/busybox-i386/bin/busybox")
-}
 
 /// A run that takes longer than this is stopped and reported (the guest spun or blocked).
 const TIME_LIMIT: Duration = Duration::from_secs(60);
@@ -321,14 +313,7 @@ fn describe(args: &[String]) -> String {
 
 #[test]
 fn busybox_applets_behave_as_on_the_real_cpu() {
-    let busybox = busybox_path();
-    assert!(
-        busybox.is_file(),
-        "{} is missing: run .ci/fetch-busybox (it unpacks Debian's busybox-static:i386 \
-         there; .ci/run does this on every CI run)",
-        busybox.display()
-    );
-    let busybox = busybox.canonicalize().unwrap();
+    let busybox = vmkit_test_support::busybox_i386().canonicalize().unwrap();
     let dir = std::env::temp_dir().join(format!("vmkit-busybox-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

@@ -34,7 +34,7 @@
 //! The directory has `examples/` and `benches/` (links into the repository), `notes.txt`,
 //! an empty `out/`, and static i386 programs: `hello-static-i386`, `cat-i386` and
 //! `grep-i386` (built from `tests/x86/docs/*.c` with `gcc -m32 -static`) and `busybox`
-//! (Debian's busybox-static, from `.ci/fetch-busybox`). `vmkit` on `PATH` is the binary
+//! (Debian's busybox-static, fetched into `target/` by `vmkit-test-support`). `vmkit` on `PATH` is the binary
 //! under test.
 //!
 //! A failure names the page and line of the command (`docs/x86.md:87`) with the expected
@@ -197,6 +197,7 @@ fn lines_match(patterns: &[String], lines: &[&str]) -> bool {
 
 /// Builds the static i386 programs the pages use, once, into `dir`.
 fn build_programs(dir: &Path) -> Result<(), String> {
+    vmkit_test_support::ensure_gcc_m32()?;
     std::fs::create_dir_all(dir).unwrap();
     for name in ["hello-static-i386", "cat-i386", "grep-i386"] {
         let src = repo().join("tests/x86/docs").join(format!(
@@ -208,26 +209,17 @@ fn build_programs(dir: &Path) -> Result<(), String> {
             .arg(dir.join(name))
             .arg(&src)
             .output()
-            .map_err(|e| format!("gcc: {e} (install gcc-multilib, as .ci/run does)"))?;
+            .map_err(|e| format!("gcc: {e} (gcc -m32 works, so the source is at fault)"))?;
         if !cc.status.success() {
             return Err(format!(
-                "gcc -m32 -static {} failed (install gcc-multilib, as .ci/run does): {}",
+                "gcc -m32 -static {} failed (gcc -m32 works, so the source is at fault): {}",
                 src.display(),
                 String::from_utf8_lossy(&cc.stderr)
             ));
         }
     }
-    let fetch = Command::new(repo().join(".ci/fetch-busybox"))
-        .output()
-        .map_err(|e| format!(".ci/fetch-busybox: {e}"))?;
-    let path = String::from_utf8_lossy(&fetch.stdout).trim().to_string();
-    if !fetch.status.success() || path.is_empty() {
-        return Err(format!(
-            ".ci/fetch-busybox failed: {}",
-            String::from_utf8_lossy(&fetch.stderr)
-        ));
-    }
-    std::fs::copy(repo().join(path), dir.join("busybox")).map_err(|e| e.to_string())?;
+    let busybox = vmkit_test_support::fetch_busybox_i386()?;
+    std::fs::copy(busybox, dir.join("busybox")).map_err(|e| e.to_string())?;
     Ok(())
 }
 

@@ -1,7 +1,8 @@
 //! Real programs on the x86 guest: every C file in `tests/x86/` is built with
 //! `gcc -m32 -static ... -lm` at -O0 and -O2, run natively and under `vmkit run`, and must give the
-//! same stdout and exit status, and leave the same files behind. `.ci/run` installs
-//! gcc-multilib; without it this test fails (it never skips).
+//! same stdout and exit status, and leave the same files behind. Needs gcc-multilib, which
+//! the test installs when run as root (`vmkit_test_support::require_gcc_m32`); otherwise it
+//! fails at once with the command to run (it never skips).
 //!
 //! Each run starts in a fresh copy of the same fixture directory (same path, same contents:
 //! see [`make_fixture`]), so the native run and the guest see the same data. A program's
@@ -108,6 +109,7 @@ fn c_programs_behave_as_on_the_real_cpu() {
         for opt in ["-O0", "-O2"] {
             let name = format!("{}{opt}", src.file_stem().unwrap().to_string_lossy());
             let exe = out_dir.join(&name);
+            vmkit_test_support::require_gcc_m32();
             let cc = Command::new("gcc")
                 .args(["-m32", "-static", opt, "-o"])
                 .arg(&exe)
@@ -117,7 +119,7 @@ fn c_programs_behave_as_on_the_real_cpu() {
                 .expect("gcc runs");
             assert!(
                 cc.status.success(),
-                "gcc -m32 -static failed (install gcc-multilib, as .ci/run does): {}",
+                "gcc -m32 -static failed (see docs/testing.md): {}",
                 String::from_utf8_lossy(&cc.stderr)
             );
             make_fixture(&fixture);

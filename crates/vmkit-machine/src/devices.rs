@@ -6,8 +6,12 @@
 //! | address | size | device |
 //! |---|---|---|
 //! | `0xB8000` | 4000 | screen: 80x25 cells of (character, attribute) bytes, row-major |
-//! | `0xB8FA0` | 1 | keyboard status: the host sets 1 when a key waits; the guest clears it |
+//! | `0xB8FA0` | 1 | keyboard status: 0 empty, 1 a key waits (the guest writes 0 to take it), 2 end of input |
 //! | `0xB8FA1` | 1 | keyboard data: the waiting key's byte |
+//!
+//! End of input (status 2) tells a program that polls the keyboard that no key will ever
+//! come (stdin is closed or was empty), so it can finish instead of polling forever. The
+//! host keeps reporting it once the last key is taken.
 
 use vmkit_mem::Memory;
 
@@ -23,6 +27,12 @@ pub const SCREEN_BYTES: u64 = (SCREEN_COLS * SCREEN_ROWS * 2) as u64;
 pub const KBD_STATUS: u64 = SCREEN_BASE + SCREEN_BYTES;
 /// Keyboard data byte.
 pub const KBD_DATA: u64 = KBD_STATUS + 1;
+/// Keyboard status: no key waits.
+pub const KBD_EMPTY: u8 = 0;
+/// Keyboard status: a key waits in [`KBD_DATA`]; the guest writes [`KBD_EMPTY`] to take it.
+pub const KBD_READY: u8 = 1;
+/// Keyboard status: the input has ended, no key will come.
+pub const KBD_END: u8 = 2;
 /// Smallest memory that holds the devices.
 pub const DEVICES_END: u64 = KBD_DATA + 1;
 
@@ -85,7 +95,50 @@ pub fn screen_ansi(mem: &Memory) -> Option<String> {
 /// Offers a key to the guest: succeeds if the mailbox was empty.
 pub fn offer_key(mem: &mut Memory, key: u8) -> bool {
     match mem.peek(KBD_STATUS, 1) {
-        Ok([0]) => mem.poke(KBD_DATA, &[key]).is_ok() && mem.poke(KBD_STATUS, &[1]).is_ok(),
+        Ok([KBD_EMPTY]) => {
+            mem.poke(KBD_DATA, &[key]).is_ok() && mem.poke(KBD_STATUS, &[KBD_READY]).is_ok()
+        }
         _ => false,
+    }
+}
+
+/// Tells the guest that the input has ended: sets the status to [`KBD_END`] once the mailbox
+/// is empty (a waiting key is taken first). Succeeds if the status now says so.
+pub fn end_of_input(mem: &mut Memory) -> bool {
+    match mem.peek(KBD_STATUS, 1) {
+        Ok([KBD_END]) => true,
+        Ok([KBD_EMPTY]) => mem.poke(KBD_STATUS, &[KBD_END]).is_ok(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(mem: &Memory) -> u8 {
+        mem.peek(KBD_STATUS, 1).unwrap()[0]
+    }
+
+    #[test]
+    fn end_of_input_waits_for_the_last_key_to_be_taken() {
+        let mut mem = Memory::new(DEVICES_END);
+        assert!(offer_key(&mut mem, b'x'));
+        // The waiting key is not lost to the end of input.
+        assert!(!end_of_input(&mut mem));
+        assert_eq!(status(&mem), KBD_READY);
+        mem.poke(KBD_STATUS, &[KBD_EMPTY]).unwrap(); // the guest takes it
+        assert!(end_of_input(&mut mem));
+        assert_eq!(status(&mem), KBD_END);
+        // It stays: no key can be offered after the end, and saying it again is harmless.
+        assert!(!offer_key(&mut mem, b'y'));
+        assert!(end_of_input(&mut mem));
+        assert_eq!(status(&mem), KBD_END);
+    }
+
+    #[test]
+    fn end_of_input_needs_the_devices() {
+        let mut mem = Memory::new(KBD_STATUS);
+        assert!(!end_of_input(&mut mem));
     }
 }

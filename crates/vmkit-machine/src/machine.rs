@@ -737,6 +737,13 @@ impl Machine {
         crate::devices::offer_key(&mut self.mem, key)
     }
 
+    /// Tells the guest's keyboard that no key will come (status 2, after the waiting key is
+    /// taken); call it again after each slice, since the guest may clear the status. False
+    /// while a key still waits.
+    pub fn end_keyboard_input(&mut self) -> bool {
+        crate::devices::end_of_input(&mut self.mem)
+    }
+
     /// Registers, ip and flags formatted for humans.
     pub fn format_regs(&self) -> String {
         crate::cpu::format_regs(&self.cpu.regs(), self.cpu.ip, self.cpu.flags())

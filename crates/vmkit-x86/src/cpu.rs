@@ -56,6 +56,8 @@ pub struct Cpu {
     pub tls_bases: [Option<u32>; 3],
     /// The x87 FPU.
     pub fpu: crate::fpu::Fpu,
+    /// The virtual time-stamp counter `rdtsc` reads (see [`crate::cpuid::virtual_tsc`]).
+    pub tsc: u64,
 }
 
 impl Default for Cpu {
@@ -69,6 +71,7 @@ impl Default for Cpu {
             seg_base: [0; 6],
             tls_bases: [None; 3],
             fpu: crate::fpu::Fpu::new(),
+            tsc: 0,
         }
     }
 }

@@ -6,7 +6,6 @@
 //! unknown, which is harmless.
 
 use crate::cpu::{Cpu, EAX, EBX, ECX, EDX};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Leaf 1 EDX feature bits advertised: FPU (0), TSC (4), CX8 (8), CMOV (15).
 pub const FEATURES_EDX: u32 = 1 | (1 << 4) | (1 << 8) | (1 << 15);
@@ -27,10 +26,13 @@ pub fn cpuid(cpu: &mut Cpu) {
     cpu.regs[EDX] = d;
 }
 
-static TSC: AtomicU64 = AtomicU64::new(0);
-
 /// A time-stamp counter that only moves forward: each read advances it by 1000, so guests
 /// that time loops see progress without the host's real timing leaking into the sandbox.
-pub fn virtual_tsc() -> u64 {
-    TSC.fetch_add(1000, Ordering::Relaxed) + 1000
+///
+/// The count belongs to the guest CPU, not to the process: a program reads the same values
+/// in every run, whatever other machines in the same process (other tests, threads, fuzz
+/// cases) have read, so a run can be replayed exactly.
+pub fn virtual_tsc(cpu: &mut Cpu) -> u64 {
+    cpu.tsc = cpu.tsc.wrapping_add(1000);
+    cpu.tsc
 }

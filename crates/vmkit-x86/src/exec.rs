@@ -174,7 +174,12 @@ fn read_op(cpu: &Cpu, mem: &Memory, insn: &Instruction, i: u32) -> Result<u32> {
     match insn.op_kind(i) {
         OpKind::Register => Ok(read_reg(cpu, insn.op_register(i))),
         OpKind::Memory => read_mem(mem, effective_address(cpu, insn), op_width(insn, i)),
-        _ => Ok(insn.immediate(i) as u32),
+        // Immediates; any other kind (a far pointer, a branch target) has no value to read
+        // here, and an instruction that gets this far with one is not implemented.
+        _ => insn
+            .try_immediate(i)
+            .map(|v| v as u32)
+            .map_err(|_| ExecError::Unimplemented(insn.mnemonic())),
     }
 }
 
@@ -706,6 +711,16 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
             cpu.eflags = flags;
             write_op(cpu, mem, insn, 0, r)?;
         }
+        // Far transfers (`ljmp`/`lcall` to a selector, direct or through memory) would load
+        // CS; the flat user-mode guest has no segments to switch to.
+        M::Jmp | M::Call
+            if insn.is_jmp_far()
+                || insn.is_call_far()
+                || insn.is_jmp_far_indirect()
+                || insn.is_call_far_indirect() =>
+        {
+            return Err(ExecError::Unimplemented(insn.mnemonic()));
+        }
         M::Jmp => {
             return Ok(Flow::Jump(match insn.op_kind(0) {
                 OpKind::NearBranch32 | OpKind::NearBranch16 => insn.near_branch32(),
@@ -777,7 +792,7 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
         M::Rdtsc => {
             // A monotonic count that advances with guest time; the host's real TSC would
             // leak host timing into the sandbox for nothing.
-            let t = crate::cpuid::virtual_tsc();
+            let t = crate::cpuid::virtual_tsc(cpu);
             cpu.regs[EAX] = t as u32;
             cpu.regs[EDX] = (t >> 32) as u32;
         }

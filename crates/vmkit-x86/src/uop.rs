@@ -359,7 +359,9 @@ fn fast(insn: &Instruction) -> Option<Uop> {
             OpKind::Register
         }
     };
-    let imm = |i: u32| insn.immediate(i) as u32;
+    // `try_immediate`: an operand that is not an immediate leaves the instruction to the
+    // reference path instead of panicking.
+    let imm = |i: u32| insn.try_immediate(i).ok().map(|v| v as u32);
     let m = insn.mnemonic();
     let mut u = Uop::new(K::Nop);
     match m {
@@ -378,7 +380,7 @@ fn fast(insn: &Instruction) -> Option<Uop> {
             (R, Immediate32) => {
                 u.k = K::MovRI;
                 u.r = reg32(insn.op0_register())?;
-                u.imm = imm(1);
+                u.imm = imm(1)?;
             }
             (R, Memory) => {
                 mem(insn, &mut u)?;
@@ -413,12 +415,12 @@ fn fast(insn: &Instruction) -> Option<Uop> {
             (Memory, Immediate32) => {
                 mem(insn, &mut u)?;
                 u.k = K::MovMI;
-                u.imm = imm(1);
+                u.imm = imm(1)?;
             }
             (Memory, OpKind::Immediate8) => {
                 mem(insn, &mut u)?;
                 u.k = K::Mov8MI;
-                u.imm = imm(1);
+                u.imm = imm(1)?;
             }
             _ => return None,
         },
@@ -478,7 +480,7 @@ fn fast(insn: &Instruction) -> Option<Uop> {
                 }
                 (R, Immediate32 | Immediate8to32) => {
                     u.r = reg32(insn.op0_register())?;
-                    u.imm = imm(1);
+                    u.imm = imm(1)?;
                     u.k = match op {
                         AluK::Add => K::AddRI,
                         AluK::Adc => K::AdcRI,
@@ -493,7 +495,7 @@ fn fast(insn: &Instruction) -> Option<Uop> {
                 }
                 (R, OpKind::Immediate8) => {
                     u.r = reg8(insn.op0_register())?;
-                    u.imm = imm(1);
+                    u.imm = imm(1)?;
                     u.k = K::Alu8RI;
                 }
                 (R, OpKind::Immediate16 | OpKind::Immediate8to16) => {
@@ -502,7 +504,7 @@ fn fast(insn: &Instruction) -> Option<Uop> {
                         return None;
                     }
                     u.r = dst.number() as u8;
-                    u.imm = imm(1) & 0xFFFF;
+                    u.imm = imm(1)? & 0xFFFF;
                     u.k = K::Alu16RI;
                 }
                 (R, Memory) => {
@@ -534,12 +536,12 @@ fn fast(insn: &Instruction) -> Option<Uop> {
                     if mem_width(insn)? != Width::D32 {
                         return None;
                     }
-                    u.imm = imm(1);
+                    u.imm = imm(1)?;
                     u.k = K::AluMI;
                 }
                 (Memory, OpKind::Immediate8) if matches!(op, AluK::Cmp | AluK::Test) => {
                     mem(insn, &mut u)?;
-                    u.imm = imm(1);
+                    u.imm = imm(1)?;
                     u.k = K::Alu8MI;
                 }
                 _ => return None,
@@ -571,7 +573,7 @@ fn fast(insn: &Instruction) -> Option<Uop> {
                 _ => return None,
             };
             if u.k == K::ShiftRI {
-                u.imm = imm(1) & 31;
+                u.imm = imm(1)? & 31;
             }
             u.op = match m {
                 M::Rol => 0,
@@ -585,7 +587,7 @@ fn fast(insn: &Instruction) -> Option<Uop> {
             u.r = reg32(insn.op0_register())?;
             u.b = reg32(insn.op1_register())?;
             if n == 3 {
-                u.imm = imm(2);
+                u.imm = imm(2)?;
                 u.k = K::ImulRRI;
             } else {
                 u.k = K::ImulRR;
@@ -597,7 +599,7 @@ fn fast(insn: &Instruction) -> Option<Uop> {
                 u.k = K::PushR;
             }
             Immediate32 | Immediate8to32 => {
-                u.imm = imm(0);
+                u.imm = imm(0)?;
                 u.k = K::PushI;
             }
             Memory => {
@@ -628,7 +630,7 @@ fn fast(insn: &Instruction) -> Option<Uop> {
                 u.r = reg32(insn.op0_register())?;
                 u.k = K::JmpR;
             }
-            Memory if mem_width(insn)? == Width::D32 => {
+            Memory if mem_width(insn)? == Width::D32 && !insn.is_jmp_far_indirect() => {
                 mem(insn, &mut u)?;
                 u.k = K::JmpM;
             }
@@ -645,7 +647,7 @@ fn fast(insn: &Instruction) -> Option<Uop> {
                     u.r = reg32(insn.op0_register())?;
                     u.k = K::CallR;
                 }
-                Memory if mem_width(insn)? == Width::D32 => {
+                Memory if mem_width(insn)? == Width::D32 && !insn.is_call_far_indirect() => {
                     // `disp` holds the address's displacement here; the engine takes the
                     // return address from the instruction.
                     mem(insn, &mut u)?;

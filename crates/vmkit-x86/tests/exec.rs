@@ -145,3 +145,58 @@ fn privileged_and_undefined_instructions_fault() {
         e => panic!("{e:?}"),
     }
 }
+
+/// `rdtsc` counts per machine: a second machine in the same process reads what the first
+/// read (it was one counter for the whole process, so a saved fuzz input or a test could
+/// not be replayed with the same values, and threads saw each other's reads).
+#[test]
+fn rdtsc_is_per_machine_and_reproducible() {
+    // rdtsc ; mov ebx, eax ; rdtsc ; sub eax, ebx ; add ebx, eax ; mov eax, 1 ; int 0x80
+    // exits with first + (second - first) = second.
+    let code = [
+        0x0F, 0x31, 0x89, 0xC3, 0x0F, 0x31, 0x29, 0xD8, 0x01, 0xC3, 0xB8, 1, 0, 0, 0, 0xCD, 0x80,
+    ];
+    let exits: Vec<X86Exit> = (0..3)
+        .map(|_| {
+            let mut vm = X86Machine::new();
+            vm.load_raw(0x1000, &code, true).unwrap();
+            vm.run()
+        })
+        .collect();
+    // Two reads: 1000 then 2000, in every machine.
+    assert_eq!(exits, vec![X86Exit::Exited(2000); 3]);
+}
+
+/// Far jumps and calls, direct (`ljmp`/`lcall ptr16:32`) and through memory (16:32 and
+/// 16:16 far pointers), are not implemented: both engines stop with SIGILL. The direct
+/// forms used to panic reading their far pointer as an immediate, and `jmp far [eax]` with
+/// a 16:16 pointer ran as a near jump in the fast engine (found by the x86 fuzz target).
+#[test]
+fn far_jumps_and_calls_are_illegal_in_both_engines() {
+    let far_forms: [&[u8]; 6] = [
+        &[0x9A, 0x00, 0x10, 0x00, 0x00, 0x23, 0x00], // call 0x23:0x1000
+        &[0xEA, 0x00, 0x10, 0x00, 0x00, 0x23, 0x00], // jmp 0x23:0x1000
+        &[0xFF, 0x18],                               // call far [eax]
+        &[0xFF, 0x28],                               // jmp far [eax]
+        &[0x66, 0xFF, 0x18],                         // call far [eax] (16:16)
+        &[0x66, 0xFF, 0x28],                         // jmp far [eax] (16:16)
+    ];
+    for form in far_forms {
+        for engine in [vmkit_x86::Engine::Fast, vmkit_x86::Engine::Reference] {
+            // mov eax, 0x1000 ; FORM ; mov eax, 1 ; int 0x80
+            let mut code = vec![0xB8, 0x00, 0x10, 0x00, 0x00];
+            code.extend_from_slice(form);
+            code.extend_from_slice(&[0xB8, 1, 0, 0, 0, 0xCD, 0x80]);
+            let mut vm = X86Machine::new();
+            vm.load_raw(0x1000, &code, true).unwrap();
+            vm.set_engine(engine);
+            match vm.run_for(100) {
+                X86Exit::Fault(f) => assert!(
+                    matches!(f.kind, X86FaultKind::IllegalInstruction(_)) && f.eip == 0x1005,
+                    "{form:02x?} {engine:?}: {f:?}"
+                ),
+                other => panic!("{form:02x?} {engine:?}: {other:?}"),
+            }
+        }
+    }
+}

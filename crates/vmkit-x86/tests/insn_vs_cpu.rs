@@ -12,7 +12,8 @@
 //! whose values `vmkit_x86::alu` reproduces (AMD family 1Ah, Zen 5); elsewhere they are
 //! masked (`VMKIT_ALU_STRICT=1`/`0` forces either, as in `alu_vs_cpu.rs`). The cases come
 //! from a fixed seed; `VMKIT_INSN_SEED=<number>` explores others. Without
-//! `gcc -m32` (gcc-multilib, which `.ci/run` installs) the test fails; it never skips.
+//! `gcc -m32` (gcc-multilib, installed by the test when run as root) the test fails at once
+//! with the command to run; it never skips.
 #![cfg(all(target_arch = "x86_64", target_os = "linux"))]
 
 #[path = "insn_vs_cpu/cases.rs"]
@@ -74,6 +75,7 @@ fn build_runner() -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/insn_vs_cpu/runner.c");
     let exe = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("insn_vs_cpu_runner-{}", std::process::id()));
+    vmkit_test_support::require_gcc_m32();
     let out = Command::new("gcc")
         .args(["-m32", "-static", "-O1", "-fno-pie", "-no-pie", "-Wall"])
         // High, so that below 2 GiB only the region and the code area are mapped, as in
@@ -85,10 +87,10 @@ fn build_runner() -> PathBuf {
         .output();
     match out {
         Err(e) => panic!(
-            "cannot run gcc ({e}): this test needs gcc and gcc-multilib (.ci/run installs them)"
+            "cannot run gcc ({e}): this test needs gcc and gcc-multilib (see docs/testing.md)"
         ),
         Ok(o) if !o.status.success() => panic!(
-            "gcc -m32 -static failed (install gcc-multilib, as .ci/run does):\n{}",
+            "gcc -m32 -static failed (see docs/testing.md):\n{}",
             String::from_utf8_lossy(&o.stderr)
         ),
         Ok(_) => exe,

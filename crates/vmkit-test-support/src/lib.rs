@@ -1,0 +1,60 @@
+//! What vmkit's tests need from the host, provided by the tests themselves so that
+//! `cargo test --workspace` passes on a fresh clone with nothing run by hand first:
+//!
+//! - [`busybox_i386`]: Debian's busybox-static for i386, a real binary nobody here wrote.
+//!   Fetched on first use with `apt-get download` into `target/busybox-i386/`, without root
+//!   (a private apt state under `target/`, so no `dpkg --add-architecture` and no system
+//!   `apt-get update`), once, and safely when several test binaries and threads ask at once.
+//! - [`require_gcc_m32`]: a working `gcc -m32 -static` (Debian's gcc-multilib). A system
+//!   package, so it is installed only when the tests run as root (as CI does); otherwise the
+//!   test stops at once with the exact command to run.
+//!
+//! A dev-dependency only: nothing here is part of vmkit itself. `.ci/fetch-busybox` runs the
+//! same code through this crate's `fetch-busybox` binary.
+
+#![deny(missing_docs)]
+
+mod busybox;
+mod gcc;
+mod lock;
+
+pub use busybox::{busybox_i386, busybox_path, fetch_busybox_i386, BUSYBOX_PACKAGE};
+pub use gcc::{ensure_gcc_m32, require_gcc_m32, NO_INSTALL_VAR};
+
+use std::path::PathBuf;
+
+/// The workspace's root directory (this crate lives in `crates/vmkit-test-support`).
+pub fn workspace_root() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.join("../..")
+        .canonicalize()
+        .unwrap_or(here.join("../.."))
+}
+
+/// Cargo's target directory, where fetched test inputs live (ignored by git): the
+/// workspace's `target/`, or `CARGO_TARGET_DIR` when the tests run with it set (a relative
+/// one is taken from the workspace root).
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => workspace_root().join(dir),
+        _ => workspace_root().join("target"),
+    }
+}
+
+/// Whether this process runs as root (installing system packages is possible).
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The last lines of a command's output, for an error message.
+fn tail(bytes: &[u8], lines: usize) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let from = all.len().saturating_sub(lines);
+    all[from..]
+        .iter()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,5 @@
+#![no_main]
+// vmkit_fuzz::targets::image under libFuzzer; see docs/testing.md.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    vmkit_fuzz::targets::image(data);
+});
