@@ -15,7 +15,7 @@
 use crate::ast::{DataItem, F64Item, Program, SegId, Stmt, StmtKind, SymKind};
 use crate::encode::{initial_states, show, Lowering, Mode, OperandState};
 use crate::expr::{Env, Expr};
-use crate::source::{Report, Span};
+use crate::source::{Report, Reports, Span};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use vmkit_image::{Image, Segment, SegmentKind, Symbol, SymbolKind, FLAG_WX};
@@ -116,7 +116,7 @@ fn align_up(v: u64, align: u64) -> Option<u64> {
 pub(crate) fn build_image(
     program: &Program,
     imports: Vec<String>,
-    reports: &mut Vec<Report>,
+    reports: &mut Reports,
 ) -> Option<Image> {
     let mut states: Vec<Vec<OperandState>> = program
         .stmts
@@ -361,7 +361,7 @@ fn emit(
     p: &Placement,
     states: &mut [Vec<OperandState>],
     imports: Vec<String>,
-    reports: &mut Vec<Report>,
+    reports: &mut Reports,
 ) -> Option<Image> {
     let cache = RefCell::new(HashMap::new());
     let mut bufs: Vec<Vec<u8>> = vec![Vec::new(); program.segs.len()];
@@ -390,10 +390,7 @@ fn emit(
 
     let image_settings = settings(program, p, &cache, reports);
     // Earlier phases' errors count too: emission ran only to find more of them.
-    if reports
-        .iter()
-        .any(|r| r.severity == crate::diag::Severity::Error)
-    {
+    if reports.has_errors() {
         return None;
     }
     let (entry, stack, memory) = image_settings?;
@@ -610,7 +607,7 @@ fn data_error(span: Span, v: i64, width: u8) -> Report {
 }
 
 /// Reports segments that overlap or run past the end of the address space.
-fn check_segments(program: &Program, p: &Placement, reports: &mut Vec<Report>) {
+fn check_segments(program: &Program, p: &Placement, reports: &mut Reports) {
     let mut live: Vec<SegId> = (0..program.segs.len()).filter(|&i| p.size[i] > 0).collect();
     live.sort_by_key(|&i| (p.base[i], i));
     for &i in &live {
@@ -650,7 +647,7 @@ fn settings(
     program: &Program,
     p: &Placement,
     cache: &EquCache,
-    reports: &mut Vec<Report>,
+    reports: &mut Reports,
 ) -> Option<(u64, u64, u64)> {
     let e = env(program, p, cache, 0);
     let mut number = |setting: &Option<crate::ast::Setting>, what: &str| -> Option<u64> {
@@ -674,9 +671,7 @@ fn settings(
     let memory = number(&program.memory, ".memory");
     // A missing or misplaced entry point is usually a consequence of earlier errors (the
     // code that failed to parse); only complain about it on its own.
-    let had_errors = reports
-        .iter()
-        .any(|r| r.severity == crate::diag::Severity::Error);
+    let had_errors = reports.has_errors();
     let entry = if had_errors {
         Some(0)
     } else {
@@ -689,7 +684,7 @@ fn entry_point(
     program: &Program,
     p: &Placement,
     e: &LayoutEnv<'_>,
-    reports: &mut Vec<Report>,
+    reports: &mut Reports,
 ) -> Option<u64> {
     let executable = |addr: u64| {
         program.segs.iter().enumerate().any(|(i, s)| {

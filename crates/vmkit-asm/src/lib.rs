@@ -47,6 +47,7 @@ mod diag;
 mod disasm;
 mod encode;
 mod expr;
+mod file;
 mod frontend;
 mod layout;
 mod lexer;
@@ -58,6 +59,7 @@ mod source;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use disasm::disassemble;
+pub use file::{read_limited, ReadError, MAX_SOURCE_FILE_BYTES};
 
 use std::path::{Path, PathBuf};
 
@@ -70,13 +72,19 @@ pub struct Assembled {
     pub warnings: Vec<Diagnostic>,
 }
 
+/// The largest image the assembler writes: 64 MiB, header, segments and symbols together.
+/// The `vmkit` command line reads images up to the same size, so whatever the assembler
+/// writes can be read back.
+pub const MAX_IMAGE_BYTES: u64 = 64 << 20;
+
 /// Assembles the file at `path`; `.include` paths are relative to the including file.
+/// The file must be a regular file of at most [`MAX_SOURCE_FILE_BYTES`].
 pub fn assemble_file(path: &Path) -> Result<Assembled, Diagnostics> {
-    let name = path.display().to_string();
-    let text = match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+    match read_limited(path, MAX_SOURCE_FILE_BYTES) {
+        Ok(bytes) => assemble_source(path, &bytes),
         Err(e) => {
-            return Err(Diagnostics(vec![Diagnostic {
+            let name = path.display().to_string();
+            Err(Diagnostics(vec![Diagnostic {
                 severity: Severity::Error,
                 message: format!("cannot read `{name}`: {e}"),
                 file: name,
@@ -88,7 +96,15 @@ pub fn assemble_file(path: &Path) -> Result<Assembled, Diagnostics> {
                 notes: Vec::new(),
             }]))
         }
-    };
+    }
+}
+
+/// Assembles `bytes`, the contents of the file at `path` as the caller read them (with
+/// [`read_limited`], say); `.include` paths are relative to `path`'s directory. Bytes that
+/// are not UTF-8 are replaced by U+FFFD.
+pub fn assemble_source(path: &Path, bytes: &[u8]) -> Result<Assembled, Diagnostics> {
+    let name = path.display().to_string();
+    let text = String::from_utf8_lossy(bytes);
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     assemble(&name, &text, dir, Some(path.to_path_buf()))
 }
@@ -111,16 +127,19 @@ fn assemble(
         sources,
         mut program,
         mut reports,
+        suggester,
         ..
     } = front;
-    let imports = resolve::resolve(&mut program, &sources, &mut reports);
+    let imports = resolve::resolve(&mut program, &sources, &suggester, &mut reports);
     let image = layout::build_image(&program, imports, &mut reports);
 
+    let (kept, dropped_errors, dropped_warnings) = reports.into_parts();
     let diagnostics = tidy(
-        reports
-            .into_iter()
-            .map(|r| sources.to_diagnostic(r, name))
+        kept.into_iter()
+            .map(|(r, repeats)| (sources.to_diagnostic(r, name), repeats))
             .collect(),
+        (dropped_errors, dropped_warnings),
+        name,
     );
     match image {
         Some(image) if !diagnostics.iter().any(Diagnostic::is_error) => Ok(Assembled {
@@ -131,25 +150,36 @@ fn assemble(
     }
 }
 
-/// Puts diagnostics in reading order and reports an error that occurs at the same place in
-/// every repetition of a `.rept` (or every expansion of a macro) once, with a count.
-fn tidy(diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
+/// Most errors, and most warnings, that one run shows; the rest are counted in a last
+/// diagnostic ("and 99900 more errors not shown").
+const MAX_SHOWN: usize = 100;
+
+/// Puts diagnostics in reading order, reports an error that occurs at the same place in
+/// every repetition of a `.rept` (or every expansion of a macro) once, with a count, and
+/// shows at most [`MAX_SHOWN`] errors and as many warnings. Each diagnostic comes with the
+/// number of its repeats that were counted but not kept; `dropped` counts the errors and
+/// warnings that were not kept at all.
+fn tidy(
+    diagnostics: Vec<(Diagnostic, usize)>,
+    dropped: (usize, usize),
+    main_file: &str,
+) -> Vec<Diagnostic> {
     type Key = (Severity, String, String, usize, usize);
     let mut files: Vec<String> = Vec::new();
     let mut out: Vec<(Diagnostic, usize)> = Vec::new();
     let mut index: std::collections::HashMap<Key, usize> = std::collections::HashMap::new();
-    for d in diagnostics {
+    for (d, repeats) in diagnostics {
         if !files.contains(&d.file) {
             files.push(d.file.clone());
         }
         let key = (d.severity, d.message.clone(), d.file.clone(), d.line, d.col);
         match index.get(&key).and_then(|&i| out.get_mut(i)) {
             // Literally the same report (an `.equ` failing at each use): once is enough.
-            Some((first, _)) if first.notes == d.notes => {}
-            Some((_, more)) => *more += 1,
+            Some((first, more)) if first.notes == d.notes => *more += repeats,
+            Some((_, more)) => *more += 1 + repeats,
             None => {
                 index.insert(key, out.len());
-                out.push((d, 0));
+                out.push((d, repeats));
             }
         }
     }
@@ -169,7 +199,33 @@ fn tidy(diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
     let file_rank = |f: &str| files.iter().position(|x| x == f).unwrap_or(usize::MAX);
     // Whole-program diagnostics (line 0) go last.
     out.sort_by_key(|d| (d.line == 0, file_rank(&d.file), d.line, d.col));
-    out
+    let mut shown = Vec::new();
+    let (mut hidden_errors, mut hidden_warnings) = dropped;
+    let (mut errors, mut warnings) = (0, 0);
+    for d in out {
+        let (count, hidden) = if d.is_error() {
+            (&mut errors, &mut hidden_errors)
+        } else {
+            (&mut warnings, &mut hidden_warnings)
+        };
+        if *count < MAX_SHOWN {
+            *count += 1;
+            shown.push(d);
+        } else {
+            *hidden += 1;
+        }
+    }
+    for (hidden, severity) in [
+        (hidden_errors, Severity::Error),
+        (hidden_warnings, Severity::Warning),
+    ] {
+        if hidden > 0 {
+            shown.push(Diagnostic::not_shown(
+                severity, hidden, main_file, MAX_SHOWN,
+            ));
+        }
+    }
+    shown
 }
 
 /// Every mnemonic spelling the assembler accepts, in lower case: plain names, conditional

@@ -228,13 +228,35 @@ pub(crate) struct Substitution<'a> {
 
 /// Substitutes every line of a body. A nested `.rept`/`.irp` whose variable has the same
 /// name as one of ours gets to bind it itself inside its body.
-pub(crate) fn substitute_body(body: &[RawLine], subst: &Substitution<'_>) -> Vec<RawLine> {
+///
+/// `max_bytes` bounds the text produced, and `max_line` each line: a body that refers to a
+/// long argument many times (or a macro that passes its arguments to itself twice,
+/// doubling them at every level) would otherwise build lines of any size. `Err` when a
+/// limit would be passed; nothing larger than about twice a limit is ever built.
+pub(crate) fn substitute_body(
+    body: &[RawLine],
+    subst: &Substitution<'_>,
+    max_bytes: usize,
+    max_line: usize,
+) -> Result<Vec<RawLine>, TooLong> {
     let mut shadows: Vec<Option<String>> = Vec::new();
     let mut out = Vec::with_capacity(body.len());
+    let mut room = max_bytes;
     for line in body {
         let hidden: HashSet<&str> = shadows.iter().flatten().map(String::as_str).collect();
-        let (text, map) =
-            substitute_line(&line.text, line.origin.col_map.as_deref(), subst, &hidden);
+        let (text, map) = substitute_line(
+            &line.text,
+            line.origin.col_map.as_deref(),
+            subst,
+            &hidden,
+            room.min(max_line),
+        )
+        .ok_or(if room < max_line {
+            TooLong::Total
+        } else {
+            TooLong::Line
+        })?;
+        room -= text.len();
         let mut origin = line.origin.clone();
         if let Some(map) = map {
             origin.col_map = Some(map);
@@ -251,7 +273,16 @@ pub(crate) fn substitute_body(body: &[RawLine], subst: &Substitution<'_>) -> Vec
         }
         out.push(RawLine { text, origin });
     }
-    out
+    Ok(out)
+}
+
+/// Which limit of [`substitute_body`] was reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TooLong {
+    /// All lines together.
+    Total,
+    /// One line.
+    Line,
 }
 
 /// The variable a `.rept count, var` or `.irp var, items` line binds.
@@ -271,13 +302,17 @@ pub(crate) fn block_variable(text: &str) -> Option<String> {
 
 /// Substitutes one line. Returns the new text and, if anything changed, its column map
 /// composed with `prev_map` (the map of the line being substituted, if it was itself the
-/// product of a substitution).
+/// product of a substitution). `None` if the new text would be longer than `max_bytes`.
 pub(crate) fn substitute_line(
     text: &str,
     prev_map: Option<&[(u32, u32)]>,
     subst: &Substitution<'_>,
     hidden: &HashSet<&str>,
-) -> (String, Option<ColMap>) {
+    max_bytes: usize,
+) -> Option<(String, Option<ColMap>)> {
+    if text.len() > max_bytes {
+        return None;
+    }
     let orig = |i: usize| -> (u32, u32) {
         match prev_map {
             Some(m) => m
@@ -309,6 +344,11 @@ pub(crate) fn substitute_line(
     // whoever substitutes that name later, so it must survive this pass.
     let mut after_foreign_param = false;
     while i < code_end {
+        // Checked after every step: a step adds at most one value, which is itself within
+        // the limit, so the text never grows far past it.
+        if out.len() > max_bytes {
+            return None;
+        }
         let c = bytes[i];
         let foreign = std::mem::take(&mut after_foreign_param);
         match c {
@@ -390,10 +430,12 @@ pub(crate) fn substitute_line(
         }
     }
     copy(&mut out, &mut map, code_end, text.len());
-    if changed {
-        (out, Some(map.into()))
+    if out.len() > max_bytes {
+        None
+    } else if changed {
+        Some((out, Some(map.into())))
     } else {
-        (text.to_string(), None)
+        Some((text.to_string(), None))
     }
 }
 
@@ -415,7 +457,9 @@ mod tests {
             None,
             &Substitution { vars: &v, unique },
             &HashSet::new(),
+            usize::MAX,
         )
+        .unwrap()
         .0
     }
 
@@ -463,7 +507,9 @@ mod tests {
                 unique: None,
             },
             &HashSet::new(),
-        );
+            usize::MAX,
+        )
+        .unwrap();
         assert_eq!(text, "mov r12, 1");
         let map = map.unwrap();
         assert_eq!(map[4], (4, 8));
@@ -479,9 +525,40 @@ mod tests {
                 unique: None,
             },
             &HashSet::new(),
-        );
+            usize::MAX,
+        )
+        .unwrap();
         assert_eq!(text2, "mov r12, 2");
         assert_eq!(map2.unwrap()[9], (10, 11));
+    }
+
+    #[test]
+    fn substitution_stops_at_the_byte_limit() {
+        let v = vars(&[("a", "xxxxxxxxxx")]);
+        let subst = Substitution {
+            vars: &v,
+            unique: None,
+        };
+        let line = "\\a \\a \\a";
+        let fits = substitute_line(line, None, &subst, &HashSet::new(), 32);
+        assert_eq!(fits.unwrap().0.len(), 32);
+        assert!(substitute_line(line, None, &subst, &HashSet::new(), 31).is_none());
+        let body = vec![
+            RawLine {
+                text: line.to_string(),
+                origin: Origin::default(),
+            };
+            3
+        ];
+        assert!(substitute_body(&body, &subst, 96, 32).is_ok());
+        assert_eq!(
+            substitute_body(&body, &subst, 95, 32).unwrap_err(),
+            TooLong::Total
+        );
+        assert_eq!(
+            substitute_body(&body, &subst, 96, 31).unwrap_err(),
+            TooLong::Line
+        );
     }
 
     #[test]

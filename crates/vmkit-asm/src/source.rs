@@ -8,7 +8,8 @@
 //!
 //! It must not know about syntax: it only maps positions and formats locations.
 
-use crate::diag::{Diagnostic, Severity};
+use crate::diag::{shorten, Diagnostic, Severity, MAX_QUOTED};
+use std::collections::HashMap;
 use std::rc::Rc;
 
 /// Index of a file in the [`SourceMap`].
@@ -149,6 +150,82 @@ impl Report {
     }
 }
 
+/// Most errors, and most warnings, kept in one run. A `.rept` can repeat an error a million
+/// times, and each report costs memory until the end; past this many, reports are only
+/// counted.
+pub(crate) const MAX_KEPT_REPORTS: usize = 10_000;
+
+/// The reports of one run, kept up to [`MAX_KEPT_REPORTS`] and counted beyond.
+#[derive(Default)]
+pub(crate) struct Reports {
+    kept: Vec<Report>,
+    /// For each kept report, how many reports beyond the limit looked like repeats of it.
+    repeats: Vec<usize>,
+    /// The first kept report with each severity, message and columns.
+    index: HashMap<(Severity, String, u32, u32), usize>,
+    /// Errors and warnings that were counted but not kept.
+    dropped_errors: usize,
+    dropped_warnings: usize,
+    has_errors: bool,
+    /// Errors and warnings kept.
+    kept_errors: usize,
+    kept_warnings: usize,
+}
+
+impl Reports {
+    pub fn push(&mut self, report: Report) {
+        let error = report.severity == Severity::Error;
+        self.has_errors |= error;
+        let (start, end) = report.span.map_or((0, 0), |s| (s.start, s.end));
+        let key = (report.severity, report.message, start, end);
+        let kept = if error {
+            &mut self.kept_errors
+        } else {
+            &mut self.kept_warnings
+        };
+        if *kept < MAX_KEPT_REPORTS {
+            *kept += 1;
+            self.index.entry(key.clone()).or_insert(self.kept.len());
+            self.kept.push(Report {
+                message: key.1,
+                ..report
+            });
+            self.repeats.push(0);
+        } else if let Some(&i) = self.index.get(&key) {
+            // Past the limit the line cannot be told apart without the source map: the
+            // same message at the same columns is, in practice, the same line of a `.rept`
+            // or macro body again.
+            self.repeats[i] += 1;
+        } else if error {
+            self.dropped_errors += 1;
+        } else {
+            self.dropped_warnings += 1;
+        }
+    }
+
+    /// Moves every report out of `more` into these.
+    pub fn append(&mut self, more: &mut Vec<Report>) {
+        for r in more.drain(..) {
+            self.push(r);
+        }
+    }
+
+    /// Whether any error was reported, kept or not.
+    pub fn has_errors(&self) -> bool {
+        self.has_errors
+    }
+
+    /// The kept reports, each with its count of repeats that were not kept, and how many
+    /// other errors and warnings were not kept.
+    pub fn into_parts(self) -> (Vec<(Report, usize)>, usize, usize) {
+        (
+            self.kept.into_iter().zip(self.repeats).collect(),
+            self.dropped_errors,
+            self.dropped_warnings,
+        )
+    }
+}
+
 /// All files and logical lines of one assembler run.
 #[derive(Default)]
 pub(crate) struct SourceMap {
@@ -247,7 +324,10 @@ impl SourceMap {
         if logical.origin.col_map.is_some() {
             let text = logical.text.trim();
             let text = text.split(';').next().unwrap_or(text).trim_end();
-            notes.push(format!("after substitution the line reads `{text}`"));
+            notes.push(format!(
+                "after substitution the line reads `{}`",
+                shorten(text, 2 * MAX_QUOTED)
+            ));
         }
         let mut next = logical.origin.expansion.clone();
         while let Some(exp) = next {

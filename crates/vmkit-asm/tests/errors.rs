@@ -554,7 +554,7 @@ fn macro_and_repetition_errors() {
         ),
         (
             "main: halt\n.rept 600000\nnop\nnop\n.endr",
-            "this expansion would produce more than 1000000 lines",
+            "this `.rept` would produce more than 1000000 lines",
             2,
             1,
         ),

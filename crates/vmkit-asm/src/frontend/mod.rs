@@ -12,11 +12,13 @@ mod expand;
 mod statements;
 
 use crate::ast::{Program, SegId};
+use crate::diag::Suggester;
 use crate::expr::Cursor;
 use crate::lexer::{comment_start, lex, Token};
 use crate::macros::{head_word, MacroDef, RawLine};
 use crate::parser;
-use crate::source::{Expansion, FileId, Origin, Report, SourceMap, Span};
+use crate::source::{Expansion, FileId, Origin, Report, Reports, SourceMap, Span};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -28,6 +30,16 @@ pub(crate) const MAX_INCLUDE_DEPTH: usize = 50;
 /// Most lines that macros and repetitions may produce in one run; a guard against
 /// `.rept 1000000000` and macros that invoke themselves twice.
 pub(crate) const MAX_EXPANDED_LINES: usize = 1_000_000;
+/// Most bytes of text that macros and repetitions may produce in one run. The line limit
+/// alone does not bound the work: a macro that passes its arguments to itself twice keeps
+/// its line count but doubles the length of its lines at every level.
+pub(crate) const MAX_EXPANDED_BYTES: usize = 16 << 20;
+/// Longest line that a macro or repetition may produce. It stops a macro that doubles its
+/// arguments long before the total is reached, and bounds the work on any one line.
+pub(crate) const MAX_EXPANDED_LINE_BYTES: usize = 1 << 20;
+/// Most bytes of source text read in one run, the main file and every `.include` together
+/// (an `.include` inside a `.rept` reads its file once per repetition).
+pub(crate) const MAX_SOURCE_BYTES: usize = crate::MAX_SOURCE_FILE_BYTES as usize;
 
 enum FrameKind {
     File { path: Option<PathBuf> },
@@ -58,7 +70,11 @@ struct Frame {
 pub(crate) struct Frontend {
     pub sources: SourceMap,
     pub program: Program,
-    pub reports: Vec<Report>,
+    pub reports: Reports,
+    /// "Did you mean" for every phase of the run.
+    pub suggester: Suggester,
+    /// Values of constants found while reading (for `.rept` and `.if`), by symbol index.
+    early_values: RefCell<HashMap<usize, i64>>,
     macros: HashMap<String, Rc<MacroDef>>,
     frames: Vec<Frame>,
     /// Directory each file's `.include`s are relative to.
@@ -69,6 +85,8 @@ pub(crate) struct Frontend {
     last_seg_of_kind: HashMap<u8, SegId>,
     next_unique: u64,
     expanded_lines: usize,
+    expanded_bytes: usize,
+    source_bytes: usize,
     /// Set once an expansion limit (lines or depth) is hit: further macros and repetitions
     /// are not expanded, so the limit is reported once.
     over_budget: bool,
@@ -79,7 +97,9 @@ impl Frontend {
         Frontend {
             sources: SourceMap::default(),
             program: Program::default(),
-            reports: Vec::new(),
+            reports: Reports::default(),
+            suggester: Suggester::default(),
+            early_values: RefCell::default(),
             macros: HashMap::new(),
             frames: Vec::new(),
             file_dirs: Vec::new(),
@@ -88,6 +108,8 @@ impl Frontend {
             last_seg_of_kind: HashMap::new(),
             next_unique: 0,
             expanded_lines: 0,
+            expanded_bytes: 0,
+            source_bytes: 0,
             over_budget: false,
         }
     }
@@ -95,6 +117,7 @@ impl Frontend {
     /// Reads a whole program whose main file is `name` with `text`; `.include`s are
     /// relative to `dir`.
     pub fn run(&mut self, name: &str, text: &str, dir: PathBuf, path: Option<PathBuf>) {
+        self.source_bytes = text.len();
         let file = self.add_file(name.to_string(), text, dir);
         let lines = self.file_lines(file, None);
         self.frames.push(Frame {
