@@ -26,8 +26,9 @@ pub(crate) const DEFAULT_BASE: u64 = 0x1000;
 pub(crate) const PAGE: u64 = 0x1000;
 /// Layout passes before giving up.
 const MAX_PASSES: usize = 64;
-/// Largest segment contents (in the file) the assembler will build.
-const MAX_FILE_BYTES: u64 = 256 << 20;
+/// Most bytes of file contents in one segment; the whole image is limited to
+/// [`crate::MAX_IMAGE_BYTES`].
+const MAX_FILE_BYTES: u64 = crate::MAX_IMAGE_BYTES;
 /// The `nop` opcode, used to pad code.
 const NOP: u8 = 0x01;
 

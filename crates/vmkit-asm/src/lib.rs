@@ -141,6 +141,28 @@ fn assemble(
         (dropped_errors, dropped_warnings),
         name,
     );
+    let mut diagnostics = diagnostics;
+    if let Some(image) = &image {
+        let size = image.to_bytes().len() as u64;
+        if size > MAX_IMAGE_BYTES {
+            diagnostics.push(Diagnostic {
+                severity: Severity::Error,
+                message: format!(
+                    "the image would be {size} bytes, more than the limit of {}",
+                    file::show_size(MAX_IMAGE_BYTES)
+                ),
+                file: name.to_string(),
+                line: 0,
+                col: 0,
+                len: 0,
+                source_line: String::new(),
+                hint: Some(
+                    "large zeroed areas cost nothing in `.bss` or at the end of a segment (`.space`)".into(),
+                ),
+                notes: Vec::new(),
+            });
+        }
+    }
     match image {
         Some(image) if !diagnostics.iter().any(Diagnostic::is_error) => Ok(Assembled {
             image,

@@ -34,9 +34,12 @@ pub struct Options {
 pub fn is_elf_file(path: &Path) -> bool {
     use std::io::Read;
     let mut magic = [0u8; 4];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok()
+    // Opening a FIFO would wait for a writer; what is not a regular file is left to the
+    // reader, which refuses it by name.
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
+        && std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut magic))
+            .is_ok()
         && vmkit_x86::elf::is_elf(&magic)
 }
 
@@ -85,8 +88,7 @@ pub fn sandbox(options: &Options) -> Result<Sandbox, String> {
 
 /// Runs an x86 guest program.
 pub fn run(file: &Path, args: &MachineArgs, options: &Options) -> Result<i32, String> {
-    let bytes =
-        std::fs::read(file).map_err(|e| format!("error: cannot read {}: {e}", file.display()))?;
+    let bytes = crate::input::read_input(file, crate::input::MAX_X86_PROGRAM_BYTES)?;
     let mut vm = X86Machine::new();
     vm.os.strace = options.strace;
     vm.os.set_sandbox(sandbox(options)?);

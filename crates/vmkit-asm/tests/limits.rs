@@ -1,0 +1,225 @@
+//! A small hostile source never makes the assembler hang or use unbounded memory: every way
+//! found to do so meets a limit, reported at the place that hit it, with the limit's value.
+//! Each test here ran for minutes or ran out of memory before its limit existed.
+
+use std::time::{Duration, Instant};
+use vmkit_asm::{assemble_file, assemble_str, Diagnostic, Diagnostics};
+
+/// Assembles `src`, which must fail, within `secs` seconds (a debug build on a busy
+/// machine; the unbounded versions took minutes or never finished).
+fn fails_quickly(src: &str, secs: u64) -> Diagnostics {
+    let start = Instant::now();
+    let out = assemble_str("t.s", src);
+    let took = start.elapsed();
+    assert!(
+        took < Duration::from_secs(secs),
+        "took {took:?}, more than {secs} s"
+    );
+    match out {
+        Ok(_) => panic!("assembled without errors"),
+        Err(d) => d,
+    }
+}
+
+fn only_error(d: &Diagnostics) -> &Diagnostic {
+    let errors: Vec<&Diagnostic> = d.errors().collect();
+    assert_eq!(errors.len(), 1, "{d}");
+    errors[0]
+}
+
+#[test]
+fn a_macro_that_doubles_its_arguments_stops_at_the_line_limit() {
+    let src = ".macro dbl args:vararg\n  dbl \\args, \\args\n.endm\nmain: halt\n  dbl x\n";
+    let d = fails_quickly(src, 30);
+    let e = only_error(&d);
+    assert_eq!(
+        e.message,
+        "expanding macro `dbl` would produce a line longer than 1048576 bytes"
+    );
+    assert_eq!((e.file.as_str(), e.line, e.col), ("t.s", 2, 3));
+    assert!(
+        e.notes
+            .contains(&"in expansion of macro `dbl` at t.s:5".to_string()),
+        "{e}"
+    );
+    // The note that quotes the expanded line is cut short.
+    assert!(e.render().len() < 4000, "{}", e.render().len());
+}
+
+#[test]
+fn expansions_stop_at_the_total_text_limit() {
+    // Each line is well under the line limit; together they pass the total.
+    let long = "x".repeat(1000);
+    let src = format!(
+        ".macro fan a\n{}.endm\nmain: halt\n.rept 100\n  fan {long}\n.endr\n",
+        ".ifb \\a\n.endif\n".repeat(200)
+    );
+    let d = fails_quickly(&src, 30);
+    let e = only_error(&d);
+    assert_eq!(
+        e.message,
+        "expanding macro `fan` would produce more than 16777216 bytes of text"
+    );
+    assert_eq!((e.line, e.col), (405, 3));
+    // A `.rept` whose copies are too large in all is refused before any is built.
+    let src = format!(
+        "main: halt\n.rept 100000\n  .ascii \"{}\"\n.endr\n",
+        "y".repeat(200)
+    );
+    let e = fails_quickly(&src, 5);
+    assert_eq!(
+        only_error(&e).message,
+        "this `.rept` would produce more than 16777216 bytes of text"
+    );
+}
+
+#[test]
+fn an_unknown_mnemonic_repeated_costs_one_search() {
+    let name = "q".repeat(60);
+    let src = format!("main: halt\n.rept 40000\n  {name} r1\n.endr\n");
+    let d = fails_quickly(&src, 20);
+    let e = only_error(&d);
+    assert_eq!(e.message, format!("unknown mnemonic `{name}`"));
+    assert!(e
+        .notes
+        .contains(&"the same error occurs 39999 more times in other expansions".to_string()));
+    // A very long name is quoted in part, and not compared with every mnemonic.
+    let name = "z".repeat(5000);
+    let d = fails_quickly(&format!("main: halt\n.rept 2000\n  {name}\n.endr\n"), 20);
+    assert!(only_error(&d).message.ends_with("...`"));
+}
+
+#[test]
+fn errors_stop_after_a_hundred() {
+    let mut src = String::from("main: halt\n");
+    for i in 0..250 {
+        src.push_str(&format!("  frob{i} r1\n"));
+    }
+    let d = fails_quickly(&src, 20);
+    assert_eq!(d.0.len(), 101);
+    let last = d.0.last().unwrap();
+    assert_eq!(last.message, "and 150 more errors not shown");
+    assert_eq!(last.line, 0);
+    assert!(d
+        .to_string()
+        .ends_with("could not assemble due to 250 errors"));
+}
+
+#[test]
+fn distinct_errors_without_end_are_counted_not_kept() {
+    // Every repetition has its own message, so none can be folded into another.
+    let src = "main: halt\n.rept 30000, k\n  .byte 256 + \\k\n.endr\n";
+    let d = fails_quickly(src, 60);
+    let errors: Vec<&Diagnostic> = d.errors().collect();
+    assert_eq!(errors.len(), 101);
+    assert_eq!(
+        errors[100].message, "and 29900 more errors not shown",
+        "{}",
+        errors[100]
+    );
+}
+
+#[test]
+fn a_long_chain_of_constants_is_walked_once() {
+    let mut src = String::from("A0 = 1\n");
+    for i in 1..20000 {
+        src.push_str(&format!("A{i} = A{} + 1\n", i - 1));
+    }
+    src.push_str("main: halt\n.rept 20000\n.if A19999 == 20000\n  frob\n.endif\n.endr\n");
+    let d = fails_quickly(&src, 30);
+    assert_eq!(only_error(&d).message, "unknown mnemonic `frob`");
+}
+
+#[test]
+fn a_long_line_of_tabs_renders_in_linear_time() {
+    let src = format!("main: halt\n{}frob\n", "\t".repeat(300_000));
+    let d = fails_quickly(&src, 20);
+    let start = Instant::now();
+    let text = d.to_string();
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert!(text.contains("unknown mnemonic `frob`"), "{text}");
+}
+
+#[test]
+fn the_image_is_limited_in_all() {
+    // Each segment is under the per-segment limit; together they are over the image's.
+    let src = "main: halt\n.data\n.fill 0x2800000, 1\n.const\n.fill 0x2800000, 1\n";
+    let d = fails_quickly(src, 60);
+    let e = only_error(&d);
+    assert!(
+        e.message.starts_with("the image would be ")
+            && e.message.ends_with("bytes, more than the limit of 64 MiB"),
+        "{e}"
+    );
+}
+
+struct TempDir(std::path::PathBuf);
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("vmkit-asm-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn include_error(target: &str) -> String {
+    let d = fails_quickly(&format!("main: halt\n.include \"{target}\"\n"), 10);
+    let e = only_error(&d);
+    assert_eq!((e.line, e.col), (2, 10));
+    e.message.clone()
+}
+
+#[test]
+fn include_refuses_what_is_not_a_regular_file() {
+    assert_eq!(
+        include_error("/dev/zero"),
+        "cannot read `/dev/zero`: it is a character device, not a regular file"
+    );
+    let t = TempDir::new("incdir");
+    let dir = t.0.display().to_string();
+    assert_eq!(
+        include_error(&dir),
+        format!("cannot read `{dir}`: it is a directory, not a regular file")
+    );
+    // A FIFO without a writer: opening it for reading would wait forever.
+    let fifo = t.0.join("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if made.is_ok_and(|s| s.success()) {
+        let f = fifo.display().to_string();
+        assert_eq!(
+            include_error(&f),
+            format!("cannot read `{f}`: it is a FIFO, not a regular file")
+        );
+        let d = assemble_file(&fifo).unwrap_err();
+        assert_eq!(
+            d.0[0].message,
+            format!("cannot read `{f}`: it is a FIFO, not a regular file")
+        );
+    }
+}
+
+#[test]
+fn includes_repeated_stop_at_the_source_limit() {
+    let t = TempDir::new("increp");
+    let big = t.0.join("big.s");
+    std::fs::write(&big, format!("; {}\n", "x".repeat(1 << 20))).unwrap();
+    let src = format!(
+        "main: halt\n.rept 1000\n.include \"{}\"\n.endr\n",
+        big.display()
+    );
+    let d = fails_quickly(&src, 30);
+    let e = only_error(&d);
+    assert_eq!(
+        e.message,
+        format!(
+            "including `{}` would read more than 64 MiB of source in all",
+            big.display()
+        )
+    );
+}
