@@ -374,11 +374,26 @@ fn emit(
         let poisoned = program.poisoned.get(i).copied().unwrap_or(false);
         let e = env(program, p, &cache, addr);
         let mut local: Vec<Report> = Vec::new();
-        let bytes = stmt_bytes(program, stmt, addr, &e, &mut states[i], &mut local);
+        let room = if too_big[seg] {
+            0
+        } else {
+            MAX_FILE_BYTES.saturating_sub(offset)
+        };
+        let mut overflow = false;
+        let bytes = stmt_bytes(
+            program,
+            stmt,
+            addr,
+            &e,
+            &mut states[i],
+            &mut local,
+            (room, &mut overflow),
+        );
         if !poisoned {
             reports.append(&mut local);
         }
-        if !bytes.is_empty() && !write_at(&mut bufs[seg], offset, &bytes) && !too_big[seg] {
+        let overflow = overflow || !bytes.is_empty() && !write_at(&mut bufs[seg], offset, &bytes);
+        if overflow && !too_big[seg] {
             too_big[seg] = true;
             reports.push(Report::error(
                 program.segs[seg].span,
@@ -480,6 +495,10 @@ fn emit(
 
 /// The bytes a statement puts in the file (none for reserved space); bad values are
 /// reported to `local`.
+/// The bytes of one statement. `room` is how many bytes its segment can still hold: a
+/// `.fill` or `.align` larger than that is not built (a thousand `.fill`s of 48 MiB each
+/// would otherwise be built one after the other, long after the segment overflowed), and
+/// `overflow` is set instead.
 fn stmt_bytes(
     program: &Program,
     stmt: &Stmt,
@@ -487,6 +506,7 @@ fn stmt_bytes(
     e: &LayoutEnv<'_>,
     states: &mut [OperandState],
     local: &mut Vec<Report>,
+    (room, overflow): (u64, &mut bool),
 ) -> Vec<u8> {
     let value = |expr: &Expr, fallback: i64, local: &mut Vec<Report>| {
         expr.eval(e, false).unwrap_or_else(|r| {
@@ -568,6 +588,10 @@ fn stmt_bytes(
                 ));
                 return Vec::new();
             }
+            if total > room {
+                *overflow = true;
+                return Vec::new();
+            }
             v.to_le_bytes()[..*width as usize].repeat(total as usize / *width as usize)
         }
         StmtKind::Align(n) => {
@@ -587,6 +611,10 @@ fn stmt_bytes(
             let pad = align_up(addr, a as u64).map_or(0, |up| up - addr);
             if pad > MAX_FILE_BYTES {
                 local.push(Report::error(n.span, "alignment padding is too large"));
+                return Vec::new();
+            }
+            if pad > room {
+                *overflow = true;
                 return Vec::new();
             }
             vec![NOP; pad as usize]

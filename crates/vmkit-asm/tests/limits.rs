@@ -223,3 +223,19 @@ fn includes_repeated_stop_at_the_source_limit() {
         )
     );
 }
+
+#[test]
+fn fills_past_a_full_segment_are_not_built() {
+    // Each `.fill` is under the limit, so each used to be built, 48 MiB at a time, long
+    // after the segment was known to be too large.
+    for src in [
+        "main: halt\n.data\n.rept 3000\n.fill 0x3000000, 1\n.endr\n",
+        "main: halt\n.rept 3000\n.align 0x2000000\nnop\n.endr\n",
+    ] {
+        let d = fails_quickly(src, 15);
+        assert_eq!(
+            only_error(&d).message,
+            "this section holds more than 67108864 bytes of contents"
+        );
+    }
+}
