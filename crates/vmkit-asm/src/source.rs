@@ -15,12 +15,32 @@ use std::rc::Rc;
 /// Index of a file in the [`SourceMap`].
 pub(crate) type FileId = u32;
 
-/// A file as read, split into lines (without line terminators).
+/// A file as read, with where each line starts. One string and an offset per line, not a
+/// string per line: a file of short lines would otherwise cost many times its size.
 pub(crate) struct SourceFile {
     /// The name used in diagnostics.
     pub name: String,
-    /// Its lines.
-    pub lines: Vec<String>,
+    text: String,
+    /// Byte offset of the start of each line in `text`.
+    starts: Vec<usize>,
+}
+
+impl SourceFile {
+    /// How many lines the file has.
+    pub fn line_count(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Line `i` (0-based), without its line terminator (`\n` or `\r\n`).
+    pub fn line(&self, i: usize) -> Option<&str> {
+        let start = *self.starts.get(i)?;
+        let end = self
+            .starts
+            .get(i + 1)
+            .map_or(self.text.len(), |next| next - 1);
+        let line = self.text.get(start..end)?;
+        Some(line.strip_suffix('\r').unwrap_or(line))
+    }
 }
 
 /// Why a line was produced by something other than reading a file.
@@ -234,12 +254,11 @@ pub(crate) struct SourceMap {
 }
 
 impl SourceMap {
-    pub fn add_file(&mut self, name: String, text: &str) -> FileId {
-        let lines = text
-            .split('\n')
-            .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string())
+    pub fn add_file(&mut self, name: String, text: String) -> FileId {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
-        self.files.push(SourceFile { name, lines });
+        self.files.push(SourceFile { name, text, starts });
         (self.files.len() - 1) as FileId
     }
 
@@ -272,8 +291,8 @@ impl SourceMap {
 
     fn original_line(&self, origin: &Origin) -> &str {
         self.file(origin.file)
-            .and_then(|f| f.lines.get((origin.line as usize).wrapping_sub(1)))
-            .map_or("", String::as_str)
+            .and_then(|f| f.line((origin.line as usize).wrapping_sub(1)))
+            .unwrap_or("")
     }
 
     /// File name, 1-based line and column, length in characters and the original line.
@@ -392,14 +411,14 @@ mod tests {
     #[test]
     fn spans_in_file_lines_map_to_columns_in_characters() {
         let mut map = SourceMap::default();
-        let f = map.add_file("a.s".into(), "x\r\n  é: mov r1, 2\n");
+        let f = map.add_file("a.s".into(), "x\r\n  é: mov r1, 2\n".into());
         let origin = Origin {
             file: f,
             line: 2,
             col_map: None,
             expansion: None,
         };
-        let text = map.file(f).unwrap().lines[1].clone();
+        let text = map.file(f).unwrap().line(1).unwrap().to_string();
         let at = text.find("mov").unwrap() as u32;
         let line = map.add_line(text, origin);
         let d = map.to_diagnostic(
@@ -420,7 +439,7 @@ mod tests {
     #[test]
     fn expanded_spans_map_through_the_column_map() {
         let mut map = SourceMap::default();
-        let f = map.add_file("m.s".into(), "  mov r\\n, 1");
+        let f = map.add_file("m.s".into(), "  mov r\\n, 1".into());
         // "  mov r0, 1": byte 7 ("0") came from "\n" at 7..9, the rest shift by one.
         let mut cm: Vec<(u32, u32)> = (0..7).map(|i| (i, i + 1)).collect();
         cm.push((7, 9));

@@ -239,3 +239,32 @@ fn fills_past_a_full_segment_are_not_built() {
         );
     }
 }
+
+#[test]
+fn lines_read_from_files_are_limited() {
+    // A megabyte of empty lines, included sixty times: each line used to cost about 140
+    // bytes until the end of the run, five gigabytes in all.
+    let t = TempDir::new("inclines");
+    let blank = t.0.join("blank.s");
+    std::fs::write(&blank, "\n".repeat(1 << 20)).unwrap();
+    let src = format!(
+        "main: halt\n.rept 60\n.include \"{}\"\n.endr\n",
+        blank.display()
+    );
+    let d = fails_quickly(&src, 30);
+    let e = only_error(&d);
+    assert_eq!(
+        e.message,
+        format!(
+            "including `{}` would read more than 4000000 lines of source in all",
+            blank.display()
+        )
+    );
+    assert_eq!((e.line, e.col), (3, 10));
+    let src = format!("main: halt\n{}", "\n".repeat(4_000_000));
+    let d = fails_quickly(&src, 30);
+    assert_eq!(
+        only_error(&d).message,
+        "`t.s` has 4000002 lines, more than the limit of 4000000"
+    );
+}

@@ -3,8 +3,9 @@
 //! with how it came to be so that diagnostics can say so.
 
 use super::{
-    Frame, FrameKind, Frontend, MAX_EXPANDED_BYTES, MAX_EXPANDED_LINES, MAX_EXPANDED_LINE_BYTES,
-    MAX_INCLUDE_DEPTH, MAX_MACRO_DEPTH, MAX_SOURCE_BYTES,
+    line_count, Frame, FrameKind, Frontend, MAX_EXPANDED_BYTES, MAX_EXPANDED_LINES,
+    MAX_EXPANDED_LINE_BYTES, MAX_INCLUDE_DEPTH, MAX_MACRO_DEPTH, MAX_SOURCE_BYTES,
+    MAX_SOURCE_LINES,
 };
 use crate::expr::{parse_expr, Cursor};
 use crate::file::{read_limited, show_size, ReadError, MAX_SOURCE_FILE_BYTES};
@@ -138,6 +139,7 @@ impl Frontend {
                 self.over_limit(
                     span,
                     format!("{what} would produce more than {MAX_EXPANDED_LINES} lines"),
+                    Some("the limit counts the lines that all macros and repetitions produce in one run"),
                     "use `.fill` or `.space` for large blocks of data",
                 );
                 false
@@ -152,30 +154,33 @@ impl Frontend {
 
     /// Reports that the expansion `what` at `span` would exceed a limit on expanded text.
     fn over_bytes(&mut self, span: Span, what: &str, which: TooLong) {
-        let message = match which {
-            TooLong::Total => {
-                format!("{what} would produce more than {MAX_EXPANDED_BYTES} bytes of text")
-            }
-            TooLong::Line => {
-                format!("{what} would produce a line longer than {MAX_EXPANDED_LINE_BYTES} bytes")
-            }
+        let (message, note) = match which {
+            TooLong::Total => (
+                format!("{what} would produce more than {MAX_EXPANDED_BYTES} bytes of text"),
+                "the limit counts the text that all macros and repetitions produce in one run",
+            ),
+            TooLong::Line => (
+                format!("{what} would produce a line longer than {MAX_EXPANDED_LINE_BYTES} bytes"),
+                "the limit is on each line that a macro or repetition produces",
+            ),
         };
         self.over_limit(
             span,
             message,
+            Some(note),
             "a macro that passes its arguments on to itself more than once doubles them at every level",
         );
     }
 
     /// Reports a limit on expansion once; nothing more is expanded afterwards, since a
     /// runaway expansion would hit the limit again at every level it fans out to.
-    fn over_limit(&mut self, span: Span, message: String, hint: &str) {
+    fn over_limit(&mut self, span: Span, message: String, note: Option<&str>, hint: &str) {
         self.over_budget = true;
-        self.error(
-            Report::error(span, message)
-                .note("the limit counts everything that macros, repetitions and includes produce in one run; see \"Limits\" in docs/assembler.md")
-                .hint(hint),
-        );
+        let mut report = Report::error(span, message);
+        if let Some(note) = note {
+            report = report.note(note);
+        }
+        self.error(report.hint(hint));
     }
 
     fn unique(&mut self) -> u64 {
@@ -214,6 +219,7 @@ impl Frontend {
                     "macro `{}` is nested more than {MAX_MACRO_DEPTH} levels deep",
                     def.name
                 ),
+                None,
                 "a macro that invokes itself needs an `.if` that stops the recursion",
             );
             return;
@@ -499,6 +505,7 @@ impl Frontend {
                         "including `{path}` would read more than {} of source in all",
                         show_size(MAX_SOURCE_BYTES as u64)
                     ),
+                    Some("the limit counts the main file and every file included, each time it is included"),
                     "an `.include` inside `.rept` or a macro reads its file again each time",
                 );
                 return;
@@ -512,10 +519,21 @@ impl Frontend {
                 return;
             }
         };
+        let lines = line_count(&text);
+        if self.source_lines.saturating_add(lines) > MAX_SOURCE_LINES {
+            self.over_limit(
+                arg_span,
+                format!("including `{path}` would read more than {MAX_SOURCE_LINES} lines of source in all"),
+                Some("the limit counts the main file and every file included, each time it is included"),
+                "an `.include` inside `.rept` or a macro reads its file again each time",
+            );
+            return;
+        }
+        self.source_lines += lines;
         self.source_bytes += text.len();
         let new_dir = full.parent().map(Path::to_path_buf).unwrap_or_default();
         let name = full.display().to_string();
-        let file = self.add_file(name, &text, new_dir);
+        let file = self.add_file(name, text, new_dir);
         let exp = self.expansion(ExpansionKind::Include, origin);
         let lines = self.file_lines(file, Some(exp));
         self.frames.push(Frame {

@@ -40,11 +40,19 @@ pub(crate) const MAX_EXPANDED_LINE_BYTES: usize = 1 << 20;
 /// Most bytes of source text read in one run, the main file and every `.include` together
 /// (an `.include` inside a `.rept` reads its file once per repetition).
 pub(crate) const MAX_SOURCE_BYTES: usize = crate::MAX_SOURCE_FILE_BYTES as usize;
+/// Most lines read from files in one run, counted as for [`MAX_SOURCE_BYTES`]. Each line
+/// costs memory until the end of the run, so 64 MiB of empty lines would cost gigabytes.
+pub(crate) const MAX_SOURCE_LINES: usize = 4_000_000;
 
 enum FrameKind {
     File { path: Option<PathBuf> },
     Macro,
     Repeat,
+}
+
+/// How many lines `text` has, as [`SourceMap::add_file`] splits it.
+pub(crate) fn line_count(text: &str) -> usize {
+    text.bytes().filter(|&b| b == b'\n').count() + 1
 }
 
 /// One branch level of `.if`.
@@ -87,6 +95,7 @@ pub(crate) struct Frontend {
     expanded_lines: usize,
     expanded_bytes: usize,
     source_bytes: usize,
+    source_lines: usize,
     /// Set once an expansion limit (lines or depth) is hit: further macros and repetitions
     /// are not expanded, so the limit is reported once.
     over_budget: bool,
@@ -110,6 +119,7 @@ impl Frontend {
             expanded_lines: 0,
             expanded_bytes: 0,
             source_bytes: 0,
+            source_lines: 0,
             over_budget: false,
         }
     }
@@ -118,7 +128,15 @@ impl Frontend {
     /// relative to `dir`.
     pub fn run(&mut self, name: &str, text: &str, dir: PathBuf, path: Option<PathBuf>) {
         self.source_bytes = text.len();
-        let file = self.add_file(name.to_string(), text, dir);
+        self.source_lines = line_count(text);
+        if self.source_lines > MAX_SOURCE_LINES {
+            self.reports.push(Report::global(format!(
+                "`{name}` has {} lines, more than the limit of {MAX_SOURCE_LINES}",
+                self.source_lines
+            )));
+            return;
+        }
+        let file = self.add_file(name.to_string(), text.to_string(), dir);
         let lines = self.file_lines(file, None);
         self.frames.push(Frame {
             lines,
@@ -131,7 +149,7 @@ impl Frontend {
         self.drive();
     }
 
-    fn add_file(&mut self, name: String, text: &str, dir: PathBuf) -> FileId {
+    fn add_file(&mut self, name: String, text: String, dir: PathBuf) -> FileId {
         let id = self.sources.add_file(name, text);
         self.file_dirs.push(dir);
         id
@@ -141,11 +159,9 @@ impl Frontend {
         let Some(f) = self.sources.file(file) else {
             return Vec::new();
         };
-        f.lines
-            .iter()
-            .enumerate()
-            .map(|(i, text)| RawLine {
-                text: text.clone(),
+        (0..f.line_count())
+            .map(|i| RawLine {
+                text: f.line(i).unwrap_or("").to_string(),
                 origin: Origin {
                     file,
                     line: i as u32 + 1,
@@ -191,6 +207,10 @@ impl Frontend {
     }
 
     fn line(&mut self, raw: RawLine) {
+        // Blank and comment-only lines say nothing and need no place in the source map.
+        if raw.text[..comment_start(&raw.text)].trim().is_empty() {
+            return;
+        }
         let head = head_word(&raw.text);
         let conditional = matches!(
             head.as_str(),
