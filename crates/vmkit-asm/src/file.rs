@@ -13,8 +13,10 @@ use std::fs::{File, FileType};
 use std::io::Read;
 use std::path::Path;
 
-/// The largest source file the assembler reads, main file or `.include`: 64 MiB.
-pub const MAX_SOURCE_FILE_BYTES: u64 = 64 << 20;
+/// The largest source file the assembler reads, main file or `.include`: 16 MiB. Far more
+/// than any program written by hand; the limit is low because every value in the source
+/// becomes a node of the syntax tree, which costs up to thirty times the text.
+pub const MAX_SOURCE_FILE_BYTES: u64 = 16 << 20;
 
 /// Why [`read_limited`] refused or failed to read a file.
 #[derive(Debug)]

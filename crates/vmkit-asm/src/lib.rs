@@ -101,9 +101,27 @@ pub fn assemble_file(path: &Path) -> Result<Assembled, Diagnostics> {
 
 /// Assembles `bytes`, the contents of the file at `path` as the caller read them (with
 /// [`read_limited`], say); `.include` paths are relative to `path`'s directory. Bytes that
-/// are not UTF-8 are replaced by U+FFFD.
+/// are not UTF-8 are replaced by U+FFFD. More than [`MAX_SOURCE_FILE_BYTES`] is an error.
 pub fn assemble_source(path: &Path, bytes: &[u8]) -> Result<Assembled, Diagnostics> {
     let name = path.display().to_string();
+    if bytes.len() as u64 > MAX_SOURCE_FILE_BYTES {
+        return Err(Diagnostics(vec![Diagnostic {
+            severity: Severity::Error,
+            message: format!(
+                "cannot read `{name}`: {}",
+                ReadError::TooLarge {
+                    limit: MAX_SOURCE_FILE_BYTES
+                }
+            ),
+            file: name,
+            line: 0,
+            col: 0,
+            len: 0,
+            source_line: String::new(),
+            hint: None,
+            notes: Vec::new(),
+        }]));
+    }
     let text = String::from_utf8_lossy(bytes);
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     assemble(&name, &text, dir, Some(path.to_path_buf()))

@@ -210,7 +210,7 @@ fn includes_repeated_stop_at_the_source_limit() {
     let big = t.0.join("big.s");
     std::fs::write(&big, format!("; {}\n", "x".repeat(1 << 20))).unwrap();
     let src = format!(
-        "main: halt\n.rept 1000\n.include \"{}\"\n.endr\n",
+        "main: halt\n.rept 100\n.include \"{}\"\n.endr\n",
         big.display()
     );
     let d = fails_quickly(&src, 30);
@@ -218,7 +218,7 @@ fn includes_repeated_stop_at_the_source_limit() {
     assert_eq!(
         e.message,
         format!(
-            "including `{}` would read more than 64 MiB of source in all",
+            "including `{}` would read more than 16 MiB of source in all",
             big.display()
         )
     );
@@ -266,5 +266,38 @@ fn lines_read_from_files_are_limited() {
     assert_eq!(
         only_error(&d).message,
         "`t.s` has 4000002 lines, more than the limit of 4000000"
+    );
+}
+
+#[test]
+fn long_lines_are_refused_before_they_are_read_into_tokens() {
+    // Eight megabytes of `.byte 1,1,1,...` on one line held half a gigabyte of tokens.
+    let src = format!("main: halt\n.data\n.byte 1{}\n", ",1".repeat(4_000_000));
+    let d = fails_quickly(&src, 20);
+    let e = only_error(&d);
+    assert_eq!(
+        e.message,
+        "this line has 8000007 bytes, more than the limit of 1048576"
+    );
+    assert_eq!((e.line, e.col), (3, 1));
+}
+
+#[test]
+fn sources_over_the_limit_are_refused() {
+    let t = TempDir::new("bigsrc");
+    let big = t.0.join("big.s");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(vmkit_asm::MAX_SOURCE_FILE_BYTES + 1)
+        .unwrap();
+    let name = big.display().to_string();
+    let want = format!("cannot read `{name}`: it is larger than the limit of 16 MiB");
+    assert_eq!(assemble_file(&big).unwrap_err().0[0].message, want);
+    let bytes = vec![b'\n'; vmkit_asm::MAX_SOURCE_FILE_BYTES as usize + 1];
+    let d = vmkit_asm::assemble_source(&big, &bytes).unwrap_err();
+    assert_eq!(d.0[0].message, want);
+    assert_eq!(
+        include_error(&name),
+        format!("cannot read `{name}`: it is larger than the limit of 16 MiB")
     );
 }

@@ -9,7 +9,8 @@ use std::path::Path;
 use vmkit_image::Image;
 
 /// Largest native program the commands read, source or image: 64 MiB, the largest image
-/// the assembler writes (and the largest source file it reads).
+/// the assembler writes. A source is then held to the assembler's own, lower limit
+/// ([`vmkit_asm::MAX_SOURCE_FILE_BYTES`]).
 pub const MAX_PROGRAM_BYTES: u64 = vmkit_asm::MAX_IMAGE_BYTES;
 
 /// Largest x86 program (ELF or `--raw` code): 256 MiB. An i386 process has 3 GiB of user

@@ -8,7 +8,7 @@ use super::{
     MAX_SOURCE_LINES,
 };
 use crate::expr::{parse_expr, Cursor};
-use crate::file::{read_limited, show_size, ReadError, MAX_SOURCE_FILE_BYTES};
+use crate::file::{read_limited, show_size, MAX_SOURCE_FILE_BYTES};
 use crate::lexer::{comment_start, Punct, Tok, Token};
 use crate::macros::{
     bind_args, head_word, parse_macro_header, split_args, substitute_body, MacroDef, RawLine,
@@ -495,10 +495,8 @@ impl Frontend {
                 return;
             }
         }
-        let room = MAX_SOURCE_BYTES.saturating_sub(self.source_bytes) as u64;
-        let text = match read_limited(&full, room.min(MAX_SOURCE_FILE_BYTES)) {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            Err(ReadError::TooLarge { .. }) if room < MAX_SOURCE_FILE_BYTES => {
+        let text = match read_limited(&full, MAX_SOURCE_FILE_BYTES) {
+            Ok(bytes) if self.source_bytes.saturating_add(bytes.len()) > MAX_SOURCE_BYTES => {
                 self.over_limit(
                     arg_span,
                     format!(
@@ -510,6 +508,7 @@ impl Frontend {
                 );
                 return;
             }
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(e) => {
                 self.error(
                     Report::error(arg_span, format!("cannot read `{}`: {e}", full.display())).note(

@@ -36,7 +36,10 @@ pub(crate) const MAX_EXPANDED_LINES: usize = 1_000_000;
 pub(crate) const MAX_EXPANDED_BYTES: usize = 16 << 20;
 /// Longest line that a macro or repetition may produce. It stops a macro that doubles its
 /// arguments long before the total is reached, and bounds the work on any one line.
-pub(crate) const MAX_EXPANDED_LINE_BYTES: usize = 1 << 20;
+pub(crate) const MAX_EXPANDED_LINE_BYTES: usize = MAX_LINE_BYTES;
+/// Longest line, from a file or an expansion. All of a line's tokens are held at once, and
+/// they cost many times its text.
+pub(crate) const MAX_LINE_BYTES: usize = 1 << 20;
 /// Most bytes of source text read in one run, the main file and every `.include` together
 /// (an `.include` inside a `.rept` reads its file once per repetition).
 pub(crate) const MAX_SOURCE_BYTES: usize = crate::MAX_SOURCE_FILE_BYTES as usize;
@@ -209,6 +212,26 @@ impl Frontend {
     fn line(&mut self, raw: RawLine) {
         // Blank and comment-only lines say nothing and need no place in the source map.
         if raw.text[..comment_start(&raw.text)].trim().is_empty() {
+            return;
+        }
+        if raw.text.len() > MAX_LINE_BYTES && self.active() {
+            let len = raw.text.len();
+            // The line itself is not kept: only its start is shown.
+            let mut start = raw.text;
+            let cut = (0..=200)
+                .rev()
+                .find(|&i| start.is_char_boundary(i))
+                .unwrap_or(0);
+            start.truncate(cut);
+            let line = self.sources.add_line(start, raw.origin);
+            self.error(Report::error(
+                Span {
+                    line,
+                    start: 0,
+                    end: 1,
+                },
+                format!("this line has {len} bytes, more than the limit of {MAX_LINE_BYTES}"),
+            ));
             return;
         }
         let head = head_word(&raw.text);
