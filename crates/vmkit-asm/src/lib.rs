@@ -152,13 +152,7 @@ fn assemble(
     let image = layout::build_image(&program, imports, &mut reports);
 
     let (kept, dropped_errors, dropped_warnings) = reports.into_parts();
-    let diagnostics = tidy(
-        kept.into_iter()
-            .map(|(r, repeats)| (sources.to_diagnostic(r, name), repeats))
-            .collect(),
-        (dropped_errors, dropped_warnings),
-        name,
-    );
+    let diagnostics = tidy(&sources, kept, (dropped_errors, dropped_warnings), name);
     let mut diagnostics = diagnostics;
     if let Some(image) = &image {
         let size = image.to_bytes().len() as u64;
@@ -194,66 +188,88 @@ fn assemble(
 /// diagnostic ("and 99900 more errors not shown").
 const MAX_SHOWN: usize = 100;
 
-/// Puts diagnostics in reading order, reports an error that occurs at the same place in
-/// every repetition of a `.rept` (or every expansion of a macro) once, with a count, and
-/// shows at most [`MAX_SHOWN`] errors and as many warnings. Each diagnostic comes with the
-/// number of its repeats that were counted but not kept; `dropped` counts the errors and
-/// warnings that were not kept at all.
+/// Puts reports in reading order, reports an error that occurs at the same place in every
+/// repetition of a `.rept` (or every expansion of a macro) once, with a count, and shows at
+/// most [`MAX_SHOWN`] errors and as many warnings. Each report comes with the number of its
+/// repeats that were counted but not kept; `dropped` counts the errors and warnings that
+/// were not kept at all.
+///
+/// Only the reports shown become [`Diagnostic`]s: each holds its whole source line, and
+/// thousands of errors on one long line would otherwise hold thousands of copies of it.
 fn tidy(
-    diagnostics: Vec<(Diagnostic, usize)>,
+    sources: &source::SourceMap,
+    reports: Vec<(source::Report, usize)>,
     dropped: (usize, usize),
     main_file: &str,
 ) -> Vec<Diagnostic> {
-    type Key = (Severity, String, String, usize, usize);
-    let mut files: Vec<String> = Vec::new();
-    let mut out: Vec<(Diagnostic, usize)> = Vec::new();
-    let mut index: std::collections::HashMap<Key, usize> = std::collections::HashMap::new();
-    for (d, repeats) in diagnostics {
-        if !files.contains(&d.file) {
-            files.push(d.file.clone());
+    use std::collections::HashMap;
+    type Place = Option<(source::FileId, u32, usize)>;
+    struct Entry {
+        report: source::Report,
+        place: Place,
+        more: usize,
+    }
+    let mut files: Vec<source::FileId> = Vec::new();
+    let mut out: Vec<Entry> = Vec::new();
+    let mut index: HashMap<(Severity, String, Place), usize> = HashMap::new();
+    for (report, repeats) in reports {
+        let place = report.span.and_then(|s| sources.place(s));
+        if let Some((file, _, _)) = place {
+            if !files.contains(&file) {
+                files.push(file);
+            }
         }
-        let key = (d.severity, d.message.clone(), d.file.clone(), d.line, d.col);
+        let key = (report.severity, report.message.clone(), place);
         match index.get(&key).and_then(|&i| out.get_mut(i)) {
-            // Literally the same report (an `.equ` failing at each use): once is enough.
-            Some((first, more)) if first.notes == d.notes => *more += repeats,
-            Some((_, more)) => *more += 1 + repeats,
+            // Literally the same report (an `.equ` failing at each use, on the same logical
+            // line, so in the same expansion): once is enough.
+            Some(first)
+                if first.report.notes == report.notes
+                    && first.report.span.map(|s| s.line) == report.span.map(|s| s.line) =>
+            {
+                first.more += repeats
+            }
+            Some(first) => first.more += 1 + repeats,
             None => {
                 index.insert(key, out.len());
-                out.push((d, repeats));
+                out.push(Entry {
+                    report,
+                    place,
+                    more: repeats,
+                });
             }
         }
     }
-    let mut out: Vec<Diagnostic> = out
-        .into_iter()
-        .map(|(mut d, more)| {
-            if more > 0 {
-                d.notes.push(format!(
-                    "the same {} occurs {more} more time{} in other expansions",
-                    d.severity,
-                    if more == 1 { "" } else { "s" }
-                ));
-            }
-            d
-        })
-        .collect();
-    let file_rank = |f: &str| files.iter().position(|x| x == f).unwrap_or(usize::MAX);
-    // Whole-program diagnostics (line 0) go last.
-    out.sort_by_key(|d| (d.line == 0, file_rank(&d.file), d.line, d.col));
+    let file_rank = |f: source::FileId| files.iter().position(|&x| x == f).unwrap_or(usize::MAX);
+    // Whole-program diagnostics go last.
+    out.sort_by_key(|e| match e.place {
+        Some((file, line, col)) => (false, file_rank(file), line, col),
+        None => (true, usize::MAX, 0, 0),
+    });
     let mut shown = Vec::new();
     let (mut hidden_errors, mut hidden_warnings) = dropped;
     let (mut errors, mut warnings) = (0, 0);
-    for d in out {
-        let (count, hidden) = if d.is_error() {
+    for e in out {
+        let (count, hidden) = if e.report.severity == Severity::Error {
             (&mut errors, &mut hidden_errors)
         } else {
             (&mut warnings, &mut hidden_warnings)
         };
-        if *count < MAX_SHOWN {
-            *count += 1;
-            shown.push(d);
-        } else {
+        if *count >= MAX_SHOWN {
             *hidden += 1;
+            continue;
         }
+        *count += 1;
+        let mut d = sources.to_diagnostic(e.report, main_file);
+        if e.more > 0 {
+            d.notes.push(format!(
+                "the same {} occurs {} more time{} in other expansions",
+                d.severity,
+                e.more,
+                if e.more == 1 { "" } else { "s" }
+            ));
+        }
+        shown.push(d);
     }
     for (hidden, severity) in [
         (hidden_errors, Severity::Error),

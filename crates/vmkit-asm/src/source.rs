@@ -295,6 +295,19 @@ impl SourceMap {
             .unwrap_or("")
     }
 
+    /// Where a span was written, cheaply: the file, its 1-based line and the byte offset
+    /// in that line. Enough to sort and compare reports without building diagnostics.
+    pub fn place(&self, span: Span) -> Option<(FileId, u32, usize)> {
+        let origin = &self.lines.get(span.line as usize)?.origin;
+        let start = match &origin.col_map {
+            None => span.start as usize,
+            Some(map) => map
+                .get(span.start as usize)
+                .map_or(usize::MAX, |r| r.0 as usize),
+        };
+        Some((origin.file, origin.line, start))
+    }
+
     /// File name, 1-based line and column, length in characters and the original line.
     fn locate(&self, span: Span) -> Option<(&str, usize, usize, usize, &str)> {
         let logical = self.lines.get(span.line as usize)?;

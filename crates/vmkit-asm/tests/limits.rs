@@ -301,3 +301,15 @@ fn sources_over_the_limit_are_refused() {
         format!("cannot read `{name}`: it is larger than the limit of 16 MiB")
     );
 }
+
+#[test]
+fn many_errors_on_one_long_line_do_not_copy_it_for_each() {
+    // Every value is an error of its own: each diagnostic held its own copy of the line,
+    // ten thousand copies of half a megabyte.
+    let src = format!("main: halt\n.data\n.byte 256{}\n", ",256".repeat(120_000));
+    let d = fails_quickly(&src, 30);
+    let errors: Vec<&Diagnostic> = d.errors().collect();
+    assert_eq!(errors.len(), 101);
+    assert_eq!((errors[1].line, errors[1].col), (3, 11));
+    assert_eq!(errors[100].message, "and 119901 more errors not shown");
+}
