@@ -10,7 +10,7 @@
 
 use crate::lexer::comment_start;
 use crate::source::{ColMap, Origin};
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 /// A line not yet parsed: its text and where it came from.
 #[derive(Clone, Debug, Default)]
@@ -240,15 +240,19 @@ pub(crate) fn substitute_body(
     max_line: usize,
 ) -> Result<Vec<RawLine>, TooLong> {
     let mut shadows: Vec<Option<String>> = Vec::new();
+    // How many open blocks bind each hidden name: kept up to date as blocks open and close,
+    // since rebuilding it at every line made deeply nested blocks cost the cube of their
+    // depth.
+    let mut hidden: HashMap<String, usize> = HashMap::new();
     let mut out = Vec::with_capacity(body.len());
     let mut room = max_bytes;
     for line in body {
-        let hidden: HashSet<&str> = shadows.iter().flatten().map(String::as_str).collect();
+        let is_hidden = |name: &str| hidden.contains_key(name);
         let (text, map) = substitute_line(
             &line.text,
             line.origin.col_map.as_deref(),
             subst,
-            &hidden,
+            &is_hidden,
             room.min(max_line),
         )
         .ok_or(if room < max_line {
@@ -264,10 +268,21 @@ pub(crate) fn substitute_body(
         match head_word(&line.text).as_str() {
             ".rept" | ".irp" => {
                 let var = block_variable(&line.text);
-                shadows.push(var.filter(|v| subst.vars.iter().any(|(n, _)| n == v)));
+                let var = var.filter(|v| subst.vars.iter().any(|(n, _)| n == v));
+                if let Some(v) = &var {
+                    *hidden.entry(v.clone()).or_insert(0) += 1;
+                }
+                shadows.push(var);
             }
             ".endr" => {
-                shadows.pop();
+                if let Some(Some(v)) = shadows.pop() {
+                    if let Some(n) = hidden.get_mut(&v) {
+                        *n -= 1;
+                        if *n == 0 {
+                            hidden.remove(&v);
+                        }
+                    }
+                }
             }
             _ => {}
         }
@@ -307,7 +322,7 @@ pub(crate) fn substitute_line(
     text: &str,
     prev_map: Option<&[(u32, u32)]>,
     subst: &Substitution<'_>,
-    hidden: &HashSet<&str>,
+    hidden: &dyn Fn(&str) -> bool,
     max_bytes: usize,
 ) -> Option<(String, Option<ColMap>)> {
     if text.len() > max_bytes {
@@ -384,7 +399,7 @@ pub(crate) fn substitute_line(
                 let name_len = rest.find(|c: char| !is_param_char(c)).unwrap_or(rest.len());
                 let name = &rest[..name_len];
                 match subst.vars.iter().find(|(n, _)| n == name) {
-                    Some((_, value)) if !name.is_empty() && !hidden.contains(name) => {
+                    Some((_, value)) if !name.is_empty() && !hidden(name) => {
                         i += 1 + name_len;
                         insert(&mut out, &mut map, value, start, i);
                         changed = true;
@@ -456,7 +471,7 @@ mod tests {
             text,
             None,
             &Substitution { vars: &v, unique },
-            &HashSet::new(),
+            &|_| false,
             usize::MAX,
         )
         .unwrap()
@@ -506,7 +521,7 @@ mod tests {
                 vars: &v,
                 unique: None,
             },
-            &HashSet::new(),
+            &|_| false,
             usize::MAX,
         )
         .unwrap();
@@ -524,7 +539,7 @@ mod tests {
                 vars: &v2,
                 unique: None,
             },
-            &HashSet::new(),
+            &|_| false,
             usize::MAX,
         )
         .unwrap();
@@ -540,9 +555,9 @@ mod tests {
             unique: None,
         };
         let line = "\\a \\a \\a";
-        let fits = substitute_line(line, None, &subst, &HashSet::new(), 32);
+        let fits = substitute_line(line, None, &subst, &|_| false, 32);
         assert_eq!(fits.unwrap().0.len(), 32);
-        assert!(substitute_line(line, None, &subst, &HashSet::new(), 31).is_none());
+        assert!(substitute_line(line, None, &subst, &|_| false, 31).is_none());
         let body = vec![
             RawLine {
                 text: line.to_string(),

@@ -313,3 +313,20 @@ fn many_errors_on_one_long_line_do_not_copy_it_for_each() {
     assert_eq!((errors[1].line, errors[1].col), (3, 11));
     assert_eq!(errors[100].message, "and 119901 more errors not shown");
 }
+
+#[test]
+fn deeply_nested_repetitions_cost_what_they_produce() {
+    // Substitution rebuilt the set of names bound by open blocks at every line: the cube
+    // of the depth, minutes for a few thousand levels.
+    let n = 20_000;
+    let src = format!(
+        "main: halt\n{}nop\n{}",
+        ".rept 1\n".repeat(n),
+        ".endr\n".repeat(n)
+    );
+    let d = fails_quickly(&src, 60);
+    assert_eq!(
+        only_error(&d).message,
+        "this `.rept` would produce more than 1000000 lines"
+    );
+}
