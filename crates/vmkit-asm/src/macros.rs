@@ -127,6 +127,7 @@ pub(crate) fn parse_macro_header(text: &str) -> Result<(String, Vec<Param>), Str
     let rest = text[name_end..].trim_start();
     let rest = rest.strip_prefix(',').unwrap_or(rest);
     let mut params: Vec<Param> = Vec::new();
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     for (s, e) in split_args(rest) {
         let part = &rest[s..e];
         let (decl, default) = match part.split_once('=') {
@@ -142,7 +143,8 @@ pub(crate) fn parse_macro_header(text: &str) -> Result<(String, Vec<Param>), Str
         if !is_param_name(pname) {
             return Err(format!("`{pname}` is not a valid parameter name"));
         }
-        if params.iter().any(|p| p.name == pname) {
+        // A set, not a search of `params`: a header can have a hundred thousand of them.
+        if !seen.insert(pname.to_string()) {
             return Err(format!("parameter `{pname}` is declared twice"));
         }
         if params.last().is_some_and(|p| p.vararg) {
@@ -162,6 +164,12 @@ pub(crate) fn parse_macro_header(text: &str) -> Result<(String, Vec<Param>), Str
 pub(crate) fn bind_args(def: &MacroDef, text: &str) -> Result<Vec<(String, String)>, String> {
     let parts = split_args(text);
     let mut bound: Vec<Option<String>> = vec![None; def.params.len()];
+    let by_name: HashMap<&str, usize> = def
+        .params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.as_str(), i))
+        .collect();
     let mut next_positional = 0;
     for &(s, e) in &parts {
         let part = &text[s..e];
@@ -169,7 +177,7 @@ pub(crate) fn bind_args(def: &MacroDef, text: &str) -> Result<Vec<(String, Strin
             let name = name.trim();
             // `a == b` is an expression, not a named argument.
             if !value.starts_with('=') {
-                if let Some(i) = def.params.iter().position(|p| p.name == name) {
+                if let Some(&i) = by_name.get(name) {
                     if bound[i].is_some() {
                         return Err(format!("argument `{name}` is given twice"));
                     }
@@ -221,7 +229,7 @@ pub(crate) fn bind_args(def: &MacroDef, text: &str) -> Result<Vec<(String, Strin
 /// What to replace in a body.
 pub(crate) struct Substitution<'a> {
     /// `\name` -> text.
-    pub vars: &'a [(String, String)],
+    pub vars: &'a HashMap<String, String>,
     /// Replaces `\@` and renames `%%label` to `%%label@N`; `None` leaves them alone.
     pub unique: Option<u64>,
 }
@@ -268,7 +276,7 @@ pub(crate) fn substitute_body(
         match head_word(&line.text).as_str() {
             ".rept" | ".irp" => {
                 let var = block_variable(&line.text);
-                let var = var.filter(|v| subst.vars.iter().any(|(n, _)| n == v));
+                let var = var.filter(|v| subst.vars.contains_key(v));
                 if let Some(v) = &var {
                     *hidden.entry(v.clone()).or_insert(0) += 1;
                 }
@@ -398,8 +406,8 @@ pub(crate) fn substitute_line(
                 }
                 let name_len = rest.find(|c: char| !is_param_char(c)).unwrap_or(rest.len());
                 let name = &rest[..name_len];
-                match subst.vars.iter().find(|(n, _)| n == name) {
-                    Some((_, value)) if !name.is_empty() && !hidden(name) => {
+                match subst.vars.get(name) {
+                    Some(value) if !name.is_empty() && !hidden(name) => {
                         i += 1 + name_len;
                         insert(&mut out, &mut map, value, start, i);
                         changed = true;
@@ -466,7 +474,7 @@ mod tests {
     }
 
     fn sub(text: &str, pairs: &[(&str, &str)], unique: Option<u64>) -> String {
-        let v = vars(pairs);
+        let v = vars(pairs).into_iter().collect();
         substitute_line(
             text,
             None,
@@ -513,7 +521,7 @@ mod tests {
 
     #[test]
     fn column_map_points_at_the_parameter() {
-        let v = vars(&[("reg", "r12")]);
+        let v = vars(&[("reg", "r12")]).into_iter().collect();
         let (text, map) = substitute_line(
             "mov \\reg, 1",
             None,
@@ -531,7 +539,7 @@ mod tests {
         assert_eq!(map[6], (4, 8));
         assert_eq!(map[7], (8, 9));
         // Substituting again composes with the first map.
-        let v2 = vars(&[("x", "2")]);
+        let v2 = vars(&[("x", "2")]).into_iter().collect();
         let (text2, map2) = substitute_line(
             "mov r12, \\x",
             Some(&map),
@@ -549,7 +557,7 @@ mod tests {
 
     #[test]
     fn substitution_stops_at_the_byte_limit() {
-        let v = vars(&[("a", "xxxxxxxxxx")]);
+        let v = vars(&[("a", "xxxxxxxxxx")]).into_iter().collect();
         let subst = Substitution {
             vars: &v,
             unique: None,

@@ -330,3 +330,23 @@ fn deeply_nested_repetitions_cost_what_they_produce() {
         "this `.rept` would produce more than 1000000 lines"
     );
 }
+
+#[test]
+fn macros_with_very_many_parameters_bind_in_linear_time() {
+    // Duplicate parameters, named arguments and `\name` references were each found by a
+    // search of the whole list: the square of a hundred thousand.
+    let n = 100_000;
+    let params: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
+    let named: Vec<String> = (0..n).map(|i| format!("p{i}=1")).collect();
+    let refs: Vec<String> = (0..n).step_by(10).map(|i| format!("\\p{i}")).collect();
+    let src = format!(
+        ".macro m {}\n  .byte {}\n.endm\nmain: halt\n  m {}\n",
+        params.join(","),
+        refs.join(","),
+        named.join(",")
+    );
+    let start = Instant::now();
+    let out = assemble_str("t.s", &src);
+    assert!(start.elapsed() < Duration::from_secs(20));
+    assert!(out.is_ok(), "{}", out.unwrap_err());
+}

@@ -17,6 +17,7 @@ use crate::macros::{
 use crate::mnemonic;
 use crate::parser::qualify;
 use crate::source::{Expansion, ExpansionKind, Origin, Report, Span};
+use std::collections::HashMap;
 use std::path::Path;
 use std::rc::Rc;
 
@@ -224,8 +225,8 @@ impl Frontend {
             );
             return;
         }
-        let vars = match bind_args(def, args) {
-            Ok(v) => v,
+        let vars: HashMap<String, String> = match bind_args(def, args) {
+            Ok(v) => v.into_iter().collect(),
             Err(msg) => {
                 let params: Vec<String> = def
                     .params
@@ -321,7 +322,7 @@ impl Frontend {
         let mut lines = Vec::with_capacity(body.len() * count);
         for i in 0..count {
             let item = items.get(i);
-            let vars: Vec<(String, String)> =
+            let vars: HashMap<String, String> =
                 var.iter().map(|v| (v.clone(), item.clone())).collect();
             let unique = self.unique();
             let kind = match (head, &var) {
