@@ -264,12 +264,24 @@ fn place(program: &Program, prev: &Placement, states: &[Vec<OperandState>]) -> P
 
 /// Places the segments that have no written address.
 fn place_automatic(program: &Program, base: &mut [u64], size: &[u64]) {
-    let explicit: Vec<(u64, u64)> = program
+    // The placed segments by start, with the greatest end among each one and those before
+    // it: a segment that does not fit at `at` jumps past all of them that start before its
+    // end at once. Testing every placed segment again after each move took the square of
+    // their number, in every layout pass.
+    let mut explicit: Vec<(u64, u64)> = program
         .segs
         .iter()
         .enumerate()
         .filter(|(i, s)| s.addr.is_some() && size[*i] > 0)
         .map(|(i, _)| (base[i], base[i].saturating_add(size[i])))
+        .collect();
+    explicit.sort_unstable();
+    let max_end: Vec<u64> = explicit
+        .iter()
+        .scan(0u64, |m, &(_, e)| {
+            *m = (*m).max(e);
+            Some(*m)
+        })
         .collect();
     let order = [
         SegmentKind::Code,
@@ -284,17 +296,19 @@ fn place_automatic(program: &Program, base: &mut [u64], size: &[u64]) {
                 continue;
             }
             let mut at = align_up(cursor, PAGE).unwrap_or(cursor);
-            // Skip over explicitly placed segments in the way.
-            let mut moved = true;
-            while moved {
-                moved = false;
+            // Skip over explicitly placed segments in the way: every one that starts before
+            // the end and ends after the start is in the way, so the least place is past
+            // the greatest of their ends.
+            loop {
                 let end = at.saturating_add(size[i].max(1));
-                for &(s, e) in &explicit {
-                    if at < e && s < end {
-                        at = align_up(e, PAGE).unwrap_or(e);
-                        moved = true;
-                    }
+                let before = explicit.partition_point(|&(s, _)| s < end);
+                let Some(&m) = before.checked_sub(1).and_then(|k| max_end.get(k)) else {
+                    break;
+                };
+                if m <= at {
+                    break;
                 }
+                at = align_up(m, PAGE).unwrap_or(m);
             }
             base[i] = at;
             cursor = at.saturating_add(size[i]);
@@ -638,6 +652,18 @@ fn data_error(span: Span, v: i64, width: u8) -> Report {
 /// Reports segments that overlap or run past the end of the address space.
 fn check_segments(program: &Program, p: &Placement, reports: &mut Reports) {
     let mut live: Vec<SegId> = (0..program.segs.len()).filter(|&i| p.size[i] > 0).collect();
+    // The image counts its segments in 16 bits; more would be written as a wrong count.
+    if live.len() > u16::MAX as usize {
+        reports.push(
+            Report::global(format!(
+                "the program has {} segments, more than the {} an image can hold",
+                live.len(),
+                u16::MAX
+            ))
+            .hint("each section directive with an address starts a new segment"),
+        );
+        return;
+    }
     live.sort_by_key(|&i| (p.base[i], i));
     for &i in &live {
         if p.base[i].checked_add(p.size[i]).is_none() {

@@ -350,3 +350,14 @@ fn macros_with_very_many_parameters_bind_in_linear_time() {
     assert!(start.elapsed() < Duration::from_secs(20));
     assert!(out.is_ok(), "{}", out.unwrap_err());
 }
+
+#[test]
+fn more_segments_than_an_image_can_count_are_refused() {
+    // The image counts segments in 16 bits: 70000 were written with a count of 4464.
+    let src = "main: halt\n.rept 70000, k\n.data 0x100000 + \\k * 0x1000\n.byte 1\n.endr\n";
+    let d = fails_quickly(src, 60);
+    assert_eq!(
+        only_error(&d).message,
+        "the program has 70001 segments, more than the 65535 an image can hold"
+    );
+}
