@@ -353,7 +353,8 @@ fn macros_with_very_many_parameters_bind_in_linear_time() {
 
 #[test]
 fn more_segments_than_an_image_can_count_are_refused() {
-    // The image counts segments in 16 bits: 70000 were written with a count of 4464.
+    // The image counts segments in 16 bits: 70001 were assembled into an image whose
+    // header counts 4465.
     let src = "main: halt\n.rept 70000, k\n.data 0x100000 + \\k * 0x1000\n.byte 1\n.endr\n";
     let d = fails_quickly(src, 60);
     assert_eq!(
