@@ -29,7 +29,8 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | `source.rs` | where each line came from; spans back to `file:line:col` through macros |
+//! | `file.rs` | reading a source file: regular files only, up to a limit |
+//! | `source.rs` | where each line came from; spans back to `file:line:col` through macros; the reports kept |
 //! | `lexer.rs` | tokens: numbers, characters, strings, identifiers, operators |
 //! | `frontend/` | files, `.include`, macros, `.rept`/`.irp`, `.if`: lines in, statements out |
 //! | `macros.rs` | macro definitions and text substitution of `\param`, `\@`, `%%label` |
@@ -39,7 +40,8 @@
 //! | `diag.rs` | rustc-style rendering and "did you mean" |
 //! | `disasm.rs` | the way back: an image to source that assembles to the same bytes |
 //!
-//! The syntax is described in `docs/assembler.md`.
+//! The syntax is described in `docs/assembler.md`, and so are the limits that keep any
+//! source, however hostile, from making the assembler run for long or use much memory.
 #![deny(missing_docs)]
 
 mod ast;
