@@ -165,12 +165,12 @@ impl Frontend {
                 "the limit is on each line that a macro or repetition produces",
             ),
         };
-        self.over_limit(
-            span,
-            message,
-            Some(note),
-            "a macro that passes its arguments on to itself more than once doubles them at every level",
-        );
+        let hint = if what.starts_with("expanding macro") {
+            "a macro that passes its arguments on to itself more than once doubles them at every level"
+        } else {
+            "use `.fill` or `.space` for large blocks of data"
+        };
+        self.over_limit(span, message, Some(note), hint);
     }
 
     /// Reports a limit on expansion once; nothing more is expanded afterwards, since a
