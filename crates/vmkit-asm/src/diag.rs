@@ -5,6 +5,8 @@
 //! position in (possibly macro-expanded) source into a file, line and column is the job of
 //! [`crate::source`].
 
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::fmt;
 
 /// How bad a diagnostic is.
@@ -54,7 +56,48 @@ pub struct Diagnostic {
 /// How many columns a tab advances in rendered source lines.
 const TAB_WIDTH: usize = 4;
 
+/// How the last diagnostic of a run that hit the display limit starts: "and 99900 more
+/// errors not shown".
+const NOT_SHOWN_PREFIX: &str = "and ";
+const NOT_SHOWN_SUFFIX: &str = " not shown";
+
 impl Diagnostic {
+    /// The diagnostic that stands for `count` errors (or warnings) that are not shown.
+    pub(crate) fn not_shown(
+        severity: Severity,
+        count: usize,
+        file: &str,
+        shown: usize,
+    ) -> Diagnostic {
+        let plural = if count == 1 { "" } else { "s" };
+        Diagnostic {
+            severity,
+            message: format!("{NOT_SHOWN_PREFIX}{count} more {severity}{plural}{NOT_SHOWN_SUFFIX}"),
+            file: file.to_string(),
+            line: 0,
+            col: 0,
+            len: 0,
+            source_line: String::new(),
+            hint: Some(format!(
+                "the assembler shows the first {shown} {severity}s of a run; fix those and assemble again"
+            )),
+            notes: Vec::new(),
+        }
+    }
+
+    /// How many diagnostics this one stands for: the count of a "not shown" one, else 1.
+    fn weight(&self) -> usize {
+        if self.line != 0 {
+            return 1;
+        }
+        self.message
+            .strip_prefix(NOT_SHOWN_PREFIX)
+            .and_then(|m| m.strip_suffix(NOT_SHOWN_SUFFIX))
+            .and_then(|m| m.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1)
+    }
+
     /// Whether this is an error (as opposed to a warning).
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
@@ -111,21 +154,25 @@ impl Diagnostic {
         let mut caret_end = None;
         let start = self.col.saturating_sub(1);
         let end = start + self.len.max(1);
+        // Counted as the line is built: counting `shown` again at every character made a
+        // long line with tabs take quadratic time.
+        let mut shown_len = 0;
         for (i, ch) in self.source_line.chars().enumerate() {
             if i == start {
-                caret_at = Some(shown.chars().count());
+                caret_at = Some(shown_len);
             }
             if i == end {
-                caret_end = Some(shown.chars().count());
+                caret_end = Some(shown_len);
             }
             if ch == '\t' {
-                let width = TAB_WIDTH - shown.chars().count() % TAB_WIDTH;
-                shown.push_str(&" ".repeat(width));
+                let width = TAB_WIDTH - shown_len % TAB_WIDTH;
+                shown.extend(std::iter::repeat_n(' ', width));
+                shown_len += width;
             } else {
                 shown.push(ch);
+                shown_len += 1;
             }
         }
-        let shown_len = shown.chars().count();
         let caret_at = caret_at.unwrap_or(shown_len);
         let caret_end = caret_end.unwrap_or(shown_len).max(caret_at + 1);
         // Very long lines: show a window around the caret, marked with ellipses.
@@ -199,8 +246,8 @@ impl fmt::Display for Diagnostics {
         for d in &self.0 {
             writeln!(f, "{}", d.render())?;
         }
-        let errors = self.errors().count();
-        let warnings = self.warnings().count();
+        let errors: usize = self.errors().map(Diagnostic::weight).sum();
+        let warnings: usize = self.warnings().map(Diagnostic::weight).sum();
         let plural = |n: usize, word: &str| {
             if n == 1 {
                 format!("1 {word}")
@@ -227,34 +274,120 @@ impl fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
-/// The candidate closest to `word`, if it is close enough to be a plausible typo.
-///
-/// Damerau-Levenshtein counts a swap of neighbours as one edit, so `mvo` is one step from
-/// `mov`. The allowed distance grows with the word so that short words do not match
-/// everything.
-pub(crate) fn did_you_mean<'a, I>(word: &str, candidates: I) -> Option<String>
-where
-    I: IntoIterator<Item = &'a str>,
-{
-    let limit = match word.chars().count() {
-        0..=2 => 1,
-        3..=5 => 2,
-        _ => 3,
-    };
-    let lower = word.to_ascii_lowercase();
-    let mut best: Option<(usize, &str)> = None;
-    for cand in candidates {
-        if cand == word {
-            continue;
-        }
-        // Case differences count as half an edit at most: `MOV` is surely `mov`.
-        let d = strsim::damerau_levenshtein(&lower, &cand.to_ascii_lowercase())
-            .min(strsim::damerau_levenshtein(word, cand));
-        if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
-            best = Some((d, cand));
+/// Most characters of source text quoted in a message or note: expansions can make words
+/// and lines of megabytes.
+pub(crate) const MAX_QUOTED: usize = 100;
+
+/// `text` cut to at most `max` characters, with `...` where it was cut.
+pub(crate) fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+/// Longest word for which "did you mean" looks for a typo. Names are far shorter (the
+/// longest mnemonic has 9 characters); anything longer is not a typo of one of them, and
+/// comparing it would cost time in proportion to its length for every candidate.
+const MAX_SUGGEST_LEN: usize = 64;
+
+/// Total work that "did you mean" may do in one assembler run, counted as one unit per
+/// candidate looked at plus one per cell of each edit-distance table. About a second of
+/// work; after that, errors come without suggestions.
+const MAX_SUGGEST_WORK: u64 = 20_000_000;
+
+/// "Did you mean" for one assembler run: caches the answer for each word, so that an error
+/// repeated by `.rept` a million times costs one search, and stops suggesting once
+/// [`MAX_SUGGEST_WORK`] is spent.
+pub(crate) struct Suggester {
+    cache: RefCell<HashMap<(&'static str, String), Option<String>>>,
+    work: Cell<u64>,
+    max_work: u64,
+}
+
+impl Default for Suggester {
+    fn default() -> Suggester {
+        Suggester {
+            cache: RefCell::default(),
+            work: Cell::new(0),
+            max_work: MAX_SUGGEST_WORK,
         }
     }
-    best.map(|(_, c)| c.to_string())
+}
+
+impl Suggester {
+    /// The candidate closest to `word`, if it is close enough to be a plausible typo.
+    /// `kind` names the candidate list for the cache ("mnemonic", "directive", ...);
+    /// `candidates` is only called when the answer is not cached.
+    ///
+    /// Damerau-Levenshtein counts a swap of neighbours as one edit, so `mvo` is one step
+    /// from `mov`. The allowed distance grows with the word so that short words do not
+    /// match everything.
+    pub fn suggest<C, S>(&self, kind: &'static str, word: &str, candidates: C) -> Option<String>
+    where
+        C: FnOnce() -> Vec<S>,
+        S: AsRef<str>,
+    {
+        if word.len() > 4 * MAX_SUGGEST_LEN {
+            return None;
+        }
+        let key = (kind, word.to_string());
+        if let Some(hit) = self.cache.borrow().get(&key) {
+            return hit.clone();
+        }
+        let found = self.search(word, candidates)?;
+        self.cache.borrow_mut().insert(key, found.clone());
+        found
+    }
+
+    /// [`Suggester::suggest`] without the cache, for callers whose candidates depend on
+    /// more than the word. `Some(None)` if nothing is close, `None` if the work limit was
+    /// reached (an answer not to be cached).
+    pub fn search<C, S>(&self, word: &str, candidates: C) -> Option<Option<String>>
+    where
+        C: FnOnce() -> Vec<S>,
+        S: AsRef<str>,
+    {
+        let len = word.chars().count();
+        if len > MAX_SUGGEST_LEN {
+            return Some(None);
+        }
+        if self.work.get() >= self.max_work {
+            return None;
+        }
+        let limit = match len {
+            0..=2 => 1,
+            3..=5 => 2,
+            _ => 3,
+        };
+        let lower = word.to_ascii_lowercase();
+        let mut work = self.work.get();
+        let mut best: Option<(usize, &str)> = None;
+        let candidates = candidates();
+        for cand in &candidates {
+            let cand = cand.as_ref();
+            work += 1;
+            if work >= self.max_work {
+                // Out of time: no answer rather than a worse one.
+                self.work.set(work);
+                return None;
+            }
+            let cand_len = cand.chars().count();
+            // The distance is at least the difference in length.
+            if cand == word || cand_len.abs_diff(len) > limit {
+                continue;
+            }
+            work += 2 * (len * cand_len) as u64;
+            // Case differences count as half an edit at most: `MOV` is surely `mov`.
+            let d = strsim::damerau_levenshtein(&lower, &cand.to_ascii_lowercase())
+                .min(strsim::damerau_levenshtein(word, cand));
+            if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
+                best = Some((d, cand));
+            }
+        }
+        self.work.set(work);
+        Some(best.map(|(_, c)| c.to_string()))
+    }
 }
 
 #[cfg(test)]
@@ -329,10 +462,37 @@ error: unknown mnemonic `mvo`
 
     #[test]
     fn suggestions() {
-        let cands = ["mov", "movzx", "add", "jmp"];
-        assert_eq!(did_you_mean("mvo", cands), Some("mov".into()));
-        assert_eq!(did_you_mean("MOV", cands), Some("mov".into()));
-        assert_eq!(did_you_mean("xyzzy", cands), None);
-        assert_eq!(did_you_mean("jmp", cands), None);
+        let s = Suggester::default();
+        let cands = || vec!["mov", "movzx", "add", "jmp"];
+        assert_eq!(s.suggest("t", "mvo", cands), Some("mov".into()));
+        assert_eq!(s.suggest("t", "MOV", cands), Some("mov".into()));
+        assert_eq!(s.suggest("t", "xyzzy", cands), None);
+        assert_eq!(s.suggest("t", "jmp", cands), None);
+    }
+
+    #[test]
+    fn suggestions_are_cached_and_bounded() {
+        let s = Suggester {
+            max_work: 1000,
+            ..Suggester::default()
+        };
+        assert_eq!(s.suggest("t", "mvo", || vec!["mov"]), Some("mov".into()));
+        // Cached: the candidates are not asked for again.
+        assert_eq!(
+            s.suggest("t", "mvo", || -> Vec<&str> { unreachable!() }),
+            Some("mov".into())
+        );
+        let long = "m".repeat(MAX_SUGGEST_LEN + 1);
+        assert_eq!(
+            s.suggest("t", &long, || -> Vec<&str> { unreachable!() }),
+            None
+        );
+        // Once the work is spent, nothing more is searched.
+        let many: Vec<String> = (0..1000).map(|i| format!("x{i}")).collect();
+        assert_eq!(s.suggest("t", "x1", || many.clone()), None);
+        assert_eq!(
+            s.suggest("t", "movv", || -> Vec<&str> { unreachable!() }),
+            None
+        );
     }
 }

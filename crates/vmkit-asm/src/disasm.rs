@@ -175,6 +175,7 @@ fn reassembles_to(text: &str, addr: u64, syms: &ImageSymbols<'_>, expected: &[u8
         text,
         scope: "",
         macro_names: &none,
+        suggest: &crate::diag::Suggester::default(),
     };
     let Ok(Parsed::Stmt(StmtKind::Instr(mut instr))) = parse_statement(&ctx, &toks) else {
         return false;

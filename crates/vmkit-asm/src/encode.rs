@@ -365,6 +365,7 @@ mod tests {
             text,
             scope: "",
             macro_names: &none,
+            suggest: &crate::diag::Suggester::default(),
         };
         match parse_statement(&ctx, &toks) {
             Ok(Parsed::Stmt(StmtKind::Instr(i))) => *i,

@@ -15,7 +15,7 @@
 use crate::ast::{DataItem, F64Item, Program, SegId, Stmt, StmtKind, SymKind};
 use crate::encode::{initial_states, show, Lowering, Mode, OperandState};
 use crate::expr::{Env, Expr};
-use crate::source::{Report, Span};
+use crate::source::{Report, Reports, Span};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use vmkit_image::{Image, Segment, SegmentKind, Symbol, SymbolKind, FLAG_WX};
@@ -26,8 +26,9 @@ pub(crate) const DEFAULT_BASE: u64 = 0x1000;
 pub(crate) const PAGE: u64 = 0x1000;
 /// Layout passes before giving up.
 const MAX_PASSES: usize = 64;
-/// Largest segment contents (in the file) the assembler will build.
-const MAX_FILE_BYTES: u64 = 256 << 20;
+/// Most bytes of file contents in one segment; the whole image is limited to
+/// [`crate::MAX_IMAGE_BYTES`].
+const MAX_FILE_BYTES: u64 = crate::MAX_IMAGE_BYTES;
 /// The `nop` opcode, used to pad code.
 const NOP: u8 = 0x01;
 
@@ -116,7 +117,7 @@ fn align_up(v: u64, align: u64) -> Option<u64> {
 pub(crate) fn build_image(
     program: &Program,
     imports: Vec<String>,
-    reports: &mut Vec<Report>,
+    reports: &mut Reports,
 ) -> Option<Image> {
     let mut states: Vec<Vec<OperandState>> = program
         .stmts
@@ -263,12 +264,24 @@ fn place(program: &Program, prev: &Placement, states: &[Vec<OperandState>]) -> P
 
 /// Places the segments that have no written address.
 fn place_automatic(program: &Program, base: &mut [u64], size: &[u64]) {
-    let explicit: Vec<(u64, u64)> = program
+    // The placed segments by start, with the greatest end among each one and those before
+    // it: a segment that does not fit at `at` jumps past all of them that start before its
+    // end at once. Testing every placed segment again after each move took the square of
+    // their number, in every layout pass.
+    let mut explicit: Vec<(u64, u64)> = program
         .segs
         .iter()
         .enumerate()
         .filter(|(i, s)| s.addr.is_some() && size[*i] > 0)
         .map(|(i, _)| (base[i], base[i].saturating_add(size[i])))
+        .collect();
+    explicit.sort_unstable();
+    let max_end: Vec<u64> = explicit
+        .iter()
+        .scan(0u64, |m, &(_, e)| {
+            *m = (*m).max(e);
+            Some(*m)
+        })
         .collect();
     let order = [
         SegmentKind::Code,
@@ -283,17 +296,19 @@ fn place_automatic(program: &Program, base: &mut [u64], size: &[u64]) {
                 continue;
             }
             let mut at = align_up(cursor, PAGE).unwrap_or(cursor);
-            // Skip over explicitly placed segments in the way.
-            let mut moved = true;
-            while moved {
-                moved = false;
+            // Skip over explicitly placed segments in the way: every one that starts before
+            // the end and ends after the start is in the way, so the least place is past
+            // the greatest of their ends.
+            loop {
                 let end = at.saturating_add(size[i].max(1));
-                for &(s, e) in &explicit {
-                    if at < e && s < end {
-                        at = align_up(e, PAGE).unwrap_or(e);
-                        moved = true;
-                    }
+                let before = explicit.partition_point(|&(s, _)| s < end);
+                let Some(&m) = before.checked_sub(1).and_then(|k| max_end.get(k)) else {
+                    break;
+                };
+                if m <= at {
+                    break;
                 }
+                at = align_up(m, PAGE).unwrap_or(m);
             }
             base[i] = at;
             cursor = at.saturating_add(size[i]);
@@ -361,7 +376,7 @@ fn emit(
     p: &Placement,
     states: &mut [Vec<OperandState>],
     imports: Vec<String>,
-    reports: &mut Vec<Report>,
+    reports: &mut Reports,
 ) -> Option<Image> {
     let cache = RefCell::new(HashMap::new());
     let mut bufs: Vec<Vec<u8>> = vec![Vec::new(); program.segs.len()];
@@ -373,11 +388,26 @@ fn emit(
         let poisoned = program.poisoned.get(i).copied().unwrap_or(false);
         let e = env(program, p, &cache, addr);
         let mut local: Vec<Report> = Vec::new();
-        let bytes = stmt_bytes(program, stmt, addr, &e, &mut states[i], &mut local);
+        let room = if too_big[seg] {
+            0
+        } else {
+            MAX_FILE_BYTES.saturating_sub(offset)
+        };
+        let mut overflow = false;
+        let bytes = stmt_bytes(
+            program,
+            stmt,
+            addr,
+            &e,
+            &mut states[i],
+            &mut local,
+            (room, &mut overflow),
+        );
         if !poisoned {
             reports.append(&mut local);
         }
-        if !bytes.is_empty() && !write_at(&mut bufs[seg], offset, &bytes) && !too_big[seg] {
+        let overflow = overflow || !bytes.is_empty() && !write_at(&mut bufs[seg], offset, &bytes);
+        if overflow && !too_big[seg] {
             too_big[seg] = true;
             reports.push(Report::error(
                 program.segs[seg].span,
@@ -390,10 +420,7 @@ fn emit(
 
     let image_settings = settings(program, p, &cache, reports);
     // Earlier phases' errors count too: emission ran only to find more of them.
-    if reports
-        .iter()
-        .any(|r| r.severity == crate::diag::Severity::Error)
-    {
+    if reports.has_errors() {
         return None;
     }
     let (entry, stack, memory) = image_settings?;
@@ -482,6 +509,10 @@ fn emit(
 
 /// The bytes a statement puts in the file (none for reserved space); bad values are
 /// reported to `local`.
+/// The bytes of one statement. `room` is how many bytes its segment can still hold: a
+/// `.fill` or `.align` larger than that is not built (a thousand `.fill`s of 48 MiB each
+/// would otherwise be built one after the other, long after the segment overflowed), and
+/// `overflow` is set instead.
 fn stmt_bytes(
     program: &Program,
     stmt: &Stmt,
@@ -489,6 +520,7 @@ fn stmt_bytes(
     e: &LayoutEnv<'_>,
     states: &mut [OperandState],
     local: &mut Vec<Report>,
+    (room, overflow): (u64, &mut bool),
 ) -> Vec<u8> {
     let value = |expr: &Expr, fallback: i64, local: &mut Vec<Report>| {
         expr.eval(e, false).unwrap_or_else(|r| {
@@ -570,6 +602,10 @@ fn stmt_bytes(
                 ));
                 return Vec::new();
             }
+            if total > room {
+                *overflow = true;
+                return Vec::new();
+            }
             v.to_le_bytes()[..*width as usize].repeat(total as usize / *width as usize)
         }
         StmtKind::Align(n) => {
@@ -591,6 +627,10 @@ fn stmt_bytes(
                 local.push(Report::error(n.span, "alignment padding is too large"));
                 return Vec::new();
             }
+            if pad > room {
+                *overflow = true;
+                return Vec::new();
+            }
             vec![NOP; pad as usize]
         }
     }
@@ -610,8 +650,20 @@ fn data_error(span: Span, v: i64, width: u8) -> Report {
 }
 
 /// Reports segments that overlap or run past the end of the address space.
-fn check_segments(program: &Program, p: &Placement, reports: &mut Vec<Report>) {
+fn check_segments(program: &Program, p: &Placement, reports: &mut Reports) {
     let mut live: Vec<SegId> = (0..program.segs.len()).filter(|&i| p.size[i] > 0).collect();
+    // The image counts its segments in 16 bits; more would be written as a wrong count.
+    if live.len() > u16::MAX as usize {
+        reports.push(
+            Report::global(format!(
+                "the program has {} segments, more than the {} an image can hold",
+                live.len(),
+                u16::MAX
+            ))
+            .hint("each section directive with an address starts a new segment"),
+        );
+        return;
+    }
     live.sort_by_key(|&i| (p.base[i], i));
     for &i in &live {
         if p.base[i].checked_add(p.size[i]).is_none() {
@@ -650,7 +702,7 @@ fn settings(
     program: &Program,
     p: &Placement,
     cache: &EquCache,
-    reports: &mut Vec<Report>,
+    reports: &mut Reports,
 ) -> Option<(u64, u64, u64)> {
     let e = env(program, p, cache, 0);
     let mut number = |setting: &Option<crate::ast::Setting>, what: &str| -> Option<u64> {
@@ -674,9 +726,7 @@ fn settings(
     let memory = number(&program.memory, ".memory");
     // A missing or misplaced entry point is usually a consequence of earlier errors (the
     // code that failed to parse); only complain about it on its own.
-    let had_errors = reports
-        .iter()
-        .any(|r| r.severity == crate::diag::Severity::Error);
+    let had_errors = reports.has_errors();
     let entry = if had_errors {
         Some(0)
     } else {
@@ -689,7 +739,7 @@ fn entry_point(
     program: &Program,
     p: &Placement,
     e: &LayoutEnv<'_>,
-    reports: &mut Vec<Report>,
+    reports: &mut Reports,
 ) -> Option<u64> {
     let executable = |addr: u64| {
         program.segs.iter().enumerate().any(|(i, s)| {

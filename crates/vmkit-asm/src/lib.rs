@@ -29,7 +29,8 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | `source.rs` | where each line came from; spans back to `file:line:col` through macros |
+//! | `file.rs` | reading a source file: regular files only, up to a limit |
+//! | `source.rs` | where each line came from; spans back to `file:line:col` through macros; the reports kept |
 //! | `lexer.rs` | tokens: numbers, characters, strings, identifiers, operators |
 //! | `frontend/` | files, `.include`, macros, `.rept`/`.irp`, `.if`: lines in, statements out |
 //! | `macros.rs` | macro definitions and text substitution of `\param`, `\@`, `%%label` |
@@ -39,7 +40,8 @@
 //! | `diag.rs` | rustc-style rendering and "did you mean" |
 //! | `disasm.rs` | the way back: an image to source that assembles to the same bytes |
 //!
-//! The syntax is described in `docs/assembler.md`.
+//! The syntax is described in `docs/assembler.md`, and so are the limits that keep any
+//! source, however hostile, from making the assembler run for long or use much memory.
 #![deny(missing_docs)]
 
 mod ast;
@@ -47,6 +49,7 @@ mod diag;
 mod disasm;
 mod encode;
 mod expr;
+mod file;
 mod frontend;
 mod layout;
 mod lexer;
@@ -58,6 +61,7 @@ mod source;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use disasm::disassemble;
+pub use file::{read_limited, ReadError, MAX_SOURCE_FILE_BYTES};
 
 use std::path::{Path, PathBuf};
 
@@ -70,13 +74,19 @@ pub struct Assembled {
     pub warnings: Vec<Diagnostic>,
 }
 
+/// The largest image the assembler writes: 64 MiB, header, segments and symbols together.
+/// The `vmkit` command line reads images up to the same size, so whatever the assembler
+/// writes can be read back.
+pub const MAX_IMAGE_BYTES: u64 = 64 << 20;
+
 /// Assembles the file at `path`; `.include` paths are relative to the including file.
+/// The file must be a regular file of at most [`MAX_SOURCE_FILE_BYTES`].
 pub fn assemble_file(path: &Path) -> Result<Assembled, Diagnostics> {
-    let name = path.display().to_string();
-    let text = match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+    match read_limited(path, MAX_SOURCE_FILE_BYTES) {
+        Ok(bytes) => assemble_source(path, &bytes),
         Err(e) => {
-            return Err(Diagnostics(vec![Diagnostic {
+            let name = path.display().to_string();
+            Err(Diagnostics(vec![Diagnostic {
                 severity: Severity::Error,
                 message: format!("cannot read `{name}`: {e}"),
                 file: name,
@@ -88,7 +98,33 @@ pub fn assemble_file(path: &Path) -> Result<Assembled, Diagnostics> {
                 notes: Vec::new(),
             }]))
         }
-    };
+    }
+}
+
+/// Assembles `bytes`, the contents of the file at `path` as the caller read them (with
+/// [`read_limited`], say); `.include` paths are relative to `path`'s directory. Bytes that
+/// are not UTF-8 are replaced by U+FFFD. More than [`MAX_SOURCE_FILE_BYTES`] is an error.
+pub fn assemble_source(path: &Path, bytes: &[u8]) -> Result<Assembled, Diagnostics> {
+    let name = path.display().to_string();
+    if bytes.len() as u64 > MAX_SOURCE_FILE_BYTES {
+        return Err(Diagnostics(vec![Diagnostic {
+            severity: Severity::Error,
+            message: format!(
+                "cannot read `{name}`: {}",
+                ReadError::TooLarge {
+                    limit: MAX_SOURCE_FILE_BYTES
+                }
+            ),
+            file: name,
+            line: 0,
+            col: 0,
+            len: 0,
+            source_line: String::new(),
+            hint: None,
+            notes: Vec::new(),
+        }]));
+    }
+    let text = String::from_utf8_lossy(bytes);
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     assemble(&name, &text, dir, Some(path.to_path_buf()))
 }
@@ -111,17 +147,36 @@ fn assemble(
         sources,
         mut program,
         mut reports,
+        suggester,
         ..
     } = front;
-    let imports = resolve::resolve(&mut program, &sources, &mut reports);
+    let imports = resolve::resolve(&mut program, &sources, &suggester, &mut reports);
     let image = layout::build_image(&program, imports, &mut reports);
 
-    let diagnostics = tidy(
-        reports
-            .into_iter()
-            .map(|r| sources.to_diagnostic(r, name))
-            .collect(),
-    );
+    let (kept, dropped_errors, dropped_warnings) = reports.into_parts();
+    let diagnostics = tidy(&sources, kept, (dropped_errors, dropped_warnings), name);
+    let mut diagnostics = diagnostics;
+    if let Some(image) = &image {
+        let size = image.to_bytes().len() as u64;
+        if size > MAX_IMAGE_BYTES {
+            diagnostics.push(Diagnostic {
+                severity: Severity::Error,
+                message: format!(
+                    "the image would be {size} bytes, more than the limit of {}",
+                    file::show_size(MAX_IMAGE_BYTES)
+                ),
+                file: name.to_string(),
+                line: 0,
+                col: 0,
+                len: 0,
+                source_line: String::new(),
+                hint: Some(
+                    "large zeroed areas cost nothing in `.bss` or at the end of a segment (`.space`)".into(),
+                ),
+                notes: Vec::new(),
+            });
+        }
+    }
     match image {
         Some(image) if !diagnostics.iter().any(Diagnostic::is_error) => Ok(Assembled {
             image,
@@ -131,45 +186,104 @@ fn assemble(
     }
 }
 
-/// Puts diagnostics in reading order and reports an error that occurs at the same place in
-/// every repetition of a `.rept` (or every expansion of a macro) once, with a count.
-fn tidy(diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
-    type Key = (Severity, String, String, usize, usize);
-    let mut files: Vec<String> = Vec::new();
-    let mut out: Vec<(Diagnostic, usize)> = Vec::new();
-    let mut index: std::collections::HashMap<Key, usize> = std::collections::HashMap::new();
-    for d in diagnostics {
-        if !files.contains(&d.file) {
-            files.push(d.file.clone());
+/// Most errors, and most warnings, that one run shows; the rest are counted in a last
+/// diagnostic ("and 99900 more errors not shown").
+const MAX_SHOWN: usize = 100;
+
+/// Puts reports in reading order, reports an error that occurs at the same place in every
+/// repetition of a `.rept` (or every expansion of a macro) once, with a count, and shows at
+/// most [`MAX_SHOWN`] errors and as many warnings. Each report comes with the number of its
+/// repeats that were counted but not kept; `dropped` counts the errors and warnings that
+/// were not kept at all.
+///
+/// Only the reports shown become [`Diagnostic`]s: each holds its whole source line, and
+/// thousands of errors on one long line would otherwise hold thousands of copies of it.
+fn tidy(
+    sources: &source::SourceMap,
+    reports: Vec<(source::Report, usize)>,
+    dropped: (usize, usize),
+    main_file: &str,
+) -> Vec<Diagnostic> {
+    use std::collections::HashMap;
+    type Place = Option<(source::FileId, u32, usize)>;
+    struct Entry {
+        report: source::Report,
+        place: Place,
+        more: usize,
+    }
+    let mut files: Vec<source::FileId> = Vec::new();
+    let mut out: Vec<Entry> = Vec::new();
+    let mut index: HashMap<(Severity, String, Place), usize> = HashMap::new();
+    for (report, repeats) in reports {
+        let place = report.span.and_then(|s| sources.place(s));
+        if let Some((file, _, _)) = place {
+            if !files.contains(&file) {
+                files.push(file);
+            }
         }
-        let key = (d.severity, d.message.clone(), d.file.clone(), d.line, d.col);
+        let key = (report.severity, report.message.clone(), place);
         match index.get(&key).and_then(|&i| out.get_mut(i)) {
-            // Literally the same report (an `.equ` failing at each use): once is enough.
-            Some((first, _)) if first.notes == d.notes => {}
-            Some((_, more)) => *more += 1,
+            // Literally the same report (an `.equ` failing at each use, on the same logical
+            // line, so in the same expansion): once is enough.
+            Some(first)
+                if first.report.notes == report.notes
+                    && first.report.span.map(|s| s.line) == report.span.map(|s| s.line) =>
+            {
+                first.more += repeats
+            }
+            Some(first) => first.more += 1 + repeats,
             None => {
                 index.insert(key, out.len());
-                out.push((d, 0));
+                out.push(Entry {
+                    report,
+                    place,
+                    more: repeats,
+                });
             }
         }
     }
-    let mut out: Vec<Diagnostic> = out
-        .into_iter()
-        .map(|(mut d, more)| {
-            if more > 0 {
-                d.notes.push(format!(
-                    "the same {} occurs {more} more time{} in other expansions",
-                    d.severity,
-                    if more == 1 { "" } else { "s" }
-                ));
-            }
-            d
-        })
-        .collect();
-    let file_rank = |f: &str| files.iter().position(|x| x == f).unwrap_or(usize::MAX);
-    // Whole-program diagnostics (line 0) go last.
-    out.sort_by_key(|d| (d.line == 0, file_rank(&d.file), d.line, d.col));
-    out
+    let file_rank = |f: source::FileId| files.iter().position(|&x| x == f).unwrap_or(usize::MAX);
+    // Whole-program diagnostics go last.
+    out.sort_by_key(|e| match e.place {
+        Some((file, line, col)) => (false, file_rank(file), line, col),
+        None => (true, usize::MAX, 0, 0),
+    });
+    let mut shown = Vec::new();
+    let (mut hidden_errors, mut hidden_warnings) = dropped;
+    let (mut errors, mut warnings) = (0, 0);
+    for e in out {
+        let (count, hidden) = if e.report.severity == Severity::Error {
+            (&mut errors, &mut hidden_errors)
+        } else {
+            (&mut warnings, &mut hidden_warnings)
+        };
+        if *count >= MAX_SHOWN {
+            *hidden += 1;
+            continue;
+        }
+        *count += 1;
+        let mut d = sources.to_diagnostic(e.report, main_file);
+        if e.more > 0 {
+            d.notes.push(format!(
+                "the same {} occurs {} more time{} in other expansions",
+                d.severity,
+                e.more,
+                if e.more == 1 { "" } else { "s" }
+            ));
+        }
+        shown.push(d);
+    }
+    for (hidden, severity) in [
+        (hidden_errors, Severity::Error),
+        (hidden_warnings, Severity::Warning),
+    ] {
+        if hidden > 0 {
+            shown.push(Diagnostic::not_shown(
+                severity, hidden, main_file, MAX_SHOWN,
+            ));
+        }
+    }
+    shown
 }
 
 /// Every mnemonic spelling the assembler accepts, in lower case: plain names, conditional

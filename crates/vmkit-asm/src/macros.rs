@@ -10,7 +10,7 @@
 
 use crate::lexer::comment_start;
 use crate::source::{ColMap, Origin};
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 /// A line not yet parsed: its text and where it came from.
 #[derive(Clone, Debug, Default)]
@@ -127,6 +127,7 @@ pub(crate) fn parse_macro_header(text: &str) -> Result<(String, Vec<Param>), Str
     let rest = text[name_end..].trim_start();
     let rest = rest.strip_prefix(',').unwrap_or(rest);
     let mut params: Vec<Param> = Vec::new();
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     for (s, e) in split_args(rest) {
         let part = &rest[s..e];
         let (decl, default) = match part.split_once('=') {
@@ -142,7 +143,8 @@ pub(crate) fn parse_macro_header(text: &str) -> Result<(String, Vec<Param>), Str
         if !is_param_name(pname) {
             return Err(format!("`{pname}` is not a valid parameter name"));
         }
-        if params.iter().any(|p| p.name == pname) {
+        // A set, not a search of `params`: a header can have a hundred thousand of them.
+        if !seen.insert(pname.to_string()) {
             return Err(format!("parameter `{pname}` is declared twice"));
         }
         if params.last().is_some_and(|p| p.vararg) {
@@ -162,6 +164,12 @@ pub(crate) fn parse_macro_header(text: &str) -> Result<(String, Vec<Param>), Str
 pub(crate) fn bind_args(def: &MacroDef, text: &str) -> Result<Vec<(String, String)>, String> {
     let parts = split_args(text);
     let mut bound: Vec<Option<String>> = vec![None; def.params.len()];
+    let by_name: HashMap<&str, usize> = def
+        .params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.as_str(), i))
+        .collect();
     let mut next_positional = 0;
     for &(s, e) in &parts {
         let part = &text[s..e];
@@ -169,7 +177,7 @@ pub(crate) fn bind_args(def: &MacroDef, text: &str) -> Result<Vec<(String, Strin
             let name = name.trim();
             // `a == b` is an expression, not a named argument.
             if !value.starts_with('=') {
-                if let Some(i) = def.params.iter().position(|p| p.name == name) {
+                if let Some(&i) = by_name.get(name) {
                     if bound[i].is_some() {
                         return Err(format!("argument `{name}` is given twice"));
                     }
@@ -221,20 +229,46 @@ pub(crate) fn bind_args(def: &MacroDef, text: &str) -> Result<Vec<(String, Strin
 /// What to replace in a body.
 pub(crate) struct Substitution<'a> {
     /// `\name` -> text.
-    pub vars: &'a [(String, String)],
+    pub vars: &'a HashMap<String, String>,
     /// Replaces `\@` and renames `%%label` to `%%label@N`; `None` leaves them alone.
     pub unique: Option<u64>,
 }
 
 /// Substitutes every line of a body. A nested `.rept`/`.irp` whose variable has the same
 /// name as one of ours gets to bind it itself inside its body.
-pub(crate) fn substitute_body(body: &[RawLine], subst: &Substitution<'_>) -> Vec<RawLine> {
+///
+/// `max_bytes` bounds the text produced, and `max_line` each line: a body that refers to a
+/// long argument many times (or a macro that passes its arguments to itself twice,
+/// doubling them at every level) would otherwise build lines of any size. `Err` when a
+/// limit would be passed; nothing larger than about twice a limit is ever built.
+pub(crate) fn substitute_body(
+    body: &[RawLine],
+    subst: &Substitution<'_>,
+    max_bytes: usize,
+    max_line: usize,
+) -> Result<Vec<RawLine>, TooLong> {
     let mut shadows: Vec<Option<String>> = Vec::new();
+    // How many open blocks bind each hidden name: kept up to date as blocks open and close,
+    // since rebuilding it at every line made deeply nested blocks cost the cube of their
+    // depth.
+    let mut hidden: HashMap<String, usize> = HashMap::new();
     let mut out = Vec::with_capacity(body.len());
+    let mut room = max_bytes;
     for line in body {
-        let hidden: HashSet<&str> = shadows.iter().flatten().map(String::as_str).collect();
-        let (text, map) =
-            substitute_line(&line.text, line.origin.col_map.as_deref(), subst, &hidden);
+        let is_hidden = |name: &str| hidden.contains_key(name);
+        let (text, map) = substitute_line(
+            &line.text,
+            line.origin.col_map.as_deref(),
+            subst,
+            &is_hidden,
+            room.min(max_line),
+        )
+        .ok_or(if room < max_line {
+            TooLong::Total
+        } else {
+            TooLong::Line
+        })?;
+        room -= text.len();
         let mut origin = line.origin.clone();
         if let Some(map) = map {
             origin.col_map = Some(map);
@@ -242,16 +276,36 @@ pub(crate) fn substitute_body(body: &[RawLine], subst: &Substitution<'_>) -> Vec
         match head_word(&line.text).as_str() {
             ".rept" | ".irp" => {
                 let var = block_variable(&line.text);
-                shadows.push(var.filter(|v| subst.vars.iter().any(|(n, _)| n == v)));
+                let var = var.filter(|v| subst.vars.contains_key(v));
+                if let Some(v) = &var {
+                    *hidden.entry(v.clone()).or_insert(0) += 1;
+                }
+                shadows.push(var);
             }
             ".endr" => {
-                shadows.pop();
+                if let Some(Some(v)) = shadows.pop() {
+                    if let Some(n) = hidden.get_mut(&v) {
+                        *n -= 1;
+                        if *n == 0 {
+                            hidden.remove(&v);
+                        }
+                    }
+                }
             }
             _ => {}
         }
         out.push(RawLine { text, origin });
     }
-    out
+    Ok(out)
+}
+
+/// Which limit of [`substitute_body`] was reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TooLong {
+    /// All lines together.
+    Total,
+    /// One line.
+    Line,
 }
 
 /// The variable a `.rept count, var` or `.irp var, items` line binds.
@@ -271,13 +325,17 @@ pub(crate) fn block_variable(text: &str) -> Option<String> {
 
 /// Substitutes one line. Returns the new text and, if anything changed, its column map
 /// composed with `prev_map` (the map of the line being substituted, if it was itself the
-/// product of a substitution).
+/// product of a substitution). `None` if the new text would be longer than `max_bytes`.
 pub(crate) fn substitute_line(
     text: &str,
     prev_map: Option<&[(u32, u32)]>,
     subst: &Substitution<'_>,
-    hidden: &HashSet<&str>,
-) -> (String, Option<ColMap>) {
+    hidden: &dyn Fn(&str) -> bool,
+    max_bytes: usize,
+) -> Option<(String, Option<ColMap>)> {
+    if text.len() > max_bytes {
+        return None;
+    }
     let orig = |i: usize| -> (u32, u32) {
         match prev_map {
             Some(m) => m
@@ -309,6 +367,11 @@ pub(crate) fn substitute_line(
     // whoever substitutes that name later, so it must survive this pass.
     let mut after_foreign_param = false;
     while i < code_end {
+        // Checked after every step: a step adds at most one value, which is itself within
+        // the limit, so the text never grows far past it.
+        if out.len() > max_bytes {
+            return None;
+        }
         let c = bytes[i];
         let foreign = std::mem::take(&mut after_foreign_param);
         match c {
@@ -343,8 +406,8 @@ pub(crate) fn substitute_line(
                 }
                 let name_len = rest.find(|c: char| !is_param_char(c)).unwrap_or(rest.len());
                 let name = &rest[..name_len];
-                match subst.vars.iter().find(|(n, _)| n == name) {
-                    Some((_, value)) if !name.is_empty() && !hidden.contains(name) => {
+                match subst.vars.get(name) {
+                    Some(value) if !name.is_empty() && !hidden(name) => {
                         i += 1 + name_len;
                         insert(&mut out, &mut map, value, start, i);
                         changed = true;
@@ -390,10 +453,12 @@ pub(crate) fn substitute_line(
         }
     }
     copy(&mut out, &mut map, code_end, text.len());
-    if changed {
-        (out, Some(map.into()))
+    if out.len() > max_bytes {
+        None
+    } else if changed {
+        Some((out, Some(map.into())))
     } else {
-        (text.to_string(), None)
+        Some((text.to_string(), None))
     }
 }
 
@@ -409,13 +474,15 @@ mod tests {
     }
 
     fn sub(text: &str, pairs: &[(&str, &str)], unique: Option<u64>) -> String {
-        let v = vars(pairs);
+        let v = vars(pairs).into_iter().collect();
         substitute_line(
             text,
             None,
             &Substitution { vars: &v, unique },
-            &HashSet::new(),
+            &|_| false,
+            usize::MAX,
         )
+        .unwrap()
         .0
     }
 
@@ -454,7 +521,7 @@ mod tests {
 
     #[test]
     fn column_map_points_at_the_parameter() {
-        let v = vars(&[("reg", "r12")]);
+        let v = vars(&[("reg", "r12")]).into_iter().collect();
         let (text, map) = substitute_line(
             "mov \\reg, 1",
             None,
@@ -462,15 +529,17 @@ mod tests {
                 vars: &v,
                 unique: None,
             },
-            &HashSet::new(),
-        );
+            &|_| false,
+            usize::MAX,
+        )
+        .unwrap();
         assert_eq!(text, "mov r12, 1");
         let map = map.unwrap();
         assert_eq!(map[4], (4, 8));
         assert_eq!(map[6], (4, 8));
         assert_eq!(map[7], (8, 9));
         // Substituting again composes with the first map.
-        let v2 = vars(&[("x", "2")]);
+        let v2 = vars(&[("x", "2")]).into_iter().collect();
         let (text2, map2) = substitute_line(
             "mov r12, \\x",
             Some(&map),
@@ -478,10 +547,41 @@ mod tests {
                 vars: &v2,
                 unique: None,
             },
-            &HashSet::new(),
-        );
+            &|_| false,
+            usize::MAX,
+        )
+        .unwrap();
         assert_eq!(text2, "mov r12, 2");
         assert_eq!(map2.unwrap()[9], (10, 11));
+    }
+
+    #[test]
+    fn substitution_stops_at_the_byte_limit() {
+        let v = vars(&[("a", "xxxxxxxxxx")]).into_iter().collect();
+        let subst = Substitution {
+            vars: &v,
+            unique: None,
+        };
+        let line = "\\a \\a \\a";
+        let fits = substitute_line(line, None, &subst, &|_| false, 32);
+        assert_eq!(fits.unwrap().0.len(), 32);
+        assert!(substitute_line(line, None, &subst, &|_| false, 31).is_none());
+        let body = vec![
+            RawLine {
+                text: line.to_string(),
+                origin: Origin::default(),
+            };
+            3
+        ];
+        assert!(substitute_body(&body, &subst, 96, 32).is_ok());
+        assert_eq!(
+            substitute_body(&body, &subst, 95, 32).unwrap_err(),
+            TooLong::Total
+        );
+        assert_eq!(
+            substitute_body(&body, &subst, 96, 31).unwrap_err(),
+            TooLong::Line
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! it; the front end handles those.
 
 use crate::ast::{DataItem, F64Item, InstrStmt, MemAst, OperandAst, StmtKind};
-use crate::diag::did_you_mean;
+use crate::diag::{shorten, Suggester, MAX_QUOTED};
 use crate::expr::{describe_token, parse_expr, BinOp, Cursor, Expr, ExprKind, UnOp};
 use crate::lexer::{Punct, Tok, Token};
 use crate::mnemonic::{self, MnemonicError};
@@ -81,6 +81,8 @@ pub(crate) struct ParseCtx<'a> {
     pub scope: &'a str,
     /// Names of defined macros, for "did you mean".
     pub macro_names: &'a dyn Fn() -> Vec<String>,
+    /// "Did you mean", with its cache and its limit on work.
+    pub suggest: &'a Suggester,
 }
 
 impl ParseCtx<'_> {
@@ -332,12 +334,16 @@ fn parse_directive(
             Parsed::Perms(perms)
         }
         _ => {
-            let mut known: Vec<&str> = DIRECTIVES.to_vec();
-            known.extend_from_slice(BLOCK_DIRECTIVES);
-            return Err(
-                Report::error(head_span, format!("unknown directive `{word}`"))
-                    .maybe_hint(did_you_mean(&name, known).map(|s| format!("did you mean `{s}`?"))),
-            );
+            let hint = ctx.suggest.suggest("directive", &name, || {
+                let mut known: Vec<&str> = DIRECTIVES.to_vec();
+                known.extend_from_slice(BLOCK_DIRECTIVES);
+                known
+            });
+            return Err(Report::error(
+                head_span,
+                format!("unknown directive `{}`", shorten(word, MAX_QUOTED)),
+            )
+            .maybe_hint(hint.map(|s| format!("did you mean `{s}`?"))));
         }
     })
 }
@@ -462,13 +468,16 @@ fn parse_instruction(
 fn mnemonic_error(ctx: &ParseCtx<'_>, word: &str, span: Span, e: MnemonicError) -> Report {
     match e {
         MnemonicError::Unknown => {
-            let macros = (ctx.macro_names)();
-            let candidates = mnemonic::all()
-                .iter()
-                .map(String::as_str)
-                .chain(macros.iter().map(String::as_str));
-            Report::error(span, format!("unknown mnemonic `{word}`"))
-                .maybe_hint(did_you_mean(word, candidates).map(|s| format!("did you mean `{s}`?")))
+            let hint = ctx.suggest.suggest("mnemonic", word, || {
+                let mut names = mnemonic::all().to_vec();
+                names.extend((ctx.macro_names)());
+                names
+            });
+            Report::error(
+                span,
+                format!("unknown mnemonic `{}`", shorten(word, MAX_QUOTED)),
+            )
+            .maybe_hint(hint.map(|s| format!("did you mean `{s}`?")))
         }
         MnemonicError::SuffixOnPlain { base, suffix } => Report::error(
             span,
@@ -874,6 +883,7 @@ mod tests {
             text,
             scope: "main",
             macro_names: &none,
+            suggest: &Suggester::default(),
         };
         parse_statement(&ctx, &toks)
     }

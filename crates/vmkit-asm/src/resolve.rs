@@ -5,9 +5,9 @@
 //! without reporting the same missing name on every pass.
 
 use crate::ast::{display_name, OperandAst, Program, StmtId, StmtKind, SymKind};
-use crate::diag::did_you_mean;
+use crate::diag::{shorten, Suggester, MAX_QUOTED};
 use crate::expr::Expr;
-use crate::source::{Report, SourceMap, Span};
+use crate::source::{Report, Reports, SourceMap, Span};
 use std::collections::{HashMap, HashSet};
 use vmkit_isa::{syscall, Op};
 
@@ -15,14 +15,15 @@ use vmkit_isa::{syscall, Op};
 pub(crate) fn resolve(
     program: &mut Program,
     sources: &SourceMap,
-    reports: &mut Vec<Report>,
+    suggester: &Suggester,
+    reports: &mut Reports,
 ) -> Vec<String> {
     let imports = resolve_imports(program, reports);
-    check_references(program, sources, reports);
+    check_references(program, sources, suggester, reports);
     check_cycles(program, reports);
     mark_default_entry(program);
     // After an error, a label may look unused only because the line that used it failed.
-    if !reports.iter().any(|r| r.severity == crate::Severity::Error) {
+    if !reports.has_errors() {
         warn_unused(program, reports);
     }
     imports
@@ -31,7 +32,7 @@ pub(crate) fn resolve(
 /// Import indices follow the order in which names first appear, in `.import` or as `hcall
 /// NAME`. A `hcall` operand that names a constant or label is a number instead, unless the
 /// name is also declared with `.import`.
-fn resolve_imports(program: &mut Program, reports: &mut Vec<Report>) -> Vec<String> {
+fn resolve_imports(program: &mut Program, reports: &mut Reports) -> Vec<String> {
     let declared: HashSet<String> = program
         .imports
         .iter()
@@ -122,7 +123,12 @@ fn for_each_expr(program: &Program, f: &mut dyn FnMut(&Expr, Option<StmtId>, boo
     }
 }
 
-fn check_references(program: &mut Program, sources: &SourceMap, reports: &mut Vec<Report>) {
+fn check_references(
+    program: &mut Program,
+    sources: &SourceMap,
+    suggester: &Suggester,
+    reports: &mut Reports,
+) {
     let mut used: Vec<usize> = Vec::new();
     let mut missing: Vec<(String, Span, Option<StmtId>, bool)> = Vec::new();
     for_each_expr(program, &mut |e, stmt, is_sys| {
@@ -145,12 +151,23 @@ fn check_references(program: &mut Program, sources: &SourceMap, reports: &mut Ve
         }
         let written = display_name(sources.snippet(span)).to_string();
         // A `.rept` can repeat one missing name many times; suggest once per spelling.
-        let suggestion = suggestions
-            .entry((name.clone(), written.clone(), is_sys))
-            .or_insert_with(|| suggest(program, &name, &written, is_sys))
-            .clone();
-        let mut report = Report::error(span, format!("undefined symbol `{written}`"))
-            .maybe_hint(suggestion.map(|s| format!("did you mean `{s}`?")));
+        let key = (name.clone(), written.clone(), is_sys);
+        let suggestion = match suggestions.get(&key) {
+            Some(s) => s.clone(),
+            None => {
+                let found = suggest(program, suggester, &name, &written, is_sys);
+                // `None`: out of time for suggestions; not an answer to remember.
+                if let Some(s) = &found {
+                    suggestions.insert(key, s.clone());
+                }
+                found.flatten()
+            }
+        };
+        let mut report = Report::error(
+            span,
+            format!("undefined symbol `{}`", shorten(&written, MAX_QUOTED)),
+        )
+        .maybe_hint(suggestion.map(|s| format!("did you mean `{s}`?")));
         if written.starts_with('.') && written != name {
             report = report.note(format!(
                 "`{written}` is a local label; here it means `{name}`"
@@ -171,11 +188,24 @@ fn check_references(program: &mut Program, sources: &SourceMap, reports: &mut Ve
     }
 }
 
-/// A defined name close to the missing one, spelled the way the user would write it here.
-fn suggest(program: &Program, full: &str, written: &str, is_sys: bool) -> Option<String> {
+/// A defined name close to the missing one, spelled the way the user would write it here;
+/// as [`Suggester::search`] answers.
+fn suggest(
+    program: &Program,
+    suggester: &Suggester,
+    full: &str,
+    written: &str,
+    is_sys: bool,
+) -> Option<Option<String>> {
     let scope = full
         .strip_suffix(written)
         .filter(|_| written.starts_with('.'));
+    suggester.search(written, || candidates(program, scope, is_sys))
+}
+
+/// Every name "did you mean" may offer for a missing one; local labels of `scope` as
+/// they would be written there.
+fn candidates(program: &Program, scope: Option<&str>, is_sys: bool) -> Vec<String> {
     let mut candidates: Vec<String> = Vec::new();
     for sym in &program.syms {
         if sym.is_macro_local() {
@@ -192,11 +222,11 @@ fn suggest(program: &Program, full: &str, written: &str, is_sys: bool) -> Option
     if is_sys {
         candidates.extend(syscall::ALL.iter().map(|(_, n, _)| n.to_string()));
     }
-    did_you_mean(written, candidates.iter().map(String::as_str))
+    candidates
 }
 
 /// Reports `.equ` definitions that depend on themselves, once per cycle.
-fn check_cycles(program: &Program, reports: &mut Vec<Report>) {
+fn check_cycles(program: &Program, reports: &mut Reports) {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,
@@ -278,7 +308,7 @@ fn mark_default_entry(program: &mut Program) {
     }
 }
 
-fn warn_unused(program: &Program, reports: &mut Vec<Report>) {
+fn warn_unused(program: &Program, reports: &mut Reports) {
     for sym in &program.syms {
         let is_label = matches!(sym.kind, SymKind::Label { .. });
         if !is_label

@@ -8,18 +8,39 @@
 //!
 //! It must not know about syntax: it only maps positions and formats locations.
 
-use crate::diag::{Diagnostic, Severity};
+use crate::diag::{shorten, Diagnostic, Severity, MAX_QUOTED};
+use std::collections::HashMap;
 use std::rc::Rc;
 
 /// Index of a file in the [`SourceMap`].
 pub(crate) type FileId = u32;
 
-/// A file as read, split into lines (without line terminators).
+/// A file as read, with where each line starts. One string and an offset per line, not a
+/// string per line: a file of short lines would otherwise cost many times its size.
 pub(crate) struct SourceFile {
     /// The name used in diagnostics.
     pub name: String,
-    /// Its lines.
-    pub lines: Vec<String>,
+    text: String,
+    /// Byte offset of the start of each line in `text`.
+    starts: Vec<usize>,
+}
+
+impl SourceFile {
+    /// How many lines the file has.
+    pub fn line_count(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Line `i` (0-based), without its line terminator (`\n` or `\r\n`).
+    pub fn line(&self, i: usize) -> Option<&str> {
+        let start = *self.starts.get(i)?;
+        let end = self
+            .starts
+            .get(i + 1)
+            .map_or(self.text.len(), |next| next - 1);
+        let line = self.text.get(start..end)?;
+        Some(line.strip_suffix('\r').unwrap_or(line))
+    }
 }
 
 /// Why a line was produced by something other than reading a file.
@@ -149,6 +170,82 @@ impl Report {
     }
 }
 
+/// Most errors, and most warnings, kept in one run. A `.rept` can repeat an error a million
+/// times, and each report costs memory until the end; past this many, reports are only
+/// counted.
+pub(crate) const MAX_KEPT_REPORTS: usize = 10_000;
+
+/// The reports of one run, kept up to [`MAX_KEPT_REPORTS`] and counted beyond.
+#[derive(Default)]
+pub(crate) struct Reports {
+    kept: Vec<Report>,
+    /// For each kept report, how many reports beyond the limit looked like repeats of it.
+    repeats: Vec<usize>,
+    /// The first kept report with each severity, message and columns.
+    index: HashMap<(Severity, String, u32, u32), usize>,
+    /// Errors and warnings that were counted but not kept.
+    dropped_errors: usize,
+    dropped_warnings: usize,
+    has_errors: bool,
+    /// Errors and warnings kept.
+    kept_errors: usize,
+    kept_warnings: usize,
+}
+
+impl Reports {
+    pub fn push(&mut self, report: Report) {
+        let error = report.severity == Severity::Error;
+        self.has_errors |= error;
+        let (start, end) = report.span.map_or((0, 0), |s| (s.start, s.end));
+        let key = (report.severity, report.message, start, end);
+        let kept = if error {
+            &mut self.kept_errors
+        } else {
+            &mut self.kept_warnings
+        };
+        if *kept < MAX_KEPT_REPORTS {
+            *kept += 1;
+            self.index.entry(key.clone()).or_insert(self.kept.len());
+            self.kept.push(Report {
+                message: key.1,
+                ..report
+            });
+            self.repeats.push(0);
+        } else if let Some(&i) = self.index.get(&key) {
+            // Past the limit the line cannot be told apart without the source map: the
+            // same message at the same columns is, in practice, the same line of a `.rept`
+            // or macro body again.
+            self.repeats[i] += 1;
+        } else if error {
+            self.dropped_errors += 1;
+        } else {
+            self.dropped_warnings += 1;
+        }
+    }
+
+    /// Moves every report out of `more` into these.
+    pub fn append(&mut self, more: &mut Vec<Report>) {
+        for r in more.drain(..) {
+            self.push(r);
+        }
+    }
+
+    /// Whether any error was reported, kept or not.
+    pub fn has_errors(&self) -> bool {
+        self.has_errors
+    }
+
+    /// The kept reports, each with its count of repeats that were not kept, and how many
+    /// other errors and warnings were not kept.
+    pub fn into_parts(self) -> (Vec<(Report, usize)>, usize, usize) {
+        (
+            self.kept.into_iter().zip(self.repeats).collect(),
+            self.dropped_errors,
+            self.dropped_warnings,
+        )
+    }
+}
+
 /// All files and logical lines of one assembler run.
 #[derive(Default)]
 pub(crate) struct SourceMap {
@@ -157,12 +254,11 @@ pub(crate) struct SourceMap {
 }
 
 impl SourceMap {
-    pub fn add_file(&mut self, name: String, text: &str) -> FileId {
-        let lines = text
-            .split('\n')
-            .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string())
+    pub fn add_file(&mut self, name: String, text: String) -> FileId {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
-        self.files.push(SourceFile { name, lines });
+        self.files.push(SourceFile { name, text, starts });
         (self.files.len() - 1) as FileId
     }
 
@@ -195,8 +291,21 @@ impl SourceMap {
 
     fn original_line(&self, origin: &Origin) -> &str {
         self.file(origin.file)
-            .and_then(|f| f.lines.get((origin.line as usize).wrapping_sub(1)))
-            .map_or("", String::as_str)
+            .and_then(|f| f.line((origin.line as usize).wrapping_sub(1)))
+            .unwrap_or("")
+    }
+
+    /// Where a span was written, cheaply: the file, its 1-based line and the byte offset
+    /// in that line. Enough to sort and compare reports without building diagnostics.
+    pub fn place(&self, span: Span) -> Option<(FileId, u32, usize)> {
+        let origin = &self.lines.get(span.line as usize)?.origin;
+        let start = match &origin.col_map {
+            None => span.start as usize,
+            Some(map) => map
+                .get(span.start as usize)
+                .map_or(usize::MAX, |r| r.0 as usize),
+        };
+        Some((origin.file, origin.line, start))
     }
 
     /// File name, 1-based line and column, length in characters and the original line.
@@ -247,7 +356,10 @@ impl SourceMap {
         if logical.origin.col_map.is_some() {
             let text = logical.text.trim();
             let text = text.split(';').next().unwrap_or(text).trim_end();
-            notes.push(format!("after substitution the line reads `{text}`"));
+            notes.push(format!(
+                "after substitution the line reads `{}`",
+                shorten(text, 2 * MAX_QUOTED)
+            ));
         }
         let mut next = logical.origin.expansion.clone();
         while let Some(exp) = next {
@@ -312,14 +424,14 @@ mod tests {
     #[test]
     fn spans_in_file_lines_map_to_columns_in_characters() {
         let mut map = SourceMap::default();
-        let f = map.add_file("a.s".into(), "x\r\n  é: mov r1, 2\n");
+        let f = map.add_file("a.s".into(), "x\r\n  é: mov r1, 2\n".into());
         let origin = Origin {
             file: f,
             line: 2,
             col_map: None,
             expansion: None,
         };
-        let text = map.file(f).unwrap().lines[1].clone();
+        let text = map.file(f).unwrap().line(1).unwrap().to_string();
         let at = text.find("mov").unwrap() as u32;
         let line = map.add_line(text, origin);
         let d = map.to_diagnostic(
@@ -340,7 +452,7 @@ mod tests {
     #[test]
     fn expanded_spans_map_through_the_column_map() {
         let mut map = SourceMap::default();
-        let f = map.add_file("m.s".into(), "  mov r\\n, 1");
+        let f = map.add_file("m.s".into(), "  mov r\\n, 1".into());
         // "  mov r0, 1": byte 7 ("0") came from "\n" at 7..9, the rest shift by one.
         let mut cm: Vec<(u32, u32)> = (0..7).map(|i| (i, i + 1)).collect();
         cm.push((7, 9));

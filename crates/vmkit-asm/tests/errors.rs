@@ -554,7 +554,7 @@ fn macro_and_repetition_errors() {
         ),
         (
             "main: halt\n.rept 600000\nnop\nnop\n.endr",
-            "this expansion would produce more than 1000000 lines",
+            "this `.rept` would produce more than 1000000 lines",
             2,
             1,
         ),
@@ -660,7 +660,7 @@ fn more_header_and_block_errors() {
         ),
         (
             "main: halt\n.fill 0x8000000000, 0",
-            "`.fill` of 0x8000000000 bytes is larger than the limit of 268435456 bytes",
+            "`.fill` of 0x8000000000 bytes is larger than the limit of 67108864 bytes",
             2,
             7,
         ),
@@ -672,7 +672,7 @@ fn more_header_and_block_errors() {
         ),
         (
             "main: halt\n.data\n.space 0x20000000\n.byte 1",
-            "this section holds more than 268435456 bytes of contents",
+            "this section holds more than 67108864 bytes of contents",
             2,
             1,
         ),

@@ -18,8 +18,9 @@ pub fn protect(
     let profile = match profile {
         None => None,
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| format!("error: cannot read {}: {e}", p.display()))?;
+            let bytes = crate::input::read_input(p, crate::input::MAX_PROGRAM_BYTES)?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| format!("error: {} is not UTF-8 text", p.display()))?;
             Some(
                 vmkit_protect::Profile::parse(&text)
                     .map_err(|e| format!("error: {}:{e}", p.display()))?,

@@ -37,9 +37,12 @@ pub struct Options {
 pub fn is_elf_file(path: &Path) -> bool {
     use std::io::Read;
     let mut magic = [0u8; 4];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok()
+    // Opening a FIFO would wait for a writer; what is not a regular file is left to the
+    // reader, which refuses it by name.
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
+        && std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut magic))
+            .is_ok()
         && vmkit_x86::elf::is_elf(&magic)
 }
 
@@ -103,8 +106,7 @@ pub fn run(file: &Path, args: &MachineArgs, options: &Options) -> Result<i32, St
 /// A machine with `file` loaded (ELF, or flat code with `--raw`) and the sandbox and
 /// system-call options applied, ready to run.
 pub fn load(file: &Path, options: &Options) -> Result<X86Machine, String> {
-    let bytes =
-        std::fs::read(file).map_err(|e| format!("error: cannot read {}: {e}", file.display()))?;
+    let bytes = crate::input::read_input(file, crate::input::MAX_X86_PROGRAM_BYTES)?;
     let mut vm =
         X86Machine::try_new().map_err(|e| format!("error: cannot start the x86 guest: {e}"))?;
     vm.set_memory_limit(options.memory_limit);

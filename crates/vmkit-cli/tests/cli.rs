@@ -381,3 +381,72 @@ fn x86_guest_faults_and_unknown_syscalls_are_reported() {
     assert_eq!(o.status, 139, "{}", o.stderr);
     assert!(o.stderr.contains("eip=0x70000000"), "{}", o.stderr);
 }
+
+/// `/dev/zero`, a FIFO and a directory are refused by name at once by every command that
+/// reads a file, instead of being read without end (or waited on).
+#[test]
+fn inputs_that_are_not_regular_files_are_refused() {
+    let t = TempDir::new("notfile");
+    let out = t.0.join("out.vmi");
+    let out = out.to_str().unwrap();
+    let fifo = t.0.join("fifo");
+    let have_fifo = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success());
+    let dir = t.0.to_str().unwrap().to_string();
+    let mut cases = vec![
+        ("/dev/zero".to_string(), "a character device"),
+        (dir, "a directory"),
+    ];
+    if have_fifo {
+        cases.push((fifo.to_str().unwrap().to_string(), "a FIFO"));
+    }
+    for (path, kind) in &cases {
+        for args in [
+            vec!["run", path],
+            vec!["run", "--arch", "x86", path],
+            vec!["asm", path, "-o", out],
+            vec!["dis", path],
+            vec!["trace", path],
+            vec!["protect", path, "-o", out],
+            vec!["devirt", path, "-o", out],
+        ] {
+            let o = vmkit(&args);
+            assert_eq!(o.status, 1, "{args:?}: {}", o.stderr);
+            let want = format!("cannot read {path}: it is {kind}, not a regular file");
+            assert!(o.stderr.contains(&want), "{args:?}: {}", o.stderr);
+        }
+    }
+    // A profile is read the same way.
+    let src = t.file("p.s", b"main:\n    mov r1, 0\n    sys exit\n");
+    let o = vmkit(&["protect", &src, "-o", out, "--profile", "/dev/zero"]);
+    assert_eq!(o.status, 1, "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("cannot read /dev/zero: it is a character device"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn inputs_larger_than_the_limit_are_refused() {
+    let t = TempDir::new("toobig");
+    let p = t.0.join("big.s");
+    let f = std::fs::File::create(&p).unwrap();
+    // Sparse: 64 MiB and one byte, without writing them.
+    f.set_len((64 << 20) + 1).unwrap();
+    let p = p.to_str().unwrap();
+    for args in [vec!["run", p], vec!["asm", p], vec!["dis", p]] {
+        let o = vmkit(&args);
+        assert_eq!(o.status, 1, "{args:?}: {}", o.stderr);
+        assert!(
+            o.stderr.contains(&format!(
+                "cannot read {p}: it is larger than the limit of 64 MiB"
+            )),
+            "{args:?}: {}",
+            o.stderr
+        );
+    }
+}

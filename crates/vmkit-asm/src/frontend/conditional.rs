@@ -6,7 +6,7 @@
 
 use super::{CondLevel, Frontend};
 use crate::ast::{Program, SymKind};
-use crate::diag::did_you_mean;
+use crate::diag::{shorten, Suggester, MAX_QUOTED};
 use crate::expr::{parse_expr, Cursor, Env, Expr};
 use crate::lexer::Token;
 use crate::parser::qualify;
@@ -135,7 +135,31 @@ impl Frontend {
         if !cur.at_end() {
             return Err(cur.unexpected("end of line"));
         }
-        eval_early(&self.program, &expr)
+        self.eval_early(&expr)
+    }
+
+    /// Evaluates `expr` with the constants defined so far.
+    pub(super) fn eval_early(&self, expr: &Expr) -> Result<i64, Report> {
+        // Start from every constant already worked out: a `.if` inside a `.rept` must not
+        // walk a long chain of constants again at every repetition.
+        let cache = RefCell::new(HashMap::new());
+        let env = EarlyEnv {
+            program: &self.program,
+            cache: &cache,
+            known: &self.early_values,
+            shallow: false,
+            suggest: &self.suggester,
+        };
+        let value = expr.eval(&env, false);
+        // A value, once found, is final: names are defined once, and the ones it depends
+        // on were all defined. An error may not be (its name may be defined later).
+        let mut known = self.early_values.borrow_mut();
+        for (k, v) in cache.into_inner() {
+            if let Ok(v) = v {
+                known.insert(k, v);
+            }
+        }
+        value
     }
 }
 
@@ -146,25 +170,23 @@ struct EarlyEnv<'a> {
     cache: &'a RefCell<HashMap<usize, Result<i64, Report>>>,
     /// Only read constants from the cache (while filling it in dependency order).
     shallow: bool,
-}
-
-/// Evaluates `expr` with the constants defined so far.
-pub(super) fn eval_early(program: &Program, expr: &Expr) -> Result<i64, Report> {
-    let cache = RefCell::new(HashMap::new());
-    let env = EarlyEnv {
-        program,
-        cache: &cache,
-        shallow: false,
-    };
-    expr.eval(&env, false)
+    /// Values found by earlier evaluations.
+    known: &'a RefCell<HashMap<usize, i64>>,
+    suggest: &'a Suggester,
 }
 
 impl Env for EarlyEnv<'_> {
     fn symbol(&self, name: &str, span: Span, in_cp: bool) -> Result<i64, Report> {
         let Some(&id) = self.program.sym_index.get(name) else {
-            let names = self.program.syms.iter().map(|s| s.name.as_str());
-            return Err(Report::error(span, format!("`{name}` is not defined before this line"))
-                .maybe_hint(did_you_mean(name, names).map(|s| format!("did you mean `{s}`?")))
+            // The names grow as the source is read, so the answer is not cached.
+            let hint = self
+                .suggest
+                .search(name, || {
+                    self.program.syms.iter().map(|s| s.name.as_str()).collect()
+                })
+                .flatten();
+            return Err(Report::error(span, format!("`{}` is not defined before this line", shorten(name, MAX_QUOTED)))
+                .maybe_hint(hint.map(|s| format!("did you mean `{s}`?")))
                 .note("`.rept` and `.if` are decided while reading, so they only see constants defined above them"));
         };
         if matches!(self.program.syms[id].kind, SymKind::Label { .. }) {
@@ -174,11 +196,14 @@ impl Env for EarlyEnv<'_> {
             )
             .note("`.rept` and `.if` are decided while reading, before layout; use a constant"));
         }
+        if let Some(&v) = self.known.borrow().get(&id) {
+            return Ok(v);
+        }
         if !self.shallow && !self.cache.borrow().contains_key(&id) {
-            for k in self
-                .program
-                .equ_order(id, &|k| self.cache.borrow().contains_key(&k))
-            {
+            let done = |k: usize| {
+                self.cache.borrow().contains_key(&k) || self.known.borrow().contains_key(&k)
+            };
+            for k in self.program.equ_order(id, &done) {
                 if let SymKind::Equ { expr, .. } = &self.program.syms[k].kind {
                     let inner = EarlyEnv {
                         shallow: true,

@@ -2,17 +2,22 @@
 //! repetitions, and `.include`d files. Each expansion becomes a new frame of lines, tagged
 //! with how it came to be so that diagnostics can say so.
 
-use super::conditional::eval_early;
-use super::{Frame, FrameKind, Frontend, MAX_EXPANDED_LINES, MAX_INCLUDE_DEPTH, MAX_MACRO_DEPTH};
+use super::{
+    line_count, Frame, FrameKind, Frontend, MAX_EXPANDED_BYTES, MAX_EXPANDED_LINES,
+    MAX_EXPANDED_LINE_BYTES, MAX_INCLUDE_DEPTH, MAX_MACRO_DEPTH, MAX_SOURCE_BYTES,
+    MAX_SOURCE_LINES,
+};
 use crate::expr::{parse_expr, Cursor};
+use crate::file::{read_limited, show_size, MAX_SOURCE_FILE_BYTES};
 use crate::lexer::{comment_start, Punct, Tok, Token};
 use crate::macros::{
     bind_args, head_word, parse_macro_header, split_args, substitute_body, MacroDef, RawLine,
-    Substitution,
+    Substitution, TooLong,
 };
 use crate::mnemonic;
 use crate::parser::qualify;
 use crate::source::{Expansion, ExpansionKind, Origin, Report, Span};
+use std::collections::HashMap;
 use std::path::Path;
 use std::rc::Rc;
 
@@ -120,7 +125,9 @@ impl Frontend {
         self.macros.insert(name, Rc::new(def));
     }
 
-    fn reserve_lines(&mut self, n: usize, span: Span) -> bool {
+    /// Takes `n` lines from the budget of expanded lines; `what` names the expansion in the
+    /// error ("expanding macro `m`", "this `.rept`").
+    fn reserve_lines(&mut self, n: usize, span: Span, what: &str) -> bool {
         if self.over_budget {
             return false;
         }
@@ -130,19 +137,51 @@ impl Frontend {
                 true
             }
             _ => {
-                self.over_budget = true;
-                self.error(
-                    Report::error(
-                        span,
-                        format!(
-                            "this expansion would produce more than {MAX_EXPANDED_LINES} lines"
-                        ),
-                    )
-                    .hint("use `.fill` or `.space` for large blocks of data"),
+                self.over_limit(
+                    span,
+                    format!("{what} would produce more than {MAX_EXPANDED_LINES} lines"),
+                    Some("the limit counts the lines that all macros and repetitions produce in one run"),
+                    "use `.fill` or `.space` for large blocks of data",
                 );
                 false
             }
         }
+    }
+
+    /// What is left of the budget of expanded text.
+    fn bytes_left(&self) -> usize {
+        MAX_EXPANDED_BYTES.saturating_sub(self.expanded_bytes)
+    }
+
+    /// Reports that the expansion `what` at `span` would exceed a limit on expanded text.
+    fn over_bytes(&mut self, span: Span, what: &str, which: TooLong) {
+        let (message, note) = match which {
+            TooLong::Total => (
+                format!("{what} would produce more than {MAX_EXPANDED_BYTES} bytes of text"),
+                "the limit counts the text that all macros and repetitions produce in one run",
+            ),
+            TooLong::Line => (
+                format!("{what} would produce a line longer than {MAX_EXPANDED_LINE_BYTES} bytes"),
+                "the limit is on each line that a macro or repetition produces",
+            ),
+        };
+        let hint = if what.starts_with("expanding macro") {
+            "a macro that passes its arguments on to itself more than once doubles them at every level"
+        } else {
+            "use `.fill` or `.space` for large blocks of data"
+        };
+        self.over_limit(span, message, Some(note), hint);
+    }
+
+    /// Reports a limit on expansion once; nothing more is expanded afterwards, since a
+    /// runaway expansion would hit the limit again at every level it fans out to.
+    fn over_limit(&mut self, span: Span, message: String, note: Option<&str>, hint: &str) {
+        self.over_budget = true;
+        let mut report = Report::error(span, message);
+        if let Some(note) = note {
+            report = report.note(note);
+        }
+        self.error(report.hint(hint));
     }
 
     fn unique(&mut self) -> u64 {
@@ -175,23 +214,19 @@ impl Frontend {
             return;
         }
         if depth >= MAX_MACRO_DEPTH {
-            // A runaway recursion would hit this limit again at every level it fans out to;
-            // one report is enough, and expanding more cannot help.
-            self.over_budget = true;
-            self.error(
-                Report::error(
-                    head_span,
-                    format!(
-                        "macro `{}` is nested more than {MAX_MACRO_DEPTH} levels deep",
-                        def.name
-                    ),
-                )
-                .hint("a macro that invokes itself needs an `.if` that stops the recursion"),
+            self.over_limit(
+                head_span,
+                format!(
+                    "macro `{}` is nested more than {MAX_MACRO_DEPTH} levels deep",
+                    def.name
+                ),
+                None,
+                "a macro that invokes itself needs an `.if` that stops the recursion",
             );
             return;
         }
-        let vars = match bind_args(def, args) {
-            Ok(v) => v,
+        let vars: HashMap<String, String> = match bind_args(def, args) {
+            Ok(v) => v.into_iter().collect(),
             Err(msg) => {
                 let params: Vec<String> = def
                     .params
@@ -213,17 +248,27 @@ impl Frontend {
                 return;
             }
         };
-        if !self.reserve_lines(def.body.len(), head_span) {
+        let what = format!("expanding macro `{}`", def.name);
+        if !self.reserve_lines(def.body.len(), head_span, &what) {
             return;
         }
         let unique = self.unique();
-        let mut lines = substitute_body(
+        let mut lines = match substitute_body(
             &def.body,
             &Substitution {
                 vars: &vars,
                 unique: Some(unique),
             },
-        );
+            self.bytes_left(),
+            MAX_EXPANDED_LINE_BYTES,
+        ) {
+            Ok(lines) => lines,
+            Err(which) => {
+                self.over_bytes(head_span, &what, which);
+                return;
+            }
+        };
+        self.expanded_bytes += lines.iter().map(|l| l.text.len()).sum::<usize>();
         let exp = self.expansion(ExpansionKind::Macro(def.name.clone()), origin);
         for l in &mut lines {
             l.origin.expansion = Some(exp.clone());
@@ -270,13 +315,14 @@ impl Frontend {
         if body.is_empty() || count == 0 {
             return;
         }
-        if !self.reserve_lines(body.len().saturating_mul(count), head_span) {
+        let what = format!("this `{head}`");
+        if !self.reserve_lines(body.len().saturating_mul(count), head_span, &what) {
             return;
         }
         let mut lines = Vec::with_capacity(body.len() * count);
         for i in 0..count {
             let item = items.get(i);
-            let vars: Vec<(String, String)> =
+            let vars: HashMap<String, String> =
                 var.iter().map(|v| (v.clone(), item.clone())).collect();
             let unique = self.unique();
             let kind = match (head, &var) {
@@ -290,13 +336,32 @@ impl Frontend {
                 },
             };
             let exp = self.expansion(kind, origin);
-            for mut l in substitute_body(
+            let copy = match substitute_body(
                 &body,
                 &Substitution {
                     vars: &vars,
                     unique: Some(unique),
                 },
+                self.bytes_left(),
+                MAX_EXPANDED_LINE_BYTES,
             ) {
+                Ok(copy) => copy,
+                Err(which) => {
+                    self.over_bytes(head_span, &what, which);
+                    return;
+                }
+            };
+            // `.rept`'s first copy is its shortest (later ones only have longer numbers in
+            // them), so when it times the count is over the limit, the whole is.
+            if i == 0 && matches!(items, Items::Count(_)) {
+                let first: usize = copy.iter().map(|l| l.text.len()).sum();
+                if first.saturating_mul(count) > self.bytes_left() {
+                    self.over_bytes(head_span, &what, TooLong::Total);
+                    return;
+                }
+            }
+            for mut l in copy {
+                self.expanded_bytes += l.text.len();
                 l.origin.expansion = Some(exp.clone());
                 lines.push(l);
             }
@@ -329,7 +394,7 @@ impl Frontend {
         } else {
             return Err(cur.unexpected("`,` or end of line"));
         };
-        let count = eval_early(&self.program, &expr)?;
+        let count = self.eval_early(&expr)?;
         if count < 0 {
             return Err(Report::error(
                 expr.span,
@@ -376,6 +441,9 @@ impl Frontend {
     }
 
     pub(super) fn include(&mut self, head_span: Span, mut cur: Cursor<'_>, origin: &Origin) {
+        if self.over_budget {
+            return;
+        }
         let arg_span = cur.here();
         let path = match cur.next().map(|t| &t.tok) {
             Some(Tok::Str(s)) if cur.at_end() => String::from_utf8_lossy(s).into_owned(),
@@ -428,7 +496,19 @@ impl Frontend {
                 return;
             }
         }
-        let text = match std::fs::read(&full) {
+        let text = match read_limited(&full, MAX_SOURCE_FILE_BYTES) {
+            Ok(bytes) if self.source_bytes.saturating_add(bytes.len()) > MAX_SOURCE_BYTES => {
+                self.over_limit(
+                    arg_span,
+                    format!(
+                        "including `{path}` would read more than {} of source in all",
+                        show_size(MAX_SOURCE_BYTES as u64)
+                    ),
+                    Some("the limit counts the main file and every file included, each time it is included"),
+                    "an `.include` inside `.rept` or a macro reads its file again each time",
+                );
+                return;
+            }
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(e) => {
                 self.error(
@@ -439,9 +519,21 @@ impl Frontend {
                 return;
             }
         };
+        let lines = line_count(&text);
+        if self.source_lines.saturating_add(lines) > MAX_SOURCE_LINES {
+            self.over_limit(
+                arg_span,
+                format!("including `{path}` would read more than {MAX_SOURCE_LINES} lines of source in all"),
+                Some("the limit counts the main file and every file included, each time it is included"),
+                "an `.include` inside `.rept` or a macro reads its file again each time",
+            );
+            return;
+        }
+        self.source_lines += lines;
+        self.source_bytes += text.len();
         let new_dir = full.parent().map(Path::to_path_buf).unwrap_or_default();
         let name = full.display().to_string();
-        let file = self.add_file(name, &text, new_dir);
+        let file = self.add_file(name, text, new_dir);
         let exp = self.expansion(ExpansionKind::Include, origin);
         let lines = self.file_lines(file, Some(exp));
         self.frames.push(Frame {

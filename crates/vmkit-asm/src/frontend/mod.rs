@@ -12,11 +12,13 @@ mod expand;
 mod statements;
 
 use crate::ast::{Program, SegId};
+use crate::diag::Suggester;
 use crate::expr::Cursor;
 use crate::lexer::{comment_start, lex, Token};
 use crate::macros::{head_word, MacroDef, RawLine};
 use crate::parser;
-use crate::source::{Expansion, FileId, Origin, Report, SourceMap, Span};
+use crate::source::{Expansion, FileId, Origin, Report, Reports, SourceMap, Span};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -28,11 +30,32 @@ pub(crate) const MAX_INCLUDE_DEPTH: usize = 50;
 /// Most lines that macros and repetitions may produce in one run; a guard against
 /// `.rept 1000000000` and macros that invoke themselves twice.
 pub(crate) const MAX_EXPANDED_LINES: usize = 1_000_000;
+/// Most bytes of text that macros and repetitions may produce in one run. The line limit
+/// alone does not bound the work: a macro that passes its arguments to itself twice keeps
+/// its line count but doubles the length of its lines at every level.
+pub(crate) const MAX_EXPANDED_BYTES: usize = 16 << 20;
+/// Longest line that a macro or repetition may produce. It stops a macro that doubles its
+/// arguments long before the total is reached, and bounds the work on any one line.
+pub(crate) const MAX_EXPANDED_LINE_BYTES: usize = MAX_LINE_BYTES;
+/// Longest line, from a file or an expansion. All of a line's tokens are held at once, and
+/// they cost many times its text.
+pub(crate) const MAX_LINE_BYTES: usize = 1 << 20;
+/// Most bytes of source text read in one run, the main file and every `.include` together
+/// (an `.include` inside a `.rept` reads its file once per repetition).
+pub(crate) const MAX_SOURCE_BYTES: usize = crate::MAX_SOURCE_FILE_BYTES as usize;
+/// Most lines read from files in one run, counted as for [`MAX_SOURCE_BYTES`]. Each line
+/// costs memory until the end of the run, so 64 MiB of empty lines would cost gigabytes.
+pub(crate) const MAX_SOURCE_LINES: usize = 4_000_000;
 
 enum FrameKind {
     File { path: Option<PathBuf> },
     Macro,
     Repeat,
+}
+
+/// How many lines `text` has, as [`SourceMap::add_file`] splits it.
+pub(crate) fn line_count(text: &str) -> usize {
+    text.bytes().filter(|&b| b == b'\n').count() + 1
 }
 
 /// One branch level of `.if`.
@@ -58,7 +81,11 @@ struct Frame {
 pub(crate) struct Frontend {
     pub sources: SourceMap,
     pub program: Program,
-    pub reports: Vec<Report>,
+    pub reports: Reports,
+    /// "Did you mean" for every phase of the run.
+    pub suggester: Suggester,
+    /// Values of constants found while reading (for `.rept` and `.if`), by symbol index.
+    early_values: RefCell<HashMap<usize, i64>>,
     macros: HashMap<String, Rc<MacroDef>>,
     frames: Vec<Frame>,
     /// Directory each file's `.include`s are relative to.
@@ -69,6 +96,9 @@ pub(crate) struct Frontend {
     last_seg_of_kind: HashMap<u8, SegId>,
     next_unique: u64,
     expanded_lines: usize,
+    expanded_bytes: usize,
+    source_bytes: usize,
+    source_lines: usize,
     /// Set once an expansion limit (lines or depth) is hit: further macros and repetitions
     /// are not expanded, so the limit is reported once.
     over_budget: bool,
@@ -79,7 +109,9 @@ impl Frontend {
         Frontend {
             sources: SourceMap::default(),
             program: Program::default(),
-            reports: Vec::new(),
+            reports: Reports::default(),
+            suggester: Suggester::default(),
+            early_values: RefCell::default(),
             macros: HashMap::new(),
             frames: Vec::new(),
             file_dirs: Vec::new(),
@@ -88,6 +120,9 @@ impl Frontend {
             last_seg_of_kind: HashMap::new(),
             next_unique: 0,
             expanded_lines: 0,
+            expanded_bytes: 0,
+            source_bytes: 0,
+            source_lines: 0,
             over_budget: false,
         }
     }
@@ -95,7 +130,16 @@ impl Frontend {
     /// Reads a whole program whose main file is `name` with `text`; `.include`s are
     /// relative to `dir`.
     pub fn run(&mut self, name: &str, text: &str, dir: PathBuf, path: Option<PathBuf>) {
-        let file = self.add_file(name.to_string(), text, dir);
+        self.source_bytes = text.len();
+        self.source_lines = line_count(text);
+        if self.source_lines > MAX_SOURCE_LINES {
+            self.reports.push(Report::global(format!(
+                "`{name}` has {} lines, more than the limit of {MAX_SOURCE_LINES}",
+                self.source_lines
+            )));
+            return;
+        }
+        let file = self.add_file(name.to_string(), text.to_string(), dir);
         let lines = self.file_lines(file, None);
         self.frames.push(Frame {
             lines,
@@ -108,7 +152,7 @@ impl Frontend {
         self.drive();
     }
 
-    fn add_file(&mut self, name: String, text: &str, dir: PathBuf) -> FileId {
+    fn add_file(&mut self, name: String, text: String, dir: PathBuf) -> FileId {
         let id = self.sources.add_file(name, text);
         self.file_dirs.push(dir);
         id
@@ -118,11 +162,9 @@ impl Frontend {
         let Some(f) = self.sources.file(file) else {
             return Vec::new();
         };
-        f.lines
-            .iter()
-            .enumerate()
-            .map(|(i, text)| RawLine {
-                text: text.clone(),
+        (0..f.line_count())
+            .map(|i| RawLine {
+                text: f.line(i).unwrap_or("").to_string(),
                 origin: Origin {
                     file,
                     line: i as u32 + 1,
@@ -168,6 +210,30 @@ impl Frontend {
     }
 
     fn line(&mut self, raw: RawLine) {
+        // Blank and comment-only lines say nothing and need no place in the source map.
+        if raw.text[..comment_start(&raw.text)].trim().is_empty() {
+            return;
+        }
+        if raw.text.len() > MAX_LINE_BYTES && self.active() {
+            let len = raw.text.len();
+            // The line itself is not kept: only its start is shown.
+            let mut start = raw.text;
+            let cut = (0..=200)
+                .rev()
+                .find(|&i| start.is_char_boundary(i))
+                .unwrap_or(0);
+            start.truncate(cut);
+            let line = self.sources.add_line(start, raw.origin);
+            self.error(Report::error(
+                Span {
+                    line,
+                    start: 0,
+                    end: 1,
+                },
+                format!("this line has {len} bytes, more than the limit of {MAX_LINE_BYTES}"),
+            ));
+            return;
+        }
         let head = head_word(&raw.text);
         let conditional = matches!(
             head.as_str(),

@@ -109,6 +109,7 @@ impl Frontend {
             text,
             scope: &self.scope,
             macro_names: &names,
+            suggest: &self.suggester,
         };
         let Some(first) = toks.first() else {
             return;
