@@ -140,6 +140,10 @@ enum Command {
         /// one from the seed: the program gets the same virtual code it had.
         #[arg(long, value_name = "FILE", conflicts_with_all = ["vms", "functions"])]
         profile: Option<PathBuf>,
+        /// Do not name the VM's parts (vm0.vm_entry, vm0.calc_jmp, handlers) in the
+        /// image's symbols; `vmkit dis` shows them by default.
+        #[arg(long)]
+        strip: bool,
     },
     /// Undo `vmkit protect`: recover the plain program from a protected image alone.
     #[command(
@@ -246,6 +250,7 @@ fn main() -> ExitCode {
             vms,
             functions,
             profile,
+            strip,
         } => protect::protect(
             &file,
             &output,
@@ -253,6 +258,7 @@ fn main() -> ExitCode {
             vms as usize,
             functions,
             profile.as_deref(),
+            strip,
         ),
         Command::Devirt {
             file,

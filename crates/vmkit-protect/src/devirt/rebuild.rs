@@ -268,6 +268,22 @@ fn emit(blocks: &[Lifted], at: Option<u64>) -> Code {
     code
 }
 
+/// Every address below `base` in executable code that holds a `jmp` to an entry stub: a
+/// protected function's start, even one that only pointers reach (no call names it).
+fn stub_jumps(image: &Image, vms: &[RecoveredVm], base: u64) -> Vec<u64> {
+    let stubs: BTreeSet<u64> = vms
+        .iter()
+        .flat_map(|v| v.entry.stubs.iter().map(|s| s.0))
+        .collect();
+    image
+        .segments
+        .iter()
+        .filter(|s| s.perms.exec() && s.addr < base)
+        .flat_map(|s| s.addr..s.addr + s.data.len() as u64)
+        .filter(|&a| jmp_at(image, a).is_some_and(|t| stubs.contains(&t)))
+        .collect()
+}
+
 /// Recovers the plain program from a protected image, with no other input.
 pub fn devirtualize(image: &Image) -> Result<Devirtualized, DevirtError> {
     let entries = recover(image)?;
@@ -305,6 +321,7 @@ pub fn devirtualize(image: &Image) -> Result<Devirtualized, DevirtError> {
         .map(|f| f.start)
         .chain(skipped.iter().map(|s| s.start))
         .chain([image.entry])
+        .chain(stub_jumps(image, &vms, base))
         .collect();
     let mut seen = BTreeSet::new();
     let mut functions: Vec<(u64, usize, u64, Vec<Lifted>)> = Vec::new();
@@ -341,6 +358,25 @@ pub fn devirtualize(image: &Image) -> Result<Devirtualized, DevirtError> {
     }
     let mut out = image.clone();
     out.segments.retain(|s| s.addr < base);
+    // The VM's symbols (vm0.vm_entry, ...) name what is gone now.
+    out.symbols.retain(|s| s.addr < base);
+    // The protector grows an explicit memory size to fit the VM; its trailer (at the end
+    // of the segment with the handler tables) says what it was.
+    let tables = seg_of(vms[0].entry.table)
+        .ok_or_else(|| DevirtError::corrupt(vms[0].entry.table, "a handler table in a segment"))?;
+    if let Some(m) = crate::build::decode_trailer(&tables.data) {
+        let program_end = out.end_address();
+        if m > image.memory_size || (m != 0 && m < program_end) {
+            return Err(DevirtError::corrupt(
+                tables.end() - crate::build::TRAILER_BYTES,
+                format!(
+                    "the original memory size ({m:#x}) at most the image's ({:#x}) and holding the program (to {program_end:#x})",
+                    image.memory_size
+                ),
+            ));
+        }
+        out.memory_size = m;
+    }
     let mut moved = Code::new();
     let mut moved_at: Vec<(usize, Label)> = Vec::new();
     let mut recovered = Vec::new();
