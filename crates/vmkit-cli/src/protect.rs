@@ -1,5 +1,6 @@
 //! `vmkit protect`.
 
+use crate::devirt::named;
 use crate::input::load_program;
 use std::path::Path;
 use vmkit_protect::{protect as build, Options};
@@ -41,8 +42,12 @@ pub fn protect(
         .map_err(|e| format!("error: cannot write {}: {e}", output.display()))?;
     for p in &report.protected {
         eprintln!(
-            "protected {} at {:#x} in VM {}: {} instructions -> {} virtual instructions in {} blocks",
-            p.name, p.start, p.vm, p.instrs, p.vinstrs, p.blocks
+            "protected {} in VM {}: {} instructions -> {} virtual instructions in {} blocks",
+            named(&p.name, p.start),
+            p.vm,
+            p.instrs,
+            p.vinstrs,
+            p.blocks
         );
         for j in &p.indirect_jumps {
             eprintln!(
@@ -51,7 +56,7 @@ pub fn protect(
         }
     }
     for s in &report.skipped {
-        eprintln!("kept native {} at {:#x}: {}", s.name, s.start, s.reason);
+        eprintln!("kept native {}: {}", named(&s.name, s.start), s.reason);
     }
     for (at, n) in &report.pointer_code {
         eprintln!(

@@ -60,6 +60,9 @@ pub struct Devirtualized {
     /// The recovered profile: protecting [`Devirtualized::image`] with it reproduces the
     /// virtual code.
     pub profile: Profile,
+    /// The memory size, as the protected image had it and as restored, when the
+    /// protector had grown it.
+    pub memory_restored: Option<(u64, u64)>,
 }
 
 /// The image as the lifter sees it.
@@ -286,6 +289,14 @@ fn stub_jumps(image: &Image, vms: &[RecoveredVm], base: u64) -> Vec<u64> {
 
 /// Recovers the plain program from a protected image, with no other input.
 pub fn devirtualize(image: &Image) -> Result<Devirtualized, DevirtError> {
+    // A header that cannot hold the segments is the header's fault, not the VM code's.
+    if image.memory_size != 0 && image.memory_size < image.end_address() {
+        return Err(DevirtError::BadHeader(format!(
+            "its memory size {:#x} does not hold its segments (up to {:#x})",
+            image.memory_size,
+            image.end_address()
+        )));
+    }
     let entries = recover(image)?;
     let mut vms = Vec::new();
     for e in entries {
@@ -370,7 +381,7 @@ pub fn devirtualize(image: &Image) -> Result<Devirtualized, DevirtError> {
             return Err(DevirtError::corrupt(
                 tables.end() - crate::build::TRAILER_BYTES,
                 format!(
-                    "the original memory size ({m:#x}) at most the image's ({:#x}) and holding the program (to {program_end:#x})",
+                    "the protector's record of the original memory size: {m:#x} is above the image's ({:#x}) or below the program's end ({program_end:#x})",
                     image.memory_size
                 ),
             ));
@@ -448,10 +459,13 @@ pub fn devirtualize(image: &Image) -> Result<Devirtualized, DevirtError> {
         functions: order.iter().map(|&(k, _, start)| (start, k)).collect(),
         base,
     };
+    let out_memory = out.memory_size;
     Ok(Devirtualized {
         image: out,
         vms,
         functions: recovered,
         profile,
+        memory_restored: (out_memory != image.memory_size)
+            .then_some((image.memory_size, out_memory)),
     })
 }
