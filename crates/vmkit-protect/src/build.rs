@@ -606,12 +606,25 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
                 ));
             }
             for (n, (stub, &l)) in plan.stubs.list.iter().zip(&stub_labels[k]).enumerate() {
-                let what = match stub {
-                    Stub::Enter(_) => "enter",
-                    Stub::Escape(..) => "escape",
+                // A function's entry stub is named after the function where its name
+                // can be a label (`jmp vm0.enter.fib` at fib's start reads best).
+                let function = plan
+                    .entry_stubs
+                    .iter()
+                    .position(|&e| e == n)
+                    .map(|j| &functions[plan.funcs[j]].name)
+                    .filter(|name| {
+                        name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                            && name
+                                .chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "_.$".contains(c))
+                    });
+                let name = match (stub, function) {
+                    (Stub::Enter(_), Some(f)) => format!("vm{k}.enter.{f}"),
+                    (Stub::Enter(_), None) => format!("vm{k}.enter_{n}"),
+                    (Stub::Escape(..), _) => format!("vm{k}.escape_{n}"),
                 };
-                out.symbols
-                    .push(code_sym(addr_of(l), format!("vm{k}.{what}_{n}")));
+                out.symbols.push(code_sym(addr_of(l), name));
             }
             out.symbols
                 .push(data_sym(plan.table, format!("vm{k}.handler_table")));

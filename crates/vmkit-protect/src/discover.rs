@@ -5,11 +5,13 @@
 //! names (`--function 0x...`: functions reached only through pointers). A function's body
 //! is what its start reaches through jumps and fall-through without entering another
 //! function. A body stays native (with the reason reported) when something else in the
-//! program points into it: a 32- or 64-bit immediate, an address, or a 4- or 8-byte word
-//! at any byte offset of the program's data (or of bytes in a code segment that no
-//! instruction covers) that names one of its bytes other than the start (self-modifying
-//! code, computed jumps into the middle), when it shares instructions with another
-//! function, or when it is too short for the 5-byte jump that replaces it.
+//! program points into it: a 32- or 64-bit immediate (or a narrower one that `movzx` or
+//! `movsx` extends into a register), an address, or a 4- or 8-byte word at any byte
+//! offset of the program's data (or of named bytes in a code segment that no instruction
+//! covers) that names one of its bytes other than the start (self-modifying code,
+//! computed jumps into the middle), when native code only pointers reach runs into it,
+//! when it shares instructions with another function, or when it is too short for the
+//! 5-byte jump that replaces it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use vmkit_image::{Image, SegmentKind};
@@ -156,6 +158,15 @@ fn constants(image: &Image, i: &Instr, out: &mut BTreeSet<u64>) {
             Operand::Imm { value, .. } if matches!(i.size, Size::D | Size::Q) => {
                 out.insert(value as u64 & i.size.mask());
             }
+            // `movzx.w r, imm` and `movsx.w r, imm` load the whole register from a
+            // narrow immediate: the extended value is what the register holds, and the
+            // devirtualizer gives it back as `mov r, imm` (found by the generated tests).
+            Operand::Imm { value, .. } if i.op == Op::Movzx => {
+                out.insert(value as u64 & i.size.mask());
+            }
+            Operand::Imm { value, .. } if i.op == Op::Movsx => {
+                out.insert(i.size.sign_extend(value as u64 & i.size.mask()));
+            }
             Operand::Mem(m) => match m.addr {
                 Addr::Abs(a) => {
                     out.insert(a as u64);
@@ -224,19 +235,29 @@ pub fn survey(image: &Image, extra: &[u64]) -> Survey {
 
     // Constants anywhere in the program that could be addresses.
     let mut refs = BTreeSet::new();
+    // Addresses that instructions read or write as memory: what lies there is data.
+    let mut accessed = BTreeSet::new();
     for (i, _) in seen.values() {
         constants(image, i, &mut refs);
+        for o in i.operands() {
+            if let Operand::Mem(m) = o {
+                match m.addr {
+                    Addr::Abs(a) => {
+                        accessed.insert(a as u64);
+                    }
+                    Addr::Const(off) => {
+                        accessed.insert(image.const_base().wrapping_add(off as u64));
+                    }
+                    _ => {}
+                }
+            }
+        }
     }
     let covered = |a: u64| {
         seen.range(..=a)
             .next_back()
             .is_some_and(|(&s, &(_, l))| a < s + l)
     };
-    // Stored pointers: a 4- or 8-byte little-endian word at *every* byte offset of every
-    // segment's bytes (data, const, and whatever in a code segment no instruction covers:
-    // tables and data placed among the code), since nothing keeps a program's pointers
-    // aligned. Only values inside an executable segment can matter, which keeps the set
-    // small however large the data is.
     let executable: Vec<(u64, u64)> = image
         .segments
         .iter()
@@ -244,23 +265,6 @@ pub fn survey(image: &Image, extra: &[u64]) -> Survey {
         .map(|s| (s.addr, s.end()))
         .collect();
     let in_code = |v: u64| executable.iter().any(|&(lo, hi)| (lo..hi).contains(&v));
-    for seg in &image.segments {
-        let data_like = seg.kind != SegmentKind::Code;
-        for off in 0..seg.data.len() {
-            if !data_like && covered(seg.addr + off as u64) {
-                continue;
-            }
-            let d = &seg.data[off..];
-            let words = [
-                d.get(..4)
-                    .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as u64),
-                d.get(..8)
-                    .and_then(|w| w.try_into().ok())
-                    .map(u64::from_le_bytes),
-            ];
-            refs.extend(words.into_iter().flatten().filter(|&v| in_code(v)));
-        }
-    }
 
     let mut owner: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     for (f, body, _) in &bodies {
@@ -270,12 +274,125 @@ pub fn survey(image: &Image, extra: &[u64]) -> Survey {
             }
         }
     }
+    let mut entered: BTreeMap<u64, String> = BTreeMap::new(); // function -> why native
+
+    // Phase 2b: code that nothing reaches but a code symbol names (a function never
+    // called, or called only through a register). Where it decodes into whole paths
+    // (each ends in ret, a jump, halt or known code), it is taken as code: its constants
+    // count as instructions' do, and its bytes are not read as data words, which would
+    // find false pointers in instruction encodings. Where it does not (data under a label
+    // in the code section), its bytes are read as data below.
+    let mut dead: Body = BTreeMap::new();
+    let mut code_symbols: Vec<u64> = image
+        .symbols
+        .iter()
+        .filter(|s| s.kind == vmkit_image::SymbolKind::Code)
+        .map(|s| s.addr)
+        .filter(|&a| in_code(a) && !covered(a) && !accessed.contains(&a))
+        .collect();
+    code_symbols.sort_unstable();
+    for root in code_symbols {
+        let mut walk: Body = BTreeMap::new();
+        let mut joins = Vec::new();
+        let mut clean = true;
+        let mut work = vec![root];
+        while let Some(at) = work.pop() {
+            if let Some(fs) = owner.get(&at) {
+                joins.extend(fs.iter().filter(|&&f| f != at).map(|&f| (f, at)));
+                continue;
+            }
+            if covered(at) || walk.contains_key(&at) || dead.contains_key(&at) {
+                continue;
+            }
+            let Some((i, len)) = decode_at(image, at) else {
+                clean = false;
+                break;
+            };
+            walk.insert(at, (i, len));
+            if i.op == Op::Call {
+                work.extend(rel_target(at, len, &i));
+            }
+            work.extend(successors(at, len, &i));
+        }
+        if clean {
+            for (f, at) in joins {
+                entered.entry(f).or_insert_with(|| {
+                    format!(
+                        "code at {root:#x}, which nothing calls, continues at {at:#x}, inside it"
+                    )
+                });
+            }
+            for (i, _) in walk.values() {
+                constants(image, i, &mut refs);
+            }
+            dead.extend(walk);
+        }
+    }
+    let dead_code = |a: u64| {
+        dead.range(..=a)
+            .next_back()
+            .is_some_and(|(&s, &(_, l))| a < s + l)
+    };
+
+    // Stored pointers: a 4- or 8-byte little-endian word at *every* byte offset of the
+    // program's data and constants, since nothing keeps a program's pointers aligned.
+    // Only values inside an executable segment can matter, which keeps the set small
+    // however large the data is.
+    let word_at = |d: &[u8]| {
+        [
+            d.get(..4)
+                .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as u64),
+            d.get(..8)
+                .and_then(|w| w.try_into().ok())
+                .map(u64::from_le_bytes),
+        ]
+    };
+    for seg in image
+        .segments
+        .iter()
+        .filter(|s| s.kind != SegmentKind::Code)
+    {
+        for off in 0..seg.data.len() {
+            let words = word_at(&seg.data[off..]);
+            refs.extend(words.into_iter().flatten().filter(|&v| in_code(v)));
+        }
+    }
+    // In a code segment, the bytes no instruction covers are data where something names
+    // them (a label, an address in an instruction or in data: a table among the code),
+    // from that address to the next instruction. Other such bytes (padding, or the junk
+    // a protected function's devirtualized copy leaves after its last instruction) are
+    // read by nothing, and their every-offset words would be false pointers.
+    let anchors: BTreeSet<u64> = refs
+        .iter()
+        .copied()
+        .chain(image.symbols.iter().map(|s| s.addr))
+        .collect();
+    let mut code_words = Vec::new();
+    for seg in image
+        .segments
+        .iter()
+        .filter(|s| s.kind == SegmentKind::Code)
+    {
+        let mut named = false;
+        for off in 0..seg.data.len() {
+            let at = seg.addr + off as u64;
+            if covered(at) || dead_code(at) {
+                named = false;
+                continue;
+            }
+            named |= anchors.contains(&at);
+            if named {
+                let words = word_at(&seg.data[off..]);
+                code_words.extend(words.into_iter().flatten().filter(|&v| in_code(v)));
+            }
+        }
+    }
+    refs.extend(code_words);
 
     // Phase 3: native code that only pointers reach (a switch's cases, callbacks). It
     // stays native, so where it jumps, calls or runs into a function anywhere but its
     // start, that function must stay native too: its body would be junk by then.
     let mut pointer_seen: BTreeMap<u64, u64> = BTreeMap::new(); // address -> root
-    let mut entered: BTreeMap<u64, String> = BTreeMap::new(); // function -> why native
     let mut roots: Vec<u64> = refs
         .iter()
         .copied()
@@ -291,11 +408,13 @@ pub fn survey(image: &Image, extra: &[u64]) -> Survey {
         while let Some(at) = work.pop() {
             if let Some(fs) = owner.get(&at) {
                 for &f in fs.iter().filter(|&&f| f != at) {
-                    entered.entry(f).or_insert_with(|| {
+                    // Says more than "nothing calls it" from phase 2b: replaces it.
+                    entered.insert(
+                        f,
                         format!(
                             "native code reached through a pointer to {root:#x} continues at {at:#x}, inside it"
-                        )
-                    });
+                        ),
+                    );
                 }
                 continue;
             }

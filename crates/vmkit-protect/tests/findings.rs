@@ -261,3 +261,81 @@ fn a_damaged_header_memory_size_is_blamed_on_the_header() {
         "{err}"
     );
 }
+
+/// Found by the generated tests once words were read at every offset: `helper` is never
+/// called, and one of the words across its instructions' encodings is an address inside
+/// `main`. Code that a label names and that decodes into whole paths is code, not data.
+#[test]
+fn uncalled_code_is_not_read_as_data() {
+    let src = "main:
+    mov r8, -140261515700840
+    mov r9, 9093973020694796264
+    mov r10, -4855463516477822049
+    mov r11, 5758791876909804168
+    mov r12, -2144708027377739886
+    mov r13, 3
+    mov r14, buf
+    mov r15, 2
+.loop:
+    mov r12, r11
+    or.b r12, 3
+    idiv.w r7, r12
+    xor.q r6, [buf + 16]
+    not.b r12
+    mov r12, r7
+    or.b r12, 3
+    rem.w r7, r12
+    sub.q [r14], 590924820912211889
+    rol.w [[ptr]], r5
+    fmax r4, -411871258
+    jns .l9
+    not.q [r14]
+    rol.d r7, -88
+.l9:
+    imul.b [r14], 7976228869794192871
+    dec r15
+    jnz .loop
+    mov r1, r0
+    hcall print_hex
+    halt
+helper:
+    mov r12, 0x12345678
+    adc.d [r14 + 168], r7
+    lea r1, [r14 + 16]
+    ret
+.data
+ptr: .qword buf + 8
+buf: .space 512
+";
+    let plain = asm(src);
+    for seed in 0..4 {
+        let (image, report) = build(
+            &plain,
+            Options {
+                seed,
+                vms: 1,
+                ..Options::default()
+            },
+        );
+        assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+        assert!(report.unreached.iter().any(|u| u.1 == "helper"));
+        same_behaviour(&plain, &image);
+    }
+}
+
+/// `movzx.w r, imm` loads a whole register from a 16-bit immediate: an address inside a
+/// function counts as one, as `mov r, imm` (the devirtualizer's form of it) does.
+#[test]
+fn a_zero_or_sign_extended_immediate_counts_as_an_address() {
+    for load in ["movzx.w r2, f + 3", "movsx.w r2, f + 3", "mov r2, f + 3"] {
+        let src = format!(
+            "main:\n    {load}\n    call f\n    halt\nf:\n    mov r1, 1\n    mov r0, r1\n    ret\n"
+        );
+        let (_, report) = build(&asm(&src), all(1));
+        assert!(
+            report.skipped.iter().any(|s| s.name == "f"),
+            "{load}: {:?}",
+            report.skipped
+        );
+    }
+}
