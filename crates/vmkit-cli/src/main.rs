@@ -130,10 +130,12 @@ enum Command {
         /// Seed for every per-build choice.
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Number of different VM instances; functions are dealt out to them in turn.
+        /// Number of different VM instances; functions are dealt out to them in turn (never
+        /// more VMs than protected functions: the report says when fewer are built).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
         vms: u64,
-        /// Protect only this function (symbol name or 0x address); repeatable.
+        /// Protect only this function (symbol name or 0x address, also of a function only
+        /// pointers reach); repeatable.
         #[arg(long = "function", value_name = "NAME")]
         functions: Vec<String>,
         /// Use this profile (as `vmkit devirt --profile-out` writes it) instead of drawing
