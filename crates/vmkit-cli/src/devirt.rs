@@ -14,6 +14,13 @@ pub fn devirt(
     explain_it: bool,
     profile_out: Option<&Path>,
 ) -> Result<i32, String> {
+    // An empty file is no program at all; assembling it would blame a missing `main`.
+    if std::fs::metadata(file).is_ok_and(|m| m.is_file() && m.len() == 0) {
+        return Err(format!(
+            "error: {}: the file is empty: not a protected image",
+            file.display()
+        ));
+    }
     let image = load_program(file)?;
     let t = Instant::now();
     let d = devirtualize(&image).map_err(|e| format!("error: {}: {e}", file.display()))?;
@@ -33,9 +40,8 @@ pub fn devirt(
         let vinstrs: usize = f.blocks.iter().map(|b| b.code.len()).sum();
         let instrs: usize = f.blocks.iter().map(|b| b.body.len()).sum();
         eprintln!(
-            "recovered {} at {:#x} from VM {}: {} virtual instructions in {} blocks -> {} instructions and the blocks' branches, {} bytes{}",
-            f.name,
-            f.start,
+            "recovered {} from VM {}: {} virtual instructions in {} blocks -> {} instructions and the blocks' branches, {} bytes{}",
+            named(&f.name, f.start),
             f.vm,
             vinstrs,
             f.blocks.len(),
@@ -43,6 +49,11 @@ pub fn devirt(
             f.bytes,
             f.moved_to
                 .map_or(String::new(), |a| format!(" (moved to {a:#x})"))
+        );
+    }
+    if let Some((was, now)) = d.memory_restored {
+        eprintln!(
+            "restored the program's .memory {now:#x} (the protector had grown it to {was:#x})"
         );
     }
     eprintln!(
@@ -54,4 +65,14 @@ pub fn devirt(
         took.as_secs_f64() * 1000.0
     );
     Ok(0)
+}
+
+/// How the report names a function: `fib at 0x1047`, or `the function at 0x1047` when
+/// the image has no symbol for it (rather than the address twice).
+pub fn named(name: &str, start: u64) -> String {
+    if name.starts_with("0x") {
+        format!("the function at {start:#x}")
+    } else {
+        format!("{name} at {start:#x}")
+    }
 }

@@ -155,16 +155,22 @@ enum Command {
         /// Seed for every per-build choice.
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Number of different VM instances; functions are dealt out to them in turn.
+        /// Number of different VM instances; functions are dealt out to them in turn (never
+        /// more VMs than protected functions: the report says when fewer are built).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
         vms: u64,
-        /// Protect only this function (symbol name or 0x address); repeatable.
+        /// Protect only this function (symbol name or 0x address, also of a function only
+        /// pointers reach); repeatable.
         #[arg(long = "function", value_name = "NAME")]
         functions: Vec<String>,
         /// Use this profile (as `vmkit devirt --profile-out` writes it) instead of drawing
         /// one from the seed: the program gets the same virtual code it had.
         #[arg(long, value_name = "FILE", conflicts_with_all = ["vms", "functions"])]
         profile: Option<PathBuf>,
+        /// Do not name the VM's parts (vm0.vm_entry, vm0.calc_jmp, handlers) in the
+        /// image's symbols; `vmkit dis` shows them by default.
+        #[arg(long)]
+        strip: bool,
     },
     /// Undo `vmkit protect`: recover the plain program from a protected image alone.
     #[command(
@@ -297,6 +303,7 @@ fn main() -> ExitCode {
             vms,
             functions,
             profile,
+            strip,
         } => protect::protect(
             &file,
             &output,
@@ -304,6 +311,7 @@ fn main() -> ExitCode {
             vms as usize,
             functions,
             profile.as_deref(),
+            strip,
         ),
         Command::Devirt {
             file,

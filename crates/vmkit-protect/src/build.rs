@@ -13,7 +13,7 @@
 
 use crate::bytecode::{block_len, encode_block};
 use crate::context;
-use crate::discover::{discover, Skipped};
+use crate::discover::{survey, Skipped, Survey};
 use crate::native::{o, Code, Target};
 use crate::profile::{Profile, VmProfile};
 use crate::rng::Rng;
@@ -21,7 +21,7 @@ use crate::translate::{translate, Cont, Dest, Stub, Stubs, VImm, VItem};
 use crate::vmgen::{generate, VmAddrs};
 use crate::vop::VOp;
 use core::fmt;
-use vmkit_image::{Image, Perms, Segment, SegmentKind, Symbol};
+use vmkit_image::{Image, Perms, Segment, SegmentKind, Symbol, SymbolKind};
 use vmkit_isa::{Cond, Op, Size};
 
 /// What to build.
@@ -37,6 +37,10 @@ pub struct Options {
     pub only: Vec<String>,
     /// Use this profile instead of drawing one (as recovered by the devirtualizer).
     pub profile: Option<Profile>,
+    /// Leave the VM's parts unnamed. By default the image's symbols name them
+    /// (`vm0.vm_entry`, `vm0.calc_jmp`, `vm0.vm_exit`, `vm0.handler_3f.add.q`, ...) so that
+    /// `vmkit dis` shows a learner the machine; the devirtualizer never reads them.
+    pub strip_vm_symbols: bool,
 }
 
 /// A function the protected image runs in a VM.
@@ -54,6 +58,9 @@ pub struct ProtectedFn {
     pub vinstrs: usize,
     /// Native instructions it had.
     pub instrs: usize,
+    /// Its indirect jumps (`jmp src`): the VM leaves to native code there, so what they
+    /// reach (a switch's cases) runs natively unless it is protected itself.
+    pub indirect_jumps: Vec<u64>,
 }
 
 /// Where a VM instance's native code landed.
@@ -84,6 +91,20 @@ pub struct Report {
     pub bytecode_bytes: u64,
     /// Bytes of VM native code (entry, dispatcher, handlers, stubs).
     pub vm_code_bytes: u64,
+    /// Native code only pointers reach, which stays native: root address and
+    /// instruction count (see [`Survey::pointer_code`]).
+    pub pointer_code: Vec<(u64, usize)>,
+    /// Code symbols nothing reaches, left native; `only` can name them.
+    pub unreached: Vec<(u64, String)>,
+    /// Instructions that use memory below `sp`, which the VM's entry and exit overwrite
+    /// (see [`crate::discover::Survey::below_sp`]).
+    pub below_sp: Vec<(u64, vmkit_isa::Instr)>,
+    /// The image's explicit memory size, before and after, when the protector had to
+    /// grow it to fit the VM (the initial `sp` moves with it).
+    pub memory_grown: Option<(u64, u64)>,
+    /// VM instances asked for, when there were more than protected functions (each VM
+    /// then runs at least one function).
+    pub vms_capped: Option<usize>,
 }
 
 /// Why an image cannot be protected.
@@ -108,6 +129,9 @@ pub enum ProtectError {
     BadProfile(String),
     /// `vms` is zero.
     NoVms,
+    /// The image already carries a VM of this protector (at this vm_entry): protecting it
+    /// again would virtualize the VM's own entry stubs. Devirtualize it first.
+    AlreadyProtected(u64),
 }
 
 impl fmt::Display for ProtectError {
@@ -132,6 +156,10 @@ impl fmt::Display for ProtectError {
             ),
             ProtectError::BadProfile(why) => write!(f, "the profile does not fit: {why}"),
             ProtectError::NoVms => write!(f, "at least one VM instance is needed"),
+            ProtectError::AlreadyProtected(entry) => write!(
+                f,
+                "already protected (a VM's vm_entry is at {entry:#x}); `vmkit devirt` gives the plain program back"
+            ),
         }
     }
 }
@@ -143,6 +171,24 @@ const PAGE: u64 = 4096;
 const VM_LIMIT: u64 = 1 << 30;
 const TABLE_BYTES: u64 = 256 * 4;
 const COND_BYTES: u64 = 14 * 16;
+
+/// The magic that starts the trailer at the end of the read-only segment.
+pub const TRAILER_MAGIC: [u8; 8] = *b"vmkitPRO";
+/// Bytes of the trailer: the magic, then the image's original memory size (u64 LE).
+pub const TRAILER_BYTES: u64 = 16;
+
+fn encode_trailer(memory_size: u64) -> [u8; 16] {
+    let mut t = [0u8; 16];
+    t[..8].copy_from_slice(&TRAILER_MAGIC);
+    t[8..].copy_from_slice(&memory_size.to_le_bytes());
+    t
+}
+
+/// The original memory size recorded in a trailer, if `bytes` ends with one.
+pub fn decode_trailer(bytes: &[u8]) -> Option<u64> {
+    let t = bytes.get(bytes.len().checked_sub(TRAILER_BYTES as usize)?..)?;
+    (t[..8] == TRAILER_MAGIC).then(|| u64::from_le_bytes(t[8..].try_into().unwrap_or([0; 8])))
+}
 
 fn page_up(x: u64) -> u64 {
     x.div_ceil(PAGE) * PAGE
@@ -162,6 +208,12 @@ struct VmPlan {
 
 /// Protects `image`.
 pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), ProtectError> {
+    // What the devirtualizer recognises as a VM, the protector must not wrap again.
+    if let Ok(vms) = crate::devirt::entry::recover(image) {
+        if let Some(vm) = vms.first() {
+            return Err(ProtectError::AlreadyProtected(vm.entry));
+        }
+    }
     // The VM's code addresses its data, tables, stubs and itself with 32-bit fields.
     if image.end_address() >= VM_LIMIT {
         return Err(ProtectError::AddressSpace(image.end_address()));
@@ -179,7 +231,26 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
                 .map_err(|why| ProtectError::BadProfile(format!("VM {k}: {why}")))?;
         }
     }
-    let (functions, skipped) = discover(image);
+    // Names and addresses asked for that no call reaches (functions only pointers
+    // reach) become function starts of their own.
+    let extra: Vec<u64> = if opts.profile.is_some() {
+        opts.profile
+            .iter()
+            .flat_map(|p| p.functions.iter().map(|f| f.0))
+            .collect()
+    } else {
+        opts.only
+            .iter()
+            .filter_map(|name| resolve(image, name))
+            .collect()
+    };
+    let Survey {
+        functions,
+        skipped,
+        pointer_code,
+        unreached,
+        below_sp,
+    } = survey(image, &extra);
     let mut rng = Rng::new(opts.seed);
 
     // Which functions, on which VM.
@@ -215,9 +286,7 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
             picked = (0..functions.len()).collect();
         } else {
             for name in &opts.only {
-                let addr = name
-                    .strip_prefix("0x")
-                    .and_then(|h| u64::from_str_radix(h, 16).ok());
+                let addr = resolve(image, name);
                 let hit = |start: u64, n: &str| n == name || Some(start) == addr;
                 if let Some(n) = functions.iter().position(|f| hit(f.start, &f.name)) {
                     // Each function once, however often it is named.
@@ -311,7 +380,10 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
             at += len;
         }
     }
-    let ro_end = at;
+    // The trailer: what the protector changed in the image's header, so that the
+    // devirtualizer can restore it from the image alone.
+    let trailer = at;
+    let ro_end = at + TRAILER_BYTES;
     let data_base = page_up(ro_end);
     for (k, plan) in plans.iter_mut().enumerate() {
         plan.data = data_base + k as u64 * context::DATA_BYTES;
@@ -481,6 +553,16 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
                 blocks: nblocks,
                 vinstrs,
                 instrs: f.ranges.len(),
+                indirect_jumps: f
+                    .blocks
+                    .iter()
+                    .filter_map(|b| match b.end {
+                        crate::discover::End::JmpInd(_) => {
+                            Some(b.body.last().map_or(b.start, |(a, i)| a + i.len() as u64))
+                        }
+                        _ => None,
+                    })
+                    .collect(),
             });
             profile_fns.push((f.start, k));
         }
@@ -499,6 +581,64 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
             .iter()
             .any(|&(lo, hi, start)| (lo..hi).contains(&s.addr) && s.addr != start)
     });
+    if !opts.strip_vm_symbols {
+        let code_sym = |addr: u64, name: String| Symbol {
+            addr,
+            kind: SymbolKind::Code,
+            name,
+        };
+        let data_sym = |addr: u64, name: String| Symbol {
+            addr,
+            kind: SymbolKind::Data,
+            name,
+        };
+        for (k, plan) in plans.iter().enumerate() {
+            let [entry, dispatch, exit] = vm_marks[k].map(addr_of);
+            out.symbols.push(code_sym(entry, format!("vm{k}.vm_entry")));
+            out.symbols
+                .push(code_sym(dispatch, format!("vm{k}.calc_jmp")));
+            out.symbols.push(code_sym(exit, format!("vm{k}.vm_exit")));
+            for (b, &handler) in vm_labels[k].iter().enumerate() {
+                let kind = plan.profile.handlers[b].kind;
+                out.symbols.push(code_sym(
+                    addr_of(handler),
+                    format!("vm{k}.handler_{b:02x}.{kind}"),
+                ));
+            }
+            for (n, (stub, &l)) in plan.stubs.list.iter().zip(&stub_labels[k]).enumerate() {
+                // A function's entry stub is named after the function where its name
+                // can be a label (`jmp vm0.enter.fib` at fib's start reads best).
+                let function = plan
+                    .entry_stubs
+                    .iter()
+                    .position(|&e| e == n)
+                    .map(|j| &functions[plan.funcs[j]].name)
+                    .filter(|name| {
+                        name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                            && name
+                                .chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "_.$".contains(c))
+                    });
+                let name = match (stub, function) {
+                    (Stub::Enter(_), Some(f)) => format!("vm{k}.enter.{f}"),
+                    (Stub::Enter(_), None) => format!("vm{k}.enter_{n}"),
+                    (Stub::Escape(..), _) => format!("vm{k}.escape_{n}"),
+                };
+                out.symbols.push(code_sym(addr_of(l), name));
+            }
+            out.symbols
+                .push(data_sym(plan.table, format!("vm{k}.handler_table")));
+            out.symbols
+                .push(data_sym(plan.conds, format!("vm{k}.cond_tables")));
+            out.symbols
+                .push(data_sym(plan.data, format!("vm{k}.context")));
+            out.symbols.push(data_sym(
+                plan.data + context::SLOTS * context::SLOT,
+                format!("vm{k}.vstack"),
+            ));
+        }
+    }
+    let ro_index = out.segments.len();
     out.segments.push(Segment {
         kind: SegmentKind::Data,
         perms: Perms::R,
@@ -525,6 +665,12 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
         data: code_bytes,
     });
     fit_memory(&mut out, code_end)?;
+    let t = (trailer - base) as usize;
+    out.segments[ro_index].data[t..t + TRAILER_BYTES as usize]
+        .copy_from_slice(&encode_trailer(image.memory_size));
+    let memory_grown =
+        (out.memory_size != image.memory_size).then_some((image.memory_size, out.memory_size));
+    let vms_capped = (opts.profile.is_none() && opts.vms > vm_count).then_some(opts.vms);
     let profile = Profile {
         vms: plans.iter().map(|p| p.profile.clone()).collect(),
         functions: profile_fns,
@@ -548,8 +694,32 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
             profile,
             bytecode_bytes: ro_end - base,
             vm_code_bytes,
+            pointer_code,
+            unreached,
+            below_sp,
+            memory_grown,
+            vms_capped,
         },
     ))
+}
+
+/// The address `name` stands for: `0x` hex, or a code symbol's address, in an
+/// executable segment.
+fn resolve(image: &Image, name: &str) -> Option<u64> {
+    let addr = match name.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok()?,
+        None => {
+            image
+                .symbols
+                .iter()
+                .find(|s| s.name == name && s.kind == vmkit_image::SymbolKind::Code)?
+                .addr
+        }
+    };
+    image
+        .segment_at(addr)
+        .is_some_and(|s| s.perms.exec())
+        .then_some(addr)
 }
 
 /// Grows an explicit memory size so the new segments fit below the stack.

@@ -1,10 +1,15 @@
 //! Finding what to protect: functions, their instructions and basic blocks, and whether
 //! the VM can take each one over safely.
 //!
-//! Functions are the entry point and every direct call target. A function's body is
+//! Functions are the entry point, every direct call target, and the addresses the caller
+//! names (`--function 0x...`: functions reached only through pointers). A function's body
+//! is what its start reaches through jumps and fall-through without entering another
 //! function. A body stays native (with the reason reported) when something else in the
-//! program points into it: a 32- or 64-bit immediate, an address or a data word that names one of its
-//! bytes other than the start (self-modifying code, computed jumps into the middle),
+//! program points into it: a 32- or 64-bit immediate (or a narrower one that `movzx` or
+//! `movsx` extends into a register), an address, or a 4- or 8-byte word at any byte
+//! offset of the program's data (or of named bytes in a code segment that no instruction
+//! covers) that names one of its bytes other than the start (self-modifying code,
+//! computed jumps into the middle), when native code only pointers reach runs into it,
 //! when it shares instructions with another function, or when it is too short for the
 //! 5-byte jump that replaces it.
 
@@ -108,10 +113,86 @@ pub fn name_of(image: &Image, addr: u64) -> String {
 
 /// Finds the functions of `image`: those the VM can take over, and those it cannot.
 pub fn discover(image: &Image) -> (Vec<Function>, Vec<Skipped>) {
+    let s = survey(image, &[]);
+    (s.functions, s.skipped)
+}
+
+/// Everything [`survey`] finds.
+#[derive(Clone, Debug, Default)]
+pub struct Survey {
+    /// Functions the VM can take over.
+    pub functions: Vec<Function>,
+    /// Functions left native, and why.
+    pub skipped: Vec<Skipped>,
+    /// Native code that no call or jump reaches but a pointer does (a switch's cases
+    /// reached through a jump table, callbacks): each root address the program points
+    /// to, with the number of instructions reached from it. It stays native unless named
+    /// as a function.
+    pub pointer_code: Vec<(u64, usize)>,
+    /// Code symbols that nothing reaches at all (functions only a register-held address
+    /// could reach): name them with `--function` to protect them.
+    pub unreached: Vec<(u64, String)>,
+    /// Instructions that use memory below `sp` (`[sp - n]`), with their addresses: the
+    /// ISA has no red zone, and the VM's entry and exit overwrite the bytes below `sp`
+    /// (docs/isa.md), so such code may behave differently once protected.
+    pub below_sp: Vec<(u64, Instr)>,
+}
+
+/// Whether `i` reads or writes memory below `sp` through an `[sp - n]` operand.
+pub fn uses_below_sp(i: &Instr) -> bool {
+    i.op != Op::Lea
+        && i.operands().iter().any(|o| {
+            matches!(o, Operand::Mem(m) if matches!(m.addr, Addr::Based { base, disp } if base == vmkit_isa::Reg::SP && disp < 0))
+        })
+}
+
+/// The immediates and addresses of `i` that could be addresses in the program.
+fn constants(image: &Image, i: &Instr, out: &mut BTreeSet<u64>) {
+    for o in i.operands() {
+        match *o {
+            // An immediate as the instruction uses it: only its operand size's low bits
+            // matter, so those are what could be an address, and 8- and 16-bit
+            // immediates are too narrow to be one. (The devirtualizer can only give back
+            // the bits that matter; counting the rest would make a program and its
+            // devirtualized copy differ here.)
+            Operand::Imm { value, .. } if matches!(i.size, Size::D | Size::Q) => {
+                out.insert(value as u64 & i.size.mask());
+            }
+            // `movzx.w r, imm` and `movsx.w r, imm` load the whole register from a
+            // narrow immediate: the extended value is what the register holds, and the
+            // devirtualizer gives it back as `mov r, imm` (found by the generated tests).
+            Operand::Imm { value, .. } if i.op == Op::Movzx => {
+                out.insert(value as u64 & i.size.mask());
+            }
+            Operand::Imm { value, .. } if i.op == Op::Movsx => {
+                out.insert(i.size.sign_extend(value as u64 & i.size.mask()));
+            }
+            Operand::Mem(m) => match m.addr {
+                Addr::Abs(a) => {
+                    out.insert(a as u64);
+                }
+                Addr::Const(off) => {
+                    out.insert(image.const_base().wrapping_add(off as u64));
+                }
+                Addr::Based { disp, .. } | Addr::Indexed { disp, .. } => {
+                    out.insert(disp as i64 as u64);
+                }
+                Addr::Reg(_) => {}
+            },
+            _ => {}
+        }
+    }
+}
+
+/// Finds the functions of `image`, with `extra` as function starts beside the entry and
+/// the direct call targets (functions the caller names that only pointers reach).
+pub fn survey(image: &Image, extra: &[u64]) -> Survey {
     // Phase 1: every reachable instruction, and the call targets among them.
-    let mut starts = BTreeSet::from([image.entry]);
+    let mut starts: BTreeSet<u64> = std::iter::once(image.entry)
+        .chain(extra.iter().copied())
+        .collect();
     let mut seen = BTreeMap::new();
-    let mut work = vec![image.entry];
+    let mut work: Vec<u64> = starts.iter().copied().collect();
     while let Some(at) = work.pop() {
         if seen.contains_key(&at) {
             continue;
@@ -154,30 +235,21 @@ pub fn discover(image: &Image) -> (Vec<Function>, Vec<Skipped>) {
 
     // Constants anywhere in the program that could be addresses.
     let mut refs = BTreeSet::new();
+    // Addresses that instructions read or write as memory: what lies there is data.
+    let mut accessed = BTreeSet::new();
     for (i, _) in seen.values() {
+        constants(image, i, &mut refs);
         for o in i.operands() {
-            match *o {
-                // An immediate as the instruction uses it: only its operand size's low
-                // bits matter, so those are what could be an address, and 8- and 16-bit
-                // immediates are too narrow to be one. (The devirtualizer can only give
-                // back the bits that matter; counting the rest would make a program and
-                // its devirtualized copy differ here.)
-                Operand::Imm { value, .. } if matches!(i.size, Size::D | Size::Q) => {
-                    refs.insert(value as u64 & i.size.mask());
-                }
-                Operand::Mem(m) => match m.addr {
+            if let Operand::Mem(m) = o {
+                match m.addr {
                     Addr::Abs(a) => {
-                        refs.insert(a as u64);
+                        accessed.insert(a as u64);
                     }
                     Addr::Const(off) => {
-                        refs.insert(image.const_base().wrapping_add(off as u64));
+                        accessed.insert(image.const_base().wrapping_add(off as u64));
                     }
-                    Addr::Based { disp, .. } | Addr::Indexed { disp, .. } => {
-                        refs.insert(disp as i64 as u64);
-                    }
-                    Addr::Reg(_) => {}
-                },
-                _ => {}
+                    _ => {}
+                }
             }
         }
     }
@@ -186,20 +258,13 @@ pub fn discover(image: &Image) -> (Vec<Function>, Vec<Skipped>) {
             .next_back()
             .is_some_and(|(&s, &(_, l))| a < s + l)
     };
-    for seg in &image.segments {
-        let data_like = seg.kind != SegmentKind::Code;
-        for off in (0..seg.data.len().saturating_sub(3)).step_by(4) {
-            let addr = seg.addr + off as u64;
-            if !data_like && covered(addr) {
-                continue;
-            }
-            let d = &seg.data[off..];
-            refs.insert(u32::from_le_bytes([d[0], d[1], d[2], d[3]]) as u64);
-            if off % 8 == 0 && d.len() >= 8 {
-                refs.insert(u64::from_le_bytes(d[..8].try_into().unwrap_or([0; 8])));
-            }
-        }
-    }
+    let executable: Vec<(u64, u64)> = image
+        .segments
+        .iter()
+        .filter(|s| s.perms.exec())
+        .map(|s| (s.addr, s.end()))
+        .collect();
+    let in_code = |v: u64| executable.iter().any(|&(lo, hi)| (lo..hi).contains(&v));
 
     let mut owner: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
     for (f, body, _) in &bodies {
@@ -209,6 +274,176 @@ pub fn discover(image: &Image) -> (Vec<Function>, Vec<Skipped>) {
             }
         }
     }
+    let mut entered: BTreeMap<u64, String> = BTreeMap::new(); // function -> why native
+
+    // Phase 2b: code that nothing reaches but a code symbol names (a function never
+    // called, or called only through a register). Where it decodes into whole paths
+    // (each ends in ret, a jump, halt or known code), it is taken as code: its constants
+    // count as instructions' do, and its bytes are not read as data words, which would
+    // find false pointers in instruction encodings. Where it does not (data under a label
+    // in the code section), its bytes are read as data below.
+    let mut dead: Body = BTreeMap::new();
+    let mut code_symbols: Vec<u64> = image
+        .symbols
+        .iter()
+        .filter(|s| s.kind == vmkit_image::SymbolKind::Code)
+        .map(|s| s.addr)
+        .filter(|&a| in_code(a) && !covered(a) && !accessed.contains(&a))
+        .collect();
+    code_symbols.sort_unstable();
+    for root in code_symbols {
+        let mut walk: Body = BTreeMap::new();
+        let mut joins = Vec::new();
+        let mut clean = true;
+        let mut work = vec![root];
+        while let Some(at) = work.pop() {
+            if let Some(fs) = owner.get(&at) {
+                joins.extend(fs.iter().filter(|&&f| f != at).map(|&f| (f, at)));
+                continue;
+            }
+            if covered(at) || walk.contains_key(&at) || dead.contains_key(&at) {
+                continue;
+            }
+            let Some((i, len)) = decode_at(image, at) else {
+                clean = false;
+                break;
+            };
+            walk.insert(at, (i, len));
+            if i.op == Op::Call {
+                work.extend(rel_target(at, len, &i));
+            }
+            work.extend(successors(at, len, &i));
+        }
+        if clean {
+            for (f, at) in joins {
+                entered.entry(f).or_insert_with(|| {
+                    format!(
+                        "code at {root:#x}, which nothing calls, continues at {at:#x}, inside it"
+                    )
+                });
+            }
+            for (i, _) in walk.values() {
+                constants(image, i, &mut refs);
+            }
+            dead.extend(walk);
+        }
+    }
+    let dead_code = |a: u64| {
+        dead.range(..=a)
+            .next_back()
+            .is_some_and(|(&s, &(_, l))| a < s + l)
+    };
+
+    // Stored pointers: a 4- or 8-byte little-endian word at *every* byte offset of the
+    // program's data and constants, since nothing keeps a program's pointers aligned.
+    // Only values inside an executable segment can matter, which keeps the set small
+    // however large the data is.
+    let word_at = |d: &[u8]| {
+        [
+            d.get(..4)
+                .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as u64),
+            d.get(..8)
+                .and_then(|w| w.try_into().ok())
+                .map(u64::from_le_bytes),
+        ]
+    };
+    for seg in image
+        .segments
+        .iter()
+        .filter(|s| s.kind != SegmentKind::Code)
+    {
+        for off in 0..seg.data.len() {
+            let words = word_at(&seg.data[off..]);
+            refs.extend(words.into_iter().flatten().filter(|&v| in_code(v)));
+        }
+    }
+    // In a code segment, the bytes no instruction covers are data where something names
+    // them (a label, an address in an instruction or in data: a table among the code),
+    // from that address to the next instruction. Other such bytes (padding, or the junk
+    // a protected function's devirtualized copy leaves after its last instruction) are
+    // read by nothing, and their every-offset words would be false pointers.
+    let anchors: BTreeSet<u64> = refs
+        .iter()
+        .copied()
+        .chain(image.symbols.iter().map(|s| s.addr))
+        .collect();
+    let mut code_words = Vec::new();
+    for seg in image
+        .segments
+        .iter()
+        .filter(|s| s.kind == SegmentKind::Code)
+    {
+        let mut named = false;
+        for off in 0..seg.data.len() {
+            let at = seg.addr + off as u64;
+            if covered(at) || dead_code(at) {
+                named = false;
+                continue;
+            }
+            named |= anchors.contains(&at);
+            if named {
+                let words = word_at(&seg.data[off..]);
+                code_words.extend(words.into_iter().flatten().filter(|&v| in_code(v)));
+            }
+        }
+    }
+    refs.extend(code_words);
+
+    // Phase 3: native code that only pointers reach (a switch's cases, callbacks). It
+    // stays native, so where it jumps, calls or runs into a function anywhere but its
+    // start, that function must stay native too: its body would be junk by then.
+    let mut pointer_seen: BTreeMap<u64, u64> = BTreeMap::new(); // address -> root
+    let mut roots: Vec<u64> = refs
+        .iter()
+        .copied()
+        .filter(|&r| in_code(r) && !covered(r))
+        .collect();
+    let mut pointer_code: Vec<(u64, usize)> = Vec::new();
+    while let Some(root) = roots.pop() {
+        if pointer_seen.contains_key(&root) {
+            continue;
+        }
+        let mut count = 0;
+        let mut work = vec![root];
+        while let Some(at) = work.pop() {
+            if let Some(fs) = owner.get(&at) {
+                for &f in fs.iter().filter(|&&f| f != at) {
+                    // Says more than "nothing calls it" from phase 2b: replaces it.
+                    entered.insert(
+                        f,
+                        format!(
+                            "native code reached through a pointer to {root:#x} continues at {at:#x}, inside it"
+                        ),
+                    );
+                }
+                continue;
+            }
+            if pointer_seen.contains_key(&at) {
+                continue;
+            }
+            let Some((i, len)) = decode_at(image, at) else {
+                continue;
+            };
+            pointer_seen.insert(at, root);
+            count += 1;
+            let mut found = BTreeSet::new();
+            constants(image, &i, &mut found);
+            for r in found {
+                refs.insert(r);
+                if in_code(r) && !covered(r) {
+                    roots.push(r);
+                }
+            }
+            if i.op == Op::Call {
+                work.extend(rel_target(at, len, &i));
+            }
+            work.extend(successors(at, len, &i));
+        }
+        if count > 0 {
+            pointer_code.push((root, count));
+        }
+    }
+    pointer_code.sort_unstable();
 
     let mut functions = Vec::new();
     let mut skipped = Vec::new();
@@ -227,6 +462,9 @@ pub fn discover(image: &Image) -> (Vec<Function>, Vec<Skipped>) {
                     "the program refers to {r:#x}, inside its code (self-modifying code or a computed jump)"
                 ));
             }
+            if let Some(why) = entered.get(&f) {
+                return Some(why.clone());
+            }
             if (f..f + 5).any(|b| !owner.contains_key(&b)) {
                 return Some("shorter than the 5-byte jump that would replace it".into());
             }
@@ -242,7 +480,37 @@ pub fn discover(image: &Image) -> (Vec<Function>, Vec<Skipped>) {
         }
         functions.push(build_blocks(f, name, &body));
     }
-    (functions, skipped)
+
+    // Code symbols nothing reaches: most likely functions whose address only a register
+    // holds, which the caller can name.
+    let mut unreached: Vec<(u64, String)> = image
+        .symbols
+        .iter()
+        .filter(|s| s.kind == vmkit_image::SymbolKind::Code && in_code(s.addr))
+        .filter(|s| !covered(s.addr) && !pointer_seen.contains_key(&s.addr))
+        .filter(|s| decode_at(image, s.addr).is_some())
+        .map(|s| (s.addr, s.name.clone()))
+        .collect();
+    unreached.sort_unstable();
+    unreached.dedup_by_key(|u| u.0);
+    let mut below_sp: Vec<(u64, Instr)> = seen
+        .iter()
+        .map(|(&a, &(i, _))| (a, i))
+        .chain(
+            pointer_seen
+                .keys()
+                .filter_map(|&a| decode_at(image, a).map(|(i, _)| (a, i))),
+        )
+        .filter(|(_, i)| uses_below_sp(i))
+        .collect();
+    below_sp.sort_unstable_by_key(|b| b.0);
+    Survey {
+        functions,
+        skipped,
+        pointer_code,
+        unreached,
+        below_sp,
+    }
 }
 
 fn build_blocks(f: u64, name: String, body: &Body) -> Function {

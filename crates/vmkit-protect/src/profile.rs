@@ -22,6 +22,18 @@ pub struct VmRegs {
 }
 
 impl VmRegs {
+    /// Three different registers, none of them `sp`.
+    pub fn check(&self) -> Result<(), String> {
+        let r = self;
+        if r.vip == r.vsp || r.vip == r.key || r.vsp == r.key {
+            return Err("VIP, VSP and the key need three different registers".into());
+        }
+        if [r.vip, r.vsp, r.key].contains(&Reg::SP) {
+            return Err("sp cannot be a VM register".into());
+        }
+        Ok(())
+    }
+
     /// The general registers the VM leaves free for temporaries, in order.
     pub fn scratch(&self) -> Vec<Reg> {
         (0..16)
@@ -38,6 +50,25 @@ pub struct HandlerSpec {
     pub kind: VKind,
     /// How the handler decrypts its immediate (kinds with an immediate only).
     pub imm: Option<KeyChain>,
+}
+
+impl HandlerSpec {
+    /// An immediate chain exactly where the kind has an immediate, at its width, with
+    /// transforms that fit it.
+    pub fn check(&self) -> Result<(), String> {
+        match (self.imm, self.kind.imm_size()) {
+            (None, None) => Ok(()),
+            (Some(c), Some(size)) if c.size == size => c.check(),
+            (Some(c), Some(size)) => Err(format!(
+                "{} reads a {}-bit immediate, the chain is for {} bits",
+                self.kind,
+                size.bits(),
+                c.size.bits()
+            )),
+            (None, Some(_)) => Err(format!("{} has an immediate: it needs a chain", self.kind)),
+            (Some(_), None) => Err(format!("{} has no immediate: no chain", self.kind)),
+        }
+    }
 }
 
 /// One VM instance's profile.
@@ -114,20 +145,21 @@ impl VmProfile {
         if self.handlers.len() != 256 {
             return Err(format!("{} handlers instead of 256", self.handlers.len()));
         }
-        let r = self.regs;
-        if r.vip == r.vsp || r.vip == r.key || r.vsp == r.key {
-            return Err("VIP, VSP and the key need three different registers".into());
+        self.regs.check()?;
+        self.entry
+            .check(Size::D)
+            .map_err(|e| format!("entry: {e}"))?;
+        if self.dispatch.size != Size::B {
+            return Err("dispatch: the opcode chain works on bytes (`.b`)".into());
         }
-        if [r.vip, r.vsp, r.key].contains(&Reg::SP) {
-            return Err("sp cannot be a VM register".into());
-        }
+        self.dispatch
+            .check()
+            .map_err(|e| format!("dispatch: {e}"))?;
+        self.table
+            .check(Size::D)
+            .map_err(|e| format!("table: {e}"))?;
         for (b, h) in self.handlers.iter().enumerate() {
-            if h.imm.map(|c| c.size) != h.kind.imm_size() {
-                return Err(format!(
-                    "opcode {b:#04x} ({}): wrong immediate chain",
-                    h.kind
-                ));
-            }
+            h.check().map_err(|e| format!("opcode {b:#04x}: {e}"))?;
         }
         Ok(())
     }

@@ -21,7 +21,7 @@ use crate::profile::{HandlerSpec, Profile, VmProfile, VmRegs};
 use crate::transform::{parse_number, Chain3, KeyChain, Transform};
 use crate::vop::VKind;
 use std::fmt::Write;
-use vmkit_isa::Reg;
+use vmkit_isa::{Reg, Size};
 
 /// A profile file that does not parse: the line (1-based) and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,10 +75,13 @@ impl Profile {
         s
     }
 
-    /// Parses [`Profile::to_text`]'s form; each VM is checked with [`VmProfile::validate`].
+    /// Parses [`Profile::to_text`]'s form strictly: every fact once, every chain at its
+    /// width with constants and rotations that fit it; each VM is checked with
+    /// [`VmProfile::validate`]. An error names the line at fault (for something missing,
+    /// the `vm N` line of the VM that lacks it, or the last line for `base`).
     pub fn parse(text: &str) -> Result<Profile, ProfileTextError> {
-        let mut base = None;
-        let mut functions = Vec::new();
+        let mut base: Option<(u64, usize)> = None;
+        let mut functions: Vec<(u64, usize, usize)> = Vec::new(); // address, vm, line
         let mut vms: Vec<Partial> = Vec::new();
         let mut last = 0;
         for (n, raw) in text.lines().enumerate() {
@@ -94,15 +97,29 @@ impl Profile {
             };
             let rest = rest.trim();
             match key {
-                "base" => base = Some(parse_number(rest).ok_or_else(|| err("`base ADDRESS`"))?),
+                "base" => {
+                    if let Some((_, first)) = base {
+                        return Err(err(&format!("one `base` line (the first is line {first})")));
+                    }
+                    base = Some((
+                        parse_number(rest).ok_or_else(|| err("`base ADDRESS`"))?,
+                        line,
+                    ));
+                }
                 "function" => {
                     let w: Vec<&str> = rest.split_whitespace().collect();
-                    let f = match w[..] {
+                    let (addr, vm) = match w[..] {
                         [a, "vm", k] => parse_number(a).zip(parse_number(k)),
                         _ => None,
                     }
                     .ok_or_else(|| err("`function ADDRESS vm N`"))?;
-                    functions.push((f.0, f.1 as usize));
+                    if let Some(&(_, _, first)) = functions.iter().find(|f| f.0 == addr) {
+                        return Err(err(&format!(
+                            "each function once ({addr:#x} is listed at line {first})"
+                        )));
+                    }
+                    let vm = usize::try_from(vm).map_err(|_| err("a VM number"))?;
+                    functions.push((addr, vm, line));
                 }
                 "vm" => {
                     if parse_number(rest) != Some(vms.len() as u64) {
@@ -111,49 +128,59 @@ impl Profile {
                             vms.len()
                         )));
                     }
-                    vms.push(Partial::default());
+                    vms.push(Partial::new(line));
                 }
                 "regs" => {
                     let mut r = [None; 3];
+                    let form = "`regs vip=rA vsp=rB key=rC`";
                     for w in rest.split_whitespace() {
-                        let (name, reg) = w
-                            .split_once('=')
-                            .ok_or_else(|| err("`regs vip=rA vsp=rB key=rC`"))?;
+                        let (name, reg) = w.split_once('=').ok_or_else(|| err(form))?;
                         let i = ["vip", "vsp", "key"].iter().position(|&x| x == name);
-                        let reg = Reg::parse(reg);
-                        match (i, reg) {
-                            (Some(i), Some(reg)) => r[i] = Some(reg),
-                            _ => return Err(err("`regs vip=rA vsp=rB key=rC`")),
+                        match (i, Reg::parse(reg)) {
+                            (Some(i), Some(reg)) if r[i].is_none() => r[i] = Some(reg),
+                            _ => return Err(err(form)),
                         }
                     }
                     let [Some(vip), Some(vsp), Some(key)] = r else {
-                        return Err(err("`regs vip=rA vsp=rB key=rC`"));
+                        return Err(err(form));
                     };
-                    cur(&mut vms, line)?.regs = Some(VmRegs { vip, vsp, key });
+                    let regs = VmRegs { vip, vsp, key };
+                    regs.check().map_err(|m| err(&m))?;
+                    once(&mut cur(&mut vms, line)?.regs, regs, "regs", line)?;
                 }
                 "direction" => {
-                    cur(&mut vms, line)?.forward = Some(match rest {
+                    let forward = match rest {
                         "forward" => true,
                         "backward" => false,
                         _ => return Err(err("`direction forward` or `direction backward`")),
-                    })
+                    };
+                    once(
+                        &mut cur(&mut vms, line)?.forward,
+                        forward,
+                        "direction",
+                        line,
+                    )?;
                 }
                 "entry" => {
-                    cur(&mut vms, line)?.entry = Some(
-                        Chain3::parse(rest)
-                            .ok_or_else(|| err("three transforms: `add 0x12; rol 5; not`"))?,
-                    )
+                    let c = Chain3::parse(rest)
+                        .ok_or_else(|| err("three transforms: `add 0x12; rol 5; not`"))?;
+                    c.check(Size::D).map_err(|m| err(&format!("entry: {m}")))?;
+                    once(&mut cur(&mut vms, line)?.entry, c, "entry", line)?;
                 }
                 "dispatch" => {
-                    cur(&mut vms, line)?.dispatch = Some(
-                        KeyChain::parse(rest)
-                            .ok_or_else(|| err("a key chain: `xor.b key; add 0x5; not; rol 3`"))?,
-                    )
+                    let c = KeyChain::parse(rest)
+                        .ok_or_else(|| err("a key chain: `xor.b key; add 0x5; not; rol 3`"))?;
+                    if c.size != Size::B {
+                        return Err(err("dispatch: the opcode chain works on bytes (`.b`)"));
+                    }
+                    c.check().map_err(|m| err(&format!("dispatch: {m}")))?;
+                    once(&mut cur(&mut vms, line)?.dispatch, c, "dispatch", line)?;
                 }
                 "table" => {
-                    cur(&mut vms, line)?.table = Some(
-                        Transform::parse(rest).ok_or_else(|| err("a transform: `sub 0x1234`"))?,
-                    )
+                    let t =
+                        Transform::parse(rest).ok_or_else(|| err("a transform: `sub 0x1234`"))?;
+                    t.check(Size::D).map_err(|m| err(&format!("table: {m}")))?;
+                    once(&mut cur(&mut vms, line)?.table, t, "table", line)?;
                 }
                 "handler" => {
                     let mut w = rest.splitn(3, ' ');
@@ -171,24 +198,37 @@ impl Profile {
                         })?),
                         None => None,
                     };
+                    let spec = HandlerSpec { kind, imm };
+                    spec.check()
+                        .map_err(|m| err(&format!("opcode {b:#04x}: {m}")))?;
                     let vm = cur(&mut vms, line)?;
-                    if vm.handlers[b as usize]
-                        .replace(HandlerSpec { kind, imm })
-                        .is_some()
-                    {
-                        return Err(err("each opcode once"));
+                    if let Some((_, first)) = vm.handlers[b as usize] {
+                        return Err(err(&format!(
+                            "each opcode once ({b:#04x} is at line {first})"
+                        )));
                     }
+                    vm.handlers[b as usize] = Some((spec, line));
                 }
                 _ => return Err(err(KEYS)),
             }
         }
-        let line = last.max(1);
-        let base = base.ok_or(ProfileTextError {
-            line,
+        let (base, _) = base.ok_or(ProfileTextError {
+            line: last.max(1),
             message: "a `base` line".into(),
         })?;
+        if let Some(&(addr, vm, line)) = functions.iter().find(|f| f.1 >= vms.len()) {
+            return Err(ProfileTextError {
+                line,
+                message: format!(
+                    "function {addr:#x} is assigned to VM {vm}, but the file describes {} VM{}",
+                    vms.len(),
+                    if vms.len() == 1 { "" } else { "s" }
+                ),
+            });
+        }
         let mut out = Vec::new();
         for (k, p) in vms.into_iter().enumerate() {
+            let line = p.line;
             let missing = |what: &str| ProfileTextError {
                 line,
                 message: format!("VM {k} has no {what}"),
@@ -197,16 +237,26 @@ impl Profile {
                 .handlers
                 .iter()
                 .enumerate()
-                .map(|(b, h)| h.ok_or_else(|| missing(&format!("handler {b:#04x}"))))
+                .map(|(b, h)| {
+                    h.map(|h| h.0)
+                        .ok_or_else(|| missing(&format!("handler {b:#04x}")))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let vm = VmProfile {
-                regs: p.regs.ok_or_else(|| missing("`regs`"))?,
-                forward: p.forward.ok_or_else(|| missing("`direction`"))?,
-                entry: p.entry.ok_or_else(|| missing("`entry`"))?,
-                dispatch: p.dispatch.ok_or_else(|| missing("`dispatch`"))?,
-                table: p.table.ok_or_else(|| missing("`table`"))?,
+                regs: p.regs.map(|r| r.0).ok_or_else(|| missing("`regs`"))?,
+                forward: p
+                    .forward
+                    .map(|r| r.0)
+                    .ok_or_else(|| missing("`direction`"))?,
+                entry: p.entry.map(|r| r.0).ok_or_else(|| missing("`entry`"))?,
+                dispatch: p
+                    .dispatch
+                    .map(|r| r.0)
+                    .ok_or_else(|| missing("`dispatch`"))?,
+                table: p.table.map(|r| r.0).ok_or_else(|| missing("`table`"))?,
                 handlers,
             };
+            // Everything was checked line by line; this is the last word on the whole.
             vm.validate().map_err(|m| ProfileTextError {
                 line,
                 message: format!("VM {k}: {m}"),
@@ -215,24 +265,28 @@ impl Profile {
         }
         Ok(Profile {
             vms: out,
-            functions,
+            functions: functions.into_iter().map(|(a, vm, _)| (a, vm)).collect(),
             base,
         })
     }
 }
 
+/// A VM's facts as parsed so far, each with its line.
 struct Partial {
-    regs: Option<VmRegs>,
-    forward: Option<bool>,
-    entry: Option<Chain3>,
-    dispatch: Option<KeyChain>,
-    table: Option<Transform>,
-    handlers: Box<[Option<HandlerSpec>; 256]>,
+    /// The `vm N` line.
+    line: usize,
+    regs: Option<(VmRegs, usize)>,
+    forward: Option<(bool, usize)>,
+    entry: Option<(Chain3, usize)>,
+    dispatch: Option<(KeyChain, usize)>,
+    table: Option<(Transform, usize)>,
+    handlers: Box<[Option<(HandlerSpec, usize)>; 256]>,
 }
 
-impl Default for Partial {
-    fn default() -> Self {
+impl Partial {
+    fn new(line: usize) -> Self {
         Partial {
+            line,
             regs: None,
             forward: None,
             entry: None,
@@ -241,6 +295,23 @@ impl Default for Partial {
             handlers: Box::new([None; 256]),
         }
     }
+}
+
+/// Records a fact that a VM states once.
+fn once<T>(
+    slot: &mut Option<(T, usize)>,
+    value: T,
+    what: &str,
+    line: usize,
+) -> Result<(), ProfileTextError> {
+    if let Some((_, first)) = slot {
+        return Err(ProfileTextError {
+            line,
+            message: format!("one `{what}` line per VM (this VM's is at line {first})"),
+        });
+    }
+    *slot = Some((value, line));
+    Ok(())
 }
 
 /// The VM that lines at `line` describe: the last `vm N`.
@@ -265,6 +336,116 @@ mod tests {
             base: 0x5000,
         };
         assert_eq!(Profile::parse(&p.to_text()), Ok(p));
+    }
+
+    /// A valid profile's text, with line `n` (1-based) replaced by `with` (or a line
+    /// added after it when `insert`).
+    fn edited(n: usize, with: &str, insert: bool) -> String {
+        let p = Profile {
+            vms: vec![VmProfile::random(&mut Rng::new(5))],
+            functions: vec![(0x1000, 0)],
+            base: 0x5000,
+        };
+        let mut lines: Vec<String> = p.to_text().lines().map(String::from).collect();
+        if insert {
+            lines.insert(n, with.to_string());
+        } else {
+            lines[n - 1] = with.to_string();
+        }
+        lines.join("\n")
+    }
+
+    /// The line of the first `handler` whose kind has (or lacks) an immediate.
+    fn handler_line(text: &str, with_imm: bool) -> (usize, String) {
+        text.lines()
+            .enumerate()
+            .find(|(_, l)| l.starts_with("handler") && (l.matches(' ').count() > 2) == with_imm)
+            .map(|(n, l)| (n + 1, l.to_string()))
+            .unwrap()
+    }
+
+    #[test]
+    fn strict_about_widths_and_repeats_naming_the_line() {
+        // Lines: 1 comment, 2 base, 3 function, 4 vm 0, 5 regs, 6 direction, 7 entry,
+        // 8 dispatch, 9 table, 10.. handlers.
+        let bad = |text: String, line: usize, what: &str| {
+            let e = Profile::parse(&text).unwrap_err();
+            assert_eq!(e.line, line, "{e}\n{text}");
+            assert!(e.message.contains(what), "{e}");
+        };
+        bad(
+            edited(7, "entry ror 99; not; inc", false),
+            7,
+            "rotates by 99",
+        );
+        bad(edited(7, "entry rol 0; not; inc", false), 7, "rotates by 0");
+        bad(
+            edited(7, "entry xor 0x1ffffffff; not; inc", false),
+            7,
+            "wider than 32 bits",
+        );
+        bad(
+            edited(8, "dispatch xor.b key; add 0x100; not; inc", false),
+            8,
+            "wider than 8 bits",
+        );
+        bad(
+            edited(8, "dispatch xor.d key; add 0x1; not; inc", false),
+            8,
+            "bytes",
+        );
+        bad(edited(9, "table ror 32", false), 9, "rotates by 32");
+        bad(
+            edited(2, "base 0x6000", true),
+            3,
+            "one `base` line (the first is line 2)",
+        );
+        bad(
+            edited(5, "regs vip=r1 vsp=r1 key=r2", false),
+            5,
+            "three different registers",
+        );
+        bad(
+            edited(5, "regs vip=r1 vsp=r2 key=r3", true),
+            6,
+            "one `regs` line per VM",
+        );
+        bad(edited(9, "table not", true), 10, "one `table` line per VM");
+        bad(
+            edited(3, "function 0x1000 vm 0", true),
+            4,
+            "each function once",
+        );
+        bad(
+            edited(3, "function 0x1000 vm 3", false),
+            3,
+            "assigned to VM 3",
+        );
+        let text = edited(1, "# x", false);
+        let (n, l) = handler_line(&text, true);
+        let narrow = l
+            .replacen(".b key", ".q key", 1)
+            .replacen(".w key", ".q key", 1);
+        let narrow = if narrow == l {
+            l.replacen(".q key", ".b key", 1)
+                .replacen(".d key", ".b key", 1)
+        } else {
+            narrow
+        };
+        bad(
+            edited(n, &narrow, false),
+            n,
+            "-bit immediate, the chain is for",
+        );
+        let (n, l) = handler_line(&text, false);
+        bad(
+            edited(n, &format!("{l} xor.b key; not; not; not"), false),
+            n,
+            "no immediate",
+        );
+        // A missing fact names the VM's `vm N` line, not the file's last line.
+        let text = edited(6, "# no direction", false);
+        bad(text, 4, "VM 0 has no `direction`");
     }
 
     #[test]

@@ -97,6 +97,24 @@ impl Transform {
         }
     }
 
+    /// Whether the transform is one the protector can build at `size`: a constant that
+    /// fits the width, a rotation by 1 to width - 1. (The arithmetic would take any
+    /// value modulo the width, but a profile that says `ror 99` or `xor 0x1ff` at 8 bits
+    /// is not what any build wrote, so it is refused rather than reinterpreted.)
+    pub fn check(self, size: Size) -> Result<(), String> {
+        let bits = size.bits();
+        match self {
+            Transform::Add(k) | Transform::Sub(k) | Transform::Xor(k) if k & !size.mask() != 0 => {
+                Err(format!("`{self}` has a constant wider than {bits} bits"))
+            }
+            Transform::Rol(n) | Transform::Ror(n) if n == 0 || n >= bits => Err(format!(
+                "`{self}` rotates by {n}; at {bits} bits a rotation is by 1 to {}",
+                bits - 1
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The native instruction that applies the transform to register `r` at `size`.
     pub fn instr(self, r: Reg, size: Size) -> Instr {
         let reg = Operand::Reg(r);
@@ -325,6 +343,11 @@ pub struct KeyChain {
 }
 
 impl KeyChain {
+    /// [`Transform::check`] for each transform at the chain's width.
+    pub fn check(&self) -> Result<(), String> {
+        self.chain.check(self.size)
+    }
+
     /// A random chain at `size`.
     pub fn random(rng: &mut Rng, size: Size) -> KeyChain {
         KeyChain {
@@ -359,6 +382,11 @@ pub fn merge_low(full: u64, low: u64, size: Size) -> u64 {
 }
 
 impl Chain3 {
+    /// [`Transform::check`] for each transform at `size`.
+    pub fn check(&self, size: Size) -> Result<(), String> {
+        self.t.iter().try_for_each(|t| t.check(size))
+    }
+
     /// Parses the text form written by `Display`: three transforms separated by `;`.
     pub fn parse(s: &str) -> Option<Chain3> {
         let t: Vec<Transform> = s.split(';').map(Transform::parse).collect::<Option<_>>()?;

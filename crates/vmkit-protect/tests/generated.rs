@@ -137,8 +137,16 @@ proptest! {
         let src = program(init, body, helper, iterations);
         let plain = vmkit_asm::assemble_str("gen.s", &src).unwrap_or_else(|d| panic!("{d}\n{src}")).image;
         let (want, _) = run(&plain, &plain, &[], 10_000_000);
-        let (image, report) = protect(&plain, &Options { seed, vms, ..Options::default() })
-            .unwrap_or_else(|e| panic!("{e}\n{src}"));
+        // A random immediate that `movzx`/`movsx` turn into an address inside the code
+        // (about one program in a hundred) rightly keeps its function native: not this
+        // test's subject.
+        let refers = |why: &str| why.contains("the program refers to");
+        let result = protect(&plain, &Options { seed, vms, ..Options::default() });
+        if let Err(vmkit_protect::ProtectError::NothingToProtect(why)) = &result {
+            prop_assume!(!why.iter().all(|w| refers(w)), "{:?}", why);
+        }
+        let (image, report) = result.unwrap_or_else(|e| panic!("{e}\n{src}"));
+        prop_assume!(!report.skipped.iter().any(|s| refers(&s.reason)));
         prop_assert!(report.skipped.is_empty(), "{:?}", report.skipped);
         let (mut got, _) = run(&image, &plain, &[], 2_000_000_000);
         if want.status >= 128 {

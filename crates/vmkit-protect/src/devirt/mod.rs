@@ -26,6 +26,8 @@ use core::fmt;
 pub enum DevirtError {
     /// No entry stub (`push imm32; jmp vm_entry`) leads to a VM entry.
     NotProtected,
+    /// The image's header contradicts its segments (not the VM's fault).
+    BadHeader(String),
     /// Something that should be VM code is not what the protector builds.
     Corrupt {
         /// Where.
@@ -52,6 +54,7 @@ impl fmt::Display for DevirtError {
                 f,
                 "not a protected image: no entry stub (push imm32; jmp) leads to a VM entry"
             ),
+            DevirtError::BadHeader(why) => write!(f, "the image's header is damaged: {why}"),
             DevirtError::Corrupt { at, what } => {
                 write!(f, "damaged VM code at {at:#x}: expected {what}")
             }

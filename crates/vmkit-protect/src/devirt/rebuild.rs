@@ -60,6 +60,9 @@ pub struct Devirtualized {
     /// The recovered profile: protecting [`Devirtualized::image`] with it reproduces the
     /// virtual code.
     pub profile: Profile,
+    /// The memory size, as the protected image had it and as restored, when the
+    /// protector had grown it.
+    pub memory_restored: Option<(u64, u64)>,
 }
 
 /// The image as the lifter sees it.
@@ -268,8 +271,32 @@ fn emit(blocks: &[Lifted], at: Option<u64>) -> Code {
     code
 }
 
+/// Every address below `base` in executable code that holds a `jmp` to an entry stub: a
+/// protected function's start, even one that only pointers reach (no call names it).
+fn stub_jumps(image: &Image, vms: &[RecoveredVm], base: u64) -> Vec<u64> {
+    let stubs: BTreeSet<u64> = vms
+        .iter()
+        .flat_map(|v| v.entry.stubs.iter().map(|s| s.0))
+        .collect();
+    image
+        .segments
+        .iter()
+        .filter(|s| s.perms.exec() && s.addr < base)
+        .flat_map(|s| s.addr..s.addr + s.data.len() as u64)
+        .filter(|&a| jmp_at(image, a).is_some_and(|t| stubs.contains(&t)))
+        .collect()
+}
+
 /// Recovers the plain program from a protected image, with no other input.
 pub fn devirtualize(image: &Image) -> Result<Devirtualized, DevirtError> {
+    // A header that cannot hold the segments is the header's fault, not the VM code's.
+    if image.memory_size != 0 && image.memory_size < image.end_address() {
+        return Err(DevirtError::BadHeader(format!(
+            "its memory size {:#x} does not hold its segments (up to {:#x})",
+            image.memory_size,
+            image.end_address()
+        )));
+    }
     let entries = recover(image)?;
     let mut vms = Vec::new();
     for e in entries {
@@ -305,6 +332,7 @@ pub fn devirtualize(image: &Image) -> Result<Devirtualized, DevirtError> {
         .map(|f| f.start)
         .chain(skipped.iter().map(|s| s.start))
         .chain([image.entry])
+        .chain(stub_jumps(image, &vms, base))
         .collect();
     let mut seen = BTreeSet::new();
     let mut functions: Vec<(u64, usize, u64, Vec<Lifted>)> = Vec::new();
@@ -341,6 +369,25 @@ pub fn devirtualize(image: &Image) -> Result<Devirtualized, DevirtError> {
     }
     let mut out = image.clone();
     out.segments.retain(|s| s.addr < base);
+    // The VM's symbols (vm0.vm_entry, ...) name what is gone now.
+    out.symbols.retain(|s| s.addr < base);
+    // The protector grows an explicit memory size to fit the VM; its trailer (at the end
+    // of the segment with the handler tables) says what it was.
+    let tables = seg_of(vms[0].entry.table)
+        .ok_or_else(|| DevirtError::corrupt(vms[0].entry.table, "a handler table in a segment"))?;
+    if let Some(m) = crate::build::decode_trailer(&tables.data) {
+        let program_end = out.end_address();
+        if m > image.memory_size || (m != 0 && m < program_end) {
+            return Err(DevirtError::corrupt(
+                tables.end() - crate::build::TRAILER_BYTES,
+                format!(
+                    "the protector's record of the original memory size: {m:#x} is above the image's ({:#x}) or below the program's end ({program_end:#x})",
+                    image.memory_size
+                ),
+            ));
+        }
+        out.memory_size = m;
+    }
     let mut moved = Code::new();
     let mut moved_at: Vec<(usize, Label)> = Vec::new();
     let mut recovered = Vec::new();
@@ -412,10 +459,13 @@ pub fn devirtualize(image: &Image) -> Result<Devirtualized, DevirtError> {
         functions: order.iter().map(|&(k, _, start)| (start, k)).collect(),
         base,
     };
+    let out_memory = out.memory_size;
     Ok(Devirtualized {
         image: out,
         vms,
         functions: recovered,
         profile,
+        memory_restored: (out_memory != image.memory_size)
+            .then_some((image.memory_size, out_memory)),
     })
 }
