@@ -54,6 +54,7 @@ pub fn devirt() -> Vec<Vec<u8>> {
                 vms,
                 only: Vec::new(),
                 profile: None,
+                ..Default::default()
             };
             if let Ok((protected, _)) = vmkit_protect::protect(&image, &opts) {
                 seeds.push(protected.to_bytes());
