@@ -193,17 +193,7 @@ fn head_sees_the_status_of_a_sigpipe_death() {
 fn an_x86_guest_gets_sigpipe_or_epipe_as_on_linux() {
     let dir = temp("epipe");
     let exe = dir.join("epipe");
-    let cc = Command::new("gcc")
-        .args(["-m32", "-static", "-O1", "-o"])
-        .arg(&exe)
-        .arg(repo().join("tests/x86/pipe/epipe.c"))
-        .output()
-        .expect("gcc runs");
-    assert!(
-        cc.status.success(),
-        "gcc -m32 -static failed (install gcc-multilib, as .ci/run does): {}",
-        String::from_utf8_lossy(&cc.stderr)
-    );
+    vmkit_test_support::build_i386(&repo().join("tests/x86/pipe/epipe.c"), &exe, &["-O1"]);
     let exe = exe.to_str().unwrap();
     // Default disposition: killed by SIGPIPE, silently, as under a shell.
     assert_quiet_141(&["run", exe]);

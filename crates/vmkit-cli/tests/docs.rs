@@ -197,26 +197,13 @@ fn lines_match(patterns: &[String], lines: &[&str]) -> bool {
 
 /// Builds the static i386 programs the pages use, once, into `dir`.
 fn build_programs(dir: &Path) -> Result<(), String> {
-    vmkit_test_support::ensure_gcc_m32()?;
     std::fs::create_dir_all(dir).unwrap();
     for name in ["hello-static-i386", "cat-i386", "grep-i386"] {
         let src = repo().join("tests/x86/docs").join(format!(
             "{}.c",
             name.trim_end_matches("-i386").trim_end_matches("-static")
         ));
-        let cc = Command::new("gcc")
-            .args(["-m32", "-static", "-O2", "-o"])
-            .arg(dir.join(name))
-            .arg(&src)
-            .output()
-            .map_err(|e| format!("gcc: {e} (gcc -m32 works, so the source is at fault)"))?;
-        if !cc.status.success() {
-            return Err(format!(
-                "gcc -m32 -static {} failed (gcc -m32 works, so the source is at fault): {}",
-                src.display(),
-                String::from_utf8_lossy(&cc.stderr)
-            ));
-        }
+        vmkit_test_support::try_build_i386(&src, &dir.join(name), &["-O2"])?;
     }
     let busybox = vmkit_test_support::fetch_busybox_i386()?;
     std::fs::copy(busybox, dir.join("busybox")).map_err(|e| e.to_string())?;

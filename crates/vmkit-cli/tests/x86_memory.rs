@@ -46,17 +46,7 @@ fn build(name: &str, source: &str) -> Built {
     let src = dir.join(format!("{name}.c"));
     std::fs::write(&src, source).unwrap();
     let exe = dir.join(name);
-    let cc = Command::new("gcc")
-        .args(["-m32", "-static", "-O1", "-o"])
-        .arg(&exe)
-        .arg(&src)
-        .output()
-        .expect("gcc runs");
-    assert!(
-        cc.status.success(),
-        "gcc -m32 -static failed (install gcc-multilib, as .ci/run does): {}",
-        String::from_utf8_lossy(&cc.stderr)
-    );
+    vmkit_test_support::build_i386(&src, &exe, &["-O1"]);
     Built(exe)
 }
 

@@ -109,19 +109,7 @@ fn c_programs_behave_as_on_the_real_cpu() {
         for opt in ["-O0", "-O2"] {
             let name = format!("{}{opt}", src.file_stem().unwrap().to_string_lossy());
             let exe = out_dir.join(&name);
-            vmkit_test_support::require_gcc_m32();
-            let cc = Command::new("gcc")
-                .args(["-m32", "-static", opt, "-o"])
-                .arg(&exe)
-                .arg(src)
-                .arg("-lm")
-                .output()
-                .expect("gcc runs");
-            assert!(
-                cc.status.success(),
-                "gcc -m32 -static failed (see docs/testing.md): {}",
-                String::from_utf8_lossy(&cc.stderr)
-            );
+            vmkit_test_support::build_i386(src, &exe, &[opt, "-lm"]);
             make_fixture(&fixture);
             let native = run(Command::new(&exe).args(&args).current_dir(&fixture));
             let native_files = snapshot(&fixture);

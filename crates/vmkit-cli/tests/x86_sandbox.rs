@@ -20,18 +20,7 @@ fn probe() -> &'static str {
         let dir = std::env::temp_dir().join(format!("vmkit-probe-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let exe = dir.join("probe");
-        vmkit_test_support::require_gcc_m32();
-        let cc = Command::new("gcc")
-            .args(["-m32", "-static", "-O2", "-o"])
-            .arg(&exe)
-            .arg(repo().join("tests/x86/cli/probe.c"))
-            .output()
-            .expect("gcc runs");
-        assert!(
-            cc.status.success(),
-            "gcc -m32 -static failed (see docs/testing.md): {}",
-            String::from_utf8_lossy(&cc.stderr)
-        );
+        vmkit_test_support::build_i386(&repo().join("tests/x86/cli/probe.c"), &exe, &["-O2"]);
         exe.to_string_lossy().into_owned()
     })
 }

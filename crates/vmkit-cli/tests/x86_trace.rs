@@ -28,19 +28,7 @@ fn build(src: &str, name: &str, flags: &[&str]) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("vmkit-x86-trace-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let exe = dir.join(name);
-    let cc = Command::new("gcc")
-        .args(["-m32", "-static"])
-        .args(flags)
-        .arg("-o")
-        .arg(&exe)
-        .arg(repo().join(src))
-        .output()
-        .expect("gcc runs");
-    assert!(
-        cc.status.success(),
-        "gcc -m32 -static failed (install gcc-multilib, as .ci/run does): {}",
-        String::from_utf8_lossy(&cc.stderr)
-    );
+    vmkit_test_support::build_i386(&repo().join(src), &exe, flags);
     exe
 }
 

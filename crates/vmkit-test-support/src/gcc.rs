@@ -127,3 +127,36 @@ fn gcc_m32_works() -> Result<(), String> {
     let _ = fs::remove_dir_all(&dir);
     result
 }
+
+/// Builds `src` (C) into the static i386 executable `exe` with `gcc -m32 -static`, `flags`
+/// (optimisation, libraries) given after them; installs or asks for gcc-multilib first, as
+/// [`require_gcc_m32`] does. Panics with gcc's message when the source does not build.
+pub fn build_i386(src: &std::path::Path, exe: &std::path::Path, flags: &[&str]) {
+    if let Err(why) = try_build_i386(src, exe, flags) {
+        panic!("{why}");
+    }
+}
+
+/// [`build_i386`] as a `Result`.
+pub fn try_build_i386(
+    src: &std::path::Path,
+    exe: &std::path::Path,
+    flags: &[&str],
+) -> Result<(), String> {
+    ensure_gcc_m32()?;
+    let out = Command::new("gcc")
+        .args(["-m32", "-static", "-o"])
+        .arg(exe)
+        .arg(src)
+        .args(flags)
+        .output()
+        .map_err(|e| format!("gcc: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "gcc -m32 -static {} failed (gcc -m32 itself works here, so the source is at fault):\n{}",
+            src.display(),
+            tail(&out.stderr, 20)
+        ));
+    }
+    Ok(())
+}

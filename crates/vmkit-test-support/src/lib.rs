@@ -5,7 +5,7 @@
 //!   Fetched on first use with `apt-get download` into `target/busybox-i386/`, without root
 //!   (a private apt state under `target/`, so no `dpkg --add-architecture` and no system
 //!   `apt-get update`), once, and safely when several test binaries and threads ask at once.
-//! - [`require_gcc_m32`]: a working `gcc -m32 -static` (Debian's gcc-multilib). A system
+//! - [`require_gcc_m32`] and [`build_i386`]: a working `gcc -m32 -static` (Debian's gcc-multilib). A system
 //!   package, so it is installed only when the tests run as root (as CI does); otherwise the
 //!   test stops at once with the exact command to run.
 //!
@@ -19,7 +19,7 @@ mod gcc;
 mod lock;
 
 pub use busybox::{busybox_i386, busybox_path, fetch_busybox_i386, BUSYBOX_PACKAGE};
-pub use gcc::{ensure_gcc_m32, require_gcc_m32, NO_INSTALL_VAR};
+pub use gcc::{build_i386, ensure_gcc_m32, require_gcc_m32, try_build_i386, NO_INSTALL_VAR};
 
 use std::path::PathBuf;
 
