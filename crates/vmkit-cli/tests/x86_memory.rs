@@ -257,14 +257,14 @@ fn the_memory_limit_is_enomem_for_the_guest() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    // A native program has no use for it: refused, not ignored.
+    // A native program has no use for it: refused as a usage error, not ignored.
     let out = vmkit()
         .args(["run", "--memory-limit", "64M", "examples/hello.s"])
         .current_dir(repo())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("--memory-limit is for x86 programs"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--memory-limit applies to x86 programs"));
 }
 
 /// What an unprivileged i386 process under a 32-bit kernel may map (vmkit's model).
