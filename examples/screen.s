@@ -6,7 +6,8 @@
 ;   vmkit run --screen examples/screen.s < /dev/null
 ;
 ; Only `--screen` connects the keyboard (to stdin): without it no key and no end of input
-; ever come, and the program waits until --max-steps stops it.
+; ever come, so the program waits (until --max-steps, if given); vmkit says so on stderr
+; once the program has drawn on the screen and is still running.
 ; vmkit-args: --screen --max-steps 10000000
 ; stdin: x
 

@@ -80,10 +80,7 @@ pub fn run(
     let exit = if screen {
         run_with_screen(&mut machine, args.max_steps)?
     } else {
-        match args.max_steps {
-            Some(n) => machine.run_for(n),
-            None => machine.run(),
-        }
+        run_without_screen(&mut machine, args.max_steps)
     };
     let status = report_exit(&machine, &exit, args.max_steps);
     if dump_regs {
@@ -101,6 +98,41 @@ pub fn run(
         }
     }
     Ok(status)
+}
+
+/// Runs with no device attached. Nothing then fills the keyboard mailbox, so a program that
+/// draws on the screen and waits for a key (examples/screen.s) would wait silently until the
+/// step limit, or for ever without one: it runs in slices, and once such a program has drawn
+/// on the screen and is still running, one hint names `--screen`.
+fn run_without_screen(machine: &mut Machine, max_steps: Option<u64>) -> Exit {
+    /// About half a second of guest time: long enough that a program which merely finishes
+    /// never sees the hint, short enough that a waiting one gets it at once.
+    const SLICE: u64 = 1 << 28;
+    let mut left = max_steps.unwrap_or(u64::MAX);
+    let mut hinted = false;
+    loop {
+        let slice = left.min(SLICE);
+        let exit = machine.run_for(slice);
+        left -= slice.min(left);
+        if exit != Exit::StepLimit || left == 0 {
+            return exit;
+        }
+        if !hinted && screen_drawn(machine) {
+            eprintln!(
+                "vmkit: hint: the program has drawn on the memory-mapped screen (0xB8000) and is \
+                 still running; run it with --screen to see the screen and connect the keyboard \
+                 to stdin (without it no key comes and a program waiting for one never ends)"
+            );
+            hinted = true;
+        }
+    }
+}
+
+/// Whether any character cell of the screen holds text.
+fn screen_drawn(machine: &Machine) -> bool {
+    machine
+        .screen_text()
+        .is_some_and(|lines| lines.iter().any(|l| !l.trim().is_empty()))
 }
 
 /// Runs in slices so the screen can be redrawn and keys delivered between them.

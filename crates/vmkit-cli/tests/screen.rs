@@ -50,3 +50,33 @@ fn a_key_before_the_end_of_input_is_still_delivered() {
     assert!(stdout.contains("key: q"), "{stdout}");
     assert!(!stdout.contains("no key"), "{stdout}");
 }
+
+/// Without `--screen` no keyboard is attached, so the example waits for a key that never
+/// comes. A newcomer who forgets the flag must not face a silent hang: once the program has
+/// drawn on the screen and is still running, one hint names the flag.
+#[test]
+fn without_screen_a_program_waiting_on_the_screen_gets_a_hint() {
+    // One slice of the run (2^28 instructions) and a little more: the hint comes between them.
+    let steps = ((1u64 << 28) + 1000).to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_vmkit"))
+        .args(["run", "--max-steps", &steps, "examples/screen.s"])
+        .current_dir(repo())
+        .stdin(Stdio::null())
+        .output()
+        .expect("vmkit runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(124), "{stderr}");
+    assert_eq!(
+        stderr.matches("run it with --screen").count(),
+        1,
+        "one hint: {stderr}"
+    );
+    // A program that never draws gets none, however long it runs.
+    let out = Command::new(env!("CARGO_BIN_EXE_vmkit"))
+        .args(["run", "--max-steps", &steps, "examples/sieve.s"])
+        .current_dir(repo())
+        .stdin(Stdio::null())
+        .output()
+        .expect("vmkit runs");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("--screen"));
+}
