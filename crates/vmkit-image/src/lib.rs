@@ -426,6 +426,32 @@ impl Image {
         self.segments.iter().map(Segment::end).max().unwrap_or(0)
     }
 
+    /// No two non-empty segments share an address. Sorted by start and swept, so that an image
+    /// with the format's 65,535 segments costs a sort, not two billion comparisons.
+    fn check_overlap(&self) -> Result<(), ImageError> {
+        let mut spans: Vec<(u64, u64, usize)> = (self.segments.iter().enumerate())
+            .filter(|(_, s)| s.mem_size > 0)
+            .map(|(i, s)| (s.addr, s.end(), i))
+            .collect();
+        spans.sort_unstable();
+        // The segment reaching furthest so far: any later start below its end overlaps it.
+        let mut reach: Option<(u64, usize)> = None;
+        for (addr, end, i) in spans {
+            if let Some((far, j)) = reach {
+                if addr < far {
+                    return Err(ImageError::Overlap {
+                        a: i.min(j),
+                        b: i.max(j),
+                    });
+                }
+            }
+            if reach.is_none_or(|(far, _)| end > far) {
+                reach = Some((end, i));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks the structural rules: sizes, overlap, entry point, names.
     pub fn validate(&self) -> Result<(), ImageError> {
         for (i, s) in self.segments.iter().enumerate() {
@@ -457,12 +483,8 @@ impl Image {
                     reason: "extends past the end of the address space".into(),
                 });
             }
-            for (j, t) in self.segments.iter().enumerate().skip(i + 1) {
-                if s.mem_size > 0 && t.mem_size > 0 && s.addr < t.end() && t.addr < s.end() {
-                    return Err(ImageError::Overlap { a: i, b: j });
-                }
-            }
         }
+        self.check_overlap()?;
         let entry_ok = self
             .segments
             .iter()
@@ -761,6 +783,34 @@ mod tests {
             b[i] ^= 0x10;
             assert!(Image::from_bytes(&b).is_err(), "flip at {i} loaded");
         }
+    }
+
+    #[test]
+    fn overlap_is_found_between_any_two_segments_in_any_order() {
+        let seg = |addr: u64, len: u64| Segment {
+            addr,
+            mem_size: len,
+            ..sample().segments[2].clone()
+        };
+        let mut image = sample();
+        // 0x6000..0x7000 lies inside 0x5800..0x8000; a segment listed between them starts later.
+        image.segments.push(seg(0x5800, 0x2800));
+        image.segments.push(seg(0x9000, 0x100));
+        image.segments.push(seg(0x6000, 0x1000));
+        let last = image.segments.len() - 1;
+        assert_eq!(
+            image.validate(),
+            Err(ImageError::Overlap {
+                a: last - 2,
+                b: last
+            })
+        );
+        // Empty segments overlap nothing; touching ones do not overlap.
+        let mut image = sample();
+        let end = image.segments.iter().map(|s| s.end()).max().unwrap();
+        image.segments.push(seg(end, 0x100));
+        image.segments.push(seg(end + 0x10, 0));
+        assert_eq!(image.validate(), Ok(()));
     }
 
     #[test]
