@@ -175,7 +175,8 @@ pub fn fuzz(target: &'static Target, settings: &Settings) -> Summary {
                 mutator.mutate(&mut rng, parent, other)
             }
         };
-        *watch.case.lock().unwrap() = Some((Instant::now(), input.clone()));
+        *watch.case.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((Instant::now(), input.clone()));
         let case_started = Instant::now();
         let result = run_case(target, &input);
         let took = case_started.elapsed().as_secs_f64();
@@ -183,7 +184,7 @@ pub fn fuzz(target: &'static Target, settings: &Settings) -> Summary {
             summary.slowest = took;
             summary.slowest_input = input.clone();
         }
-        *watch.case.lock().unwrap() = None;
+        *watch.case.lock().unwrap_or_else(|e| e.into_inner()) = None;
         summary.runs += 1;
         match result {
             Ok(signature) => {

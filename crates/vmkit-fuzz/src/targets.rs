@@ -126,7 +126,8 @@ struct RawRun {
 
 fn run_raw(data: &[u8], engine: vmkit_x86::Engine) -> Option<RawRun> {
     const ENOSYS: u32 = 38u32.wrapping_neg();
-    let mut vm = X86Machine::new();
+    // A host that refuses the address space (ulimit -v) is not a finding of the input.
+    let mut vm = X86Machine::try_new().ok()?;
     vm.load_raw(X86_BASE, data, true).ok()?;
     vm.set_engine(engine);
     // Hooks run in the order they were added: this one before run_x86's budget.
@@ -155,7 +156,10 @@ fn run_raw(data: &[u8], engine: vmkit_x86::Engine) -> Option<RawRun> {
 /// The ELF loader: `data` as an ELF32 file, loaded as `vmkit run` loads a static i386
 /// program (segments, initial stack, `brk`) and, if it loads, run for [`GUEST_STEPS`].
 pub fn elf(data: &[u8]) -> Signature {
-    let mut vm = X86Machine::new();
+    let mut vm = match X86Machine::try_new() {
+        Ok(vm) => vm,
+        Err(e) => return signature(&("host", shape(&e))),
+    };
     let argv = ["/fuzz/prog".to_string(), "arg".to_string()];
     let envp = ["PATH=/bin".to_string()];
     match vm.load_elf(data, &argv, &envp) {
