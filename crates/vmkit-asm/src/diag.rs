@@ -62,6 +62,22 @@ const NOT_SHOWN_PREFIX: &str = "and ";
 const NOT_SHOWN_SUFFIX: &str = " not shown";
 
 impl Diagnostic {
+    /// An error about a whole file (`file:` with no line): it cannot be read, the image it
+    /// gives is too large.
+    pub fn whole_file(file: &str, message: String, hint: Option<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Error,
+            message,
+            file: file.to_string(),
+            line: 0,
+            col: 0,
+            len: 0,
+            source_line: String::new(),
+            hint,
+            notes: Vec::new(),
+        }
+    }
+
     /// The diagnostic that stands for `count` errors (or warnings) that are not shown.
     pub(crate) fn not_shown(
         severity: Severity,
@@ -72,16 +88,13 @@ impl Diagnostic {
         let plural = if count == 1 { "" } else { "s" };
         Diagnostic {
             severity,
-            message: format!("{NOT_SHOWN_PREFIX}{count} more {severity}{plural}{NOT_SHOWN_SUFFIX}"),
-            file: file.to_string(),
-            line: 0,
-            col: 0,
-            len: 0,
-            source_line: String::new(),
-            hint: Some(format!(
-                "the assembler shows the first {shown} {severity}s of a run; fix those and assemble again"
-            )),
-            notes: Vec::new(),
+            ..Diagnostic::whole_file(
+                file,
+                format!("{NOT_SHOWN_PREFIX}{count} more {severity}{plural}{NOT_SHOWN_SUFFIX}"),
+                Some(format!(
+                    "the assembler shows the first {shown} {severity}s of a run; fix those and assemble again"
+                )),
+            )
         }
     }
 

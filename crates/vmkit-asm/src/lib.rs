@@ -86,17 +86,11 @@ pub fn assemble_file(path: &Path) -> Result<Assembled, Diagnostics> {
         Ok(bytes) => assemble_source(path, &bytes),
         Err(e) => {
             let name = path.display().to_string();
-            Err(Diagnostics(vec![Diagnostic {
-                severity: Severity::Error,
-                message: format!("cannot read `{name}`: {e}"),
-                file: name,
-                line: 0,
-                col: 0,
-                len: 0,
-                source_line: String::new(),
-                hint: None,
-                notes: Vec::new(),
-            }]))
+            Err(Diagnostics(vec![Diagnostic::whole_file(
+                &name,
+                format!("cannot read `{name}`: {e}"),
+                None,
+            )]))
         }
     }
 }
@@ -107,22 +101,14 @@ pub fn assemble_file(path: &Path) -> Result<Assembled, Diagnostics> {
 pub fn assemble_source(path: &Path, bytes: &[u8]) -> Result<Assembled, Diagnostics> {
     let name = path.display().to_string();
     if bytes.len() as u64 > MAX_SOURCE_FILE_BYTES {
-        return Err(Diagnostics(vec![Diagnostic {
-            severity: Severity::Error,
-            message: format!(
-                "cannot read `{name}`: {}",
-                ReadError::TooLarge {
-                    limit: MAX_SOURCE_FILE_BYTES
-                }
-            ),
-            file: name,
-            line: 0,
-            col: 0,
-            len: 0,
-            source_line: String::new(),
-            hint: None,
-            notes: Vec::new(),
-        }]));
+        let too_large = ReadError::TooLarge {
+            limit: MAX_SOURCE_FILE_BYTES,
+        };
+        return Err(Diagnostics(vec![Diagnostic::whole_file(
+            &name,
+            format!("cannot read `{name}`: {too_large}"),
+            None,
+        )]));
     }
     let text = String::from_utf8_lossy(bytes);
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -159,22 +145,16 @@ fn assemble(
     if let Some(image) = &image {
         let size = image.to_bytes().len() as u64;
         if size > MAX_IMAGE_BYTES {
-            diagnostics.push(Diagnostic {
-                severity: Severity::Error,
-                message: format!(
+            diagnostics.push(Diagnostic::whole_file(
+                name,
+                format!(
                     "the image would be {size} bytes, more than the limit of {}",
                     file::show_size(MAX_IMAGE_BYTES)
                 ),
-                file: name.to_string(),
-                line: 0,
-                col: 0,
-                len: 0,
-                source_line: String::new(),
-                hint: Some(
+                Some(
                     "large zeroed areas cost nothing in `.bss` or at the end of a segment (`.space`)".into(),
                 ),
-                notes: Vec::new(),
-            });
+            ));
         }
     }
     match image {

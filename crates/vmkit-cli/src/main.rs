@@ -65,6 +65,21 @@ pub struct MachineArgs {
     pub grant: Option<PathBuf>,
 }
 
+/// Which guest a program is for, and where flat x86 code loads (`run` and `trace`).
+#[derive(clap::Args, Clone, Debug)]
+pub struct GuestArgs {
+    /// The guest architecture: `native` (vmkit's own ISA) or `x86` (IA-32).
+    #[arg(long, default_value = "native", value_parser = ["native", "x86"])]
+    pub arch: String,
+    /// With --arch x86: FILE is flat machine code (as PyVM's execute_file), loaded at --base.
+    #[arg(long, requires = "arch")]
+    pub raw: bool,
+    /// Load address for --raw code (default 0: PyVM loads there, and its example relies
+    /// on it).
+    #[arg(long, value_name = "ADDR", value_parser = size::parse_size)]
+    pub base: Option<u64>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a program (assembly source or image, recognised by content).
@@ -112,16 +127,8 @@ enum Command {
         /// With --dump-regs: print the final state as JSON on stderr.
         #[arg(long, requires = "dump_regs")]
         json: bool,
-        /// The guest architecture: `native` (vmkit's own ISA) or `x86` (IA-32).
-        #[arg(long, default_value = "native", value_parser = ["native", "x86"])]
-        arch: String,
-        /// With --arch x86: FILE is flat machine code (as PyVM's execute_file), loaded at --base.
-        #[arg(long, requires = "arch")]
-        raw: bool,
-        /// Load address for --raw code (default 0: PyVM loads there, and its example relies
-        /// on it).
-        #[arg(long, value_name = "ADDR", value_parser = size::parse_size)]
-        base: Option<u64>,
+        #[command(flatten)]
+        guest: GuestArgs,
     },
     /// Assemble source into an image.
     #[command(after_help = "Example:\n  vmkit asm examples/fib.s -o fib.vmi")]
@@ -205,15 +212,8 @@ enum Command {
         /// One JSON object per line instead of text.
         #[arg(long)]
         json: bool,
-        /// The guest architecture: `native` (vmkit's own ISA) or `x86` (IA-32).
-        #[arg(long, default_value = "native", value_parser = ["native", "x86"])]
-        arch: String,
-        /// With --arch x86: FILE is flat machine code, loaded at --base.
-        #[arg(long, requires = "arch")]
-        raw: bool,
-        /// Load address for --raw code (default 0).
-        #[arg(long, value_name = "ADDR", value_parser = size::parse_size)]
-        base: Option<u64>,
+        #[command(flatten)]
+        guest: GuestArgs,
     },
     /// Measure speed: the native machine against native Rust (`native`, the default), or
     /// the x86 guest against the real CPU and qemu-i386 on the same i386 programs (`x86`).
@@ -259,9 +259,7 @@ fn main() -> ExitCode {
             dump_regs,
             screen,
             json,
-            arch,
-            raw,
-            base,
+            guest: GuestArgs { arch, raw, base },
         } => {
             let guest = Guest::of(&file, &arch);
             let flags = [
@@ -324,9 +322,7 @@ fn main() -> ExitCode {
             args,
             machine,
             json,
-            arch,
-            raw,
-            base,
+            guest: GuestArgs { arch, raw, base },
         } => {
             let guest = Guest::of(&file, &arch);
             refuse_misapplied("trace", &file, guest, &args, &machine, raw, base, &[]);

@@ -334,6 +334,17 @@ impl HostEntry {
         &self.host
     }
 
+    /// An `O_PATH` descriptor of the object itself (a final link is the link): what the
+    /// calls that must not follow a link swapped in by a host process act on.
+    fn pin(&self) -> io::Result<OwnedFd> {
+        Ok(rfs::openat(
+            self.dir.as_fd(),
+            self.name.as_os_str(),
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?)
+    }
+
     /// Whether the object existed when the path was resolved.
     pub fn exists(&self) -> bool {
         self.exists
@@ -342,12 +353,7 @@ impl HostEntry {
     /// The object's status; a final symbolic link is not followed (a resolution that
     /// followed links never ends at one).
     pub fn metadata(&self) -> io::Result<Metadata> {
-        let fd = rfs::openat(
-            self.dir.as_fd(),
-            self.name.as_os_str(),
-            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
+        let fd = self.pin()?;
         File::from(fd).metadata()
     }
 
@@ -477,12 +483,7 @@ impl HostEntry {
     /// through `/proc/self/fd`, as the C library does for `AT_SYMLINK_NOFOLLOW`.
     pub fn set_mode(&self, mode: u32) -> io::Result<()> {
         let mode = Mode::from_raw_mode(mode & 0o7777);
-        let fd = rfs::openat(
-            self.dir.as_fd(),
-            self.name.as_os_str(),
-            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
+        let fd = self.pin()?;
         if FileType::from_raw_mode(rfs::fstat(&fd)?.st_mode) == FileType::Symlink {
             // Links have no permissions of their own on Linux.
             return Err(Errno::OPNOTSUPP.into());
