@@ -1,6 +1,8 @@
 //! `vmkit`: the command-line front end. Each subcommand lives in its own module; this file
 //! only parses arguments and turns outcomes into exit statuses.
 
+#![forbid(unsafe_code)]
+
 // These shadow std's printing macros in every module below (textual macro scope wins over
 // the prelude), so that no command can panic on a closed pipe: see `out.rs`.
 macro_rules! print {

@@ -19,6 +19,7 @@
 //! | `sys`, `host` | `sys` calls (sandboxed files) and host functions (`hcall`) |
 //! | `devices` | text screen and keyboard |
 //! | `machine` | the embedding API |
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod block;
