@@ -38,6 +38,8 @@ pub use fault::{Access, Fault, FaultKind};
 pub use host::{standard_host_functions, HostCall, HostFn};
 pub use machine::{Config, Dispatch, LoadError, Machine, DEFAULT_MEMORY, MAX_MEMORY};
 pub use vmkit_mem::{MemError, Memory, PAGE_SIZE};
+pub use vmkit_vm::signal::Signal;
+use vmkit_vm::signal::STEP_LIMIT_STATUS;
 
 /// Why a machine stopped.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,9 +64,9 @@ impl Exit {
         match self {
             Exit::Halted => 0,
             Exit::Exited(c) => (*c & 0xFF) as i32,
-            Exit::Breakpoint => 128 + 5,
-            Exit::StepLimit => 124,
-            Exit::Fault(f) => 128 + f.kind.signal().0,
+            Exit::Breakpoint => Signal::TRAP.exit_status(),
+            Exit::StepLimit => STEP_LIMIT_STATUS,
+            Exit::Fault(f) => f.kind.signal().exit_status(),
         }
     }
 }
