@@ -4,62 +4,9 @@
 use crate::host::HostFn;
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use vmkit_vm::sandbox::Sandbox;
-
-/// Where guest output goes.
-pub enum Sink {
-    /// The host process's stdout.
-    Stdout,
-    /// The host process's stderr.
-    Stderr,
-    /// Kept in memory; read it with [`Machine::output`](crate::Machine::output).
-    Buffer(Vec<u8>),
-    /// Any writer.
-    Writer(Box<dyn Write>),
-}
-
-impl Sink {
-    pub(crate) fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
-        match self {
-            Sink::Stdout => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(data)?;
-                out.flush()
-            }
-            Sink::Stderr => std::io::stderr().write_all(data),
-            Sink::Buffer(b) => {
-                b.extend_from_slice(data);
-                Ok(())
-            }
-            Sink::Writer(w) => w.write_all(data),
-        }
-    }
-}
-
-/// Where guest input comes from.
-pub enum Source {
-    /// The host process's stdin.
-    Stdin,
-    /// These bytes, then end of file.
-    Bytes(std::collections::VecDeque<u8>),
-}
-
-impl Source {
-    pub(crate) fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Source::Stdin => std::io::stdin().read(buf),
-            Source::Bytes(q) => {
-                let n = buf.len().min(q.len());
-                for (i, b) in q.drain(..n).enumerate() {
-                    buf[i] = b;
-                }
-                Ok(n)
-            }
-        }
-    }
-}
+use vmkit_vm::stdio::Stdio;
 
 /// Everything a running program can reach besides CPU and memory.
 pub struct Env {
@@ -71,9 +18,8 @@ pub struct Env {
     pub(crate) imports: Vec<String>,
     /// Registered host functions by name.
     pub(crate) hosts: HashMap<String, HostFn>,
-    pub(crate) stdout: Sink,
-    pub(crate) stderr: Sink,
-    pub(crate) stdin: Source,
+    /// The guest's standard streams (fds 0, 1, 2).
+    pub(crate) stdio: Stdio,
     /// The directory `sys open` is confined to, as the user named it; `None` denies every
     /// open.
     pub(crate) fs_root: Option<PathBuf>,
@@ -96,9 +42,7 @@ impl Default for Env {
             stack_limit: 0,
             imports: Vec::new(),
             hosts: HashMap::new(),
-            stdout: Sink::Stdout,
-            stderr: Sink::Stderr,
-            stdin: Source::Stdin,
+            stdio: Stdio::default(),
             fs_root: None,
             sandbox: None,
             hints: true,

@@ -2,9 +2,10 @@
 //! parampub / endcallpub). Arguments are r1..r6; the returned value goes to r0.
 
 use crate::cpu::Cpu;
-use crate::env::{Env, Sink};
+use crate::env::Env;
 use crate::fault::FaultKind;
 use vmkit_mem::Memory;
+use vmkit_vm::stdio::Sink;
 
 /// A host function: gets the call's arguments and guest memory, returns r0 or an error
 /// message (which stops the machine with a fault).
@@ -93,7 +94,7 @@ pub(crate) fn hcall(
     let mut call = HostCall {
         cpu,
         mem,
-        stdout: &mut env.stdout,
+        stdout: &mut env.stdio.stdout,
         broken_pipe: &mut env.broken_pipe,
     };
     match f(&mut call) {

@@ -40,6 +40,7 @@ pub use machine::{Config, Dispatch, LoadError, Machine, DEFAULT_MEMORY, MAX_MEMO
 pub use vmkit_mem::{MemError, Memory, PAGE_SIZE};
 pub use vmkit_vm::signal::Signal;
 use vmkit_vm::signal::STEP_LIMIT_STATUS;
+pub use vmkit_vm::stdio::Stdio;
 
 /// Why a machine stopped.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -4,12 +4,13 @@
 
 use crate::block::CodeCache;
 use crate::cpu::{Cpu, SP};
-use crate::env::{Env, Sink, Source};
+use crate::env::Env;
 use crate::exec::{exec, Flow};
 use crate::fault::{Fault, FaultKind};
 use crate::host::{HostCall, HostFn};
 use crate::interp::Inner;
 use crate::Exit;
+use crate::Stdio;
 use std::fmt;
 use std::path::PathBuf;
 use vmkit_image::Image;
@@ -626,45 +627,37 @@ impl Machine {
 
     /// Keeps guest stdout (fd 1) and stderr (fd 2) in memory instead of printing them.
     pub fn capture_output(&mut self) {
-        self.env.stdout = Sink::Buffer(Vec::new());
-        self.env.stderr = Sink::Buffer(Vec::new());
+        self.env.stdio.capture_output();
     }
 
     /// Sends guest stdout to `w`.
     pub fn set_stdout(&mut self, w: Box<dyn std::io::Write>) {
-        self.env.stdout = Sink::Writer(w);
+        self.env.stdio.set_stdout(w);
     }
 
     /// Captured stdout so far (empty unless [`capture_output`](Machine::capture_output)).
     pub fn output(&self) -> &[u8] {
-        match &self.env.stdout {
-            Sink::Buffer(b) => b,
-            _ => &[],
-        }
+        self.env.stdio.output()
     }
 
     /// Captured stderr so far.
     pub fn error_output(&self) -> &[u8] {
-        match &self.env.stderr {
-            Sink::Buffer(b) => b,
-            _ => &[],
-        }
+        self.env.stdio.error_output()
     }
 
     /// Takes the captured stdout, leaving the buffer empty.
     pub fn take_output(&mut self) -> Vec<u8> {
-        match &mut self.env.stdout {
-            Sink::Buffer(b) => std::mem::take(b),
-            _ => Vec::new(),
-        }
+        self.env.stdio.take_output()
     }
 
     /// Takes the captured stderr, leaving the buffer empty.
     pub fn take_error_output(&mut self) -> Vec<u8> {
-        match &mut self.env.stderr {
-            Sink::Buffer(b) => std::mem::take(b),
-            _ => Vec::new(),
-        }
+        self.env.stdio.take_error_output()
+    }
+
+    /// The guest's standard streams, to redirect any of them (see [`Stdio`]).
+    pub fn stdio_mut(&mut self) -> &mut Stdio {
+        &mut self.env.stdio
     }
 
     /// Guest stdin (fd 0) reads these bytes, then end of file.
@@ -681,7 +674,7 @@ impl Machine {
     /// assert_eq!(vm.take_output(), b"hello, guest\n");
     /// ```
     pub fn set_stdin(&mut self, bytes: &[u8]) {
-        self.env.stdin = Source::Bytes(bytes.iter().copied().collect());
+        self.env.stdio.set_stdin(bytes);
     }
 
     /// Lets `sys open` read and write files below `dir` (and nothing else). Guest paths are

@@ -59,8 +59,8 @@ fn sys_write(mem: &Memory, env: &mut Env, fd: u64, buf: u64, len: u64) -> Result
     };
     let data = data.to_vec();
     let res = match fd {
-        1 => env.stdout.write_all(&data),
-        2 => env.stderr.write_all(&data),
+        1 => env.stdio.stdout.write_all(&data),
+        2 => env.stdio.stderr.write_all(&data),
         _ => match fd
             .checked_sub(3)
             .and_then(|i| env.files.get_mut(i as usize))
@@ -86,7 +86,7 @@ fn sys_read(mem: &mut Memory, env: &mut Env, fd: u64, buf: u64, len: u64) -> i64
     }
     let mut tmp = vec![0u8; len as usize];
     let res = match fd {
-        0 => env.stdin.read(&mut tmp),
+        0 => env.stdio.stdin.read(&mut tmp),
         _ => match fd
             .checked_sub(3)
             .and_then(|i| env.files.get_mut(i as usize))
