@@ -1,8 +1,7 @@
 //! The machine's environment outside the CPU: constant-pool base, stack limit, host
 //! functions, the guest's standard streams and its sandboxed files.
 
-use crate::host::HostFn;
-use std::collections::HashMap;
+use crate::host::HostFunctions;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use vmkit_vm::sandbox::Sandbox;
@@ -14,10 +13,8 @@ pub struct Env {
     pub(crate) const_base: u64,
     /// Lowest address a push may reach.
     pub(crate) stack_limit: u64,
-    /// Names of imported host functions, indexed by `hcall n`.
-    pub(crate) imports: Vec<String>,
-    /// Registered host functions by name.
-    pub(crate) hosts: HashMap<String, HostFn>,
+    /// The import table and the registered host functions.
+    pub(crate) host_functions: HostFunctions,
     /// The guest's standard streams (fds 0, 1, 2).
     pub(crate) stdio: Stdio,
     /// The directory `sys open` is confined to, as the user named it; `None` denies every
@@ -40,8 +37,7 @@ impl Default for Env {
         Env {
             const_base: 0,
             stack_limit: 0,
-            imports: Vec::new(),
-            hosts: HashMap::new(),
+            host_functions: HostFunctions::default(),
             stdio: Stdio::default(),
             fs_root: None,
             sandbox: None,

@@ -6,7 +6,7 @@
 //! record to the next. Both inline [`step`]: this loop once, with the kind read from the
 //! record; the call-threaded handlers once per kind, with the kind a constant so that each
 //! keeps only its own arm. Hot state (the record index, the budget) travels as arguments
-//! and locals; errors leave on cold paths as [`Inner`] values.
+//! and locals; errors leave on cold paths as [`DispatchStop`] values.
 
 use crate::block::{CodeCache, Kind, UNLINKED};
 use crate::cpu::{Cpu, FlagOp, SP};
@@ -17,8 +17,10 @@ use crate::Exit;
 use vmkit_isa::{Cond, Size};
 use vmkit_mem::Memory;
 
-/// Why a dispatch backend returned.
-pub(crate) enum Inner {
+/// Why a dispatch backend returned. Produced by [`step`] (and so by both backends'
+/// `run_blocks`); consumed by `Machine::run`, which ends the run, checks the code cache
+/// after a store into code, or finishes the budget one instruction at a time.
+pub(crate) enum DispatchStop {
     /// The machine stopped (halt, exit, breakpoint).
     Stop(Exit),
     /// A fault; `cpu.ip` is the faulting instruction.
@@ -46,7 +48,7 @@ pub(crate) fn run_blocks(
     env: &mut Env,
     cache: &mut CodeCache,
     budget: &mut u64,
-) -> Inner {
+) -> DispatchStop {
     let mut pc = cache.block_at(mem, env.const_base, cpu.ip) as usize;
     let mut acct = Budget {
         left: *budget,
@@ -54,7 +56,7 @@ pub(crate) fn run_blocks(
     };
     loop {
         // One inlined copy of `step`: its `match` on the kind is the dispatch.
-        match step(cache.recs[pc].kind, cpu, mem, env, cache, &mut acct, pc) {
+        match step(cache.records[pc].kind, cpu, mem, env, cache, &mut acct, pc) {
             Ok(next) => pc = next,
             Err(why) => {
                 *budget = acct.left;
@@ -67,7 +69,7 @@ pub(crate) fn run_blocks(
 /// Runs record `pc`, of kind `kind`: returns the index of the next record, or why the run
 /// stops (with `cpu.ip` and `budget` already set for the caller).
 ///
-/// `kind` must be `cache.recs[pc].kind`; a caller that knows it as a constant passes the
+/// `kind` must be `cache.records[pc].kind`; a caller that knows it as a constant passes the
 /// constant, so that inlining keeps only its arm.
 // The large `Err` never exists in memory: `step` is always inlined, and stops are cold.
 #[allow(clippy::result_large_err)]
@@ -80,9 +82,9 @@ pub(crate) fn step(
     cache: &mut CodeCache,
     budget: &mut Budget,
     pc: usize,
-) -> Result<usize, Inner> {
+) -> Result<usize, DispatchStop> {
     // A reference, not a copy: each kind loads only the fields it uses.
-    let r = &cache.recs[pc];
+    let r = &cache.records[pc];
     debug_assert_eq!(r.kind, kind);
 
     // Leaves from inside a block: gives back the budget for the instructions of the block
@@ -96,7 +98,7 @@ pub(crate) fn step(
     }
     macro_rules! fault {
         ($e:expr) => {
-            leave!(0, r.ip, Inner::Fault(FaultKind::from($e)))
+            leave!(0, r.ip, DispatchStop::Fault(FaultKind::from($e)))
         };
     }
     // Follows this record's link, resolving and patching it on first use.
@@ -108,7 +110,7 @@ pub(crate) fn step(
                 l as usize
             } else {
                 let t = cache.block_at(mem, env.const_base, target);
-                cache.recs[pc].link = t;
+                cache.records[pc].link = t;
                 t as usize
             }
         }};
@@ -129,7 +131,7 @@ pub(crate) fn step(
     macro_rules! after_store {
         () => {
             if mem.code_written {
-                leave!(1, r.ip + r.len as u64, Inner::CodeWritten);
+                leave!(1, r.ip + r.len as u64, DispatchStop::CodeWritten);
             }
         };
     }
@@ -139,7 +141,7 @@ pub(crate) fn step(
         Kind::Enter => {
             if budget.left < r.imm {
                 cpu.ip = r.ip;
-                return Err(Inner::Budget);
+                return Err(DispatchStop::Budget);
             }
             budget.left -= r.imm;
             budget.block_len = r.imm;
@@ -156,11 +158,11 @@ pub(crate) fn step(
                 }
                 Ok(Flow::Jump(t)) => {
                     if mem.code_written {
-                        leave!(1, t, Inner::CodeWritten);
+                        leave!(1, t, DispatchStop::CodeWritten);
                     }
                     cache.block_at(mem, env.const_base, t) as usize
                 }
-                Ok(Flow::Stop(e)) => leave!(1, after, Inner::Stop(e)),
+                Ok(Flow::Stop(e)) => leave!(1, after, DispatchStop::Stop(e)),
                 Err(e) => fault!(e),
             }
         }
@@ -175,7 +177,7 @@ pub(crate) fn step(
                     l as usize
                 } else {
                     let t = cache.block_at(mem, env.const_base, r.ip + r.len as u64);
-                    cache.recs[pc].disp = t as i32;
+                    cache.records[pc].disp = t as i32;
                     t as usize
                 }
             }
@@ -222,7 +224,7 @@ pub(crate) fn step(
             }
             cpu.regs[SP] = sp;
             if mem.code_written {
-                leave!(1, target, Inner::CodeWritten);
+                leave!(1, target, DispatchStop::CodeWritten);
             }
             if kind == Kind::Call {
                 follow!(target)

@@ -8,7 +8,7 @@ use crate::env::Env;
 use crate::exec::{exec, Flow};
 use crate::fault::{Fault, FaultKind};
 use crate::host::{HostCall, HostFn};
-use crate::interp::Inner;
+use crate::interp::DispatchStop;
 use crate::Exit;
 use crate::Stdio;
 use std::fmt;
@@ -233,7 +233,7 @@ impl Machine {
         let wx = config.wx || image.flags & vmkit_image::FLAG_WX != 0;
         m.load_image(image, stack, wx)?;
         for (name, f) in crate::host::standard_host_functions() {
-            m.env.hosts.insert(name.to_string(), f);
+            m.env.host_functions.registered.insert(name.to_string(), f);
         }
         Ok(m)
     }
@@ -316,7 +316,7 @@ impl Machine {
         self.cpu.regs[SP] = size;
         self.env.stack_limit = size - stack;
         self.env.const_base = image.const_base();
-        self.env.imports = image.imports.clone();
+        self.env.host_functions.imports = image.imports.clone();
         self.symbols = image.symbols.clone();
         self.steps = 0;
         Ok(())
@@ -366,10 +366,10 @@ impl Machine {
             };
             self.steps += before - budget;
             match inner {
-                Inner::Stop(e) => return e,
-                Inner::Fault(kind) => return Exit::Fault(self.fault(kind)),
-                Inner::CodeWritten => self.code_written(),
-                Inner::Budget => {
+                DispatchStop::Stop(e) => return e,
+                DispatchStop::Fault(kind) => return Exit::Fault(self.fault(kind)),
+                DispatchStop::CodeWritten => self.code_written(),
+                DispatchStop::Budget => {
                     // Fewer steps left than the next block holds: finish one at a time so
                     // the limit is exact.
                     while budget > 0 {
@@ -616,13 +616,14 @@ impl Machine {
         F: FnMut(&mut HostCall<'_>) -> Result<u64, String> + 'static,
     {
         self.env
-            .hosts
+            .host_functions
+            .registered
             .insert(name.to_string(), Box::new(f) as HostFn);
     }
 
     /// Sets the import table that `hcall n` indexes (normally taken from the image).
     pub fn set_imports(&mut self, names: &[&str]) {
-        self.env.imports = names.iter().map(|s| s.to_string()).collect();
+        self.env.host_functions.imports = names.iter().map(|s| s.to_string()).collect();
     }
 
     /// Keeps guest stdout (fd 1) and stderr (fd 2) in memory instead of printing them.
@@ -762,6 +763,7 @@ impl Symbols for SymbolTable<'_> {
     fn import_name(&self, index: u16) -> Option<&str> {
         self.machine
             .env
+            .host_functions
             .imports
             .get(index as usize)
             .map(String::as_str)
