@@ -19,10 +19,12 @@
 //! | `sys`, `host` | `sys` calls (sandboxed files) and host functions (`hcall`) |
 //! | `devices` | text screen and keyboard |
 //! | `machine` | the embedding API |
+//! | `debug` | the machine as a `DebugTarget`: breakpoints, steps, registers by name |
 #![deny(missing_docs)]
 
 mod block;
 mod cpu;
+mod debug;
 pub mod devices;
 mod env;
 mod exec;
@@ -38,6 +40,7 @@ pub use fault::{Access, Fault, FaultKind};
 pub use host::{standard_host_functions, HostCall, HostFn};
 pub use machine::{Config, Dispatch, LoadError, Machine, DEFAULT_MEMORY, MAX_MEMORY};
 pub use vmkit_mem::{MemError, Memory, PAGE_SIZE};
+pub use vmkit_vm::debug::{DebugError, DebugTarget, RegisterInfo, StopReason};
 pub use vmkit_vm::signal::Signal;
 use vmkit_vm::signal::STEP_LIMIT_STATUS;
 pub use vmkit_vm::stdio::Stdio;

@@ -4,6 +4,7 @@
 
 use crate::block::CodeCache;
 use crate::cpu::{Cpu, SP};
+use crate::debug::DebugState;
 use crate::env::Env;
 use crate::exec::{exec, Flow};
 use crate::fault::{Fault, FaultKind};
@@ -144,6 +145,8 @@ pub struct Machine {
     steps: u64,
     /// Symbols of the loaded image (for fault reports and tracing).
     symbols: Vec<vmkit_image::Symbol>,
+    /// Breakpoints and the last stop, for [`DebugTarget`](crate::DebugTarget).
+    pub(crate) debug: DebugState,
 }
 
 impl Machine {
@@ -175,6 +178,7 @@ impl Machine {
             dispatch: Dispatch::default(),
             steps: 0,
             symbols: Vec::new(),
+            debug: DebugState::default(),
         };
         m.cpu.regs[SP] = memory_size;
         Ok(m)
