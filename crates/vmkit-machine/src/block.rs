@@ -124,29 +124,29 @@ pub(crate) enum Kind {
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
 pub(crate) struct Record {
-    pub kind: Kind,
+    pub(crate) kind: Kind,
     /// Destination / value register.
-    pub a: u8,
+    pub(crate) a: u8,
     /// Source register, or memory base (`ZERO_REG` for none).
-    pub b: u8,
+    pub(crate) b: u8,
     /// Memory index register (`ZERO_REG` for none).
-    pub x: u8,
+    pub(crate) x: u8,
     /// Memory scale (log2), or condition code.
-    pub c: u8,
+    pub(crate) c: u8,
     /// Operand size for sized memory records.
-    pub size: Size,
+    pub(crate) size: Size,
     /// Encoded length of the instruction.
-    pub len: u8,
+    pub(crate) len: u8,
     /// Guest instructions before this one in its block.
-    pub seq: u8,
+    pub(crate) seq: u8,
     /// Memory displacement; for `Jcc`, the fall-through link.
-    pub disp: i32,
+    pub(crate) disp: i32,
     /// Successor record index, or index into a side table.
-    pub link: u32,
+    pub(crate) link: u32,
     /// Immediate or branch target.
-    pub imm: u64,
+    pub(crate) imm: u64,
     /// Address of the instruction.
-    pub ip: u64,
+    pub(crate) ip: u64,
 }
 
 const _: () = assert!(std::mem::size_of::<Record>() == 32);
@@ -172,23 +172,23 @@ impl Record {
 
 /// The cache.
 pub(crate) struct CodeCache {
-    pub records: Vec<Record>,
-    pub instrs: Vec<Instr>,
-    pub faults: Vec<FaultKind>,
+    pub(crate) records: Vec<Record>,
+    pub(crate) instrs: Vec<Instr>,
+    pub(crate) faults: Vec<FaultKind>,
     map: HashMap<u64, u32>,
     jc: Vec<(u64, u32)>,
     /// Which bytes of each code page were decoded (4096 bits per page).
     decoded: HashMap<u64, Box<[u64; 64]>>,
     /// When false, every instruction is lowered to `Generic` (the reference backend).
-    pub specialize: bool,
+    pub(crate) specialize: bool,
     /// Blocks translated since creation (statistics).
-    pub translations: u64,
+    pub(crate) translations: u64,
     /// Cache flushes caused by writes to decoded code (statistics).
-    pub flushes: u64,
+    pub(crate) flushes: u64,
 }
 
 impl CodeCache {
-    pub fn new() -> CodeCache {
+    pub(crate) fn new() -> CodeCache {
         CodeCache {
             records: Vec::new(),
             instrs: Vec::new(),
@@ -203,7 +203,7 @@ impl CodeCache {
     }
 
     /// Drops every decoded block.
-    pub fn flush(&mut self, mem: &mut Memory) {
+    pub(crate) fn flush(&mut self, mem: &mut Memory) {
         self.records.clear();
         self.instrs.clear();
         self.faults.clear();
@@ -215,7 +215,7 @@ impl CodeCache {
     }
 
     /// Whether any byte in `[addr, addr+len)` was decoded into a block.
-    pub fn overlaps_decoded(&self, addr: u64, len: u64) -> bool {
+    pub(crate) fn overlaps_decoded(&self, addr: u64, len: u64) -> bool {
         let end = addr.saturating_add(len.max(1));
         let mut a = addr;
         while a < end {
@@ -248,7 +248,7 @@ impl CodeCache {
 
     /// Index of the `Enter` record of the block at `addr`, translating it if needed.
     #[inline]
-    pub fn block_at(&mut self, mem: &mut Memory, const_base: u64, addr: u64) -> u32 {
+    pub(crate) fn block_at(&mut self, mem: &mut Memory, const_base: u64, addr: u64) -> u32 {
         let slot = ((addr ^ (addr >> 12)) as usize) & (JC_SIZE - 1);
         let (tag, idx) = self.jc[slot];
         // Empty slots hold (u64::MAX, UNLINKED); u64::MAX is also a valid (wild) target.

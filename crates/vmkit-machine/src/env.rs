@@ -8,7 +8,7 @@ use vmkit_vm::sandbox::Sandbox;
 use vmkit_vm::stdio::Stdio;
 
 /// Everything a running program can reach besides CPU and memory.
-pub struct Env {
+pub(crate) struct Env {
     /// Load address of the constant pool (`[cp + off]`).
     pub(crate) const_base: u64,
     /// Lowest address a push may reach.

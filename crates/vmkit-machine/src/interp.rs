@@ -14,7 +14,7 @@ use crate::env::Env;
 use crate::exec::{exec, push_sp, write_reg, Flow};
 use crate::fault::FaultKind;
 use crate::Exit;
-use vmkit_isa::{Cond, Size};
+use vmkit_isa::{flag, Cond, Size};
 use vmkit_mem::Memory;
 
 /// Why a dispatch backend returned. Produced by [`step`] (and so by both backends'
@@ -34,9 +34,22 @@ pub(crate) enum DispatchStop {
 /// The step budget while blocks run.
 pub(crate) struct Budget {
     /// Steps left; the current block's instructions are already taken from it.
-    pub left: u64,
+    pub(crate) left: u64,
     /// Guest instructions in the current block.
-    pub block_len: u64,
+    pub(crate) block_len: u64,
+}
+
+impl Budget {
+    /// Takes a block of `len` instructions from the budget; `false` if fewer are left.
+    #[inline(always)]
+    fn enter_block(&mut self, len: u64) -> bool {
+        if self.left < len {
+            return false;
+        }
+        self.left -= len;
+        self.block_len = len;
+        true
+    }
 }
 
 /// Runs blocks starting at `cpu.ip`, dispatching with a `match` on the record kind.
@@ -139,12 +152,10 @@ pub(crate) fn step(
     let next = pc + 1;
     Ok(match kind {
         Kind::Enter => {
-            if budget.left < r.imm {
+            if !budget.enter_block(r.imm) {
                 cpu.ip = r.ip;
                 return Err(DispatchStop::Budget);
             }
-            budget.left -= r.imm;
-            budget.block_len = r.imm;
             next
         }
         Kind::Goto | Kind::Jmp => follow!(r.imm),
@@ -194,20 +205,8 @@ pub(crate) fn step(
             };
             let res = a.wrapping_sub(b);
             cpu.set_lazy(FlagOp::Sub, Size::Q, a, b, res);
-            let taken = match Cond::from_code(r.c).unwrap_or(Cond::O) {
-                Cond::Z => a == b,
-                Cond::Nz => a != b,
-                Cond::B => a < b,
-                Cond::Ae => a >= b,
-                Cond::Be => a <= b,
-                Cond::A => a > b,
-                Cond::L => (a as i64) < (b as i64),
-                Cond::Ge => (a as i64) >= (b as i64),
-                Cond::Le => (a as i64) <= (b as i64),
-                Cond::G => (a as i64) > (b as i64),
-                c => cpu.cond(c),
-            };
-            if taken {
+            let cond = Cond::from_code(r.c).unwrap_or(Cond::O);
+            if compare_holds(cpu, cond, a, b) {
                 follow!(r.imm)
             } else {
                 pc + 1
@@ -289,11 +288,7 @@ pub(crate) fn step(
             } else {
                 r.imm
             };
-            let res = match kind {
-                Kind::AndRR | Kind::AndRI | Kind::TestRR | Kind::TestRI => a & b,
-                Kind::OrRR | Kind::OrRI => a | b,
-                _ => a ^ b,
-            };
+            let res = logic(kind, a, b);
             if !matches!(kind, Kind::TestRR | Kind::TestRI) {
                 reg!(r.a) = res;
             }
@@ -301,39 +296,16 @@ pub(crate) fn step(
             next
         }
         Kind::ShlRI | Kind::ShrRI | Kind::SarRI => {
-            let a = reg!(r.a);
-            let n = r.imm as u32;
-            let (res, cf) = match kind {
-                Kind::ShlRI => (a << n, (a >> (64 - n)) & 1),
-                Kind::ShrRI => (a >> n, (a >> (n - 1)) & 1),
-                _ => (((a as i64) >> n) as u64, ((a as i64 >> (n - 1)) & 1) as u64),
-            };
+            let (res, flags) = shift_by_immediate(kind, reg!(r.a), r.imm as u32);
             reg!(r.a) = res;
-            let mut f = if cf != 0 { vmkit_isa::flag::CF } else { 0 };
-            if res == 0 {
-                f |= vmkit_isa::flag::ZF;
-            }
-            if (res as i64) < 0 {
-                f |= vmkit_isa::flag::SF;
-            }
-            cpu.set_flags(f);
+            cpu.set_flags(flags);
             next
         }
         Kind::ImulRR => {
             let (res, over) = (reg!(r.a) as i64).overflowing_mul(reg!(r.b) as i64);
             reg!(r.a) = res as u64;
-            let mut f = if over {
-                vmkit_isa::flag::CF | vmkit_isa::flag::OF
-            } else {
-                0
-            };
-            if res == 0 {
-                f |= vmkit_isa::flag::ZF;
-            }
-            if res < 0 {
-                f |= vmkit_isa::flag::SF;
-            }
-            cpu.set_flags(f);
+            let carry = if over { flag::CF | flag::OF } else { 0 };
+            cpu.set_flags(carry | zero_sign_flags(res as u64));
             next
         }
         Kind::IncR | Kind::DecR => {
@@ -413,4 +385,59 @@ pub(crate) fn step(
             next
         }
     })
+}
+
+/// Whether `cond` holds after `cmp a, b`, decided on the operands (the flags `cmp` records
+/// are only read for the conditions that have no direct comparison).
+#[inline(always)]
+fn compare_holds(cpu: &Cpu, cond: Cond, a: u64, b: u64) -> bool {
+    match cond {
+        Cond::Z => a == b,
+        Cond::Nz => a != b,
+        Cond::B => a < b,
+        Cond::Ae => a >= b,
+        Cond::Be => a <= b,
+        Cond::A => a > b,
+        Cond::L => (a as i64) < (b as i64),
+        Cond::Ge => (a as i64) >= (b as i64),
+        Cond::Le => (a as i64) <= (b as i64),
+        Cond::G => (a as i64) > (b as i64),
+        c => cpu.cond(c),
+    }
+}
+
+/// The result of the bitwise record `kind` (`and`, `or`, `xor`, `test`) on `a` and `b`.
+#[inline(always)]
+fn logic(kind: Kind, a: u64, b: u64) -> u64 {
+    match kind {
+        Kind::AndRR | Kind::AndRI | Kind::TestRR | Kind::TestRI => a & b,
+        Kind::OrRR | Kind::OrRI => a | b,
+        _ => a ^ b,
+    }
+}
+
+/// `shl`, `shr` or `sar` of `a` by `n` (1 to 63, checked when the record was built): the
+/// result and the flags (CF the last bit shifted out, ZF, SF).
+#[inline(always)]
+fn shift_by_immediate(kind: Kind, a: u64, n: u32) -> (u64, u64) {
+    let (res, cf) = match kind {
+        Kind::ShlRI => (a << n, (a >> (64 - n)) & 1),
+        Kind::ShrRI => (a >> n, (a >> (n - 1)) & 1),
+        _ => (((a as i64) >> n) as u64, ((a as i64 >> (n - 1)) & 1) as u64),
+    };
+    let carry = if cf != 0 { flag::CF } else { 0 };
+    (res, carry | zero_sign_flags(res))
+}
+
+/// ZF and SF for the 64-bit result `res`.
+#[inline(always)]
+fn zero_sign_flags(res: u64) -> u64 {
+    let mut f = 0;
+    if res == 0 {
+        f |= flag::ZF;
+    }
+    if (res as i64) < 0 {
+        f |= flag::SF;
+    }
+    f
 }

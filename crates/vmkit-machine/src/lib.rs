@@ -20,6 +20,7 @@
 //! | `devices` | text screen and keyboard |
 //! | `machine` | the embedding API |
 //! | `debug` | the machine as a `DebugTarget`: breakpoints, steps, registers by name |
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod block;
