@@ -16,7 +16,10 @@
 //! | `block` | decoded-code cache: records, blocks, chaining, invalidation |
 //! | `interp` | what each record does (`step`), and the `match` dispatch loop |
 //! | `threaded` | the call-threaded dispatch backend: a handler table over the same records |
-//! | `sys`, `host` | `sys` calls (sandboxed files) and host functions (`hcall`) |
+//! | `sys` | `sys` calls: exit, read and write on stdio, files in the granted directory (sandboxed) |
+//! | `host` | host functions: the import table, the registry, and `hcall` |
+//! | `env` | what a program reaches besides CPU and memory: stack limit, host functions, stdio, files |
+//! | `fault` | [`Fault`] and [`FaultKind`], and each fault's signal |
 //! | `devices` | text screen and keyboard |
 //! | `machine` | the embedding API |
 //! | `debug` | the machine as a `DebugTarget`: breakpoints, steps, registers by name |
