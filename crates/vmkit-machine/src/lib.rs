@@ -6,7 +6,8 @@
 //! drops them when the guest writes over them. Everything a guest can do wrong ends in a
 //! [`Fault`] value.
 //!
-//! Layers: this crate depends on `vmkit-isa` (what the instructions are), `vmkit-mem` (guest
+//! Layers: this crate depends on `vmkit-isa` (what the instructions are), `vmkit-vm` (what both
+//! guests share: sandbox, signals, stdio, the debug interface), `vmkit-mem` (guest
 //! memory) and `vmkit-image` (what a program file is); it knows nothing of assembly text or the command line.
 //!
 //! | module | owns |
