@@ -1,6 +1,11 @@
-//! What both vmkit guests share. Today that is the file sandbox ([`sandbox`]): the native
-//! machine's `sys open` and the x86 guest's Linux personality confine every path through
-//! it, so the two guests cannot drift apart in what they let a program reach.
+//! What both vmkit guests share, so the two cannot drift apart:
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`sandbox`] | the file sandbox: the native machine's `sys open` and the x86 guest's Linux personality confine every path through it |
+//! | [`signal`] | the one signal table (numbers, names, descriptions) and the 128+n exit-status rule |
+//! | [`stdio`] | a guest's standard streams: host, captured in memory, or any writer; stdin from the host or given bytes |
+//! | [`debug`] | the [`debug::DebugTarget`] interface both machines implement for debuggers |
 //!
 //! This crate sits below both guests (`vmkit-machine` and `vmkit-x86` depend on it) and
 //! knows nothing about either instruction set.
@@ -8,4 +13,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod debug;
 pub mod sandbox;
+pub mod signal;
+pub mod stdio;
