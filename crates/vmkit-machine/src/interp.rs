@@ -128,7 +128,7 @@ pub(crate) fn step(
     // Every store may have hit decoded code: leave so the cache can check.
     macro_rules! after_store {
         () => {
-            if mem.code_written {
+            if mem.code_written() {
                 leave!(1, r.ip + r.len as u64, Inner::CodeWritten);
             }
         };
@@ -155,7 +155,7 @@ pub(crate) fn step(
                     next
                 }
                 Ok(Flow::Jump(t)) => {
-                    if mem.code_written {
+                    if mem.code_written() {
                         leave!(1, t, Inner::CodeWritten);
                     }
                     cache.block_at(mem, env.const_base, t) as usize
@@ -221,7 +221,7 @@ pub(crate) fn step(
                 fault!(e);
             }
             cpu.regs[SP] = sp;
-            if mem.code_written {
+            if mem.code_written() {
                 leave!(1, target, Inner::CodeWritten);
             }
             if kind == Kind::Call {
