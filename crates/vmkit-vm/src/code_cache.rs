@@ -35,7 +35,13 @@ pub struct CodeCache<B> {
     table: Box<[(u64, u32)]>,
     /// Blocks by the pages their bytes touch.
     pages: HashMap<u64, Vec<BlockId>>,
-    /// Blocks inserted so far.
+    stats: CodeCacheStats,
+}
+
+/// What a [`CodeCache`] has done so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CodeCacheStats {
+    /// Blocks inserted.
     pub translations: u64,
     /// Blocks dropped because the guest wrote over their bytes.
     pub invalidations: u64,
@@ -51,9 +57,7 @@ impl<B> Default for CodeCache<B> {
             by_start: HashMap::new(),
             table: vec![(0, 0); TABLE].into_boxed_slice(),
             pages: HashMap::new(),
-            translations: 0,
-            invalidations: 0,
-            flushes: 0,
+            stats: CodeCacheStats::default(),
         }
     }
 }
@@ -92,7 +96,7 @@ impl<B: CodeSpan> CodeCache<B> {
     /// Caches `block` under the start of its [`CodeSpan::code_span`] and returns its id.
     pub fn insert(&mut self, block: B) -> BlockId {
         let start = block.code_span().start;
-        self.translations += 1;
+        self.stats.translations += 1;
         let id = match self.free.pop() {
             Some(id) => id,
             None => {
@@ -115,6 +119,11 @@ impl<B: CodeSpan> CodeCache<B> {
         self.blocks[id as usize]
             .as_ref()
             .expect("block ids handed out are live until dropped")
+    }
+
+    /// What the cache has done so far.
+    pub fn stats(&self) -> CodeCacheStats {
+        self.stats
     }
 
     /// Every cached block.
@@ -157,7 +166,7 @@ impl<B: CodeSpan> CodeCache<B> {
         let Some(block) = self.blocks[id as usize].take() else {
             return;
         };
-        self.invalidations += 1;
+        self.stats.invalidations += 1;
         let span = block.code_span();
         self.by_start.remove(&span.start);
         let s = slot(span.start);
@@ -182,7 +191,7 @@ impl<B: CodeSpan> CodeCache<B> {
         self.by_start.clear();
         self.pages.clear();
         self.table.fill((0, 0));
-        self.flushes += 1;
+        self.stats.flushes += 1;
     }
 }
 
@@ -216,8 +225,12 @@ mod tests {
         assert_eq!(cache.find(0x2ff0), None);
         let d = cache.insert(Span(0x5000..0x5001));
         assert!(d == a || d == c, "ids are reused");
-        assert_eq!((cache.translations, cache.invalidations), (4, 2));
         cache.flush();
+        let stats = cache.stats();
+        assert_eq!(
+            (stats.translations, stats.invalidations, stats.flushes),
+            (4, 2, 1)
+        );
         assert_eq!(cache.find(0x1020), None);
         assert_eq!(cache.blocks().count(), 0);
     }

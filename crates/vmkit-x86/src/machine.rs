@@ -295,7 +295,7 @@ impl X86Machine {
 
     /// Chooses the execution engine (see [`Engine`]).
     pub fn set_engine(&mut self, engine: Engine) {
-        self.engines.selected = engine;
+        self.engines.select(engine);
     }
 
     /// Instructions executed so far.

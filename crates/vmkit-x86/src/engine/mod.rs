@@ -193,10 +193,15 @@ pub(crate) struct Engines {
     fast: FastEngine,
     reference: ReferenceEngine,
     /// The engine uninstrumented runs use.
-    pub selected: Engine,
+    selected: Engine,
 }
 
 impl Engines {
+    /// Chooses the engine uninstrumented runs use.
+    pub(crate) fn select(&mut self, engine: Engine) {
+        self.selected = engine;
+    }
+
     /// Runs the selected engine (the reference engine if `reference`); see
     /// [`ExecutionEngine::run`].
     #[inline]
