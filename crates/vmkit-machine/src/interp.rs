@@ -143,7 +143,7 @@ pub(crate) fn step(
     // Every store may have hit decoded code: leave so the cache can check.
     macro_rules! after_store {
         () => {
-            if mem.code_written {
+            if mem.code_written() {
                 leave!(1, r.ip + r.len as u64, DispatchStop::CodeWritten);
             }
         };
@@ -168,7 +168,7 @@ pub(crate) fn step(
                     next
                 }
                 Ok(Flow::Jump(t)) => {
-                    if mem.code_written {
+                    if mem.code_written() {
                         leave!(1, t, DispatchStop::CodeWritten);
                     }
                     cache.block_at(mem, env.const_base, t) as usize
@@ -222,7 +222,7 @@ pub(crate) fn step(
                 fault!(e);
             }
             cpu.regs[SP] = sp;
-            if mem.code_written {
+            if mem.code_written() {
                 leave!(1, target, DispatchStop::CodeWritten);
             }
             if kind == Kind::Call {

@@ -389,11 +389,13 @@ impl Machine {
     }
 
     fn code_written(&mut self) {
-        let (lo, hi) = self.mem.code_write_range;
-        if hi > lo && self.cache.overlaps_decoded(lo, hi - lo) {
-            self.cache.flush(&mut self.mem);
-        } else {
-            self.mem.clear_code_written();
+        if let Some(writes) = self.mem.take_code_writes() {
+            if self
+                .cache
+                .overlaps_decoded(writes.start, writes.end - writes.start)
+            {
+                self.cache.flush(&mut self.mem);
+            }
         }
     }
 
@@ -426,7 +428,7 @@ impl Machine {
         };
         let next = ip.wrapping_add(len as u64);
         let result = exec(&mut self.cpu, &mut self.mem, &mut self.env, &instr, next);
-        if self.mem.code_written {
+        if self.mem.code_written() {
             self.code_written();
         }
         match result {
@@ -564,7 +566,7 @@ impl Machine {
     /// there is dropped.
     pub fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), FaultKind> {
         self.mem.poke(addr, data)?;
-        if self.mem.code_written {
+        if self.mem.code_written() {
             self.code_written();
         }
         Ok(())
@@ -573,7 +575,7 @@ impl Machine {
     /// Fills `len` bytes at `addr` with `value` (PyVM's `Memory.fill`).
     pub fn fill(&mut self, addr: u64, len: u64, value: u8) -> Result<(), FaultKind> {
         self.mem.fill(addr, len, value)?;
-        if self.mem.code_written {
+        if self.mem.code_written() {
             self.code_written();
         }
         Ok(())

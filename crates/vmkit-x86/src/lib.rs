@@ -9,10 +9,7 @@
 //! |---|---|
 //! | `alu` | integer operations with their exact EFLAGS results |
 //! | `cpu` | registers, eip, eflags, segment state |
-//! | `block` | decoded-code cache, invalidated per page on writes to code |
-//! | `uop` | translation of instructions into compact micro-ops |
-//! | `engine` | the fast engine: micro-ops with lazy flags |
-//! | `lazy` | lazy status flags |
+//! | `engine` | the engines behind one seam: block decode and cache, the micro-op table, the fast (micro-ops, lazy flags) and reference engines |
 //! | `exec` | reference semantics of each instruction |
 //! | `fpu` | the x87 FPU: 80-bit state and instruction semantics |
 //! | `string` | `movs`/`stos`/`lods`/`cmps`/`scas` with `rep` prefixes |
@@ -25,7 +22,6 @@
 #![deny(missing_docs)]
 
 pub mod alu;
-mod block;
 pub mod cpu;
 pub mod cpuid;
 pub mod elf;
@@ -33,12 +29,11 @@ mod engine;
 mod exec;
 pub mod fpu;
 mod hooks;
-mod lazy;
 pub mod linux;
 pub mod linux_process;
 mod machine;
 mod string;
-mod uop;
 
+pub use engine::Engine;
 pub use hooks::{Handled, HookCtx, HookId, MemAccess, MemAccessKind};
-pub use machine::{Engine, X86Exit, X86Fault, X86FaultKind, X86Machine, ADDRESS_SPACE};
+pub use machine::{X86Exit, X86Fault, X86FaultKind, X86Machine, ADDRESS_SPACE};

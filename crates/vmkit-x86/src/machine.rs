@@ -1,12 +1,10 @@
 //! [`X86Machine`]: a sandboxed IA-32 user-mode CPU with 4 GiB of guest address space, and
 //! its run loop.
 
-use crate::block::{Block, BlockCache, BlockEnd};
 use crate::cpu::{Cpu, ESP};
-use crate::engine::{run, Stop};
+use crate::engine::{DecodeFailure, Engine, EngineEvent, EngineFault, EngineStop, Engines};
 use crate::exec::ExecError;
 use crate::hooks::{Handled, HookCtx, HookId, Hooks, MemAccess, MemAccessKind};
-use crate::lazy::Lazy;
 use crate::linux::{self, Linux, SysOutcome};
 use iced_x86::{Formatter, IntelFormatter};
 use std::fmt;
@@ -155,37 +153,20 @@ pub struct X86Machine {
     pub cpu: Cpu,
     /// Guest memory (the whole 32-bit address space; unmapped pages fault).
     pub mem: Memory,
-    cache: BlockCache,
+    engines: Engines,
     /// The Linux personality: process state and system calls.
     pub os: Linux,
     steps: u64,
-    lazy: Lazy,
-    engine: Engine,
     hooks: Hooks,
 }
 
-/// How [`X86Machine`] executes instructions.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Engine {
-    /// Translated micro-ops with lazy flags (the default).
-    #[default]
-    Fast,
-    /// Every instruction through the reference semantics, flags computed eagerly: slower,
-    /// for cross-checking the fast engine.
-    Reference,
-}
-
-/// The fault that ends a block which could not be decoded to its end.
-fn tail_fault(block: &Block) -> Option<X86FaultKind> {
-    match &block.tail {
-        BlockEnd::Normal => None,
-        BlockEnd::FetchFault(e) => Some(X86FaultKind::Memory(e.clone())),
-        BlockEnd::Invalid { bytes, .. } => {
+/// The fault of code that could not be fetched or decoded.
+fn decode_fault(failure: DecodeFailure) -> X86FaultKind {
+    match failure {
+        DecodeFailure::Fetch(e) => X86FaultKind::Memory(e),
+        DecodeFailure::Invalid { bytes, .. } => {
             let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            Some(X86FaultKind::IllegalInstruction(format!(
-                "bytes {} do not decode",
-                hex.join(" ")
-            )))
+            X86FaultKind::IllegalInstruction(format!("bytes {} do not decode", hex.join(" ")))
         }
     }
 }
@@ -222,11 +203,9 @@ impl X86Machine {
         Ok(X86Machine {
             cpu: Cpu::default(),
             mem,
-            cache: BlockCache::default(),
+            engines: Engines::default(),
             os: Linux::default(),
             steps: 0,
-            lazy: Lazy::default(),
-            engine: Engine::Fast,
             hooks: Hooks::default(),
         })
     }
@@ -254,7 +233,7 @@ impl X86Machine {
     /// 0 unmaps, `page::MAPPED` alone maps with no access). The contents stay as they were.
     pub fn map(&mut self, addr: u32, len: u32, perms: u8) {
         self.mem.protect(addr as u64, len as u64, perms);
-        self.cache.flush(&mut self.mem);
+        self.engines.flush(&mut self.mem);
     }
 
     /// PyVM's `execute_file` setup: maps `code` read-write-execute at `base` (plus the rest of
@@ -290,7 +269,7 @@ impl X86Machine {
             crate::cpuid::FEATURES_EDX,
         )
         .map_err(|e| crate::elf::ElfError::BadSegment(e.to_string()))?;
-        self.cache.flush(&mut self.mem);
+        self.engines.flush(&mut self.mem);
         self.cpu = Cpu::default();
         self.cpu.regs[ESP] = esp;
         self.cpu.eip = elf.entry;
@@ -316,8 +295,7 @@ impl X86Machine {
 
     /// Chooses the execution engine (see [`Engine`]).
     pub fn set_engine(&mut self, engine: Engine) {
-        self.lazy.sync(&mut self.cpu.eflags);
-        self.engine = engine;
+        self.engines.select(engine);
     }
 
     /// Instructions executed so far.
@@ -332,9 +310,7 @@ impl X86Machine {
 
     /// Runs at most `max_steps` instructions.
     pub fn run_for(&mut self, max_steps: u64) -> X86Exit {
-        let exit = self.run_loop(max_steps, None);
-        self.lazy.sync(&mut self.cpu.eflags);
-        exit
+        self.run_loop(max_steps, None)
     }
 
     /// Unicorn's `emu_start`: runs from `begin` until eip reaches `until` (before executing
@@ -353,9 +329,7 @@ impl X86Machine {
     /// ```
     pub fn run_from(&mut self, begin: u32, until: Option<u32>, max_steps: u64) -> X86Exit {
         self.cpu.eip = begin;
-        let exit = self.run_loop(max_steps, until);
-        self.lazy.sync(&mut self.cpu.eflags);
-        exit
+        self.run_loop(max_steps, until)
     }
 
     /// Hooks run before each instruction in `range` with its address and length. They
@@ -478,8 +452,7 @@ impl X86Machine {
     /// replaced the instruction.
     fn before_instruction(&mut self) -> Result<Option<Vec<MemAccess>>, X86Exit> {
         let eip = self.cpu.eip;
-        let id = self.cache.lookup(&mut self.mem, eip);
-        let Some(insn) = self.cache.get(id).insns.first().copied() else {
+        let Some(insn) = self.engines.first_instruction(&mut self.mem, eip) else {
             // Nothing decodes here: the run faults without calling hooks.
             return Ok(Some(Vec::new()));
         };
@@ -537,43 +510,36 @@ impl X86Machine {
                     Ok(Some(a)) => accesses = a,
                 }
             }
-            let (stop, id, done) = run(
-                &mut self.cpu,
-                &mut self.mem,
-                &mut self.lazy,
-                &mut self.cache,
-                if instrumented { 1 } else { left },
-                instrumented || self.engine == Engine::Reference,
-            );
+            let mut budget = if instrumented { 1 } else { left };
+            let before = budget;
+            let stop = self
+                .engines
+                .run(&mut self.cpu, &mut self.mem, &mut budget, instrumented);
+            let done = before - budget;
             left -= done;
             self.steps += done;
             if !accesses.is_empty()
-                && !matches!(stop, Stop::Fault(..) | Stop::Privileged(_))
+                && !matches!(
+                    stop,
+                    EngineStop::Fault(EngineFault::Exec(_) | EngineFault::Privileged)
+                )
                 && self
                     .hooks
                     .on_mem(&mut self.cpu, &mut self.mem, &mut accesses)
             {
                 // A store into decoded code must still drop that code.
-                if matches!(stop, Stop::CodeWritten(_)) {
-                    self.code_written();
+                if matches!(stop, EngineStop::CodeWritten) {
+                    self.engines.drop_written_code(&mut self.mem);
                 }
                 return X86Exit::Stopped;
             }
-            let block = self.cache.get(id);
             match stop {
-                Stop::Jump(_) => {}
-                Stop::Ran(n) => {
-                    if n == block.uops.len() {
-                        if let Some(kind) = tail_fault(block) {
-                            if let BlockEnd::Invalid { addr, .. } = block.tail {
-                                self.cpu.eip = addr;
-                            }
-                            return self.fault_exit(kind);
-                        }
-                    }
+                EngineStop::BudgetSpent => {}
+                EngineStop::CodeWritten => self.engines.drop_written_code(&mut self.mem),
+                EngineStop::Fault(EngineFault::Undecodable(failure)) => {
+                    return self.fault_exit(decode_fault(failure))
                 }
-                Stop::CodeWritten(_) => self.code_written(),
-                Stop::Fault(_, e) => {
+                EngineStop::Fault(EngineFault::Exec(e)) => {
                     let kind = match e {
                         ExecError::Memory(m) => X86FaultKind::Memory(m),
                         ExecError::Divide => X86FaultKind::DivideError,
@@ -590,10 +556,10 @@ impl X86Machine {
                     };
                     return self.fault_exit(kind);
                 }
-                Stop::Privileged(_) => return self.fault_exit(X86FaultKind::Privileged),
-                Stop::Syscall(i) => {
-                    let at = block.insns[i].ip32();
-                    self.lazy.sync(&mut self.cpu.eflags);
+                EngineStop::Fault(EngineFault::Privileged) => {
+                    return self.fault_exit(X86FaultKind::Privileged)
+                }
+                EngineStop::Event(EngineEvent::Syscall { at }) => {
                     if instrumented {
                         let nr = self.cpu.regs[crate::cpu::EAX];
                         let (handled, stop) =
@@ -607,7 +573,7 @@ impl X86Machine {
                     }
                     let outcome = self.os.syscall(&mut self.cpu, &mut self.mem);
                     if std::mem::take(&mut self.os.flush_code) {
-                        self.cache.flush(&mut self.mem);
+                        self.engines.flush(&mut self.mem);
                     }
                     match outcome {
                         SysOutcome::Continue => {}
@@ -625,14 +591,7 @@ impl X86Machine {
         }
     }
 
-    /// Drops the decoded code the guest has just written over.
-    fn code_written(&mut self) {
-        let (lo, hi) = self.mem.code_write_range;
-        self.cache.invalidate(&mut self.mem, lo, hi);
-    }
-
     fn fault_exit(&mut self, kind: X86FaultKind) -> X86Exit {
-        self.lazy.sync(&mut self.cpu.eflags);
         X86Exit::Fault(self.fault(kind))
     }
 
