@@ -218,7 +218,7 @@ impl Linux {
             if !file.borrow().readable() {
                 return Err(Errno::EACCES);
             }
-            if !matches!(file.borrow().node, Node::File(_)) {
+            if !matches!(file.borrow().node(), Node::File(_)) {
                 return Err(Errno::ENODEV);
             }
         }
@@ -253,7 +253,7 @@ impl Linux {
         self.map_fresh(mem, start, size, perms(prot));
         if let Some(file) = file {
             let file = file.borrow();
-            if let Node::File(f) = &file.node {
+            if let Node::File(f) = file.node() {
                 // Copy what the file has, in chunks: the mapping may be far larger.
                 let base = pgoff as u64 * PAGE_SIZE;
                 let mut chunk = vec![0u8; 1 << 16];

@@ -8,7 +8,7 @@
 //! | `syscalls` | the one system-call table (number, name, strace signature, handler) |
 //! | `loader` | loading an ELF executable and building the initial stack |
 //! | `task` | the process: identity, time, limits, TLS, how it ended |
-//! | `signal` | the signal table, dispositions, `kill` |
+//! | `signal` | the personality's one signal table (number, name, default action), dispositions, `kill` |
 //! | `fs` | descriptors, open files, pipes, path calls over the sandbox, `stat` layouts |
 //! | `mm` | the memory map: `brk`, `mmap2`, `munmap`, `mprotect`, `mremap` |
 //! | `errno` | error numbers, names and messages |
@@ -16,12 +16,12 @@
 //! | `strace` | the `--strace` log |
 
 mod errno;
-pub mod fs;
+mod fs;
 mod guest;
 mod kernel;
 pub mod loader;
 mod mm;
-mod signal;
+pub(crate) mod signal;
 mod strace;
 mod syscalls;
 mod task;
@@ -31,7 +31,6 @@ pub use fs::sandbox::{normalize, Device, Mount, PathError, Resolved, Sandbox, Sa
 pub use fs::stat::FileStat;
 pub use kernel::{FaultDelivery, Kernel, SyscallOutcome};
 pub use mm::{MMAP_BASE, MMAP_MIN_ADDR, STACK_LIMIT, STACK_SIZE, STACK_TOP, TASK_SIZE};
-pub use signal::{death_status, signal_info, signal_name, SignalInfo, SIGNALS};
 pub use syscalls::syscall_name;
 
 use fs::fd::FdTable;

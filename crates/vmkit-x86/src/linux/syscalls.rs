@@ -632,6 +632,26 @@ mod tests {
         assert_eq!(syscall_name(100_000), "unknown");
     }
 
+    /// Dispatch, names and strace signatures come from [`for_each_syscall!`] alone: no other
+    /// file of the personality matches on a system-call number or names the calls.
+    #[test]
+    fn there_is_no_second_syscall_table() {
+        fn check(dir: &std::path::Path) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    check(&path);
+                } else if path.file_name().unwrap() != "syscalls.rs" {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for table in ["match nr {", "\"restart_syscall\"", "\"_llseek\""] {
+                        assert!(!text.contains(table), "{}: {table}", path.display());
+                    }
+                }
+            }
+        }
+        check(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/linux"));
+    }
+
     #[test]
     fn strace_signatures_and_results() {
         assert_eq!(strace_signature(5), "soM");

@@ -137,6 +137,11 @@ impl OpenFile {
         }
     }
 
+    /// What is open.
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
     /// Whether reading is allowed by the access mode.
     pub fn readable(&self) -> bool {
         matches!(

@@ -1,6 +1,6 @@
-//! The loader: what `execve` does for a static ELF32 i386 executable. [`elf`](load) maps
-//! the segments; [`build_stack`] writes argc, argv, envp and the auxiliary vector;
-//! [`Linux::load_program`] does both and sets up the process (break, registers).
+//! The loader: what `execve` does for a static ELF32 i386 executable. [`load`] (`elf`) maps
+//! the segments; [`build_stack`] (`stack`) writes argc, argv, envp and the auxiliary
+//! vector; [`Linux::load_program`] does both and sets up the process (break, registers).
 
 mod elf;
 mod stack;
