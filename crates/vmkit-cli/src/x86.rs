@@ -43,7 +43,7 @@ pub fn is_elf_file(path: &Path) -> bool {
         && std::fs::File::open(path)
             .and_then(|mut f| f.read_exact(&mut magic))
             .is_ok()
-        && vmkit_x86::elf::is_elf(&magic)
+        && vmkit_x86::linux::loader::is_elf(&magic)
 }
 
 /// The guest's environment: the host's (as under qemu-user) unless cleared, plus `--env`.
@@ -110,7 +110,7 @@ pub fn load(file: &Path, options: &Options) -> Result<X86Machine, String> {
     let mut vm =
         X86Machine::try_new().map_err(|e| format!("error: cannot start the x86 guest: {e}"))?;
     vm.set_memory_limit(options.memory_limit);
-    vm.os.strace = options.strace;
+    vm.os.set_strace(options.strace);
     vm.os.set_sandbox(sandbox(options)?);
     if options.raw {
         let base = u32::try_from(options.base)
@@ -125,7 +125,7 @@ pub fn load(file: &Path, options: &Options) -> Result<X86Machine, String> {
         vm.load_raw(base, &bytes, true)
             .map_err(|e| format!("error: cannot load {}: {e}", file.display()))?;
     } else {
-        if !vmkit_x86::elf::is_elf(&bytes) {
+        if !vmkit_x86::linux::loader::is_elf(&bytes) {
             return Err(format!(
                 "error: {} is not an ELF executable; for flat machine code add --raw",
                 file.display()

@@ -14,9 +14,7 @@
 //! | `fpu` | the x87 FPU: 80-bit state and instruction semantics |
 //! | `string` | `movs`/`stos`/`lods`/`cmps`/`scas` with `rep` prefixes |
 //! | `cpuid` | what the guest CPU reports (`cpuid`, `rdtsc`) |
-//! | `elf` | loading static ELF32 i386 executables |
-//! | `linux_process` | the process layout and initial stack (argv, envp, auxv) |
-//! | `linux` | the `int 0x80` system-call personality: files through a sandbox ([`linux::Sandbox`]), descriptors, memory, time, signals, `--strace` |
+//! | `linux` | the Linux i386 personality behind the [`linux::Kernel`] seam: the system-call table, the ELF loader ([`linux::loader`]), files through a sandbox ([`linux::Sandbox`]), descriptors, memory map, signals, `--strace` |
 //! | `hooks` | instrumentation: instruction, memory, interrupt and system-call hooks |
 //! | `machine` | the run loop, faults and the embedding API |
 #![deny(missing_docs)]
@@ -24,13 +22,11 @@
 pub mod alu;
 pub mod cpu;
 pub mod cpuid;
-pub mod elf;
 mod engine;
 mod exec;
 pub mod fpu;
 mod hooks;
 pub mod linux;
-pub mod linux_process;
 mod machine;
 mod string;
 

@@ -5,7 +5,7 @@ use crate::cpu::{Cpu, ESP};
 use crate::engine::{DecodeFailure, Engine, EngineEvent, EngineFault, EngineStop, Engines};
 use crate::exec::ExecError;
 use crate::hooks::{Handled, HookCtx, HookId, Hooks, MemAccess, MemAccessKind};
-use crate::linux::{self, Linux, SysOutcome};
+use crate::linux::{self, Kernel, Linux, SyscallOutcome};
 use iced_x86::{Formatter, IntelFormatter};
 use std::fmt;
 use std::ops::RangeBounds;
@@ -259,38 +259,32 @@ impl X86Machine {
         bytes: &[u8],
         argv: &[String],
         envp: &[String],
-    ) -> Result<(), crate::elf::ElfError> {
-        let elf = crate::elf::load(&mut self.mem, bytes)?;
-        let esp = crate::linux_process::build_stack(
+    ) -> Result<(), linux::loader::ElfError> {
+        self.os.load_program(
+            &mut self.cpu,
             &mut self.mem,
-            &elf,
+            bytes,
             argv,
             envp,
             crate::cpuid::FEATURES_EDX,
-        )
-        .map_err(|e| crate::elf::ElfError::BadSegment(e.to_string()))?;
+        )?;
         self.engines.flush(&mut self.mem);
-        self.cpu = Cpu::default();
-        self.cpu.regs[ESP] = esp;
-        self.cpu.eip = elf.entry;
-        self.os.brk_start = elf.brk_start;
-        self.os.brk = elf.brk_start;
         Ok(())
     }
 
     /// Keeps guest stdout in memory (read it with [`X86Machine::output`]).
     pub fn capture_output(&mut self) {
-        self.os.streams.stdout = Some(Vec::new());
+        self.os.capture_stdout();
     }
 
     /// Captured stdout.
     pub fn output(&self) -> &[u8] {
-        self.os.streams.stdout.as_deref().unwrap_or(&[])
+        self.os.captured_stdout()
     }
 
     /// Guest stdin reads these bytes, then end of file.
     pub fn set_stdin(&mut self, bytes: &[u8]) {
-        self.os.streams.stdin = Some(bytes.iter().copied().collect());
+        self.os.set_stdin(bytes);
     }
 
     /// Chooses the execution engine (see [`Engine`]).
@@ -571,14 +565,13 @@ impl X86Machine {
                             continue;
                         }
                     }
-                    let outcome = self.os.syscall(&mut self.cpu, &mut self.mem);
-                    if std::mem::take(&mut self.os.flush_code) {
-                        self.engines.flush(&mut self.mem);
-                    }
-                    match outcome {
-                        SysOutcome::Continue => {}
-                        SysOutcome::Exit(code) => return X86Exit::Exited(code),
-                        SysOutcome::Unsupported(nr) => {
+                    match self.os.syscall(&mut self.cpu, &mut self.mem) {
+                        SyscallOutcome::Resume => {}
+                        SyscallOutcome::InvalidateCode(range) => {
+                            self.engines.invalidate(&mut self.mem, range)
+                        }
+                        SyscallOutcome::Exit(code) => return X86Exit::Exited(code),
+                        SyscallOutcome::Unsupported(nr) => {
                             self.cpu.eip = at;
                             return self.fault_exit(X86FaultKind::UnsupportedSyscall {
                                 nr,

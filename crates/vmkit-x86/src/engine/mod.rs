@@ -229,10 +229,16 @@ impl Engines {
     /// Drops the decoded code the guest has written over since the last call.
     pub(crate) fn drop_written_code(&mut self, mem: &mut Memory) {
         if let Some(range) = mem.take_code_writes() {
-            self.code.invalidate(mem, range.clone());
-            self.fast.invalidate(&range);
-            self.reference.invalidate(&range);
+            self.invalidate(mem, range);
         }
+    }
+
+    /// Drops the decoded code whose bytes overlap `range` (written, unmapped, or given new
+    /// protections); code elsewhere stays decoded.
+    pub(crate) fn invalidate(&mut self, mem: &mut Memory, range: Range<u64>) {
+        self.code.invalidate(mem, range.clone());
+        self.fast.invalidate(&range);
+        self.reference.invalidate(&range);
     }
 
     /// Drops all decoded code (after a protection change, a new program, unmapping).
