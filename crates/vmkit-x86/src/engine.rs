@@ -7,10 +7,9 @@
 //! instruction's first architectural write, as on the reference path, so a faulting
 //! instruction leaves registers, flags and memory as they were.
 
-use crate::alu::{self, Width};
 use crate::block::{Block, BlockCache, BlockId};
-use crate::cpu::{Cpu, EAX, ECX, EDX, ESP};
-use crate::exec::{exec, ExecError, Flow};
+use crate::cpu::alu::{self, Width};
+use crate::cpu::{exec, AfterInsn, Cpu, ExecError, EAX, ECX, EDX, ESP};
 use crate::lazy::{CcOp, Lazy};
 use crate::uop::{AluK, Uop, K, NO_REG};
 use vmkit_mem::Memory;
@@ -522,16 +521,16 @@ fn run_block<const REFERENCE: bool>(
                     lz.sync(&mut cpu.eflags);
                     let insn = &block.insns[i];
                     match exec(cpu, mem, insn) {
-                        Ok(Flow::Next) => {}
-                        Ok(Flow::Jump(target)) => {
+                        Ok(AfterInsn::Next) => {}
+                        Ok(AfterInsn::Jump(target)) => {
                             stored!();
                             jump!(target)
                         }
-                        Ok(Flow::Syscall) => {
+                        Ok(AfterInsn::Syscall) => {
                             cpu.eip = insn.next_ip32();
                             return Stop::Syscall(i);
                         }
-                        Ok(Flow::Privileged) => {
+                        Ok(AfterInsn::Privileged) => {
                             cpu.eip = insn.ip32();
                             return Stop::Privileged(i);
                         }

@@ -7,16 +7,11 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | `alu` | integer operations with their exact EFLAGS results |
-//! | `cpu` | registers, eip, eflags, segment state |
+//! | `cpu` | the x86 CPU: registers, eip, eflags, segments; exact integer and x87 semantics by instruction family; `cpuid` |
 //! | `block` | decoded-code cache, invalidated per page on writes to code |
 //! | `uop` | translation of instructions into compact micro-ops |
 //! | `engine` | the fast engine: micro-ops with lazy flags |
 //! | `lazy` | lazy status flags |
-//! | `exec` | reference semantics of each instruction |
-//! | `fpu` | the x87 FPU: 80-bit state and instruction semantics |
-//! | `string` | `movs`/`stos`/`lods`/`cmps`/`scas` with `rep` prefixes |
-//! | `cpuid` | what the guest CPU reports (`cpuid`, `rdtsc`) |
 //! | `elf` | loading static ELF32 i386 executables |
 //! | `linux_process` | the process layout and initial stack (argv, envp, auxv) |
 //! | `linux` | the `int 0x80` system-call personality: files through a sandbox ([`linux::Sandbox`]), descriptors, memory, time, signals, `--strace` |
@@ -24,20 +19,15 @@
 //! | `machine` | the run loop, faults and the embedding API |
 #![deny(missing_docs)]
 
-pub mod alu;
 mod block;
 pub mod cpu;
-pub mod cpuid;
 pub mod elf;
 mod engine;
-mod exec;
-pub mod fpu;
 mod hooks;
 mod lazy;
 pub mod linux;
 pub mod linux_process;
 mod machine;
-mod string;
 mod uop;
 
 pub use hooks::{Handled, HookCtx, HookId, MemAccess, MemAccessKind};

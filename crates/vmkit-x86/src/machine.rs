@@ -2,9 +2,8 @@
 //! its run loop.
 
 use crate::block::{Block, BlockCache, BlockEnd};
-use crate::cpu::{Cpu, ESP};
+use crate::cpu::{Cpu, ExecError, ESP};
 use crate::engine::{run, Stop};
-use crate::exec::ExecError;
 use crate::hooks::{Handled, HookCtx, HookId, Hooks, MemAccess, MemAccessKind};
 use crate::lazy::Lazy;
 use crate::linux::{self, Linux, SysOutcome};
@@ -287,7 +286,7 @@ impl X86Machine {
             &elf,
             argv,
             envp,
-            crate::cpuid::FEATURES_EDX,
+            crate::cpu::cpuid::FEATURES_EDX,
         )
         .map_err(|e| crate::elf::ElfError::BadSegment(e.to_string()))?;
         self.cache.flush(&mut self.mem);

@@ -14,11 +14,11 @@
 
 mod arith;
 mod exec;
-pub mod f80;
-pub mod round;
+mod f80;
+mod round;
 mod state;
 mod transcendental;
 
-pub(crate) use exec::{exec, is_x87};
+pub(super) use exec::{exec, is_x87};
 pub use f80::F80;
 pub use state::{sw, Fpu, DEFAULT_CW};

@@ -12,9 +12,9 @@ use super::f80::{to_bcd, Class, IntWidth, F80};
 use super::round::{self, exc, rounding};
 use super::state::{sw, Fpu};
 use super::transcendental::{self as tr, Angle};
-use crate::alu;
+use crate::cpu::flags::{AF, CF, OF, PF, SF, ZF};
+use crate::cpu::operand::{effective_address, ExecError, Result};
 use crate::cpu::{Cpu, EAX};
-use crate::exec::{effective_address, ExecError, Flow, Result};
 use iced_x86::{Instruction, MemorySize, Mnemonic, OpKind, Register};
 use rustc_apfloat::Round;
 use std::cmp::Ordering;
@@ -320,12 +320,12 @@ impl Fpu {
 /// EFLAGS of `fcomi`: ZF PF CF like C3 C2 C0; OF SF AF cleared.
 fn comi_flags(eflags: u32, order: Option<Ordering>) -> u32 {
     let bits = match order {
-        None => alu::ZF | alu::PF | alu::CF,
-        Some(Ordering::Less) => alu::CF,
-        Some(Ordering::Equal) => alu::ZF,
+        None => ZF | PF | CF,
+        Some(Ordering::Less) => CF,
+        Some(Ordering::Equal) => ZF,
         Some(Ordering::Greater) => 0,
     };
-    (eflags & !(alu::ZF | alu::PF | alu::CF | alu::OF | alu::SF | alu::AF)) | bits
+    (eflags & !(ZF | PF | CF | OF | SF | AF)) | bits
 }
 
 /// FOP of the instruction at `addr`: low 3 bits of its D8-DF opcode byte, then ModRM.
@@ -349,7 +349,7 @@ fn opcode_at(mem: &Memory, addr: u32) -> u16 {
 }
 
 /// Executes the x87 instruction `insn`.
-pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow> {
+pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<()> {
     use Mnemonic as M;
     let m = insn.mnemonic();
     let fpu = &mut cpu.fpu;
@@ -520,7 +520,7 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
             if has_memory(insn) {
                 let (src, load_exc) = load_operand(mem, addr, insn.memory_size())?;
                 let Some(ops) = fpu.operands(&[0], 0, false) else {
-                    return Ok(Flow::Next);
+                    return Ok(());
                 };
                 let (a, b) = if reverse {
                     (src, ops[0])
@@ -541,7 +541,7 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
                     (1, 0)
                 };
                 let Some(ops) = fpu.operands(&[dst, src], dst, pop) else {
-                    return Ok(Flow::Next);
+                    return Ok(());
                 };
                 let (a, b) = if reverse {
                     (ops[1], ops[0])
@@ -587,7 +587,7 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
                         fpu.pop();
                     }
                 }
-                return Ok(Flow::Next);
+                return Ok(());
             }
             let a = fpu.st(0);
             let b = if regs.len() == 2 {
@@ -603,7 +603,7 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
             // The condition codes are set even when an unmasked exception stops the pops.
             fpu.set_cc(Fpu::compare_cc(c.order));
             if !fpu.raise_in_order(c.exceptions) {
-                return Ok(Flow::Next);
+                return Ok(());
             }
             for _ in 0..pops {
                 fpu.pop();
@@ -620,7 +620,7 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
                         cpu.fpu.pop();
                     }
                 }
-                return Ok(Flow::Next);
+                return Ok(());
             }
             let c = arith::compare(fpu.st(0), fpu.st(i), quiet);
             fpu.set_c1(false);
@@ -641,14 +641,14 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
         | M::Fcmovu => {
             let f = |bit| cpu.eflags & bit != 0;
             let holds = match m {
-                M::Fcmovb => f(alu::CF),
-                M::Fcmovnb => !f(alu::CF),
-                M::Fcmove => f(alu::ZF),
-                M::Fcmovne => !f(alu::ZF),
-                M::Fcmovbe => f(alu::CF) || f(alu::ZF),
-                M::Fcmovnbe => !f(alu::CF) && !f(alu::ZF),
-                M::Fcmovu => f(alu::PF),
-                _ => !f(alu::PF),
+                M::Fcmovb => f(CF),
+                M::Fcmovnb => !f(CF),
+                M::Fcmove => f(ZF),
+                M::Fcmovne => !f(ZF),
+                M::Fcmovbe => f(CF) || f(ZF),
+                M::Fcmovnbe => !f(CF) && !f(ZF),
+                M::Fcmovu => f(PF),
+                _ => !f(PF),
             };
             let fpu = &mut cpu.fpu;
             let i = other_st(insn);
@@ -668,7 +668,7 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
             let i = other_st(insn);
             if fpu.is_empty(0) || fpu.is_empty(i) {
                 if !fpu.stack_fault(false) {
-                    return Ok(Flow::Next);
+                    return Ok(());
                 }
                 for k in [0, i] {
                     if fpu.is_empty(k) {
@@ -764,7 +764,7 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
                         fpu.set_st(0, F80::INDEFINITE);
                         fpu.push(F80::INDEFINITE);
                     }
-                    return Ok(Flow::Next);
+                    return Ok(());
                 }
                 let (exponent, significand) = arith::extract(ops[0]);
                 fpu.raise(exponent.exceptions);
@@ -783,7 +783,7 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
                         fpu.push(F80::INDEFINITE);
                     }
                 }
-                return Ok(Flow::Next);
+                return Ok(());
             }
             let x = fpu.st(0);
             let pushes = matches!(m, M::Fptan | M::Fsincos);
@@ -792,7 +792,7 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
                     fpu.set_st(0, F80::INDEFINITE);
                     fpu.push(F80::INDEFINITE);
                 }
-                return Ok(Flow::Next);
+                return Ok(());
             }
             let angle = match m {
                 M::Fsin => tr::sin(x),
@@ -806,7 +806,7 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
                     fpu.sw &= !sw::C2;
                     fpu.raise(first.exceptions);
                     if fpu.unmasked(first.exceptions & (exc::IE | exc::DE)) {
-                        return Ok(Flow::Next);
+                        return Ok(());
                     }
                     fpu.set_st(0, first.value);
                     fpu.set_c1(first.c1);
@@ -827,7 +827,7 @@ pub fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow>
         }
         _ => return Err(ExecError::Unimplemented(m)),
     }
-    Ok(Flow::Next)
+    Ok(())
 }
 
 /// `fst`/`fstp`/`fist`/`fistp`/`fisttp`/`fbstp` to memory. Returns whether the popping

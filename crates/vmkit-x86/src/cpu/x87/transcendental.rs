@@ -459,8 +459,9 @@ mod tests {
     }
 
     fn close(a: F80, b: f64) -> bool {
-        let a =
-            f64::from_bits(crate::fpu::round::to_f64_bits(a, Round::NearestTiesToEven, 0x3F).value);
+        let a = f64::from_bits(
+            crate::cpu::x87::round::to_f64_bits(a, Round::NearestTiesToEven, 0x3F).value,
+        );
         (a - b).abs() <= b.abs() * 1e-15
     }
 
