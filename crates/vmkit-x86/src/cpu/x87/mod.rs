@@ -7,7 +7,8 @@
 //! | `arith` | exact arithmetic: + - × ÷ √, compare, frndint, fscale, fxtract, fprem(1) |
 //! | `transcendental` | fsin fcos fsincos fptan fpatan f2xm1 fyl2x fyl2xp1 (through `f64`) |
 //! | `state` | registers, TOP, tags, control/status words, fnstenv/fnsave images |
-//! | `exec` | instruction semantics, stack faults, pending exceptions |
+//! | `exec` | dispatch: pending exceptions, last-instruction pointers, then the family |
+//! | `insn/` | instruction semantics by family (load/store, arithmetic, compare, transcendental, control), stack faults |
 //!
 //! Arithmetic is exact through `rustc_apfloat` (see `round` for how precision control is
 //! honoured without double rounding); `docs/x86.md` lists what is not bit-exact.
@@ -15,6 +16,7 @@
 mod arith;
 mod exec;
 mod f80;
+mod insn;
 mod round;
 mod state;
 mod transcendental;

@@ -274,11 +274,11 @@ fn log2(x: F80) -> f64 {
         let (dh, dl) = split_wide(d);
         return (dh.ln_1p() + dl / (1.0 + dh)) / std::f64::consts::LN_2;
     }
-    let lz = x.sig.leading_zeros() as i32;
-    let e = x.exp().max(1) as i32 - 16383 - lz;
+    let leading_zeros = x.sig.leading_zeros() as i32;
+    let e = x.exp().max(1) as i32 - 16383 - leading_zeros;
     let m = F80 {
         sign_exp: 0x3FFF,
-        sig: x.sig << lz,
+        sig: x.sig << leading_zeros,
     };
     let (mh, ml) = split(m);
     e as f64 + mh.log2() + ml / (mh * std::f64::consts::LN_2)
