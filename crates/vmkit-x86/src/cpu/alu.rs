@@ -4,6 +4,8 @@
 //! registers, no memory, no decoding, no faults beyond [`DivideError`]. Every function is
 //! pure, `#[inline]`, allocation-free and total (no input panics), so the interpreter can
 //! call it on its hot path and `tests/alu_vs_cpu.rs` can compare it with the real CPU.
+//! That comparison is why the module is public (`vmkit_x86::cpu::alu`): an embedder can
+//! also compute exact flags with it; its flag-merging helpers stay private.
 //!
 //! # Conventions
 //!

@@ -8,7 +8,11 @@ use super::{Cpu, Seg};
 use iced_x86::{Instruction, Mnemonic, OpKind, Register};
 use vmkit_mem::{MemError, Memory};
 
-/// Why an instruction could not complete.
+/// Why an instruction could not complete: the instruction made no architectural change
+/// (see [`super::exec`]) and eip still points at it.
+///
+/// Produced by the instruction families (and the fast engine's own memory accesses);
+/// consumed by the machine, which turns it into a guest fault (SIGSEGV, SIGFPE, SIGILL).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum ExecError {
     /// A memory access failed (SIGSEGV).
