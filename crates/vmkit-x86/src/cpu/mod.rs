@@ -1,6 +1,6 @@
 //! The x86 CPU: architectural state and the reference semantics of every instruction the
 //! guest runs, by instruction family. It knows nothing of engines, Linux or the machine
-//! facade; its only link to an operating system is [`AfterInsn::Syscall`].
+//! facade; its only link to an operating system is `AfterInsn::Syscall`.
 //!
 //! | module | owns |
 //! |---|---|
