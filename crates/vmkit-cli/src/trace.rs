@@ -167,13 +167,13 @@ pub fn trace_x86(
 
 /// The arithmetic flags and DF: what an instruction's line reports.
 const X86_FLAGS: u32 = {
-    use vmkit_x86::alu::{AF, CF, DF, OF, PF, SF, ZF};
+    use vmkit_x86::cpu::flags::{AF, CF, DF, OF, PF, SF, ZF};
     OF | DF | SF | ZF | AF | PF | CF
 };
 
 /// `ODSZAPC` with `-` for each clear flag, as the x86 register dump shows them.
 fn x86_flags(f: u32) -> String {
-    use vmkit_x86::alu::{AF, CF, DF, OF, PF, SF, ZF};
+    use vmkit_x86::cpu::flags::{AF, CF, DF, OF, PF, SF, ZF};
     [
         (OF, 'O'),
         (DF, 'D'),

@@ -7,28 +7,18 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | `alu` | integer operations with their exact EFLAGS results |
-//! | `cpu` | registers, eip, eflags, segment state |
+//! | `cpu` | the x86 CPU: registers, eip, eflags, segments; exact integer and x87 semantics by instruction family; `cpuid` |
 //! | `engine` | the engines behind one seam: block decode and cache, the micro-op table, the fast (micro-ops, lazy flags) and reference engines |
-//! | `exec` | reference semantics of each instruction |
-//! | `fpu` | the x87 FPU: 80-bit state and instruction semantics |
-//! | `string` | `movs`/`stos`/`lods`/`cmps`/`scas` with `rep` prefixes |
-//! | `cpuid` | what the guest CPU reports (`cpuid`, `rdtsc`) |
 //! | `linux` | the Linux i386 personality behind the [`linux::Kernel`] seam: the system-call table, the ELF loader ([`linux::loader`]), files through a sandbox ([`linux::Sandbox`]), descriptors, memory map, signals, `--strace` |
 //! | `hooks` | instrumentation: instruction, memory, interrupt and system-call hooks |
 //! | `machine` | the run loop, faults and the embedding API |
 #![deny(missing_docs)]
 
-pub mod alu;
 pub mod cpu;
-pub mod cpuid;
 mod engine;
-mod exec;
-pub mod fpu;
 mod hooks;
 pub mod linux;
 mod machine;
-mod string;
 
 pub use engine::Engine;
 pub use hooks::{Handled, HookCtx, HookId, MemAccess, MemAccessKind};

@@ -1,9 +1,8 @@
 //! [`X86Machine`]: a sandboxed IA-32 user-mode CPU with 4 GiB of guest address space, and
 //! its run loop.
 
-use crate::cpu::{Cpu, ESP};
+use crate::cpu::{Cpu, ExecError, ESP};
 use crate::engine::{DecodeFailure, Engine, EngineEvent, EngineFault, EngineStop, Engines};
-use crate::exec::ExecError;
 use crate::hooks::{Handled, HookCtx, HookId, Hooks, MemAccess, MemAccessKind};
 use crate::linux::{self, Kernel, Linux, SyscallOutcome};
 use iced_x86::{Formatter, IntelFormatter};
@@ -266,7 +265,7 @@ impl X86Machine {
             bytes,
             argv,
             envp,
-            crate::cpuid::FEATURES_EDX,
+            crate::cpu::cpuid::FEATURES_EDX,
         )?;
         self.engines.flush(&mut self.mem);
         Ok(())

@@ -1,4 +1,4 @@
-//! `vmkit_x86::alu` against the real CPU.
+//! `vmkit_x86::cpu::alu` against the real CPU.
 //!
 //! 8/16/32-bit integer instructions behave the same in 64-bit mode as in 32-bit mode, so on an
 //! x86_64 host each case runs the real instruction (`core::arch::asm!`, register forms, count
@@ -18,7 +18,8 @@ use core::arch::asm;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use vmkit_x86::alu::{self, AluOp, DivideError, Width, AF, CF, DF, IF, OF, PF, SF, STATUS, TF, ZF};
+use vmkit_x86::cpu::alu::{self, AluOp, DivideError, Width};
+use vmkit_x86::cpu::flags::{AF, CF, DF, IF, OF, PF, SF, STATUS, TF, ZF};
 
 // ---- the host CPU ---------------------------------------------------------------------------
 

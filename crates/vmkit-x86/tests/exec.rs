@@ -70,7 +70,7 @@ fn cmpxchg8b_swaps_when_equal() {
         vm.mem.peek(0x100, 8).unwrap(),
         &0x3333_3333_4444_4444u64.to_le_bytes()
     );
-    assert!(vm.cpu.eflags & vmkit_x86::alu::ZF != 0);
+    assert!(vm.cpu.eflags & vmkit_x86::cpu::flags::ZF != 0);
 }
 
 #[test]

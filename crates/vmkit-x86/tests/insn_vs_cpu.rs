@@ -9,7 +9,7 @@
 //! registers, EFLAGS, the data region, the final eip and the signal (if any) must agree.
 //!
 //! Architecturally undefined flags and results are compared too when the host is the CPU
-//! whose values `vmkit_x86::alu` reproduces (AMD family 1Ah, Zen 5); elsewhere they are
+//! whose values `vmkit_x86::cpu::alu` reproduces (AMD family 1Ah, Zen 5); elsewhere they are
 //! masked (`VMKIT_ALU_STRICT=1`/`0` forces either, as in `alu_vs_cpu.rs`). The cases come
 //! from a fixed seed; `VMKIT_INSN_SEED=<number>` explores others. Without
 //! `gcc -m32` (gcc-multilib, installed by the test when run as root) the test fails at once

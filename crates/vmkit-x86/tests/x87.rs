@@ -2,8 +2,8 @@
 //! exceptions ending the process with SIGFPE, the instruction and operand pointers that
 //! `fnstenv` stores in 32-bit mode, `fnstsw ax`, `fnsave`/`frstor`, fault reports.
 
+use vmkit_x86::cpu::x87::F80;
 use vmkit_x86::cpu::{EAX, EDI, ESI};
-use vmkit_x86::fpu::F80;
 use vmkit_x86::{X86Exit, X86FaultKind, X86Machine};
 
 /// Loads `code` at 0 with `data` at 0x100 (same page), esi = 0x100, edi = 0x200.

@@ -505,7 +505,7 @@ fn exact_one_operand_instructions_match_the_cpu() {
 
 /// An f64 as 80-bit bytes (finite values).
 fn to_f80(v: f64) -> [u8; 10] {
-    let (x, _) = vmkit_x86::fpu::F80::from_f64_bits(v.to_bits());
+    let (x, _) = vmkit_x86::cpu::x87::F80::from_f64_bits(v.to_bits());
     x.to_bytes()
 }
 

@@ -12,9 +12,9 @@ use super::lazy_flags::{FlagOp, LazyFlags};
 use super::reference;
 use super::uop::{AluOp, Uop, UopKind, NO_REG};
 use super::{follow_blocks, BlockExit, EngineStop, ExecutionEngine};
-use crate::alu::{self, Width};
+use crate::cpu::alu::{self, Width};
 use crate::cpu::{Cpu, EAX, ECX, EDX, ESP};
-use crate::exec::ExecError;
+use crate::cpu::ExecError;
 use vmkit_mem::Memory;
 
 /// The fast engine: micro-ops with lazy flags. Stateless between runs: the lazy flags live
@@ -281,7 +281,7 @@ fn inc_dec_mem(
 }
 
 /// A shift or rotate of a 32-bit register by a constant or `cl` ([`UopKind::ShiftRI`],
-/// [`UopKind::ShiftRC`]); flags eagerly, through [`crate::alu`].
+/// [`UopKind::ShiftRC`]); flags eagerly, through [`crate::cpu::alu`].
 #[inline(always)]
 fn shift_reg(cpu: &mut Cpu, lazy: &mut LazyFlags, u: &Uop) {
     lazy.sync(&mut cpu.eflags);
@@ -304,7 +304,7 @@ fn shift_reg(cpu: &mut Cpu, lazy: &mut LazyFlags, u: &Uop) {
 }
 
 /// Truncating `imul` of registers ([`UopKind::ImulRR`], [`UopKind::ImulRRI`]); flags
-/// eagerly, through [`crate::alu`].
+/// eagerly, through [`crate::cpu::alu`].
 #[inline(always)]
 fn imul_reg(cpu: &mut Cpu, lazy: &mut LazyFlags, u: &Uop) {
     lazy.sync(&mut cpu.eflags);

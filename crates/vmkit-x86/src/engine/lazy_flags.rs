@@ -4,11 +4,13 @@
 //! result instead of computing EFLAGS. The flags are computed only when something reads
 //! them: a condition (`jcc`, `setcc`, `cmovcc`, `adc`/`sbb`), an instruction on the
 //! reference path, a system call, or the end of a run. Materializing goes through the very
-//! [`crate::alu`] functions the reference path uses, so the lazy flags are exact by
+//! [`crate::cpu::alu`] functions the reference path uses, so the lazy flags are exact by
 //! construction; the common conditions after `cmp`/`sub`/`test`/`and`/... are answered
 //! straight from the operands without building EFLAGS at all.
 
-use crate::alu::{self, Width, CF};
+use crate::cpu::alu::{self, Width};
+use crate::cpu::condition;
+use crate::cpu::flags::CF;
 
 /// Which operation last set the status flags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,20 +132,20 @@ impl LazyFlags {
                 4 => w.sign_extend(self.r) < 0,
                 6 => w.sign_extend(self.a) < w.sign_extend(self.b),
                 7 => w.sign_extend(self.a) <= w.sign_extend(self.b),
-                _ => alu::condition(cc & !1, self.eflags(eflags)),
+                _ => condition(cc & !1, self.eflags(eflags)),
             },
             FlagOp::Logic => match cc >> 1 {
                 0 | 1 => false,
                 2 | 3 => self.r == 0,
                 4 | 6 => w.sign_extend(self.r) < 0,
                 7 => w.sign_extend(self.r) <= 0,
-                _ => alu::condition(cc & !1, self.eflags(eflags)),
+                _ => condition(cc & !1, self.eflags(eflags)),
             },
-            FlagOp::Eager => alu::condition(cc & !1, eflags),
+            FlagOp::Eager => condition(cc & !1, eflags),
             _ => match cc >> 1 {
                 2 => self.r == 0,
                 4 => w.sign_extend(self.r) < 0,
-                _ => alu::condition(cc & !1, self.eflags(eflags)),
+                _ => condition(cc & !1, self.eflags(eflags)),
             },
         };
         holds ^ (cc & 1 != 0)
@@ -153,7 +155,7 @@ impl LazyFlags {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alu::STATUS;
+    use crate::cpu::flags::STATUS;
 
     /// Conditions and CF from the lazy record agree with the EFLAGS the ALU computes.
     #[test]
@@ -213,7 +215,7 @@ mod tests {
                             for cc in 0..16 {
                                 assert_eq!(
                                     lazy.cond(cc, 0x202),
-                                    alu::condition(cc, ef),
+                                    condition(cc, ef),
                                     "{op:?} {w:?} {a:#x} {b:#x} cc={cc}"
                                 );
                             }

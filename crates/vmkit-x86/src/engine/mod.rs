@@ -21,7 +21,7 @@ mod reference;
 mod uop;
 
 use crate::cpu::Cpu;
-use crate::exec::ExecError;
+use crate::cpu::ExecError;
 pub(crate) use block::DecodeFailure;
 use block::{Block, BlockCache};
 use fast::FastEngine;

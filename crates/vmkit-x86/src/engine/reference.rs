@@ -7,7 +7,7 @@
 use super::block::{Block, BlockCache};
 use super::{follow_blocks, BlockExit, EngineStop, ExecutionEngine};
 use crate::cpu::Cpu;
-use crate::exec::{exec, Flow};
+use crate::cpu::{exec, AfterInsn};
 use iced_x86::Instruction;
 use vmkit_mem::Memory;
 
@@ -40,13 +40,13 @@ pub(super) fn step(
     i: usize,
 ) -> Result<Option<u32>, BlockExit> {
     match exec(cpu, mem, insn) {
-        Ok(Flow::Next) => Ok(None),
-        Ok(Flow::Jump(target)) => Ok(Some(target)),
-        Ok(Flow::Syscall) => {
+        Ok(AfterInsn::Next) => Ok(None),
+        Ok(AfterInsn::Jump(target)) => Ok(Some(target)),
+        Ok(AfterInsn::Syscall) => {
             cpu.eip = insn.next_ip32();
             Err(BlockExit::Syscall(i))
         }
-        Ok(Flow::Privileged) => {
+        Ok(AfterInsn::Privileged) => {
             cpu.eip = insn.ip32();
             Err(BlockExit::Privileged(i))
         }

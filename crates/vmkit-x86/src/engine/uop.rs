@@ -8,9 +8,9 @@
 //! [`UopKind::Slow`]: the engine runs it through the reference semantics in `exec`, so the fast
 //! path never has to be complete, only right where it applies.
 
-use crate::alu::Width;
+use crate::cpu::alu::Width;
 use crate::cpu::Seg;
-use crate::exec::{condition_number, is_cmovcc, is_setcc};
+use crate::cpu::{condition_number, is_cmovcc, is_setcc};
 use iced_x86::{Code, Instruction, Mnemonic, OpKind, Register};
 
 /// No register (in [`Uop::b`] / [`Uop::x`]).

@@ -14,7 +14,8 @@ use iced_x86::{
     OpCodeOperandKind as K, Register, RepPrefixKind,
 };
 use std::rc::Rc;
-use vmkit_x86::alu::{self, AluOp, Width, AF, CF, DF, OF, PF, SF, STATUS, ZF};
+use vmkit_x86::cpu::alu::{self, AluOp, Width};
+use vmkit_x86::cpu::flags::{AF, CF, DF, OF, PF, SF, STATUS, ZF};
 
 /// The data region: operands in its first page, the stack in its second.
 pub const REGION: u32 = 0x1000_0000;

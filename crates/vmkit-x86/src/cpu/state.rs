@@ -1,6 +1,7 @@
 //! IA-32 architectural state visible to user-mode code.
 
-use crate::alu;
+use super::alu;
+use super::flags::{AF, CF, DF, OF, PF, SF, ZF};
 
 /// General registers in encoding order.
 pub const EAX: usize = 0;
@@ -55,8 +56,8 @@ pub struct Cpu {
     /// Bases of the three TLS descriptors (GDT entries 6, 7, 8) set by `set_thread_area`.
     pub tls_bases: [Option<u32>; 3],
     /// The x87 FPU.
-    pub fpu: crate::fpu::Fpu,
-    /// The virtual time-stamp counter `rdtsc` reads (see [`crate::cpuid::virtual_tsc`]).
+    pub fpu: super::x87::Fpu,
+    /// The virtual time-stamp counter `rdtsc` reads (see [`super::cpuid::virtual_tsc`]).
     pub tsc: u64,
 }
 
@@ -70,7 +71,7 @@ impl Default for Cpu {
             selectors: [0x2b, 0x23, 0x2b, 0x2b, 0, 0],
             seg_base: [0; 6],
             tls_bases: [None; 3],
-            fpu: crate::fpu::Fpu::new(),
+            fpu: super::x87::Fpu::new(),
             tsc: 0,
         }
     }
@@ -166,7 +167,7 @@ impl Cpu {
         self.seg_base[seg as usize] = base;
     }
 
-    /// Whether a flag bit (from [`alu`]) is set.
+    /// Whether a flag bit (from [`super::flags`]) is set.
     #[inline]
     pub fn flag(&self, bit: u32) -> bool {
         self.eflags & bit != 0
@@ -186,13 +187,13 @@ impl Cpu {
             "  eip={:#010x}  eflags={:#010x} [{}{}{}{}{}{}{}]  gs.base={:#x}\n",
             self.eip,
             self.eflags,
-            f(alu::OF, 'O'),
-            f(alu::DF, 'D'),
-            f(alu::SF, 'S'),
-            f(alu::ZF, 'Z'),
-            f(alu::AF, 'A'),
-            f(alu::PF, 'P'),
-            f(alu::CF, 'C'),
+            f(OF, 'O'),
+            f(DF, 'D'),
+            f(SF, 'S'),
+            f(ZF, 'Z'),
+            f(AF, 'A'),
+            f(PF, 'P'),
+            f(CF, 'C'),
             self.seg_base[Seg::Gs as usize]
         ));
         if self.fpu.used {

@@ -407,13 +407,13 @@ mod tests {
             5e-324,
         ] {
             let (x, _) = F80::from_f64_bits(v.to_bits());
-            let back = crate::fpu::round::to_f64_bits(x, Round::NearestTiesToEven, 0x3F);
+            let back = crate::cpu::x87::round::to_f64_bits(x, Round::NearestTiesToEven, 0x3F);
             assert_eq!(back.value, v.to_bits(), "{v}");
             assert_eq!(back.exceptions, 0);
         }
         for v in [0.1f32, -1e-45, 3.4e38, -0.0] {
             let (x, _) = F80::from_f32_bits(v.to_bits());
-            let back = crate::fpu::round::to_f32_bits(x, Round::NearestTiesToEven, 0x3F);
+            let back = crate::cpu::x87::round::to_f32_bits(x, Round::NearestTiesToEven, 0x3F);
             assert_eq!(back.value, v.to_bits());
         }
         let (snan, l) = F80::from_f32_bits(0x7F80_0001);

@@ -220,9 +220,12 @@ pub fn sqrt(x: F80, cw: u16) -> Outcome {
 
 /// A finite non-zero value as (significand with bit 63 set, exponent of its last bit).
 fn normalized(x: F80) -> (u64, i32) {
-    let lz = x.sig.leading_zeros();
+    let leading_zeros = x.sig.leading_zeros();
     let exp = x.exp().max(1) as i32;
-    (x.sig << lz, exp - 16383 - 63 - lz as i32)
+    (
+        x.sig << leading_zeros,
+        exp - 16383 - 63 - leading_zeros as i32,
+    )
 }
 
 /// Integer square root of `m × 4^k` by the digit recurrence: the root and whether a

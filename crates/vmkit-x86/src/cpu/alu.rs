@@ -4,6 +4,8 @@
 //! registers, no memory, no decoding, no faults beyond [`DivideError`]. Every function is
 //! pure, `#[inline]`, allocation-free and total (no input panics), so the interpreter can
 //! call it on its hot path and `tests/alu_vs_cpu.rs` can compare it with the real CPU.
+//! That comparison is why the module is public (`vmkit_x86::cpu::alu`): an embedder can
+//! also compute exact flags with it; its flag-merging helpers stay private.
 //!
 //! # Conventions
 //!
@@ -25,6 +27,8 @@
 //! one-bit formula applied to the last one-bit step; `mul`/`imul` keep SF ZF AF PF;
 //! `div`/`idiv` keep CF OF, set AF and clear SF ZF PF; `bt*` keep OF SF AF PF; `bsf`/`bsr`
 //! clear CF OF SF AF and set PF from the bit index (ZF and PF set for a zero source).
+
+use super::flags::{AF, CF, OF, PF, SF, STATUS, ZF};
 
 /// Operand size of an integer instruction.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -67,46 +71,6 @@ impl Width {
         ((value << unused) as i32) >> unused
     }
 }
-
-/// Whether condition `cc` holds in `eflags`. `cc` is the 4-bit condition field of
-/// `jcc`/`setcc`/`cmovcc` (0 = o, 1 = no, 2 = b, 3 = ae, 4 = e, 5 = ne, 6 = be, 7 = a,
-/// 8 = s, 9 = ns, 10 = p, 11 = np, 12 = l, 13 = ge, 14 = le, 15 = g): bit 0 negates.
-#[inline]
-pub fn condition(cc: u8, eflags: u32) -> bool {
-    let bit = |b: u32| eflags & b != 0;
-    let holds = match (cc >> 1) & 7 {
-        0 => bit(OF),
-        1 => bit(CF),
-        2 => bit(ZF),
-        3 => eflags & (CF | ZF) != 0,
-        4 => bit(SF),
-        5 => bit(PF),
-        6 => bit(SF) != bit(OF),
-        _ => bit(ZF) || (bit(SF) != bit(OF)),
-    };
-    holds ^ (cc & 1 != 0)
-}
-
-/// Carry flag (bit 0).
-pub const CF: u32 = 1 << 0;
-/// Parity flag (bit 2): set when the low 8 bits of the result have an even number of ones.
-pub const PF: u32 = 1 << 2;
-/// Auxiliary carry flag (bit 4): carry or borrow out of bit 3.
-pub const AF: u32 = 1 << 4;
-/// Zero flag (bit 6).
-pub const ZF: u32 = 1 << 6;
-/// Sign flag (bit 7).
-pub const SF: u32 = 1 << 7;
-/// Trap flag (bit 8).
-pub const TF: u32 = 1 << 8;
-/// Interrupt enable flag (bit 9).
-pub const IF: u32 = 1 << 9;
-/// Direction flag (bit 10).
-pub const DF: u32 = 1 << 10;
-/// Overflow flag (bit 11).
-pub const OF: u32 = 1 << 11;
-/// The six status flags the arithmetic instructions write.
-pub const STATUS: u32 = CF | PF | AF | ZF | SF | OF;
 
 /// Why `div`/`idiv`/`aam` raise #DE.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -881,6 +845,7 @@ pub fn aad(ax: u32, base: u32, flags: u32) -> (u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::flags::DF;
 
     #[test]
     fn width_helpers() {

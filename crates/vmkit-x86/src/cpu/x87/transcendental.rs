@@ -274,11 +274,11 @@ fn log2(x: F80) -> f64 {
         let (dh, dl) = split_wide(d);
         return (dh.ln_1p() + dl / (1.0 + dh)) / std::f64::consts::LN_2;
     }
-    let lz = x.sig.leading_zeros() as i32;
-    let e = x.exp().max(1) as i32 - 16383 - lz;
+    let leading_zeros = x.sig.leading_zeros() as i32;
+    let e = x.exp().max(1) as i32 - 16383 - leading_zeros;
     let m = F80 {
         sign_exp: 0x3FFF,
-        sig: x.sig << lz,
+        sig: x.sig << leading_zeros,
     };
     let (mh, ml) = split(m);
     e as f64 + mh.log2() + ml / (mh * std::f64::consts::LN_2)
@@ -459,8 +459,9 @@ mod tests {
     }
 
     fn close(a: F80, b: f64) -> bool {
-        let a =
-            f64::from_bits(crate::fpu::round::to_f64_bits(a, Round::NearestTiesToEven, 0x3F).value);
+        let a = f64::from_bits(
+            crate::cpu::x87::round::to_f64_bits(a, Round::NearestTiesToEven, 0x3F).value,
+        );
         (a - b).abs() <= b.abs() * 1e-15
     }
 

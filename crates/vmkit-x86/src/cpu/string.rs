@@ -3,9 +3,10 @@
 //! leaves ecx, esi and edi where the CPU would. Under a 0x67 prefix the instruction uses
 //! si, di and cx, which wrap at 64 KiB and leave the registers' upper halves alone.
 
-use crate::alu::{self, Width};
-use crate::cpu::{Cpu, Seg, ECX, EDI, ESI};
-use crate::exec::{read_mem, write_mem, ExecError, Flow, Result};
+use super::alu::{self, Width};
+use super::flags::{DF, ZF};
+use super::operand::{read_mem, write_mem, ExecError, Result};
+use super::{Cpu, Seg, ECX, EDI, ESI};
 use iced_x86::{Instruction, Mnemonic as M, OpKind, Register};
 use vmkit_mem::Memory;
 
@@ -18,10 +19,10 @@ fn width(m: M) -> Width {
 }
 
 /// Executes one string instruction, all repetitions included.
-pub(crate) fn exec_string(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<Flow> {
+pub(super) fn exec_string(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<()> {
     let m = insn.mnemonic();
     let w = width(m);
-    let step = if cpu.flag(alu::DF) {
+    let step = if cpu.flag(DF) {
         (w.bits() / 8).wrapping_neg()
     } else {
         w.bits() / 8
@@ -83,12 +84,12 @@ pub(crate) fn exec_string(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -
         }
         cpu.regs[ECX] = advance(cpu.regs[ECX], u32::MAX);
         if compares {
-            let zf = cpu.flag(alu::ZF);
+            let zf = cpu.flag(ZF);
             // repe/repz continues while equal; repne/repnz while not equal.
             if (insn.has_repe_prefix() && !zf) || (insn.has_repne_prefix() && zf) {
                 break;
             }
         }
     }
-    Ok(Flow::Next)
+    Ok(())
 }

@@ -7,18 +7,20 @@
 //! | `arith` | exact arithmetic: + - × ÷ √, compare, frndint, fscale, fxtract, fprem(1) |
 //! | `transcendental` | fsin fcos fsincos fptan fpatan f2xm1 fyl2x fyl2xp1 (through `f64`) |
 //! | `state` | registers, TOP, tags, control/status words, fnstenv/fnsave images |
-//! | `exec` | instruction semantics, stack faults, pending exceptions |
+//! | `exec` | dispatch: pending exceptions, last-instruction pointers, then the family |
+//! | `insn/` | instruction semantics by family (load/store, arithmetic, compare, transcendental, control), stack faults |
 //!
 //! Arithmetic is exact through `rustc_apfloat` (see `round` for how precision control is
 //! honoured without double rounding); `docs/x86.md` lists what is not bit-exact.
 
 mod arith;
 mod exec;
-pub mod f80;
-pub mod round;
+mod f80;
+mod insn;
+mod round;
 mod state;
 mod transcendental;
 
-pub(crate) use exec::{exec, is_x87};
+pub(super) use exec::{exec, is_x87};
 pub use f80::F80;
 pub use state::{sw, Fpu, DEFAULT_CW};

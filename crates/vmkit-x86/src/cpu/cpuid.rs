@@ -5,7 +5,7 @@
 //! max leaf), leaf 1 (features) and 0x80000000; with max leaf 1 it treats cache sizes as
 //! unknown, which is harmless.
 
-use crate::cpu::{Cpu, EAX, EBX, ECX, EDX};
+use super::{Cpu, EAX, EBX, ECX, EDX};
 
 /// Leaf 1 EDX feature bits advertised: FPU (0), TSC (4), CX8 (8), CMOV (15).
 pub const FEATURES_EDX: u32 = 1 | (1 << 4) | (1 << 8) | (1 << 15);

@@ -1,0 +1,139 @@
+//! Reference semantics: executes one decoded iced-x86 [`Instruction`] on the CPU state by
+//! dispatching on its mnemonic to the function of its instruction family.
+//!
+//! Families operate on operands by kind (register, memory, immediate, see
+//! [`super::operand`]), so every encoding of an instruction shares one implementation. Flag
+//! results come from [`super::alu`]. A fault is raised before any architectural write of
+//! the instruction, except where the real CPU also writes first (none so far).
+
+use super::operand::{ExecError, Result};
+use super::{control, data, integer, stack, string, system, x87, Cpu};
+use iced_x86::{Instruction, Mnemonic, OpKind};
+use vmkit_mem::Memory;
+
+/// What happens after an instruction that completed: where execution goes next, or which
+/// event outside the CPU must be handled first.
+///
+/// Produced by [`exec`] (the reference semantics), once per instruction. Consumed by the
+/// engines, which set eip from it (`Next`, `Jump`) or stop and hand the event to the
+/// machine (`Syscall`, `Privileged`). `Syscall` is the CPU's only link to an operating
+/// system.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum AfterInsn {
+    /// Go on with the following instruction.
+    Next,
+    /// Go on at this address (a taken jump, call or return).
+    Jump(u32),
+    /// `int 0x80`: a system call, then the following instruction.
+    Syscall,
+    /// `hlt` and other privileged instructions: a general protection fault in user mode.
+    Privileged,
+}
+
+/// Maps a control transfer's target to what happens next.
+fn jump_or_next(target: Option<u32>) -> AfterInsn {
+    match target {
+        Some(t) => AfterInsn::Jump(t),
+        None => AfterInsn::Next,
+    }
+}
+
+/// Executes `insn`.
+pub(crate) fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<AfterInsn> {
+    use Mnemonic as M;
+    match insn.mnemonic() {
+        // Hints that change nothing a single user-mode thread can observe.
+        M::Nop
+        | M::Endbr32
+        | M::Pause
+        | M::Lfence
+        | M::Mfence
+        | M::Sfence
+        | M::Prefetchnta
+        | M::Prefetcht0
+        | M::Prefetcht1
+        | M::Prefetcht2
+        | M::Prefetchw => {}
+        // Data movement.
+        M::Mov => data::mov(cpu, mem, insn)?,
+        M::Movzx | M::Movsx => data::mov_extend(cpu, mem, insn)?,
+        M::Lea => data::lea(cpu, mem, insn)?,
+        M::Xchg => data::xchg(cpu, mem, insn)?,
+        M::Xlatb => data::xlat(cpu, mem, insn)?,
+        m @ (M::Cdq | M::Cwd | M::Cwde | M::Cbw) => data::sign_extend_accumulator(cpu, m),
+        // The stack.
+        M::Push => stack::push_operand(cpu, mem, insn)?,
+        M::Pop => stack::pop_operand(cpu, mem, insn)?,
+        M::Pushfd | M::Pushf => stack::pushf(cpu, mem, insn)?,
+        M::Popfd | M::Popf => stack::popf(cpu, mem, insn)?,
+        M::Pushad | M::Pusha => stack::pusha(cpu, mem, insn)?,
+        M::Popad | M::Popa => stack::popa(cpu, mem, insn)?,
+        M::Enter => stack::enter(cpu, mem, insn)?,
+        M::Leave => stack::leave(cpu, mem, insn)?,
+        // Integer arithmetic, logic and flags.
+        M::Add | M::Adc | M::Sub | M::Sbb | M::And | M::Or | M::Xor | M::Cmp | M::Test => {
+            integer::binary(cpu, mem, insn)?
+        }
+        M::Inc | M::Dec | M::Neg | M::Not => integer::unary(cpu, mem, insn)?,
+        M::Shl | M::Sal | M::Shr | M::Sar | M::Rol | M::Ror | M::Rcl | M::Rcr => {
+            integer::shift(cpu, mem, insn)?
+        }
+        M::Shld | M::Shrd => integer::double_shift(cpu, mem, insn)?,
+        M::Mul | M::Imul if insn.op_count() == 1 => integer::multiply_wide(cpu, mem, insn)?,
+        M::Imul => integer::multiply_truncated(cpu, mem, insn)?,
+        M::Div | M::Idiv => integer::divide(cpu, mem, insn)?,
+        M::Bt | M::Bts | M::Btr | M::Btc => integer::bit_test(cpu, mem, insn)?,
+        M::Bsf | M::Bsr | M::Tzcnt | M::Lzcnt => integer::bit_scan(cpu, mem, insn)?,
+        M::Bswap => integer::bswap(cpu, mem, insn)?,
+        M::Xadd => integer::xadd(cpu, mem, insn)?,
+        M::Cmpxchg => integer::cmpxchg(cpu, mem, insn)?,
+        M::Cmpxchg8b => integer::cmpxchg8b(cpu, mem, insn)?,
+        M::Daa | M::Das | M::Aaa | M::Aas | M::Aam | M::Aad => integer::decimal_adjust(cpu, insn)?,
+        m @ (M::Clc | M::Stc | M::Cmc | M::Cld | M::Std | M::Lahf | M::Sahf | M::Salc) => {
+            integer::flag_op(cpu, m)
+        }
+        // Control transfers.
+        M::Jmp | M::Call if control::is_far(insn) => {
+            return Err(ExecError::Unimplemented(insn.mnemonic()));
+        }
+        M::Jmp => return Ok(AfterInsn::Jump(control::jmp(cpu, mem, insn)?)),
+        M::Call => return Ok(AfterInsn::Jump(control::call(cpu, mem, insn)?)),
+        M::Ret => return Ok(AfterInsn::Jump(control::ret(cpu, mem, insn)?)),
+        M::Jecxz | M::Jcxz => return Ok(jump_or_next(control::jcxz(cpu, insn))),
+        M::Loop | M::Loope | M::Loopne => return Ok(jump_or_next(control::loop_count(cpu, insn))),
+        // System.
+        M::Int if insn.immediate8() == 0x80 => return Ok(AfterInsn::Syscall),
+        M::Int => return Ok(AfterInsn::Privileged),
+        m if system::is_privileged(m) => return Ok(AfterInsn::Privileged),
+        M::Cpuid => super::cpuid::cpuid(cpu),
+        M::Rdtsc => system::rdtsc(cpu),
+        // Strings (the SSE `movsd`/`cmpsd` share the mnemonics and are not implemented).
+        M::Movsb
+        | M::Movsw
+        | M::Movsd
+        | M::Stosb
+        | M::Stosw
+        | M::Stosd
+        | M::Lodsb
+        | M::Lodsw
+        | M::Lodsd
+        | M::Cmpsb
+        | M::Cmpsw
+        | M::Cmpsd
+        | M::Scasb
+        | M::Scasw
+        | M::Scasd
+            if insn.op_count() == 0
+                || insn.op_kind(0) != OpKind::Register
+                || !insn.op_register(0).is_xmm() =>
+        {
+            string::exec_string(cpu, mem, insn)?
+        }
+        m if x87::is_x87(m) => x87::exec(cpu, mem, insn)?,
+        _ if control::is_conditional(insn) => {
+            return Ok(jump_or_next(control::conditional(cpu, mem, insn)?))
+        }
+        m => return Err(ExecError::Unimplemented(m)),
+    }
+    Ok(AfterInsn::Next)
+}
