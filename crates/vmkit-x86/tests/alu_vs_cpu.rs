@@ -244,10 +244,11 @@ fn cpu_shrd(w: Width, a: u32, b: u32, count: u32, flags: u32) -> (u32, u32) {
 
 fn cpu_bswap(w: Width, a: u32) -> u32 {
     let mut eax = a;
-    // SAFETY: touches EAX only.
     match w {
+        // SAFETY: the instruction reads and writes EAX only, which the operand declares.
         Width::D32 => unsafe { asm!("bswap eax", inout("eax") eax, options(nomem, nostack)) },
         // `bswap ax` (66 0F C8): assemblers refuse the mnemonic, so spell the bytes.
+        // SAFETY: as above, EAX only.
         _ => unsafe { asm!(".byte 0x66, 0x0f, 0xc8", inout("eax") eax, options(nomem, nostack)) },
     }
     eax
@@ -988,7 +989,8 @@ mod compat {
 
     unsafe fn syscall6(nr: u64, args: [u64; 6]) -> i64 {
         let ret: i64;
-        // SAFETY (caller): the syscall's own contract; the kernel clobbers rcx and r11 only.
+        // SAFETY: the caller upholds the system call's own contract; the kernel clobbers
+        // rcx and r11 only, which are declared.
         unsafe {
             asm!(
                 "syscall",
