@@ -13,8 +13,8 @@ use super::reference;
 use super::uop::{AluOp, Uop, UopKind, NO_REG};
 use super::{follow_blocks, BlockExit, EngineStop, ExecutionEngine};
 use crate::cpu::alu::{self, Width};
-use crate::cpu::{Cpu, EAX, ECX, EDX, ESP};
 use crate::cpu::ExecError;
+use crate::cpu::{Cpu, EAX, ECX, EDX, ESP};
 use vmkit_mem::Memory;
 
 /// The fast engine: micro-ops with lazy flags. Stateless between runs: the lazy flags live
