@@ -286,4 +286,27 @@ mod tests {
         assert_eq!(r.value, F80::INFINITY);
         assert!(r.rounded_up);
     }
+
+    #[test]
+    fn widening_then_narrowing_is_exact() {
+        for v in [
+            0.0f64,
+            -0.0,
+            1.5,
+            -3.25e-310,
+            1e300,
+            f64::MIN_POSITIVE,
+            5e-324,
+        ] {
+            let (x, _) = F80::from_f64_bits(v.to_bits());
+            let back = to_f64_bits(x, Round::NearestTiesToEven, 0x3F);
+            assert_eq!(back.value, v.to_bits(), "{v}");
+            assert_eq!(back.exceptions, 0);
+        }
+        for v in [0.1f32, -1e-45, 3.4e38, -0.0] {
+            let (x, _) = F80::from_f32_bits(v.to_bits());
+            let back = to_f32_bits(x, Round::NearestTiesToEven, 0x3F);
+            assert_eq!(back.value, v.to_bits());
+        }
+    }
 }
