@@ -30,42 +30,43 @@ use std::fmt;
 /// The exit status for a run stopped by its step limit (as `timeout` exits).
 pub const STEP_LIMIT_STATUS: i32 = 124;
 
-/// Calls `$m!` with the signal table: one `number CONST "NAME" "description"` row per
-/// standard signal, numbered as on Linux i386.
+/// Calls `$m!` with the signal table: one `number CONST "NAME" "description" DefaultAction`
+/// row per standard signal, numbered as on Linux i386, with its default action as signal(7)
+/// gives it.
 macro_rules! for_each_signal {
     ($m:ident) => {
         $m! {
-            1 HUP "SIGHUP" "hangup";
-            2 INT "SIGINT" "interrupt";
-            3 QUIT "SIGQUIT" "quit";
-            4 ILL "SIGILL" "illegal instruction";
-            5 TRAP "SIGTRAP" "trace/breakpoint trap";
-            6 ABRT "SIGABRT" "aborted";
-            7 BUS "SIGBUS" "bus error";
-            8 FPE "SIGFPE" "floating-point exception";
-            9 KILL "SIGKILL" "killed";
-            10 USR1 "SIGUSR1" "user defined signal 1";
-            11 SEGV "SIGSEGV" "segmentation fault";
-            12 USR2 "SIGUSR2" "user defined signal 2";
-            13 PIPE "SIGPIPE" "broken pipe";
-            14 ALRM "SIGALRM" "alarm clock";
-            15 TERM "SIGTERM" "terminated";
-            16 STKFLT "SIGSTKFLT" "stack fault";
-            17 CHLD "SIGCHLD" "child exited";
-            18 CONT "SIGCONT" "continued";
-            19 STOP "SIGSTOP" "stopped (signal)";
-            20 TSTP "SIGTSTP" "stopped";
-            21 TTIN "SIGTTIN" "stopped (tty input)";
-            22 TTOU "SIGTTOU" "stopped (tty output)";
-            23 URG "SIGURG" "urgent I/O condition";
-            24 XCPU "SIGXCPU" "CPU time limit exceeded";
-            25 XFSZ "SIGXFSZ" "file size limit exceeded";
-            26 VTALRM "SIGVTALRM" "virtual timer expired";
-            27 PROF "SIGPROF" "profiling timer expired";
-            28 WINCH "SIGWINCH" "window changed";
-            29 IO "SIGIO" "I/O possible";
-            30 PWR "SIGPWR" "power failure";
-            31 SYS "SIGSYS" "bad system call";
+            1 HUP "SIGHUP" "hangup" Terminate;
+            2 INT "SIGINT" "interrupt" Terminate;
+            3 QUIT "SIGQUIT" "quit" CoreDump;
+            4 ILL "SIGILL" "illegal instruction" CoreDump;
+            5 TRAP "SIGTRAP" "trace/breakpoint trap" CoreDump;
+            6 ABRT "SIGABRT" "aborted" CoreDump;
+            7 BUS "SIGBUS" "bus error" CoreDump;
+            8 FPE "SIGFPE" "floating-point exception" CoreDump;
+            9 KILL "SIGKILL" "killed" Terminate;
+            10 USR1 "SIGUSR1" "user defined signal 1" Terminate;
+            11 SEGV "SIGSEGV" "segmentation fault" CoreDump;
+            12 USR2 "SIGUSR2" "user defined signal 2" Terminate;
+            13 PIPE "SIGPIPE" "broken pipe" Terminate;
+            14 ALRM "SIGALRM" "alarm clock" Terminate;
+            15 TERM "SIGTERM" "terminated" Terminate;
+            16 STKFLT "SIGSTKFLT" "stack fault" Terminate;
+            17 CHLD "SIGCHLD" "child exited" Ignore;
+            18 CONT "SIGCONT" "continued" Continue;
+            19 STOP "SIGSTOP" "stopped (signal)" Stop;
+            20 TSTP "SIGTSTP" "stopped" Stop;
+            21 TTIN "SIGTTIN" "stopped (tty input)" Stop;
+            22 TTOU "SIGTTOU" "stopped (tty output)" Stop;
+            23 URG "SIGURG" "urgent I/O condition" Ignore;
+            24 XCPU "SIGXCPU" "CPU time limit exceeded" CoreDump;
+            25 XFSZ "SIGXFSZ" "file size limit exceeded" CoreDump;
+            26 VTALRM "SIGVTALRM" "virtual timer expired" Terminate;
+            27 PROF "SIGPROF" "profiling timer expired" Terminate;
+            28 WINCH "SIGWINCH" "window changed" Ignore;
+            29 IO "SIGIO" "I/O possible" Terminate;
+            30 PWR "SIGPWR" "power failure" Terminate;
+            31 SYS "SIGSYS" "bad system call" CoreDump;
         }
     };
 }
@@ -76,13 +77,29 @@ pub const MAX_SIGNAL: u32 = 64;
 /// The first real-time signal (`SIGRTMIN` as the kernel numbers it).
 pub const FIRST_REALTIME: u32 = 32;
 
+/// What a signal does to a process that neither ignores nor catches it (signal(7)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefaultAction {
+    /// The process ends (`Term`).
+    Terminate,
+    /// The process ends and dumps core (`Core`); the exit status is the same as for
+    /// `Terminate`.
+    CoreDump,
+    /// Nothing happens (`Ign`).
+    Ignore,
+    /// The process stops (`Stop`).
+    Stop,
+    /// A stopped process continues (`Cont`); a running one is not affected.
+    Continue,
+}
+
 /// A signal, 1 to [`MAX_SIGNAL`]: one of the standard ones (the associated constants) or a
 /// real-time signal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Signal(u8);
 
 macro_rules! define_signals {
-    ($($num:literal $id:ident $name:literal $desc:literal;)*) => {
+    ($($num:literal $id:ident $name:literal $desc:literal $action:ident;)*) => {
         impl Signal {
             $(
                 #[doc = concat!("`", $name, "` (", stringify!($num), "): ", $desc, ".")]
@@ -90,10 +107,10 @@ macro_rules! define_signals {
             )*
         }
 
-        /// Name and description by number (index 0 unused).
-        const TABLE: [(&str, &str); FIRST_REALTIME as usize] = [
-            ("0", "no signal"),
-            $(($name, $desc),)*
+        /// Name, description and default action by number (index 0 unused).
+        const TABLE: [(&str, &str, DefaultAction); FIRST_REALTIME as usize] = [
+            ("0", "no signal", DefaultAction::Ignore),
+            $(($name, $desc, DefaultAction::$action),)*
         ];
     };
 }
@@ -129,9 +146,27 @@ impl Signal {
     /// for the real-time ones.
     pub fn description(self) -> &'static str {
         match TABLE.get(self.0 as usize) {
-            Some((_, desc)) => desc,
+            Some((_, desc, _)) => desc,
             None => "real-time signal",
         }
+    }
+
+    /// What the kernel does with it when the process neither ignores nor catches it;
+    /// real-time signals terminate.
+    pub fn default_action(self) -> DefaultAction {
+        match TABLE.get(self.0 as usize) {
+            Some((_, _, action)) => *action,
+            None => DefaultAction::Terminate,
+        }
+    }
+
+    /// Whether its default action leaves a running process as it is (`SIGCHLD`, `SIGURG`,
+    /// `SIGWINCH`, and `SIGCONT`, which only resumes a stopped one).
+    pub fn ignored_by_default(self) -> bool {
+        matches!(
+            self.default_action(),
+            DefaultAction::Ignore | DefaultAction::Continue
+        )
     }
 
     /// The status a shell shows for a process this signal ended: 128 + its number.
@@ -161,7 +196,7 @@ impl fmt::Display for Signal {
 /// `kill`).
 pub fn signal_name(n: u32) -> Cow<'static, str> {
     match TABLE.get(n as usize) {
-        Some((name, _)) => Cow::Borrowed(name),
+        Some((name, _, _)) => Cow::Borrowed(name),
         None => Cow::Owned(format!("SIGRT{}", n - FIRST_REALTIME)),
     }
 }
@@ -190,5 +225,13 @@ mod tests {
         assert!(Signal::from_number(0).is_none());
         assert!(Signal::from_number(65).is_none());
         assert_eq!(Signal::from_exit_status(124), None);
+        let ignored: Vec<u32> = (1..=MAX_SIGNAL)
+            .filter_map(Signal::from_number)
+            .filter(|s| s.ignored_by_default())
+            .map(Signal::number)
+            .collect();
+        assert_eq!(ignored, [17, 18, 23, 28]);
+        assert_eq!(Signal::SEGV.default_action(), DefaultAction::CoreDump);
+        assert_eq!(Signal::STOP.default_action(), DefaultAction::Stop);
     }
 }

@@ -1,5 +1,5 @@
-//! Signals of the personality: the one signal table (number, name, default action), the
-//! guest's dispositions and blocked mask, and the calls on them (`rt_sigaction`,
+//! Signals of the personality, numbered and named by the one signal table of both guests
+//! ([`vmkit_vm::signal`]): the guest's dispositions and blocked mask, and the calls on them (`rt_sigaction`,
 //! `rt_sigprocmask`, `sigaltstack`, `kill` aimed at itself). Signals are recorded, not
 //! delivered: a guest handler is never run (a call that would need to run one is
 //! unsupported), so a signal whose default action ends the process ends it, and a fault ends
@@ -8,88 +8,24 @@
 use super::errno::Errno;
 use super::{guest, Completion, Linux, GUEST_PID};
 use vmkit_mem::Memory;
-
-/// One standard signal.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SignalInfo {
-    /// Its number.
-    pub number: u32,
-    /// Its name (`SIGSEGV`).
-    pub name: &'static str,
-    /// Whether its default action is to do nothing (`SIGCHLD`, `SIGCONT`, `SIGURG`,
-    /// `SIGWINCH`); every other signal's default action ends (or stops) the process.
-    pub ignored_by_default: bool,
-}
-
-/// A row of [`SIGNALS`].
-const fn signal(number: u32, name: &'static str, ignored_by_default: bool) -> SignalInfo {
-    SignalInfo {
-        number,
-        name,
-        ignored_by_default,
-    }
-}
-
-/// The personality's one signal table: the standard i386 signals 1..=31, by number.
-/// Numbers 32..=64 are the real-time signals, `SIGRT<n - 32>`.
-pub const SIGNALS: [SignalInfo; 31] = [
-    signal(1, "SIGHUP", false),
-    signal(2, "SIGINT", false),
-    signal(3, "SIGQUIT", false),
-    signal(4, "SIGILL", false),
-    signal(5, "SIGTRAP", false),
-    signal(6, "SIGABRT", false),
-    signal(7, "SIGBUS", false),
-    signal(8, "SIGFPE", false),
-    signal(9, "SIGKILL", false),
-    signal(10, "SIGUSR1", false),
-    signal(11, "SIGSEGV", false),
-    signal(12, "SIGUSR2", false),
-    signal(13, "SIGPIPE", false),
-    signal(14, "SIGALRM", false),
-    signal(15, "SIGTERM", false),
-    signal(16, "SIGSTKFLT", false),
-    signal(17, "SIGCHLD", true),
-    signal(18, "SIGCONT", true),
-    signal(19, "SIGSTOP", false),
-    signal(20, "SIGTSTP", false),
-    signal(21, "SIGTTIN", false),
-    signal(22, "SIGTTOU", false),
-    signal(23, "SIGURG", true),
-    signal(24, "SIGXCPU", false),
-    signal(25, "SIGXFSZ", false),
-    signal(26, "SIGVTALRM", false),
-    signal(27, "SIGPROF", false),
-    signal(28, "SIGWINCH", true),
-    signal(29, "SIGIO", false),
-    signal(30, "SIGPWR", false),
-    signal(31, "SIGSYS", false),
-];
+use vmkit_vm::signal::Signal;
 
 /// `SIGKILL`: can be neither caught nor blocked.
-pub(super) const SIGKILL: u32 = 9;
+pub(super) const SIGKILL: u32 = Signal::KILL.number();
 /// The signal a write into a pipe without readers raises.
-pub(super) const SIGPIPE: u32 = 13;
+pub(super) const SIGPIPE: u32 = Signal::PIPE.number();
 /// `SIGSTOP`: can be neither caught nor blocked.
-pub(super) const SIGSTOP: u32 = 19;
+pub(super) const SIGSTOP: u32 = Signal::STOP.number();
 
-/// The row of standard signal `sig`, if it is one.
-pub fn signal_info(sig: u32) -> Option<&'static SignalInfo> {
-    SIGNALS.get((sig as usize).wrapping_sub(1))
-}
-
-/// `SIGHUP`, ..., `SIGRT<n>` for real-time signals, `"0"` for 0.
+/// `SIGHUP`, ..., `SIGRT<n>` for real-time signals, `"0"` for 0: the name in the one
+/// signal table ([`vmkit_vm::signal`]).
 pub fn signal_name(sig: u32) -> String {
-    match signal_info(sig) {
-        Some(s) => s.name.to_string(),
-        None if sig == 0 => "0".to_string(),
-        None => format!("SIGRT{}", sig.saturating_sub(32)),
-    }
+    vmkit_vm::signal::signal_name(sig).into_owned()
 }
 
 /// The exit status a shell reports for a process that signal `sig` ended: 128 + `sig`.
 pub fn death_status(sig: i32) -> i32 {
-    128 + sig
+    Signal::from_number(sig as u32).map_or(128 + sig, Signal::exit_status)
 }
 
 /// Signal dispositions and the blocked mask. Signals are recorded, not delivered: a handler
@@ -247,7 +183,7 @@ impl Linux {
         const SIG_IGN: u32 = 1;
         let a = self.signals.actions[sig as usize];
         let handler = u32::from_le_bytes([a[0], a[1], a[2], a[3]]);
-        let ignored_by_default = signal_info(sig).is_some_and(|s| s.ignored_by_default);
+        let ignored_by_default = Signal::from_number(sig).is_some_and(Signal::ignored_by_default);
         if handler == SIG_IGN || (handler == 0 && ignored_by_default) {
             return Completion::Returned(Ok(0));
         }
@@ -294,12 +230,10 @@ mod tests {
     }
 
     #[test]
-    fn the_table_is_by_number() {
-        for (k, s) in SIGNALS.iter().enumerate() {
-            assert_eq!(s.number as usize, k + 1);
-        }
-        assert_eq!(signal_info(SIGPIPE).unwrap().name, "SIGPIPE");
-        assert_eq!(signal_info(SIGKILL).unwrap().name, "SIGKILL");
-        assert_eq!(signal_info(SIGSTOP).unwrap().name, "SIGSTOP");
+    fn the_constants_are_the_tables() {
+        assert_eq!(signal_name(SIGPIPE), "SIGPIPE");
+        assert_eq!(signal_name(SIGKILL), "SIGKILL");
+        assert_eq!(signal_name(SIGSTOP), "SIGSTOP");
+        assert_eq!(death_status(11), 139);
     }
 }
