@@ -43,7 +43,7 @@ pub fn is_elf_file(path: &Path) -> bool {
         && std::fs::File::open(path)
             .and_then(|mut f| f.read_exact(&mut magic))
             .is_ok()
-        && vmkit_x86::elf::is_elf(&magic)
+        && vmkit_x86::is_elf(&magic)
 }
 
 /// The guest's environment: the host's (as under qemu-user) unless cleared, plus `--env`.
@@ -98,7 +98,7 @@ pub fn run(file: &Path, args: &MachineArgs, options: &Options) -> Result<i32, St
     };
     report_exit(&vm, &exit);
     if options.dump_regs {
-        eprint!("{}", vm.cpu.format());
+        eprint!("{}", vm.cpu().format());
     }
     Ok(exit.status())
 }
@@ -110,8 +110,8 @@ pub fn load(file: &Path, options: &Options) -> Result<X86Machine, String> {
     let mut vm =
         X86Machine::try_new().map_err(|e| format!("error: cannot start the x86 guest: {e}"))?;
     vm.set_memory_limit(options.memory_limit);
-    vm.os.strace = options.strace;
-    vm.os.set_sandbox(sandbox(options)?);
+    vm.set_strace(options.strace);
+    vm.set_sandbox(sandbox(options)?);
     if options.raw {
         let base = u32::try_from(options.base)
             .ok()
@@ -122,19 +122,18 @@ pub fn load(file: &Path, options: &Options) -> Result<X86Machine, String> {
                     options.base
                 )
             })?;
-        vm.load_raw(base, &bytes, true)
+        vm.load_raw(base, &bytes)
             .map_err(|e| format!("error: cannot load {}: {e}", file.display()))?;
     } else {
-        if !vmkit_x86::elf::is_elf(&bytes) {
+        if !vmkit_x86::is_elf(&bytes) {
             return Err(format!(
                 "error: {} is not an ELF executable; for flat machine code add --raw",
                 file.display()
             ));
         }
-        vm.os
-            .set_exe_path(std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf()));
+        vm.set_exe_path(std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf()));
         // A refused access to a file named here gets a hint (which flag allows it).
-        vm.os.set_command_line(&options.args);
+        vm.set_command_line(&options.args);
         let mut argv = vec![file.display().to_string()];
         argv.extend(options.args.iter().cloned());
         vm.load_elf(&bytes, &argv, &environment(options)?)
@@ -151,7 +150,7 @@ pub fn report_exit(vm: &X86Machine, exit: &X86Exit) {
         X86Exit::StepLimit => eprintln!(
             "vmkit: stopped after {} instructions (--max-steps); next eip={:#010x}",
             vm.steps(),
-            vm.cpu.eip
+            vm.cpu().eip
         ),
         X86Exit::Fault(f) => {
             eprint!("vmkit: {f}");

@@ -91,6 +91,15 @@ impl MemError {
             | MemError::Protection { addr, .. } => addr,
         }
     }
+
+    /// The kind of access that was refused.
+    pub fn access(&self) -> Access {
+        match *self {
+            MemError::OutOfBounds { access, .. }
+            | MemError::Unmapped { access, .. }
+            | MemError::Protection { access, .. } => access,
+        }
+    }
 }
 
 impl fmt::Display for MemError {

@@ -17,28 +17,32 @@
 //! | `fpu` | the x87 FPU: 80-bit state and instruction semantics |
 //! | `string` | `movs`/`stos`/`lods`/`cmps`/`scas` with `rep` prefixes |
 //! | `cpuid` | what the guest CPU reports (`cpuid`, `rdtsc`) |
-//! | `elf` | loading static ELF32 i386 executables |
-//! | `linux_process` | the process layout and initial stack (argv, envp, auxv) |
+//! | `elf` | loading static ELF32 i386 executables (private; [`is_elf`], [`ElfError`]) |
+//! | `linux_process` | the process layout and initial stack (argv, envp, auxv; private) |
 //! | `linux` | the `int 0x80` system-call personality: files through a sandbox ([`linux::Sandbox`]), descriptors, memory, time, signals, `--strace` |
-//! | `hooks` | instrumentation: instruction, memory, interrupt and system-call hooks |
-//! | `machine` | the run loop, faults and the embedding API |
+//! | `machine` | the facade: [`X86Machine`], the run loop, faults, hooks (instruction, memory, invalid access, interrupt, system call), loaders, context, disassembly |
 #![deny(missing_docs)]
 
 pub mod alu;
 mod block;
 pub mod cpu;
 pub mod cpuid;
-pub mod elf;
+mod elf;
 mod engine;
 mod exec;
 pub mod fpu;
-mod hooks;
 mod lazy;
 pub mod linux;
-pub mod linux_process;
+mod linux_process;
 mod machine;
 mod string;
 mod uop;
 
-pub use hooks::{Handled, HookCtx, HookId, MemAccess, MemAccessKind};
-pub use machine::{Engine, X86Exit, X86Fault, X86FaultKind, X86Machine, ADDRESS_SPACE};
+pub use elf::{is_elf, ElfError};
+pub use machine::{
+    Engine, HookAction, HookCtx, HookId, InvalidAccess, InvalidAccessAction, MemAccess,
+    MemAccessKind, X86Context, X86Exit, X86Fault, X86FaultKind, X86Machine, ADDRESS_SPACE,
+    REGISTER_NAMES,
+};
+/// The guest-memory types of the API: page permission bits, faults, regions.
+pub use vmkit_mem::{page, Access, MemError, Memory, Region};
