@@ -3,8 +3,7 @@
 
 use crate::MachineArgs;
 use std::path::Path;
-use vmkit_x86::linux::Sandbox;
-use vmkit_x86::{X86Exit, X86Machine};
+use vmkit_x86::{Sandbox, X86Exit, X86Machine};
 
 /// x86-specific `run` options.
 #[derive(Default)]
@@ -66,7 +65,7 @@ fn environment(options: &Options) -> Result<Vec<String>, String> {
 /// The file-system policy from the command line: the current directory tree read-only, then
 /// `--host-fs`, the `--mount`s and the `--allow-write` directories.
 pub fn sandbox(options: &Options) -> Result<Sandbox, String> {
-    let err = |e: vmkit_x86::linux::SandboxError| format!("error: sandbox: {e}");
+    let err = |e: vmkit_x86::SandboxError| format!("error: sandbox: {e}");
     let mut sandbox = Sandbox::current_dir().map_err(err)?;
     if options.host_fs {
         let cwd = sandbox.initial_dir().to_path_buf();

@@ -39,6 +39,7 @@ mod string;
 mod uop;
 
 pub use elf::{is_elf, ElfError};
+pub use linux::{Sandbox, SandboxError};
 pub use machine::{
     Engine, HookAction, HookCtx, HookId, InvalidAccess, InvalidAccessAction, MemAccess,
     MemAccessKind, X86Context, X86Exit, X86Fault, X86FaultKind, X86Machine, ADDRESS_SPACE,
