@@ -42,6 +42,7 @@
 //!
 //! The syntax is described in `docs/assembler.md`, and so are the limits that keep any
 //! source, however hostile, from making the assembler run for long or use much memory.
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod ast;

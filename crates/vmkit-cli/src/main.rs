@@ -1,6 +1,8 @@
 //! `vmkit`: the command-line front end. Each subcommand lives in its own module; this file
 //! only parses arguments and turns outcomes into exit statuses.
 
+#![forbid(unsafe_code)]
+
 // These shadow std's printing macros in every module below (textual macro scope wins over
 // the prelude), so that no command can panic on a closed pipe: see `out.rs`.
 macro_rules! print {
@@ -436,4 +438,34 @@ fn clap_exit(e: clap::Error) -> ! {
         out::flush_stdout();
     }
     std::process::exit(e.exit_code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+    use vmkit_machine::Signal;
+
+    /// `vmkit run --help` lists fault statuses as text; they must agree with the signal table.
+    #[test]
+    fn run_help_statuses_match_the_signal_table() {
+        let cli = Cli::command();
+        let help = cli
+            .find_subcommand("run")
+            .and_then(|run| run.get_after_help())
+            .unwrap()
+            .to_string();
+        for sig in [
+            Signal::SEGV,
+            Signal::ILL,
+            Signal::FPE,
+            Signal::ABRT,
+            Signal::PIPE,
+        ] {
+            let entry = format!("{} {}", sig.name(), sig.exit_status());
+            assert!(help.contains(&entry), "`{entry}` missing from run's help");
+        }
+        let trap = format!("{} ({})", Signal::TRAP.exit_status(), Signal::TRAP.name());
+        assert!(help.contains(&trap), "`{trap}` missing from run's help");
+    }
 }

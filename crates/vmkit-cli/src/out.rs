@@ -17,9 +17,10 @@
 
 use std::fmt;
 use std::io::{self, Write};
+use vmkit_machine::Signal;
 
 /// The exit status when stdout or stderr is closed under us: 128 + SIGPIPE (13).
-pub const CLOSED_PIPE_STATUS: i32 = 141;
+pub const CLOSED_PIPE_STATUS: i32 = Signal::PIPE.exit_status();
 
 /// Writes formatted text to stdout.
 pub fn stdout_fmt(args: fmt::Arguments) {

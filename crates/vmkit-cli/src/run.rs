@@ -5,7 +5,7 @@ use crate::MachineArgs;
 use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
 use std::sync::mpsc;
-use vmkit_machine::{Config, Exit, Machine};
+use vmkit_machine::{Config, Exit, Machine, Signal};
 
 /// Builds a machine for `file` with the command-line options applied.
 pub fn build_machine(file: &Path, args: &MachineArgs) -> Result<Machine, String> {
@@ -31,9 +31,11 @@ pub fn report_exit(machine: &Machine, exit: &Exit, max_steps: Option<u64>) -> i3
     match exit {
         Exit::Halted | Exit::Exited(_) => {}
         Exit::Breakpoint => eprintln!(
-            "vmkit: breakpoint (brk) at ip={:#x} after {}; exit status 133 (SIGTRAP)",
+            "vmkit: breakpoint (brk) at ip={:#x} after {}; exit status {} ({})",
             machine.ip(),
-            instructions(machine.steps())
+            instructions(machine.steps()),
+            Signal::TRAP.exit_status(),
+            Signal::TRAP.name()
         ),
         Exit::StepLimit => eprintln!(
             "vmkit: stopped after {} (--max-steps {}); next ip={:#x}",
@@ -44,15 +46,16 @@ pub fn report_exit(machine: &Machine, exit: &Exit, max_steps: Option<u64>) -> i3
         // A process killed by SIGPIPE dies quietly; so does the guest.
         Exit::Fault(f) if f.kind == vmkit_machine::FaultKind::BrokenPipe => {}
         Exit::Fault(f) => {
-            let (signal, name) = f.kind.signal();
+            let signal = f.kind.signal();
             eprint!("vmkit: {f}");
             if let Some(place) = machine.symbolize(f.ip) {
                 eprintln!("vmkit: the faulting instruction is at {place}");
             }
             eprintln!(
-                "vmkit: after {}; exit status {} ({name})",
+                "vmkit: after {}; exit status {} ({})",
                 instructions(machine.steps()),
-                128 + signal
+                signal.exit_status(),
+                signal.name()
             );
         }
     }

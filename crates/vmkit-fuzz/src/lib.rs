@@ -8,6 +8,7 @@
 //! are kept and mutated further. `fuzz/` holds `cargo fuzz` entry points over the same
 //! functions for anyone with a nightly toolchain. See docs/testing.md.
 
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod mutate;

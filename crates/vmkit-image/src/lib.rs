@@ -14,6 +14,7 @@
 //! assert_eq!(Image::from_bytes(&bytes).unwrap(), image);
 //! assert!(Image::from_bytes(&bytes[..10]).is_err());
 //! ```
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 use std::fmt;

@@ -14,6 +14,7 @@
 //! assert_eq!((back, len), (add, bytes.len()));
 //! assert_eq!(back.to_string(), "add.b r1, 5");
 //! ```
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod instr;

@@ -1,4 +1,4 @@
-//! The decoded-code cache: guest code translated into fixed-width [`Rec`]ords, grouped in
+//! The decoded-code cache: guest code translated into fixed-width [`Record`]s, grouped in
 //! blocks that end at a control transfer, and chained to each other.
 //!
 //! A block starts with an `Enter` record carrying its instruction count, so the step budget
@@ -123,37 +123,37 @@ pub(crate) enum Kind {
 /// One pre-decoded instruction (or block control record). 32 bytes.
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
-pub(crate) struct Rec {
-    pub kind: Kind,
+pub(crate) struct Record {
+    pub(crate) kind: Kind,
     /// Destination / value register.
-    pub a: u8,
+    pub(crate) a: u8,
     /// Source register, or memory base (`ZERO_REG` for none).
-    pub b: u8,
+    pub(crate) b: u8,
     /// Memory index register (`ZERO_REG` for none).
-    pub x: u8,
+    pub(crate) x: u8,
     /// Memory scale (log2), or condition code.
-    pub c: u8,
+    pub(crate) c: u8,
     /// Operand size for sized memory records.
-    pub size: Size,
+    pub(crate) size: Size,
     /// Encoded length of the instruction.
-    pub len: u8,
+    pub(crate) len: u8,
     /// Guest instructions before this one in its block.
-    pub seq: u8,
+    pub(crate) seq: u8,
     /// Memory displacement; for `Jcc`, the fall-through link.
-    pub disp: i32,
+    pub(crate) disp: i32,
     /// Successor record index, or index into a side table.
-    pub link: u32,
+    pub(crate) link: u32,
     /// Immediate or branch target.
-    pub imm: u64,
+    pub(crate) imm: u64,
     /// Address of the instruction.
-    pub ip: u64,
+    pub(crate) ip: u64,
 }
 
-const _: () = assert!(std::mem::size_of::<Rec>() == 32);
+const _: () = assert!(std::mem::size_of::<Record>() == 32);
 
-impl Rec {
-    fn new(kind: Kind, ip: u64) -> Rec {
-        Rec {
+impl Record {
+    fn new(kind: Kind, ip: u64) -> Record {
+        Record {
             kind,
             a: ZERO_REG as u8,
             b: ZERO_REG as u8,
@@ -172,25 +172,25 @@ impl Rec {
 
 /// The cache.
 pub(crate) struct CodeCache {
-    pub recs: Vec<Rec>,
-    pub instrs: Vec<Instr>,
-    pub faults: Vec<FaultKind>,
+    pub(crate) records: Vec<Record>,
+    pub(crate) instrs: Vec<Instr>,
+    pub(crate) faults: Vec<FaultKind>,
     map: HashMap<u64, u32>,
     jc: Vec<(u64, u32)>,
     /// Which bytes of each code page were decoded (4096 bits per page).
     decoded: HashMap<u64, Box<[u64; 64]>>,
     /// When false, every instruction is lowered to `Generic` (the reference backend).
-    pub specialize: bool,
+    pub(crate) specialize: bool,
     /// Blocks translated since creation (statistics).
-    pub translations: u64,
+    pub(crate) translations: u64,
     /// Cache flushes caused by writes to decoded code (statistics).
-    pub flushes: u64,
+    pub(crate) flushes: u64,
 }
 
 impl CodeCache {
-    pub fn new() -> CodeCache {
+    pub(crate) fn new() -> CodeCache {
         CodeCache {
-            recs: Vec::new(),
+            records: Vec::new(),
             instrs: Vec::new(),
             faults: Vec::new(),
             map: HashMap::new(),
@@ -203,8 +203,8 @@ impl CodeCache {
     }
 
     /// Drops every decoded block.
-    pub fn flush(&mut self, mem: &mut Memory) {
-        self.recs.clear();
+    pub(crate) fn flush(&mut self, mem: &mut Memory) {
+        self.records.clear();
         self.instrs.clear();
         self.faults.clear();
         self.map.clear();
@@ -215,7 +215,7 @@ impl CodeCache {
     }
 
     /// Whether any byte in `[addr, addr+len)` was decoded into a block.
-    pub fn overlaps_decoded(&self, addr: u64, len: u64) -> bool {
+    pub(crate) fn overlaps_decoded(&self, addr: u64, len: u64) -> bool {
         let end = addr.saturating_add(len.max(1));
         let mut a = addr;
         while a < end {
@@ -248,7 +248,7 @@ impl CodeCache {
 
     /// Index of the `Enter` record of the block at `addr`, translating it if needed.
     #[inline]
-    pub fn block_at(&mut self, mem: &mut Memory, const_base: u64, addr: u64) -> u32 {
+    pub(crate) fn block_at(&mut self, mem: &mut Memory, const_base: u64, addr: u64) -> u32 {
         let slot = ((addr ^ (addr >> 12)) as usize) & (JC_SIZE - 1);
         let (tag, idx) = self.jc[slot];
         // Empty slots hold (u64::MAX, UNLINKED); u64::MAX is also a valid (wild) target.
@@ -267,11 +267,11 @@ impl CodeCache {
     /// compares registers or a register with a 32-bit immediate: the pair becomes one
     /// compare-and-branch record followed by a `Goto` for the fall-through path. Returns
     /// whether it did (then the block is complete).
-    fn fuse_compare(&mut self, enter: u32, jcc: Rec) -> bool {
-        let Some(prev) = self.recs.last().copied() else {
+    fn fuse_compare(&mut self, enter: u32, jcc: Record) -> bool {
+        let Some(prev) = self.records.last().copied() else {
             return false;
         };
-        if self.recs.len() as u32 <= enter + 1 {
+        if self.records.len() as u32 <= enter + 1 {
             return false;
         }
         let kind = match prev.kind {
@@ -286,26 +286,26 @@ impl CodeCache {
         fused.imm = jcc.imm;
         fused.link = UNLINKED;
         fused.len = prev.len + jcc.len;
-        let last = self.recs.len() - 1;
-        self.recs[last] = fused;
+        let last = self.records.len() - 1;
+        self.records[last] = fused;
         let fall = jcc.ip + jcc.len as u64;
-        let mut goto = Rec::new(Kind::Goto, fall);
+        let mut goto = Record::new(Kind::Goto, fall);
         goto.imm = fall;
-        self.recs.push(goto);
+        self.records.push(goto);
         true
     }
 
     fn translate(&mut self, mem: &mut Memory, const_base: u64, start: u64) -> u32 {
         self.translations += 1;
-        let enter = self.recs.len() as u32;
-        self.recs.push(Rec::new(Kind::Enter, start));
+        let enter = self.records.len() as u32;
+        self.records.push(Record::new(Kind::Enter, start));
         let mut ip = start;
         let mut count = 0usize;
         loop {
             if count == MAX_BLOCK {
-                let mut goto = Rec::new(Kind::Goto, ip);
+                let mut goto = Record::new(Kind::Goto, ip);
                 goto.imm = ip;
-                self.recs.push(goto);
+                self.records.push(goto);
                 break;
             }
             let decoded = match mem.fetch_window(ip, MAX_INSTR_LEN) {
@@ -321,11 +321,11 @@ impl CodeCache {
             let (instr, len) = match decoded {
                 Ok(ok) => ok,
                 Err(fault) => {
-                    let mut r = Rec::new(Kind::Fault, ip);
+                    let mut r = Record::new(Kind::Fault, ip);
                     r.seq = count as u8;
                     r.link = self.faults.len() as u32;
                     self.faults.push(fault);
-                    self.recs.push(r);
+                    self.records.push(r);
                     break;
                 }
             };
@@ -336,7 +336,7 @@ impl CodeCache {
                 None
             }
             .unwrap_or_else(|| {
-                let mut r = Rec::new(Kind::Generic, ip);
+                let mut r = Record::new(Kind::Generic, ip);
                 r.link = self.instrs.len() as u32;
                 self.instrs.push(instr);
                 r
@@ -349,28 +349,28 @@ impl CodeCache {
                 count += 1;
                 break;
             }
-            self.recs.push(rec);
+            self.records.push(rec);
             count += 1;
             ip += len as u64;
             if instr.op.ends_block() {
                 if generic {
                     // sys, hcall, halt, brk and indirect branches through memory fall
                     // through (or jump) via the generic path; continue at the next one.
-                    let mut goto = Rec::new(Kind::Goto, ip);
+                    let mut goto = Record::new(Kind::Goto, ip);
                     goto.imm = ip;
-                    self.recs.push(goto);
+                    self.records.push(goto);
                 }
                 break;
             }
         }
-        self.recs[enter as usize].imm = count as u64;
+        self.records[enter as usize].imm = count as u64;
         self.map.insert(start, enter);
         enter
     }
 }
 
 /// Fills the memory-operand fields of `r` if `m` has a fast form.
-fn lower_mem(r: &mut Rec, m: &Mem, const_base: u64) -> bool {
+fn lower_mem(r: &mut Record, m: &Mem, const_base: u64) -> bool {
     if m.depth != 0 {
         return false;
     }
@@ -405,9 +405,9 @@ fn lower_mem(r: &mut Rec, m: &Mem, const_base: u64) -> bool {
 }
 
 /// The specialised record for `instr`, if it has a fast form.
-fn lower(instr: &Instr, ip: u64, const_base: u64) -> Option<Rec> {
+fn lower(instr: &Instr, ip: u64, const_base: u64) -> Option<Record> {
     use Operand::{Imm, Mem as M, Reg as R};
-    let mut r = Rec::new(Kind::Generic, ip);
+    let mut r = Record::new(Kind::Generic, ip);
     let ops = &instr.operands;
     let q = instr.size == Size::Q;
     let next = ip + instr.len() as u64;

@@ -32,11 +32,11 @@ pub(crate) enum FlagOp {
 
 /// Registers, ip and flags.
 #[derive(Clone, Debug)]
-pub struct Cpu {
+pub(crate) struct Cpu {
     /// r0..r15 at 0..15, sp at 16, the zero slot at 31.
     pub(crate) regs: [u64; 32],
     /// Address of the next instruction to execute.
-    pub ip: u64,
+    pub(crate) ip: u64,
     pub(crate) fop: FlagOp,
     pub(crate) fsize: Size,
     pub(crate) fa: u64,
@@ -60,7 +60,7 @@ impl Default for Cpu {
 
 impl Cpu {
     /// The architectural registers r0..r15, sp.
-    pub fn regs(&self) -> [u64; REG_COUNT] {
+    pub(crate) fn regs(&self) -> [u64; REG_COUNT] {
         let mut out = [0; REG_COUNT];
         out.copy_from_slice(&self.regs[..REG_COUNT]);
         out
@@ -97,7 +97,7 @@ impl Cpu {
     }
 
     /// The flags register value (ZF CF OF SF bits).
-    pub fn flags(&self) -> u64 {
+    pub(crate) fn flags(&self) -> u64 {
         let size = self.fsize;
         let m = size.mask();
         let sign = size.sign_bit();

@@ -43,7 +43,7 @@ pub fn has_devices(memory_size: u64) -> bool {
 
 /// The screen's characters as 25 lines of text (unprintable bytes shown as spaces, trailing
 /// spaces trimmed). `None` if memory is too small to hold the screen.
-pub fn screen_text(mem: &Memory) -> Option<Vec<String>> {
+pub(crate) fn screen_text(mem: &Memory) -> Option<Vec<String>> {
     let bytes = mem.peek(SCREEN_BASE, SCREEN_BYTES).ok()?;
     Some(
         bytes
@@ -64,7 +64,7 @@ pub fn screen_text(mem: &Memory) -> Option<Vec<String>> {
 
 /// The screen as ANSI-coloured text: the attribute byte's low nibble is the foreground and
 /// bits 4-6 the background, in VGA's colour order.
-pub fn screen_ansi(mem: &Memory) -> Option<String> {
+pub(crate) fn screen_ansi(mem: &Memory) -> Option<String> {
     const VGA_TO_ANSI: [u8; 8] = [0, 4, 2, 6, 1, 5, 3, 7];
     let bytes = mem.peek(SCREEN_BASE, SCREEN_BYTES).ok()?;
     let mut out = String::new();
@@ -93,7 +93,7 @@ pub fn screen_ansi(mem: &Memory) -> Option<String> {
 }
 
 /// Offers a key to the guest: succeeds if the mailbox was empty.
-pub fn offer_key(mem: &mut Memory, key: u8) -> bool {
+pub(crate) fn offer_key(mem: &mut Memory, key: u8) -> bool {
     match mem.peek(KBD_STATUS, 1) {
         Ok([KBD_EMPTY]) => {
             mem.poke(KBD_DATA, &[key]).is_ok() && mem.poke(KBD_STATUS, &[KBD_READY]).is_ok()
@@ -104,7 +104,7 @@ pub fn offer_key(mem: &mut Memory, key: u8) -> bool {
 
 /// Tells the guest that the input has ended: sets the status to [`KBD_END`] once the mailbox
 /// is empty (a waiting key is taken first). Succeeds if the status now says so.
-pub fn end_of_input(mem: &mut Memory) -> bool {
+pub(crate) fn end_of_input(mem: &mut Memory) -> bool {
     match mem.peek(KBD_STATUS, 1) {
         Ok([KBD_END]) => true,
         Ok([KBD_EMPTY]) => mem.poke(KBD_STATUS, &[KBD_END]).is_ok(),

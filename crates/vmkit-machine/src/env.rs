@@ -1,79 +1,22 @@
 //! The machine's environment outside the CPU: constant-pool base, stack limit, host
 //! functions, the guest's standard streams and its sandboxed files.
 
-use crate::host::HostFn;
-use std::collections::HashMap;
+use crate::host::HostFunctions;
 use std::fs::File;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use vmkit_vm::sandbox::Sandbox;
-
-/// Where guest output goes.
-pub enum Sink {
-    /// The host process's stdout.
-    Stdout,
-    /// The host process's stderr.
-    Stderr,
-    /// Kept in memory; read it with [`Machine::output`](crate::Machine::output).
-    Buffer(Vec<u8>),
-    /// Any writer.
-    Writer(Box<dyn Write>),
-}
-
-impl Sink {
-    pub(crate) fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
-        match self {
-            Sink::Stdout => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(data)?;
-                out.flush()
-            }
-            Sink::Stderr => std::io::stderr().write_all(data),
-            Sink::Buffer(b) => {
-                b.extend_from_slice(data);
-                Ok(())
-            }
-            Sink::Writer(w) => w.write_all(data),
-        }
-    }
-}
-
-/// Where guest input comes from.
-pub enum Source {
-    /// The host process's stdin.
-    Stdin,
-    /// These bytes, then end of file.
-    Bytes(std::collections::VecDeque<u8>),
-}
-
-impl Source {
-    pub(crate) fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Source::Stdin => std::io::stdin().read(buf),
-            Source::Bytes(q) => {
-                let n = buf.len().min(q.len());
-                for (i, b) in q.drain(..n).enumerate() {
-                    buf[i] = b;
-                }
-                Ok(n)
-            }
-        }
-    }
-}
+use vmkit_vm::stdio::Stdio;
 
 /// Everything a running program can reach besides CPU and memory.
-pub struct Env {
+pub(crate) struct Env {
     /// Load address of the constant pool (`[cp + off]`).
     pub(crate) const_base: u64,
     /// Lowest address a push may reach.
     pub(crate) stack_limit: u64,
-    /// Names of imported host functions, indexed by `hcall n`.
-    pub(crate) imports: Vec<String>,
-    /// Registered host functions by name.
-    pub(crate) hosts: HashMap<String, HostFn>,
-    pub(crate) stdout: Sink,
-    pub(crate) stderr: Sink,
-    pub(crate) stdin: Source,
+    /// The import table and the registered host functions.
+    pub(crate) host_functions: HostFunctions,
+    /// The guest's standard streams (fds 0, 1, 2).
+    pub(crate) stdio: Stdio,
     /// The directory `sys open` is confined to, as the user named it; `None` denies every
     /// open.
     pub(crate) fs_root: Option<PathBuf>,
@@ -94,11 +37,8 @@ impl Default for Env {
         Env {
             const_base: 0,
             stack_limit: 0,
-            imports: Vec::new(),
-            hosts: HashMap::new(),
-            stdout: Sink::Stdout,
-            stderr: Sink::Stderr,
-            stdin: Source::Stdin,
+            host_functions: HostFunctions::default(),
+            stdio: Stdio::default(),
             fs_root: None,
             sandbox: None,
             hints: true,

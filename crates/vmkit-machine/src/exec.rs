@@ -13,7 +13,9 @@ use crate::Exit;
 use vmkit_isa::{flag, Addr, Instr, Mem, Op, Operand, Size};
 use vmkit_mem::Memory;
 
-/// Where execution continues after an instruction.
+/// Where execution continues after one instruction. Produced by [`exec`] (the reference
+/// semantics); consumed by the dispatch backends' `Generic` record (`interp.rs`) and by
+/// `Machine::step`, which move ip accordingly.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Flow {
     /// At the next instruction.
@@ -365,13 +367,23 @@ pub(crate) fn exec(
             let Operand::U8(n) = ops[0] else {
                 return Ok(Flow::Next);
             };
-            return crate::sys::syscall(cpu, mem, env, n);
+            return Ok(match crate::sys::syscall(cpu, mem, env, n)? {
+                Some(exit) => Flow::Stop(exit),
+                None => Flow::Next,
+            });
         }
         Op::Hcall => {
             let Operand::U16(n) = ops[0] else {
                 return Ok(Flow::Next);
             };
-            crate::host::hcall(cpu, mem, env, n)?;
+            crate::host::hcall(
+                cpu,
+                mem,
+                &mut env.host_functions,
+                &mut env.stdio.stdout,
+                &mut env.broken_pipe,
+                n,
+            )?;
         }
         Op::Fadd | Op::Fsub | Op::Fmul | Op::Fdiv | Op::Fmin | Op::Fmax => {
             let dst = loc(cpu, mem, env, &ops[0])?;

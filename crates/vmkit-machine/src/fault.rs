@@ -5,6 +5,7 @@ use vmkit_isa::DecodeError;
 
 pub use vmkit_mem::Access;
 use vmkit_mem::MemError;
+use vmkit_vm::signal::Signal;
 
 /// What went wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,14 +53,15 @@ impl From<MemError> for FaultKind {
 }
 
 impl FaultKind {
-    /// The POSIX signal a process would receive for this fault (for exit status 128+n).
-    pub fn signal(&self) -> (i32, &'static str) {
+    /// The POSIX signal a process would receive for this fault (its exit status is
+    /// [`Signal::exit_status`], 128+n).
+    pub fn signal(&self) -> Signal {
         match self {
-            FaultKind::InvalidInstruction(_) | FaultKind::BadSyscall(_) => (4, "SIGILL"),
-            FaultKind::DivideByZero | FaultKind::DivideOverflow => (8, "SIGFPE"),
-            FaultKind::UnknownHostFunction { .. } | FaultKind::HostError { .. } => (6, "SIGABRT"),
-            FaultKind::BrokenPipe => (13, "SIGPIPE"),
-            _ => (11, "SIGSEGV"),
+            FaultKind::InvalidInstruction(_) | FaultKind::BadSyscall(_) => Signal::ILL,
+            FaultKind::DivideByZero | FaultKind::DivideOverflow => Signal::FPE,
+            FaultKind::UnknownHostFunction { .. } | FaultKind::HostError { .. } => Signal::ABRT,
+            FaultKind::BrokenPipe => Signal::PIPE,
+            FaultKind::Memory(_) | FaultKind::StackOverflow { .. } => Signal::SEGV,
         }
     }
 }

@@ -2,9 +2,10 @@
 //! parampub / endcallpub). Arguments are r1..r6; the returned value goes to r0.
 
 use crate::cpu::Cpu;
-use crate::env::{Env, Sink};
 use crate::fault::FaultKind;
+use std::collections::HashMap;
 use vmkit_mem::Memory;
+use vmkit_vm::stdio::Sink;
 
 /// A host function: gets the call's arguments and guest memory, returns r0 or an error
 /// message (which stops the machine with a fault).
@@ -75,16 +76,30 @@ impl HostCall<'_> {
     }
 }
 
+/// The host functions a program can reach: the image's import table, which `hcall n`
+/// indexes, and the functions the embedder registered by name.
+#[derive(Default)]
+pub(crate) struct HostFunctions {
+    /// Names of imported host functions, indexed by `hcall n`.
+    pub(crate) imports: Vec<String>,
+    /// Registered host functions by name.
+    pub(crate) registered: HashMap<String, HostFn>,
+}
+
+/// Runs `hcall index`: the registered function the import names, with r1.. as arguments
+/// and its result in r0. Output goes to `stdout`; a closed pipe there sets `broken_pipe`.
 pub(crate) fn hcall(
     cpu: &mut Cpu,
     mem: &mut Memory,
-    env: &mut Env,
+    functions: &mut HostFunctions,
+    stdout: &mut Sink,
+    broken_pipe: &mut bool,
     index: u16,
 ) -> Result<(), FaultKind> {
-    let Some(name) = env.imports.get(index as usize) else {
+    let Some(name) = functions.imports.get(index as usize) else {
         return Err(FaultKind::UnknownHostFunction { index, name: None });
     };
-    let Some(f) = env.hosts.get_mut(name) else {
+    let Some(f) = functions.registered.get_mut(name) else {
         return Err(FaultKind::UnknownHostFunction {
             index,
             name: Some(name.clone()),
@@ -93,15 +108,15 @@ pub(crate) fn hcall(
     let mut call = HostCall {
         cpu,
         mem,
-        stdout: &mut env.stdout,
-        broken_pipe: &mut env.broken_pipe,
+        stdout,
+        broken_pipe,
     };
     match f(&mut call) {
         Ok(v) => {
             cpu.regs[0] = v;
             Ok(())
         }
-        Err(_) if env.broken_pipe => Err(FaultKind::BrokenPipe),
+        Err(_) if *call.broken_pipe => Err(FaultKind::BrokenPipe),
         Err(message) => Err(FaultKind::HostError {
             name: name.clone(),
             message,

@@ -6,7 +6,7 @@
 //! record to the next. Both inline [`step`]: this loop once, with the kind read from the
 //! record; the call-threaded handlers once per kind, with the kind a constant so that each
 //! keeps only its own arm. Hot state (the record index, the budget) travels as arguments
-//! and locals; errors leave on cold paths as [`Inner`] values.
+//! and locals; errors leave on cold paths as [`DispatchStop`] values.
 
 use crate::block::{CodeCache, Kind, UNLINKED};
 use crate::cpu::{Cpu, FlagOp, SP};
@@ -14,11 +14,13 @@ use crate::env::Env;
 use crate::exec::{exec, push_sp, write_reg, Flow};
 use crate::fault::FaultKind;
 use crate::Exit;
-use vmkit_isa::{Cond, Size};
+use vmkit_isa::{flag, Cond, Size};
 use vmkit_mem::Memory;
 
-/// Why a dispatch backend returned.
-pub(crate) enum Inner {
+/// Why a dispatch backend returned. Produced by [`step`] (and so by both backends'
+/// `run_blocks`); consumed by `Machine::run`, which ends the run, checks the code cache
+/// after a store into code, or finishes the budget one instruction at a time.
+pub(crate) enum DispatchStop {
     /// The machine stopped (halt, exit, breakpoint).
     Stop(Exit),
     /// A fault; `cpu.ip` is the faulting instruction.
@@ -32,9 +34,22 @@ pub(crate) enum Inner {
 /// The step budget while blocks run.
 pub(crate) struct Budget {
     /// Steps left; the current block's instructions are already taken from it.
-    pub left: u64,
+    pub(crate) left: u64,
     /// Guest instructions in the current block.
-    pub block_len: u64,
+    pub(crate) block_len: u64,
+}
+
+impl Budget {
+    /// Takes a block of `len` instructions from the budget; `false` if fewer are left.
+    #[inline(always)]
+    fn enter_block(&mut self, len: u64) -> bool {
+        if self.left < len {
+            return false;
+        }
+        self.left -= len;
+        self.block_len = len;
+        true
+    }
 }
 
 /// Runs blocks starting at `cpu.ip`, dispatching with a `match` on the record kind.
@@ -46,7 +61,7 @@ pub(crate) fn run_blocks(
     env: &mut Env,
     cache: &mut CodeCache,
     budget: &mut u64,
-) -> Inner {
+) -> DispatchStop {
     let mut pc = cache.block_at(mem, env.const_base, cpu.ip) as usize;
     let mut acct = Budget {
         left: *budget,
@@ -54,7 +69,7 @@ pub(crate) fn run_blocks(
     };
     loop {
         // One inlined copy of `step`: its `match` on the kind is the dispatch.
-        match step(cache.recs[pc].kind, cpu, mem, env, cache, &mut acct, pc) {
+        match step(cache.records[pc].kind, cpu, mem, env, cache, &mut acct, pc) {
             Ok(next) => pc = next,
             Err(why) => {
                 *budget = acct.left;
@@ -67,7 +82,7 @@ pub(crate) fn run_blocks(
 /// Runs record `pc`, of kind `kind`: returns the index of the next record, or why the run
 /// stops (with `cpu.ip` and `budget` already set for the caller).
 ///
-/// `kind` must be `cache.recs[pc].kind`; a caller that knows it as a constant passes the
+/// `kind` must be `cache.records[pc].kind`; a caller that knows it as a constant passes the
 /// constant, so that inlining keeps only its arm.
 // The large `Err` never exists in memory: `step` is always inlined, and stops are cold.
 #[allow(clippy::result_large_err)]
@@ -80,9 +95,9 @@ pub(crate) fn step(
     cache: &mut CodeCache,
     budget: &mut Budget,
     pc: usize,
-) -> Result<usize, Inner> {
+) -> Result<usize, DispatchStop> {
     // A reference, not a copy: each kind loads only the fields it uses.
-    let r = &cache.recs[pc];
+    let r = &cache.records[pc];
     debug_assert_eq!(r.kind, kind);
 
     // Leaves from inside a block: gives back the budget for the instructions of the block
@@ -96,7 +111,7 @@ pub(crate) fn step(
     }
     macro_rules! fault {
         ($e:expr) => {
-            leave!(0, r.ip, Inner::Fault(FaultKind::from($e)))
+            leave!(0, r.ip, DispatchStop::Fault(FaultKind::from($e)))
         };
     }
     // Follows this record's link, resolving and patching it on first use.
@@ -108,7 +123,7 @@ pub(crate) fn step(
                 l as usize
             } else {
                 let t = cache.block_at(mem, env.const_base, target);
-                cache.recs[pc].link = t;
+                cache.records[pc].link = t;
                 t as usize
             }
         }};
@@ -128,8 +143,8 @@ pub(crate) fn step(
     // Every store may have hit decoded code: leave so the cache can check.
     macro_rules! after_store {
         () => {
-            if mem.code_written {
-                leave!(1, r.ip + r.len as u64, Inner::CodeWritten);
+            if mem.code_written() {
+                leave!(1, r.ip + r.len as u64, DispatchStop::CodeWritten);
             }
         };
     }
@@ -137,12 +152,10 @@ pub(crate) fn step(
     let next = pc + 1;
     Ok(match kind {
         Kind::Enter => {
-            if budget.left < r.imm {
+            if !budget.enter_block(r.imm) {
                 cpu.ip = r.ip;
-                return Err(Inner::Budget);
+                return Err(DispatchStop::Budget);
             }
-            budget.left -= r.imm;
-            budget.block_len = r.imm;
             next
         }
         Kind::Goto | Kind::Jmp => follow!(r.imm),
@@ -155,12 +168,12 @@ pub(crate) fn step(
                     next
                 }
                 Ok(Flow::Jump(t)) => {
-                    if mem.code_written {
-                        leave!(1, t, Inner::CodeWritten);
+                    if mem.code_written() {
+                        leave!(1, t, DispatchStop::CodeWritten);
                     }
                     cache.block_at(mem, env.const_base, t) as usize
                 }
-                Ok(Flow::Stop(e)) => leave!(1, after, Inner::Stop(e)),
+                Ok(Flow::Stop(e)) => leave!(1, after, DispatchStop::Stop(e)),
                 Err(e) => fault!(e),
             }
         }
@@ -175,7 +188,7 @@ pub(crate) fn step(
                     l as usize
                 } else {
                     let t = cache.block_at(mem, env.const_base, r.ip + r.len as u64);
-                    cache.recs[pc].disp = t as i32;
+                    cache.records[pc].disp = t as i32;
                     t as usize
                 }
             }
@@ -192,20 +205,8 @@ pub(crate) fn step(
             };
             let res = a.wrapping_sub(b);
             cpu.set_lazy(FlagOp::Sub, Size::Q, a, b, res);
-            let taken = match Cond::from_code(r.c).unwrap_or(Cond::O) {
-                Cond::Z => a == b,
-                Cond::Nz => a != b,
-                Cond::B => a < b,
-                Cond::Ae => a >= b,
-                Cond::Be => a <= b,
-                Cond::A => a > b,
-                Cond::L => (a as i64) < (b as i64),
-                Cond::Ge => (a as i64) >= (b as i64),
-                Cond::Le => (a as i64) <= (b as i64),
-                Cond::G => (a as i64) > (b as i64),
-                c => cpu.cond(c),
-            };
-            if taken {
+            let cond = Cond::from_code(r.c).unwrap_or(Cond::O);
+            if compare_holds(cpu, cond, a, b) {
                 follow!(r.imm)
             } else {
                 pc + 1
@@ -221,8 +222,8 @@ pub(crate) fn step(
                 fault!(e);
             }
             cpu.regs[SP] = sp;
-            if mem.code_written {
-                leave!(1, target, Inner::CodeWritten);
+            if mem.code_written() {
+                leave!(1, target, DispatchStop::CodeWritten);
             }
             if kind == Kind::Call {
                 follow!(target)
@@ -287,11 +288,7 @@ pub(crate) fn step(
             } else {
                 r.imm
             };
-            let res = match kind {
-                Kind::AndRR | Kind::AndRI | Kind::TestRR | Kind::TestRI => a & b,
-                Kind::OrRR | Kind::OrRI => a | b,
-                _ => a ^ b,
-            };
+            let res = logic(kind, a, b);
             if !matches!(kind, Kind::TestRR | Kind::TestRI) {
                 reg!(r.a) = res;
             }
@@ -299,39 +296,16 @@ pub(crate) fn step(
             next
         }
         Kind::ShlRI | Kind::ShrRI | Kind::SarRI => {
-            let a = reg!(r.a);
-            let n = r.imm as u32;
-            let (res, cf) = match kind {
-                Kind::ShlRI => (a << n, (a >> (64 - n)) & 1),
-                Kind::ShrRI => (a >> n, (a >> (n - 1)) & 1),
-                _ => (((a as i64) >> n) as u64, ((a as i64 >> (n - 1)) & 1) as u64),
-            };
+            let (res, flags) = shift_by_immediate(kind, reg!(r.a), r.imm as u32);
             reg!(r.a) = res;
-            let mut f = if cf != 0 { vmkit_isa::flag::CF } else { 0 };
-            if res == 0 {
-                f |= vmkit_isa::flag::ZF;
-            }
-            if (res as i64) < 0 {
-                f |= vmkit_isa::flag::SF;
-            }
-            cpu.set_flags(f);
+            cpu.set_flags(flags);
             next
         }
         Kind::ImulRR => {
             let (res, over) = (reg!(r.a) as i64).overflowing_mul(reg!(r.b) as i64);
             reg!(r.a) = res as u64;
-            let mut f = if over {
-                vmkit_isa::flag::CF | vmkit_isa::flag::OF
-            } else {
-                0
-            };
-            if res == 0 {
-                f |= vmkit_isa::flag::ZF;
-            }
-            if res < 0 {
-                f |= vmkit_isa::flag::SF;
-            }
-            cpu.set_flags(f);
+            let carry = if over { flag::CF | flag::OF } else { 0 };
+            cpu.set_flags(carry | zero_sign_flags(res as u64));
             next
         }
         Kind::IncR | Kind::DecR => {
@@ -411,4 +385,59 @@ pub(crate) fn step(
             next
         }
     })
+}
+
+/// Whether `cond` holds after `cmp a, b`, decided on the operands (the flags `cmp` records
+/// are only read for the conditions that have no direct comparison).
+#[inline(always)]
+fn compare_holds(cpu: &Cpu, cond: Cond, a: u64, b: u64) -> bool {
+    match cond {
+        Cond::Z => a == b,
+        Cond::Nz => a != b,
+        Cond::B => a < b,
+        Cond::Ae => a >= b,
+        Cond::Be => a <= b,
+        Cond::A => a > b,
+        Cond::L => (a as i64) < (b as i64),
+        Cond::Ge => (a as i64) >= (b as i64),
+        Cond::Le => (a as i64) <= (b as i64),
+        Cond::G => (a as i64) > (b as i64),
+        c => cpu.cond(c),
+    }
+}
+
+/// The result of the bitwise record `kind` (`and`, `or`, `xor`, `test`) on `a` and `b`.
+#[inline(always)]
+fn logic(kind: Kind, a: u64, b: u64) -> u64 {
+    match kind {
+        Kind::AndRR | Kind::AndRI | Kind::TestRR | Kind::TestRI => a & b,
+        Kind::OrRR | Kind::OrRI => a | b,
+        _ => a ^ b,
+    }
+}
+
+/// `shl`, `shr` or `sar` of `a` by `n` (1 to 63, checked when the record was built): the
+/// result and the flags (CF the last bit shifted out, ZF, SF).
+#[inline(always)]
+fn shift_by_immediate(kind: Kind, a: u64, n: u32) -> (u64, u64) {
+    let (res, cf) = match kind {
+        Kind::ShlRI => (a << n, (a >> (64 - n)) & 1),
+        Kind::ShrRI => (a >> n, (a >> (n - 1)) & 1),
+        _ => (((a as i64) >> n) as u64, ((a as i64 >> (n - 1)) & 1) as u64),
+    };
+    let carry = if cf != 0 { flag::CF } else { 0 };
+    (res, carry | zero_sign_flags(res))
+}
+
+/// ZF and SF for the 64-bit result `res`.
+#[inline(always)]
+fn zero_sign_flags(res: u64) -> u64 {
+    let mut f = 0;
+    if res == 0 {
+        f |= flag::ZF;
+    }
+    if (res as i64) < 0 {
+        f |= flag::SF;
+    }
+    f
 }

@@ -6,7 +6,8 @@
 //! drops them when the guest writes over them. Everything a guest can do wrong ends in a
 //! [`Fault`] value.
 //!
-//! Layers: this crate depends on `vmkit-isa` (what the instructions are), `vmkit-mem` (guest
+//! Layers: this crate depends on `vmkit-isa` (what the instructions are), `vmkit-vm` (what both
+//! guests share: sandbox, signals, stdio, the debug interface), `vmkit-mem` (guest
 //! memory) and `vmkit-image` (what a program file is); it knows nothing of assembly text or the command line.
 //!
 //! | module | owns |
@@ -16,13 +17,19 @@
 //! | `block` | decoded-code cache: records, blocks, chaining, invalidation |
 //! | `interp` | what each record does (`step`), and the `match` dispatch loop |
 //! | `threaded` | the call-threaded dispatch backend: a handler table over the same records |
-//! | `sys`, `host` | `sys` calls (sandboxed files) and host functions (`hcall`) |
+//! | `sys` | `sys` calls: exit, read and write on stdio, files in the granted directory (sandboxed) |
+//! | `host` | host functions: the import table, the registry, and `hcall` |
+//! | `env` | what a program reaches besides CPU and memory: stack limit, host functions, stdio, files |
+//! | `fault` | [`Fault`] and [`FaultKind`], and each fault's signal |
 //! | `devices` | text screen and keyboard |
 //! | `machine` | the embedding API |
+//! | `debug` | the machine as a `DebugTarget`: breakpoints, steps, registers by name |
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod block;
 mod cpu;
+mod debug;
 pub mod devices;
 mod env;
 mod exec;
@@ -38,6 +45,10 @@ pub use fault::{Access, Fault, FaultKind};
 pub use host::{standard_host_functions, HostCall, HostFn};
 pub use machine::{Config, Dispatch, LoadError, Machine, DEFAULT_MEMORY, MAX_MEMORY};
 pub use vmkit_mem::{MemError, Memory, PAGE_SIZE};
+pub use vmkit_vm::debug::{DebugError, DebugTarget, RegisterInfo, StopReason};
+pub use vmkit_vm::signal::Signal;
+use vmkit_vm::signal::STEP_LIMIT_STATUS;
+pub use vmkit_vm::stdio::Stdio;
 
 /// Why a machine stopped.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,9 +73,9 @@ impl Exit {
         match self {
             Exit::Halted => 0,
             Exit::Exited(c) => (*c & 0xFF) as i32,
-            Exit::Breakpoint => 128 + 5,
-            Exit::StepLimit => 124,
-            Exit::Fault(f) => 128 + f.kind.signal().0,
+            Exit::Breakpoint => Signal::TRAP.exit_status(),
+            Exit::StepLimit => STEP_LIMIT_STATUS,
+            Exit::Fault(f) => f.kind.signal().exit_status(),
         }
     }
 }

@@ -4,12 +4,14 @@
 
 use crate::block::CodeCache;
 use crate::cpu::{Cpu, SP};
-use crate::env::{Env, Sink, Source};
+use crate::debug::DebugState;
+use crate::env::Env;
 use crate::exec::{exec, Flow};
 use crate::fault::{Fault, FaultKind};
 use crate::host::{HostCall, HostFn};
-use crate::interp::Inner;
+use crate::interp::DispatchStop;
 use crate::Exit;
+use crate::Stdio;
 use std::fmt;
 use std::path::PathBuf;
 use vmkit_image::Image;
@@ -143,6 +145,8 @@ pub struct Machine {
     steps: u64,
     /// Symbols of the loaded image (for fault reports and tracing).
     symbols: Vec<vmkit_image::Symbol>,
+    /// Breakpoints and the last stop, for [`DebugTarget`](crate::DebugTarget).
+    pub(crate) debug: DebugState,
 }
 
 impl Machine {
@@ -174,6 +178,7 @@ impl Machine {
             dispatch: Dispatch::default(),
             steps: 0,
             symbols: Vec::new(),
+            debug: DebugState::default(),
         };
         m.cpu.regs[SP] = memory_size;
         Ok(m)
@@ -232,7 +237,7 @@ impl Machine {
         let wx = config.wx || image.flags & vmkit_image::FLAG_WX != 0;
         m.load_image(image, stack, wx)?;
         for (name, f) in crate::host::standard_host_functions() {
-            m.env.hosts.insert(name.to_string(), f);
+            m.env.host_functions.registered.insert(name.to_string(), f);
         }
         Ok(m)
     }
@@ -315,7 +320,7 @@ impl Machine {
         self.cpu.regs[SP] = size;
         self.env.stack_limit = size - stack;
         self.env.const_base = image.const_base();
-        self.env.imports = image.imports.clone();
+        self.env.host_functions.imports = image.imports.clone();
         self.symbols = image.symbols.clone();
         self.steps = 0;
         Ok(())
@@ -365,10 +370,10 @@ impl Machine {
             };
             self.steps += before - budget;
             match inner {
-                Inner::Stop(e) => return e,
-                Inner::Fault(kind) => return Exit::Fault(self.fault(kind)),
-                Inner::CodeWritten => self.code_written(),
-                Inner::Budget => {
+                DispatchStop::Stop(e) => return e,
+                DispatchStop::Fault(kind) => return Exit::Fault(self.fault(kind)),
+                DispatchStop::CodeWritten => self.code_written(),
+                DispatchStop::Budget => {
                     // Fewer steps left than the next block holds: finish one at a time so
                     // the limit is exact.
                     while budget > 0 {
@@ -384,11 +389,13 @@ impl Machine {
     }
 
     fn code_written(&mut self) {
-        let (lo, hi) = self.mem.code_write_range;
-        if hi > lo && self.cache.overlaps_decoded(lo, hi - lo) {
-            self.cache.flush(&mut self.mem);
-        } else {
-            self.mem.clear_code_written();
+        if let Some(writes) = self.mem.take_code_writes() {
+            if self
+                .cache
+                .overlaps_decoded(writes.start, writes.end - writes.start)
+            {
+                self.cache.flush(&mut self.mem);
+            }
         }
     }
 
@@ -421,7 +428,7 @@ impl Machine {
         };
         let next = ip.wrapping_add(len as u64);
         let result = exec(&mut self.cpu, &mut self.mem, &mut self.env, &instr, next);
-        if self.mem.code_written {
+        if self.mem.code_written() {
             self.code_written();
         }
         match result {
@@ -559,7 +566,7 @@ impl Machine {
     /// there is dropped.
     pub fn write(&mut self, addr: u64, data: &[u8]) -> Result<(), FaultKind> {
         self.mem.poke(addr, data)?;
-        if self.mem.code_written {
+        if self.mem.code_written() {
             self.code_written();
         }
         Ok(())
@@ -568,7 +575,7 @@ impl Machine {
     /// Fills `len` bytes at `addr` with `value` (PyVM's `Memory.fill`).
     pub fn fill(&mut self, addr: u64, len: u64, value: u8) -> Result<(), FaultKind> {
         self.mem.fill(addr, len, value)?;
-        if self.mem.code_written {
+        if self.mem.code_written() {
             self.code_written();
         }
         Ok(())
@@ -615,56 +622,49 @@ impl Machine {
         F: FnMut(&mut HostCall<'_>) -> Result<u64, String> + 'static,
     {
         self.env
-            .hosts
+            .host_functions
+            .registered
             .insert(name.to_string(), Box::new(f) as HostFn);
     }
 
     /// Sets the import table that `hcall n` indexes (normally taken from the image).
     pub fn set_imports(&mut self, names: &[&str]) {
-        self.env.imports = names.iter().map(|s| s.to_string()).collect();
+        self.env.host_functions.imports = names.iter().map(|s| s.to_string()).collect();
     }
 
     /// Keeps guest stdout (fd 1) and stderr (fd 2) in memory instead of printing them.
     pub fn capture_output(&mut self) {
-        self.env.stdout = Sink::Buffer(Vec::new());
-        self.env.stderr = Sink::Buffer(Vec::new());
+        self.env.stdio.capture_output();
     }
 
     /// Sends guest stdout to `w`.
     pub fn set_stdout(&mut self, w: Box<dyn std::io::Write>) {
-        self.env.stdout = Sink::Writer(w);
+        self.env.stdio.set_stdout(w);
     }
 
     /// Captured stdout so far (empty unless [`capture_output`](Machine::capture_output)).
     pub fn output(&self) -> &[u8] {
-        match &self.env.stdout {
-            Sink::Buffer(b) => b,
-            _ => &[],
-        }
+        self.env.stdio.output()
     }
 
     /// Captured stderr so far.
     pub fn error_output(&self) -> &[u8] {
-        match &self.env.stderr {
-            Sink::Buffer(b) => b,
-            _ => &[],
-        }
+        self.env.stdio.error_output()
     }
 
     /// Takes the captured stdout, leaving the buffer empty.
     pub fn take_output(&mut self) -> Vec<u8> {
-        match &mut self.env.stdout {
-            Sink::Buffer(b) => std::mem::take(b),
-            _ => Vec::new(),
-        }
+        self.env.stdio.take_output()
     }
 
     /// Takes the captured stderr, leaving the buffer empty.
     pub fn take_error_output(&mut self) -> Vec<u8> {
-        match &mut self.env.stderr {
-            Sink::Buffer(b) => std::mem::take(b),
-            _ => Vec::new(),
-        }
+        self.env.stdio.take_error_output()
+    }
+
+    /// The guest's standard streams, to redirect any of them (see [`Stdio`]).
+    pub fn stdio_mut(&mut self) -> &mut Stdio {
+        &mut self.env.stdio
     }
 
     /// Guest stdin (fd 0) reads these bytes, then end of file.
@@ -681,7 +681,7 @@ impl Machine {
     /// assert_eq!(vm.take_output(), b"hello, guest\n");
     /// ```
     pub fn set_stdin(&mut self, bytes: &[u8]) {
-        self.env.stdin = Source::Bytes(bytes.iter().copied().collect());
+        self.env.stdio.set_stdin(bytes);
     }
 
     /// Lets `sys open` read and write files below `dir` (and nothing else). Guest paths are
@@ -769,6 +769,7 @@ impl Symbols for SymbolTable<'_> {
     fn import_name(&self, index: u16) -> Option<&str> {
         self.machine
             .env
+            .host_functions
             .imports
             .get(index as usize)
             .map(String::as_str)

@@ -3,7 +3,6 @@
 
 use crate::cpu::Cpu;
 use crate::env::Env;
-use crate::exec::Flow;
 use crate::fault::FaultKind;
 use crate::Exit;
 use std::path::{Component, Path};
@@ -20,14 +19,16 @@ fn arg(cpu: &Cpu, i: usize) -> u64 {
     cpu.regs[i]
 }
 
+/// Runs `sys n`: sets r0 to the result and returns `None` to continue, or `Some` when the
+/// program exited.
 pub(crate) fn syscall(
     cpu: &mut Cpu,
     mem: &mut Memory,
     env: &mut Env,
     n: u8,
-) -> Result<Flow, FaultKind> {
+) -> Result<Option<Exit>, FaultKind> {
     let result: i64 = match n {
-        syscall::EXIT => return Ok(Flow::Stop(Exit::Exited(arg(cpu, 1) as i64))),
+        syscall::EXIT => return Ok(Some(Exit::Exited(arg(cpu, 1) as i64))),
         syscall::WRITE => sys_write(mem, env, arg(cpu, 1), arg(cpu, 2), arg(cpu, 3))?,
         syscall::READ => sys_read(mem, env, arg(cpu, 1), arg(cpu, 2), arg(cpu, 3)),
         syscall::OPEN => sys_open(mem, env, arg(cpu, 1), arg(cpu, 2)),
@@ -48,7 +49,7 @@ pub(crate) fn syscall(
         _ => return Err(FaultKind::BadSyscall(n)),
     };
     cpu.regs[0] = result as u64;
-    Ok(Flow::Next)
+    Ok(None)
 }
 
 /// `write`; a closed pipe on stdout or stderr stops the machine as SIGPIPE stops a process.
@@ -59,8 +60,8 @@ fn sys_write(mem: &Memory, env: &mut Env, fd: u64, buf: u64, len: u64) -> Result
     };
     let data = data.to_vec();
     let res = match fd {
-        1 => env.stdout.write_all(&data),
-        2 => env.stderr.write_all(&data),
+        1 => env.stdio.stdout.write_all(&data),
+        2 => env.stdio.stderr.write_all(&data),
         _ => match fd
             .checked_sub(3)
             .and_then(|i| env.files.get_mut(i as usize))
@@ -86,7 +87,7 @@ fn sys_read(mem: &mut Memory, env: &mut Env, fd: u64, buf: u64, len: u64) -> i64
     }
     let mut tmp = vec![0u8; len as usize];
     let res = match fd {
-        0 => env.stdin.read(&mut tmp),
+        0 => env.stdio.stdin.read(&mut tmp),
         _ => match fd
             .checked_sub(3)
             .and_then(|i| env.files.get_mut(i as usize))

@@ -15,7 +15,7 @@
 use crate::block::{CodeCache, Kind};
 use crate::cpu::Cpu;
 use crate::env::Env;
-use crate::interp::{step, Budget, Inner};
+use crate::interp::{step, Budget, DispatchStop};
 use vmkit_mem::Memory;
 
 /// A record handler: runs record `pc` and returns the index of the next one, or [`EXIT`]
@@ -30,7 +30,7 @@ struct Ctx<'e> {
     env: &'e mut Env,
     budget: Budget,
     /// Why the run stopped; set by the handler that returns [`EXIT`].
-    exit: Option<Inner>,
+    exit: Option<DispatchStop>,
 }
 
 /// Builds [`KINDS`] and [`HANDLERS`] from the list of record kinds.
@@ -96,7 +96,7 @@ pub(crate) fn run_blocks(
     env: &mut Env,
     cache: &mut CodeCache,
     budget: &mut u64,
-) -> Inner {
+) -> DispatchStop {
     let mut pc = cache.block_at(mem, env.const_base, cpu.ip) as usize;
     let mut ctx = Ctx {
         env,
@@ -107,7 +107,7 @@ pub(crate) fn run_blocks(
         exit: None,
     };
     while pc != EXIT {
-        pc = HANDLERS[cache.recs[pc].kind as usize](cpu, mem, cache, &mut ctx, pc);
+        pc = HANDLERS[cache.records[pc].kind as usize](cpu, mem, cache, &mut ctx, pc);
     }
     *budget = ctx.budget.left;
     ctx.exit.expect("a handler returned EXIT without a reason")

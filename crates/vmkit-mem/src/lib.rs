@@ -163,10 +163,11 @@ pub struct Memory {
     pages: Vec<u8>,
     /// Pages with `page::MAPPED` set.
     mapped_pages: u64,
-    /// Set when a store hit a `CODE` page; the interpreter clears it after flushing.
-    pub code_written: bool,
+    /// Set when a store hit a `CODE` page; read with [`Memory::code_written`], cleared by
+    /// [`Memory::take_code_writes`] or [`Memory::clear_code_written`].
+    code_written: bool,
     /// The bytes written to code pages since `code_written` was last cleared: [start, end).
-    pub code_write_range: (u64, u64),
+    code_write_range: (u64, u64),
 }
 
 impl Memory {
@@ -411,7 +412,7 @@ impl Memory {
     }
 
     /// Marks the pages of `[addr, addr + len)` as holding decoded code: stores into them
-    /// set [`Memory::code_written`].
+    /// make [`Memory::code_written`] true.
     pub fn mark_code(&mut self, addr: u64, len: u64) {
         let span = self.page_span(addr, len.max(1));
         for f in &mut self.pages[span] {
@@ -434,6 +435,28 @@ impl Memory {
             *f &= !page::CODE;
         }
         self.clear_code_written();
+    }
+
+    /// Whether a store hit a page marked as holding decoded code since the record was last
+    /// cleared. As cheap as a field read: engines check it after every store.
+    #[inline(always)]
+    pub fn code_written(&self) -> bool {
+        self.code_written
+    }
+
+    /// The bytes stored into code pages since the record was last cleared, `[start, end)`,
+    /// or `None` if there were none.
+    pub fn code_writes(&self) -> Option<std::ops::Range<u64>> {
+        let (lo, hi) = self.code_write_range;
+        (self.code_written && hi > lo).then_some(lo..hi)
+    }
+
+    /// [`Memory::code_writes`], and clears the record: what an engine calls to learn which
+    /// decoded code to drop.
+    pub fn take_code_writes(&mut self) -> Option<std::ops::Range<u64>> {
+        let writes = self.code_writes();
+        self.clear_code_written();
+        writes
     }
 
     /// Forgets the record of stores into code pages.
@@ -694,9 +717,9 @@ mod tests {
         let mut m = Memory::new(2 * PAGE_SIZE);
         m.mark_code(PAGE_SIZE + 10, 4);
         m.write(0x10, 8, 1).unwrap();
-        assert!(!m.code_written);
+        assert!(!m.code_written());
         m.write(PAGE_SIZE + 100, 1, 1).unwrap();
-        assert!(m.code_written);
+        assert!(m.code_written());
     }
 
     #[test]
@@ -749,7 +772,7 @@ mod tests {
         assert!(m.discard(15 * PAGE_SIZE, 2 * PAGE_SIZE).is_err());
         m.mark_code(10 * PAGE_SIZE, 1);
         m.discard(10 * PAGE_SIZE, PAGE_SIZE).unwrap();
-        assert!(m.code_written);
+        assert!(m.code_written());
         m.clear_code_written();
 
         // Page 0 of the source is partly zero, page 1 all zero onto a dirty destination.

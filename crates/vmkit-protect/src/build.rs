@@ -13,10 +13,11 @@
 
 use crate::bytecode::{block_len, encode_block};
 use crate::context;
-use crate::discover::{survey, Skipped, Survey};
-use crate::native::{o, Code, Target};
+use crate::discover::{survey, Function, Skipped, Survey};
+use crate::native::{o, Code, Label, Target};
 use crate::profile::{Profile, VmProfile};
 use crate::rng::Rng;
+use crate::trailer;
 use crate::translate::{translate, Cont, Dest, Stub, Stubs, VImm, VItem};
 use crate::vmgen::{generate, VmAddrs};
 use crate::vop::VOp;
@@ -172,33 +173,19 @@ const VM_LIMIT: u64 = 1 << 30;
 const TABLE_BYTES: u64 = 256 * 4;
 const COND_BYTES: u64 = 14 * 16;
 
-/// The magic that starts the trailer at the end of the read-only segment.
-pub const TRAILER_MAGIC: [u8; 8] = *b"vmkitPRO";
-/// Bytes of the trailer: the magic, then the image's original memory size (u64 LE).
-pub const TRAILER_BYTES: u64 = 16;
-
-fn encode_trailer(memory_size: u64) -> [u8; 16] {
-    let mut t = [0u8; 16];
-    t[..8].copy_from_slice(&TRAILER_MAGIC);
-    t[8..].copy_from_slice(&memory_size.to_le_bytes());
-    t
-}
-
-/// The original memory size recorded in a trailer, if `bytes` ends with one.
-pub fn decode_trailer(bytes: &[u8]) -> Option<u64> {
-    let t = bytes.get(bytes.len().checked_sub(TRAILER_BYTES as usize)?..)?;
-    (t[..8] == TRAILER_MAGIC).then(|| u64::from_le_bytes(t[8..].try_into().unwrap_or([0; 8])))
-}
-
 fn page_up(x: u64) -> u64 {
     x.div_ceil(PAGE) * PAGE
 }
 
+/// One VM instance being built: its secret profile, the functions it runs, their virtual
+/// code, and (once laid out) where its tables, virtual code and data go.
 struct VmPlan {
     profile: VmProfile,
+    /// Indices into the survey's functions, in the order they were translated.
     funcs: Vec<usize>,
     blocks: Vec<Vec<VItem>>,
     stubs: Stubs,
+    /// Per function in `funcs`: the index of its entry stub in `stubs`.
     entry_stubs: Vec<usize>,
     table: u64,
     conds: u64,
@@ -206,8 +193,164 @@ struct VmPlan {
     data: u64,
 }
 
-/// Protects `image`.
+impl VmPlan {
+    fn new(profile: VmProfile) -> Self {
+        VmPlan {
+            profile,
+            funcs: Vec::new(),
+            blocks: Vec::new(),
+            stubs: Stubs::default(),
+            entry_stubs: Vec::new(),
+            table: 0,
+            conds: 0,
+            block_addrs: Vec::new(),
+            data: 0,
+        }
+    }
+}
+
+/// Where the protector's three segments go, after the program's own.
+struct Layout {
+    /// Start of the read-only segment: tables, virtual code, then the trailer.
+    base: u64,
+    /// The trailer's address.
+    trailer: u64,
+    /// End of the read-only segment.
+    ro_end: u64,
+    /// The zero-initialised segment of every VM's context and virtual stack: [start, end).
+    data: (u64, u64),
+    /// Start of the VM code segment.
+    code_base: u64,
+}
+
+/// The VM code and stubs before assembly, with the labels that tables and symbols need.
+struct VmCode {
+    code: Code,
+    /// Per VM, one label per stub, in `Stubs::list` order.
+    stubs: Vec<Vec<Label>>,
+    /// Per VM, one label per handler, in handler-table order.
+    handlers: Vec<Vec<Label>>,
+    /// Per VM: vm_entry, calc_jmp and vm_exit.
+    marks: Vec<[Label; 3]>,
+}
+
+/// Protects `image`: survey, choose, translate, lay out, generate the VMs, encode the
+/// virtual code, then overwrite the protected functions and add the VMs' segments.
 pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), ProtectError> {
+    check_input(image, opts)?;
+    let extra = requested_starts(image, opts);
+    let Survey {
+        functions,
+        skipped,
+        pointer_code,
+        unreached,
+        below_sp,
+    } = survey(image, &extra);
+    let mut rng = Rng::new(opts.seed);
+    let chosen = choose(image, opts, &functions, &skipped)?;
+    // No more VM instances than protected functions: a VM nothing enters is dead weight.
+    let vm_count = match &opts.profile {
+        Some(p) => p.vms.len(),
+        None => opts.vms.min(chosen.len()),
+    };
+    let mut plans = translate_all(image, opts, &functions, &chosen, vm_count, &mut rng);
+    let base = match &opts.profile {
+        Some(p) => p.base,
+        None => page_up(image.end_address()),
+    };
+    let layout = lay_out(&mut plans, base)?;
+    let vm_code = generate_code(&plans, &layout, &mut rng);
+    let code_end = layout.code_base + vm_code.code.len();
+    if code_end >= VM_LIMIT {
+        return Err(ProtectError::AddressSpace(code_end));
+    }
+    let addrs = vm_code.code.label_addrs(layout.code_base);
+    let addr_of = |l: Label| addrs[l.index()].unwrap_or(0);
+    let mut ro = encode_virtual_code(&plans, &layout, &vm_code, addr_of)?;
+
+    let mut out = image.clone();
+    let protected = overwrite_functions(
+        &mut out,
+        &plans,
+        &functions,
+        &vm_code,
+        addr_of,
+        &mut rng.fork(0x200),
+    )?;
+    hide_inner_labels(&mut out, &plans, &functions);
+    if !opts.strip_vm_symbols {
+        name_vm_parts(&mut out, &plans, &functions, &vm_code, addr_of);
+    }
+    let t = (layout.trailer - base) as usize;
+    ro[t..t + trailer::BYTES as usize].copy_from_slice(&trailer::encode(image.memory_size));
+    out.segments.push(Segment {
+        kind: SegmentKind::Data,
+        perms: Perms::R,
+        addr: base,
+        mem_size: ro.len() as u64,
+        data: ro,
+    });
+    out.segments.push(Segment {
+        kind: SegmentKind::Bss,
+        perms: Perms::RW,
+        addr: layout.data.0,
+        mem_size: layout.data.1 - layout.data.0,
+        data: Vec::new(),
+    });
+    let vms: Vec<VmInfo> = vm_code
+        .marks
+        .iter()
+        .zip(&plans)
+        .map(|(m, plan)| VmInfo {
+            entry: addr_of(m[0]),
+            dispatch: addr_of(m[1]),
+            exit: addr_of(m[2]),
+            blocks: plan.block_addrs.clone(),
+        })
+        .collect();
+    let code_bytes = vm_code
+        .code
+        .assemble(layout.code_base)
+        .map_err(|(from, to)| ProtectError::FarTarget { from, to })?;
+    let vm_code_bytes = code_bytes.len() as u64;
+    out.segments.push(Segment {
+        kind: SegmentKind::Code,
+        perms: Perms::RX,
+        addr: layout.code_base,
+        mem_size: vm_code_bytes,
+        data: code_bytes,
+    });
+    fit_memory(&mut out, code_end)?;
+    let memory_grown =
+        (out.memory_size != image.memory_size).then_some((image.memory_size, out.memory_size));
+    let vms_capped = (opts.profile.is_none() && opts.vms > vm_count).then_some(opts.vms);
+    let profile = Profile {
+        vms: plans.iter().map(|p| p.profile.clone()).collect(),
+        functions: protected.iter().map(|f| (f.start, f.vm)).collect(),
+        base,
+    };
+    Ok((
+        out,
+        Report {
+            vms,
+            protected,
+            skipped,
+            profile,
+            bytecode_bytes: layout.ro_end - base,
+            vm_code_bytes,
+            pointer_code,
+            unreached,
+            below_sp,
+            memory_grown,
+            vms_capped,
+        },
+    ))
+}
+
+/// Refuses what cannot be protected before any work: an image that already carries a VM,
+/// one that reaches past what the VM's 32-bit fields address, and a profile that does not
+/// fit the image.
+fn check_input(image: &Image, opts: &Options) -> Result<(), ProtectError> {
     // What the devirtualizer recognises as a VM, the protector must not wrap again.
     if let Ok(vms) = crate::devirt::entry::recover(image) {
         if let Some(vm) = vms.first() {
@@ -231,30 +374,31 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
                 .map_err(|why| ProtectError::BadProfile(format!("VM {k}: {why}")))?;
         }
     }
-    // Names and addresses asked for that no call reaches (functions only pointers
-    // reach) become function starts of their own.
-    let extra: Vec<u64> = if opts.profile.is_some() {
-        opts.profile
-            .iter()
-            .flat_map(|p| p.functions.iter().map(|f| f.0))
-            .collect()
-    } else {
-        opts.only
+    Ok(())
+}
+
+/// Names and addresses asked for that no call reaches (functions only pointers reach):
+/// the survey makes them function starts of their own.
+fn requested_starts(image: &Image, opts: &Options) -> Vec<u64> {
+    match &opts.profile {
+        Some(p) => p.functions.iter().map(|f| f.0).collect(),
+        None => opts
+            .only
             .iter()
             .filter_map(|name| resolve(image, name))
-            .collect()
-    };
-    let Survey {
-        functions,
-        skipped,
-        pointer_code,
-        unreached,
-        below_sp,
-    } = survey(image, &extra);
-    let mut rng = Rng::new(opts.seed);
+            .collect(),
+    }
+}
 
-    // Which functions, on which VM.
-    let mut chosen: Vec<(usize, usize)> = Vec::new(); // (function index, vm)
+/// Which functions are protected, on which VM: `(function index, vm)`, from the profile
+/// if one is given, else the functions named (all if none), dealt round the VMs.
+fn choose(
+    image: &Image,
+    opts: &Options,
+    functions: &[Function],
+    skipped: &[Skipped],
+) -> Result<Vec<(usize, usize)>, ProtectError> {
+    let mut chosen: Vec<(usize, usize)> = Vec::new();
     if let Some(p) = &opts.profile {
         for &(addr, vm) in &p.functions {
             let Some(n) = functions.iter().position(|f| f.start == addr) else {
@@ -317,40 +461,32 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
                 .collect(),
         ));
     }
-    // No more VM instances than protected functions: a VM nothing enters is dead weight.
-    let vm_count = match &opts.profile {
-        Some(p) => p.vms.len(),
-        None => opts.vms.min(chosen.len()),
-    };
+    Ok(chosen)
+}
 
-    // Translate.
+/// One plan per VM, each with its profile and the virtual code of its functions.
+fn translate_all(
+    image: &Image,
+    opts: &Options,
+    functions: &[Function],
+    chosen: &[(usize, usize)],
+    vm_count: usize,
+    rng: &mut Rng,
+) -> Vec<VmPlan> {
     let const_base = image.const_base();
     let mut plans: Vec<VmPlan> = (0..vm_count)
         .map(|k| {
-            let profile = {
-                // Drawn even when a profile is given, so the seed's later choices (junk,
-                // handler order) are the same either way: the same seed with the profile a
-                // build used gives that build again, byte for byte.
-                let drawn = VmProfile::random(&mut rng.fork(k as u64 + 1));
-                match &opts.profile {
-                    Some(p) => p.vms[k].clone(),
-                    None => drawn,
-                }
-            };
-            VmPlan {
-                profile,
-                funcs: Vec::new(),
-                blocks: Vec::new(),
-                stubs: Stubs::default(),
-                entry_stubs: Vec::new(),
-                table: 0,
-                conds: 0,
-                block_addrs: Vec::new(),
-                data: 0,
-            }
+            // Drawn even when a profile is given, so the seed's later choices (junk,
+            // handler order) are the same either way: the same seed with the profile a
+            // build used gives that build again, byte for byte.
+            let drawn = VmProfile::random(&mut rng.fork(k as u64 + 1));
+            VmPlan::new(match &opts.profile {
+                Some(p) => p.vms[k].clone(),
+                None => drawn,
+            })
         })
         .collect();
-    for &(n, vm) in &chosen {
+    for &(n, vm) in chosen {
         let plan = &mut plans[vm];
         let t = translate(
             &functions[n],
@@ -362,14 +498,14 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
         plan.entry_stubs.push(t.entry_stub);
         plan.funcs.push(n);
     }
+    plans
+}
 
-    // Layout: read-only tables and virtual code, then VM data, then VM code.
-    let base = match &opts.profile {
-        Some(p) => p.base,
-        None => page_up(image.end_address()),
-    };
+/// Gives every VM its tables, blocks and data addresses: read-only tables and virtual
+/// code from `base`, then VM data, then VM code, each on its own pages.
+fn lay_out(plans: &mut [VmPlan], base: u64) -> Result<Layout, ProtectError> {
     let mut at = base;
-    for plan in &mut plans {
+    for plan in plans.iter_mut() {
         plan.table = at;
         plan.conds = at + TABLE_BYTES;
         at = plan.conds + COND_BYTES;
@@ -383,21 +519,31 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
     // The trailer: what the protector changed in the image's header, so that the
     // devirtualizer can restore it from the image alone.
     let trailer = at;
-    let ro_end = at + TRAILER_BYTES;
+    let ro_end = at + trailer::BYTES;
     let data_base = page_up(ro_end);
     for (k, plan) in plans.iter_mut().enumerate() {
         plan.data = data_base + k as u64 * context::DATA_BYTES;
     }
-    let data_end = data_base + vm_count as u64 * context::DATA_BYTES;
+    let data_end = data_base + plans.len() as u64 * context::DATA_BYTES;
     let code_base = page_up(data_end);
     if code_base >= VM_LIMIT {
         return Err(ProtectError::AddressSpace(code_base));
     }
+    Ok(Layout {
+        base,
+        trailer,
+        ro_end,
+        data: (data_base, data_end),
+        code_base,
+    })
+}
 
-    // VM code and stubs, generated once the data addresses are known. All stubs come
-    // first, so their addresses (which virtual code carries) depend on the program and
-    // the profile only, not on the junk and handler order a seed draws: protecting the
-    // same program with the same profile gives the same virtual code under any seed.
+/// VM code and stubs, generated once the data addresses are known. All stubs come first,
+/// so their addresses (which virtual code carries) depend on the program and the profile
+/// only, not on the junk and handler order a seed draws: protecting the same program with
+/// the same profile gives the same virtual code under any seed.
+fn generate_code(plans: &[VmPlan], layout: &Layout, rng: &mut Rng) -> VmCode {
+    let base = layout.base;
     let mut code = Code::new();
     let vm_codes: Vec<_> = plans
         .iter()
@@ -408,7 +554,7 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
                 vstack_top: plan.data + context::DATA_BYTES,
                 table: plan.table,
                 bytecode_base: base,
-                handler_base: code_base,
+                handler_base: layout.code_base,
             };
             generate(&plan.profile, &addrs, &mut rng.fork(0x100 + k as u64))
         })
@@ -448,14 +594,14 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
         }
         stub_labels.push(labels);
     }
-    let mut vm_labels = Vec::new();
-    let mut vm_marks = Vec::new();
+    let mut handlers = Vec::new();
+    let mut marks = Vec::new();
     for (k, vm) in vm_codes.into_iter().enumerate() {
         // vm_entry is the first thing a VM's code binds.
         code.bind(entries[k]);
         let shift = code.label_count();
-        vm_marks.push([vm.entry, vm.dispatch, vm.exit].map(|l| l.shifted(shift)));
-        vm_labels.push(
+        marks.push([vm.entry, vm.dispatch, vm.exit].map(|l| l.shifted(shift)));
+        handlers.push(
             vm.handlers
                 .iter()
                 .map(|l| l.shifted(shift))
@@ -463,20 +609,28 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
         );
         code.append(vm.code);
     }
-    let code_end = code_base + code.len();
-    if code_end >= VM_LIMIT {
-        return Err(ProtectError::AddressSpace(code_end));
+    VmCode {
+        code,
+        stubs: stub_labels,
+        handlers,
+        marks,
     }
-    let addrs = code.label_addrs(code_base);
-    let addr_of = |l: crate::native::Label| addrs[l.index()].unwrap_or(0);
+}
 
-    // Virtual code and tables.
-    let mut ro = vec![0u8; (ro_end - base) as usize];
-    let mut vinstrs_per_vm = vec![0usize; vm_count];
+/// The read-only segment's bytes: per VM the encrypted handler table, the condition
+/// tables and the encrypted virtual code; the trailer's place is left zero.
+fn encode_virtual_code(
+    plans: &[VmPlan],
+    layout: &Layout,
+    vm_code: &VmCode,
+    addr_of: impl Fn(Label) -> u64,
+) -> Result<Vec<u8>, ProtectError> {
+    let base = layout.base;
+    let mut ro = vec![0u8; (layout.ro_end - base) as usize];
     for (k, plan) in plans.iter().enumerate() {
         let p = &plan.profile;
-        for (b, &handler) in vm_labels[k].iter().enumerate() {
-            let off = addr_of(handler) - code_base;
+        for (b, &handler) in vm_code.handlers[k].iter().enumerate() {
+            let off = addr_of(handler) - layout.code_base;
             let enc = p.table.inverse().apply(off, Size::D) as u32;
             let at = (plan.table - base) as usize + 4 * b;
             ro[at..at + 4].copy_from_slice(&enc.to_le_bytes());
@@ -489,7 +643,7 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
         }
         let dest = |d: Dest| match d {
             Dest::Block(n) => plan.block_addrs[n],
-            Dest::Stub(n) => addr_of(stub_labels[k][n]),
+            Dest::Stub(n) => addr_of(vm_code.stubs[k][n]),
             Dest::Native(a) => a,
         };
         for (n, items) in plan.blocks.iter().enumerate() {
@@ -500,13 +654,12 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
                     imm: match i.imm {
                         VImm::Const(c) => c,
                         VImm::Block(b) => plan.block_addrs[b],
-                        VImm::Stub(s) => addr_of(stub_labels[k][s]),
+                        VImm::Stub(s) => addr_of(vm_code.stubs[k][s]),
                         VImm::Delta(t, f) => dest(t).wrapping_sub(dest(f)),
                         VImm::CondTable(c) => plan.conds + 16 * c as u64,
                     } & i.kind.imm_size().map_or(0, Size::mask),
                 })
                 .collect();
-            vinstrs_per_vm[k] += ops.len();
             let (lo, bytes) = encode_block(p, plan.block_addrs[n], &ops).ok_or_else(|| {
                 ProtectError::BadProfile(format!("VM {k} has no handler for a needed kind"))
             })?;
@@ -514,17 +667,25 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
             ro[off..off + bytes.len()].copy_from_slice(&bytes);
         }
     }
+    Ok(ro)
+}
 
-    // The output image.
-    let mut out = image.clone();
-    let mut junk = rng.fork(0x200);
+/// Each protected function's first five bytes become `jmp` to its entry stub and the
+/// rest of its code random bytes. Returns what was protected, per VM in order.
+fn overwrite_functions(
+    out: &mut Image,
+    plans: &[VmPlan],
+    functions: &[Function],
+    vm_code: &VmCode,
+    addr_of: impl Fn(Label) -> u64,
+    junk: &mut Rng,
+) -> Result<Vec<ProtectedFn>, ProtectError> {
     let mut protected = Vec::new();
-    let mut profile_fns = Vec::new();
     for (k, plan) in plans.iter().enumerate() {
         let mut first_block = 0;
         for (j, &n) in plan.funcs.iter().enumerate() {
             let f = &functions[n];
-            let stub = addr_of(stub_labels[k][plan.entry_stubs[j]]);
+            let stub = addr_of(vm_code.stubs[k][plan.entry_stubs[j]]);
             let mut jmp = Code::new();
             jmp.jmp(Target::Addr(stub));
             let jmp = jmp
@@ -564,10 +725,13 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
                     })
                     .collect(),
             });
-            profile_fns.push((f.start, k));
         }
     }
-    // Labels inside protected code now name junk: only the functions' starts remain.
+    Ok(protected)
+}
+
+/// Labels inside protected code now name junk: only the functions' starts remain.
+fn hide_inner_labels(out: &mut Image, plans: &[VmPlan], functions: &[Function]) {
     let hidden: Vec<(u64, u64, u64)> = plans
         .iter()
         .flat_map(|plan| &plan.funcs)
@@ -581,126 +745,72 @@ pub fn protect(image: &Image, opts: &Options) -> Result<(Image, Report), Protect
             .iter()
             .any(|&(lo, hi, start)| (lo..hi).contains(&s.addr) && s.addr != start)
     });
-    if !opts.strip_vm_symbols {
-        let code_sym = |addr: u64, name: String| Symbol {
-            addr,
-            kind: SymbolKind::Code,
-            name,
-        };
-        let data_sym = |addr: u64, name: String| Symbol {
-            addr,
-            kind: SymbolKind::Data,
-            name,
-        };
-        for (k, plan) in plans.iter().enumerate() {
-            let [entry, dispatch, exit] = vm_marks[k].map(addr_of);
-            out.symbols.push(code_sym(entry, format!("vm{k}.vm_entry")));
-            out.symbols
-                .push(code_sym(dispatch, format!("vm{k}.calc_jmp")));
-            out.symbols.push(code_sym(exit, format!("vm{k}.vm_exit")));
-            for (b, &handler) in vm_labels[k].iter().enumerate() {
-                let kind = plan.profile.handlers[b].kind;
-                out.symbols.push(code_sym(
-                    addr_of(handler),
-                    format!("vm{k}.handler_{b:02x}.{kind}"),
-                ));
-            }
-            for (n, (stub, &l)) in plan.stubs.list.iter().zip(&stub_labels[k]).enumerate() {
-                // A function's entry stub is named after the function where its name
-                // can be a label (`jmp vm0.enter.fib` at fib's start reads best).
-                let function = plan
-                    .entry_stubs
-                    .iter()
-                    .position(|&e| e == n)
-                    .map(|j| &functions[plan.funcs[j]].name)
-                    .filter(|name| {
-                        name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-                            && name
-                                .chars()
-                                .all(|c| c.is_ascii_alphanumeric() || "_.$".contains(c))
-                    });
-                let name = match (stub, function) {
-                    (Stub::Enter(_), Some(f)) => format!("vm{k}.enter.{f}"),
-                    (Stub::Enter(_), None) => format!("vm{k}.enter_{n}"),
-                    (Stub::Escape(..), _) => format!("vm{k}.escape_{n}"),
-                };
-                out.symbols.push(code_sym(addr_of(l), name));
-            }
-            out.symbols
-                .push(data_sym(plan.table, format!("vm{k}.handler_table")));
-            out.symbols
-                .push(data_sym(plan.conds, format!("vm{k}.cond_tables")));
-            out.symbols
-                .push(data_sym(plan.data, format!("vm{k}.context")));
-            out.symbols.push(data_sym(
-                plan.data + context::SLOTS * context::SLOT,
-                format!("vm{k}.vstack"),
+}
+
+/// Symbols for every part of every VM (`vm0.vm_entry`, `vm0.handler_2a.add`,
+/// `vm0.enter.fib`, `vm0.context`, ...), so that `dis` reads well; `--strip` leaves them out.
+fn name_vm_parts(
+    out: &mut Image,
+    plans: &[VmPlan],
+    functions: &[Function],
+    vm_code: &VmCode,
+    addr_of: impl Fn(Label) -> u64,
+) {
+    let code_sym = |addr: u64, name: String| Symbol {
+        addr,
+        kind: SymbolKind::Code,
+        name,
+    };
+    let data_sym = |addr: u64, name: String| Symbol {
+        addr,
+        kind: SymbolKind::Data,
+        name,
+    };
+    for (k, plan) in plans.iter().enumerate() {
+        let [entry, dispatch, exit] = vm_code.marks[k].map(&addr_of);
+        out.symbols.push(code_sym(entry, format!("vm{k}.vm_entry")));
+        out.symbols
+            .push(code_sym(dispatch, format!("vm{k}.calc_jmp")));
+        out.symbols.push(code_sym(exit, format!("vm{k}.vm_exit")));
+        for (b, &handler) in vm_code.handlers[k].iter().enumerate() {
+            let kind = plan.profile.handlers[b].kind;
+            out.symbols.push(code_sym(
+                addr_of(handler),
+                format!("vm{k}.handler_{b:02x}.{kind}"),
             ));
         }
-    }
-    let ro_index = out.segments.len();
-    out.segments.push(Segment {
-        kind: SegmentKind::Data,
-        perms: Perms::R,
-        addr: base,
-        mem_size: ro.len() as u64,
-        data: ro,
-    });
-    out.segments.push(Segment {
-        kind: SegmentKind::Bss,
-        perms: Perms::RW,
-        addr: data_base,
-        mem_size: data_end - data_base,
-        data: Vec::new(),
-    });
-    let code_bytes = code
-        .assemble(code_base)
-        .map_err(|(from, to)| ProtectError::FarTarget { from, to })?;
-    let vm_code_bytes = code_bytes.len() as u64;
-    out.segments.push(Segment {
-        kind: SegmentKind::Code,
-        perms: Perms::RX,
-        addr: code_base,
-        mem_size: vm_code_bytes,
-        data: code_bytes,
-    });
-    fit_memory(&mut out, code_end)?;
-    let t = (trailer - base) as usize;
-    out.segments[ro_index].data[t..t + TRAILER_BYTES as usize]
-        .copy_from_slice(&encode_trailer(image.memory_size));
-    let memory_grown =
-        (out.memory_size != image.memory_size).then_some((image.memory_size, out.memory_size));
-    let vms_capped = (opts.profile.is_none() && opts.vms > vm_count).then_some(opts.vms);
-    let profile = Profile {
-        vms: plans.iter().map(|p| p.profile.clone()).collect(),
-        functions: profile_fns,
-        base,
-    };
-    Ok((
-        out,
-        Report {
-            vms: vm_marks
+        for (n, (stub, &l)) in plan.stubs.list.iter().zip(&vm_code.stubs[k]).enumerate() {
+            // A function's entry stub is named after the function where its name can be
+            // a label (`jmp vm0.enter.fib` at fib's start reads best).
+            let function = plan
+                .entry_stubs
                 .iter()
-                .zip(&plans)
-                .map(|(m, plan)| VmInfo {
-                    entry: addr_of(m[0]),
-                    dispatch: addr_of(m[1]),
-                    exit: addr_of(m[2]),
-                    blocks: plan.block_addrs.clone(),
-                })
-                .collect(),
-            protected,
-            skipped,
-            profile,
-            bytecode_bytes: ro_end - base,
-            vm_code_bytes,
-            pointer_code,
-            unreached,
-            below_sp,
-            memory_grown,
-            vms_capped,
-        },
-    ))
+                .position(|&e| e == n)
+                .map(|j| &functions[plan.funcs[j]].name)
+                .filter(|name| {
+                    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                        && name
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "_.$".contains(c))
+                });
+            let name = match (stub, function) {
+                (Stub::Enter(_), Some(f)) => format!("vm{k}.enter.{f}"),
+                (Stub::Enter(_), None) => format!("vm{k}.enter_{n}"),
+                (Stub::Escape(..), _) => format!("vm{k}.escape_{n}"),
+            };
+            out.symbols.push(code_sym(addr_of(l), name));
+        }
+        out.symbols
+            .push(data_sym(plan.table, format!("vm{k}.handler_table")));
+        out.symbols
+            .push(data_sym(plan.conds, format!("vm{k}.cond_tables")));
+        out.symbols
+            .push(data_sym(plan.data, format!("vm{k}.context")));
+        out.symbols.push(data_sym(
+            plan.data + context::SLOTS * context::SLOT,
+            format!("vm{k}.vstack"),
+        ));
+    }
 }
 
 /// The address `name` stands for: `0x` hex, or a code symbol's address, in an

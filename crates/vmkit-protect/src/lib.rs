@@ -12,6 +12,8 @@
 //!   the opcode permutation with aliases.
 //!
 //! See `docs/protector.md`.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 pub mod build;
 pub mod bytecode;
@@ -24,6 +26,7 @@ pub mod profile;
 pub mod profile_text;
 pub mod rng;
 pub mod stats;
+pub mod trailer;
 pub mod transform;
 pub mod translate;
 pub mod vmgen;

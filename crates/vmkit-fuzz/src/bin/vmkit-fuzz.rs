@@ -1,5 +1,7 @@
 //! `vmkit-fuzz`: runs a fuzz target for a while, or replays a saved input.
 
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

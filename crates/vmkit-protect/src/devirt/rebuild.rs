@@ -375,11 +375,11 @@ pub fn devirtualize(image: &Image) -> Result<Devirtualized, DevirtError> {
     // of the segment with the handler tables) says what it was.
     let tables = seg_of(vms[0].entry.table)
         .ok_or_else(|| DevirtError::corrupt(vms[0].entry.table, "a handler table in a segment"))?;
-    if let Some(m) = crate::build::decode_trailer(&tables.data) {
+    if let Some(m) = crate::trailer::decode(&tables.data) {
         let program_end = out.end_address();
         if m > image.memory_size || (m != 0 && m < program_end) {
             return Err(DevirtError::corrupt(
-                tables.end() - crate::build::TRAILER_BYTES,
+                tables.end() - crate::trailer::BYTES,
                 format!(
                     "the protector's record of the original memory size: {m:#x} is above the image's ({:#x}) or below the program's end ({program_end:#x})",
                     image.memory_size

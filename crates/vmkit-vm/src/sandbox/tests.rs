@@ -1,5 +1,10 @@
+use super::walk::{prepend, Pos, OPENAT2};
 use super::*;
+use rustix::fs::{self as rfs, Mode, OFlags};
+use std::collections::VecDeque;
+use std::os::fd::AsFd;
 use std::os::unix::fs::symlink;
+use std::sync::atomic::Ordering;
 
 fn p(s: &str) -> PathBuf {
     PathBuf::from(s)

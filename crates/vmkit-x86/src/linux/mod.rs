@@ -1,130 +1,104 @@
-//! The Linux i386 system-call personality (`int 0x80`): process state and the calls. Anything
-//! not implemented stops the guest with "unsupported system call N (name)", never silently.
+//! The Linux i386 personality (`int 0x80`): the process the guest runs in, behind the
+//! [`Kernel`] seam that the facade calls. Anything not implemented stops the guest with
+//! "unsupported system call N (name)", never silently.
 //!
 //! | module | owns |
 //! |---|---|
-//! | `names` | system-call numbers and names |
+//! | `kernel` | the seam: [`Kernel`], [`SyscallOutcome`], [`FaultDelivery`] |
+//! | `syscalls` | the one system-call table (number, name, strace signature, handler) |
+//! | `loader` | loading an ELF executable and building the initial stack |
+//! | `task` | the process: identity, time, limits, TLS, how it ended |
+//! | `signal` | the personality's one signal table (number, name, default action), dispositions, `kill` |
+//! | `fs` | descriptors, open files, pipes, path calls over the sandbox, `stat` layouts |
+//! | `mm` | the memory map: `brk`, `mmap2`, `munmap`, `mprotect`, `mremap` |
 //! | `errno` | error numbers, names and messages |
 //! | `guest` | checked access to arguments in guest memory (`EFAULT`) |
-//! | `sandbox` | which host files are visible and writable, at which guest paths (shared with the native machine: `vmkit_vm::sandbox`) |
-//! | `fd` | the descriptor table, open files, pipes |
-//! | `stat` | `stat64` / `statx` layouts |
-//! | `fs` | calls that take paths (`open`, `stat`, `mkdir`, `rename`, ...) |
-//! | `io` | calls on descriptors (`read`, `lseek`, `getdents`, `fcntl`, `ioctl`, ...) |
-//! | `memory` | `brk`, `mmap2`, `munmap`, `mprotect`, `mremap` |
-//! | `process` | identity, time, limits, signals, TLS |
 //! | `strace` | the `--strace` log |
 
 mod errno;
-mod fd;
 mod fs;
 mod guest;
-mod io;
-mod memory;
-mod names;
-mod process;
-mod sandbox;
-mod stat;
+mod kernel;
+pub mod loader;
+mod mm;
+pub(crate) mod signal;
 mod strace;
+mod syscalls;
+mod task;
 
 pub use errno::Errno;
-pub use memory::{MMAP_MIN_ADDR, TASK_SIZE};
-pub use names::syscall_name;
-pub use sandbox::{normalize, Device, Mount, PathError, Resolved, Sandbox, SandboxError};
-pub use stat::FileStat;
+pub use fs::sandbox::{normalize, Device, Mount, PathError, Resolved, Sandbox, SandboxError};
+pub use fs::stat::FileStat;
+pub use kernel::{FaultDelivery, Kernel, SyscallOutcome};
+pub use mm::{MMAP_BASE, MMAP_MIN_ADDR, STACK_LIMIT, STACK_SIZE, STACK_TOP, TASK_SIZE};
+pub use syscalls::syscall_name;
 
-use crate::cpu::{Cpu, EAX, EBP, EBX, ECX, EDI, EDX, ESI};
-use crate::linux_process::MMAP_BASE;
-use fd::FdTable;
+use fs::fd::FdTable;
+use signal::Signals;
+use std::collections::VecDeque;
+use std::ops::Range;
 use std::path::PathBuf;
-use vmkit_mem::Memory;
+use task::Task;
 
 /// The guest's user and group id (also in the auxiliary vector).
 pub const GUEST_UID: u32 = 1000;
 /// The guest's process (and thread) id.
 pub const GUEST_PID: u32 = 1000;
 
-/// What a system call asks of the run loop.
-#[derive(Debug, PartialEq, Eq)]
-pub enum SysOutcome {
-    /// Continue; the result is in eax.
-    Continue,
-    /// The process exits with this status (128 + signal when a signal ended it).
-    Exit(i32),
-    /// The call is not implemented.
-    Unsupported(u32),
-}
-
 /// The guest's standard streams.
-pub struct Streams {
+#[derive(Default)]
+struct Streams {
     /// Guest stdout; `None` writes to the host's stdout.
-    pub stdout: Option<Vec<u8>>,
+    stdout: Option<Vec<u8>>,
     /// Guest stdin bytes; `None` reads the host's stdin.
-    pub stdin: Option<std::collections::VecDeque<u8>>,
+    stdin: Option<VecDeque<u8>>,
 }
 
-/// How a call ended, before it becomes eax or a [`SysOutcome`].
-enum Handled {
-    /// A result or an error number.
-    Value(Result<u32, Errno>),
-    /// exit / exit_group.
-    Exit(i32),
+/// How a system call's handler ended. Produced by the handlers of the table
+/// ([`syscalls`]); consumed by [`Kernel::syscall`], which turns it into eax or a
+/// [`SyscallOutcome`], and by `--strace`.
+#[derive(Debug, PartialEq, Eq)]
+enum Completion {
+    /// The call returned: a result or an error number (for eax).
+    Returned(Result<u32, Errno>),
+    /// `exit` / `exit_group` with this status.
+    Exited(i32),
     /// A signal whose default action ends the process.
     Killed(i32),
-    /// Not implemented (with a reason for `--strace`).
+    /// Not implemented (with a reason for `--strace` in [`Linux`]'s note).
     Unsupported,
 }
 
-/// Signal dispositions and the blocked mask. Signals are recorded, not delivered: a handler
-/// is never run (a call that would need to run one is unsupported).
-#[derive(Clone, Debug)]
-struct Signals {
-    /// The kernel `sigaction` of each signal 1..=64: handler, flags, restorer, mask.
-    actions: [[u8; 20]; 65],
-    /// Blocked signals.
-    mask: u64,
-    /// Signals sent while blocked.
-    pending: u64,
-    /// `stack_t` of the alternate signal stack.
-    altstack: [u8; 12],
-}
-
-impl Default for Signals {
-    fn default() -> Signals {
-        let mut altstack = [0u8; 12];
-        altstack[4] = 2; // SS_DISABLE
-        Signals {
-            actions: [[0; 20]; 65],
-            mask: 0,
-            pending: 0,
-            altstack,
-        }
+impl From<Result<u32, Errno>> for Completion {
+    fn from(result: Result<u32, Errno>) -> Completion {
+        Completion::Returned(result)
     }
 }
 
 /// The kernel-side state of the guest process.
 pub struct Linux {
     /// Standard streams.
-    pub streams: Streams,
+    streams: Streams,
     /// Start of the heap (end of the loaded data).
-    pub brk_start: u32,
+    brk_start: u32,
     /// Current program break.
-    pub brk: u32,
+    brk: u32,
     /// Where the search for free address space for the next mapping starts (just after
     /// the last one placed, or lower once something below it was unmapped).
-    pub mmap_next: u32,
+    mmap_next: u32,
     /// The address-space limit (`RLIMIT_AS`, `--memory-limit`) in bytes: the soft limit,
     /// enforced, and the hard one, which the guest may only lower.
     memory_limit: Option<u64>,
     memory_limit_hard: Option<u64>,
-    /// Set when a call changed page protections: decoded code must be dropped.
-    pub flush_code: bool,
+    /// The pages whose mapping or protection the current call changed: decoded code there
+    /// must be dropped ([`SyscallOutcome::InvalidateCode`]).
+    code_changed: Option<Range<u64>>,
     /// Log every call to stderr, as strace does.
-    pub strace: bool,
+    strace: bool,
     /// Print one hint on stderr the first time the sandbox refuses an access the user
     /// probably meant (a write into a visible directory, or a file named on the command
     /// line): which path, and which flag allows it. On by default.
-    pub hints: bool,
+    hints: bool,
     /// Whether the hint was printed.
     hinted: bool,
     /// The guest paths of the program's arguments (see [`Linux::set_command_line`]).
@@ -137,6 +111,7 @@ pub struct Linux {
     umask: u32,
     exe: PathBuf,
     signals: Signals,
+    task: Task,
     /// Why the last call was refused, when the sandbox refused it (for `--strace`).
     note: Option<&'static str>,
     random_state: u64,
@@ -146,16 +121,13 @@ impl Default for Linux {
     /// A process with an empty sandbox (nothing on the host visible), working directory `/`.
     fn default() -> Self {
         Linux {
-            streams: Streams {
-                stdout: None,
-                stdin: None,
-            },
+            streams: Streams::default(),
             brk_start: 0,
             brk: 0,
             mmap_next: MMAP_BASE,
             memory_limit: None,
             memory_limit_hard: None,
-            flush_code: false,
+            code_changed: None,
             strace: false,
             hints: true,
             hinted: false,
@@ -167,6 +139,7 @@ impl Default for Linux {
             umask: 0o022,
             exe: PathBuf::new(),
             signals: Signals::default(),
+            task: Task::default(),
             note: None,
             random_state: 0x9E37_79B9_7F4A_7C15,
         }
@@ -204,40 +177,46 @@ impl Linux {
         &self.cwd
     }
 
-    /// Runs the system call in eax with arguments in ebx, ecx, edx, esi, edi, ebp.
-    pub fn syscall(&mut self, cpu: &mut Cpu, mem: &mut Memory) -> SysOutcome {
-        let nr = cpu.regs[EAX];
-        let args = [
-            cpu.regs[EBX],
-            cpu.regs[ECX],
-            cpu.regs[EDX],
-            cpu.regs[ESI],
-            cpu.regs[EDI],
-            cpu.regs[EBP],
-        ];
-        self.note = None;
-        let handled = self.dispatch(nr, args, cpu, mem);
-        if self.strace {
-            strace::log(self, nr, args, &handled, mem);
-        }
-        match handled {
-            Handled::Value(r) => {
-                cpu.regs[EAX] = match r {
-                    Ok(v) => v,
-                    Err(e) => (-e.0) as u32,
-                };
-                SysOutcome::Continue
-            }
-            Handled::Exit(code) => SysOutcome::Exit(code),
-            Handled::Killed(sig) => {
-                // A shell says nothing of a SIGPIPE death (`| head`); neither does vmkit.
-                if sig as u32 != process::SIGPIPE {
-                    eprintln!("vmkit: killed by {}", process::signal_name(sig as u32));
-                }
-                SysOutcome::Exit(128 + sig)
-            }
-            Handled::Unsupported => SysOutcome::Unsupported(nr),
-        }
+    /// Logs every system call to stderr, as strace does (`--strace`).
+    pub fn set_strace(&mut self, on: bool) {
+        self.strace = on;
+    }
+
+    /// Whether system calls are logged.
+    pub fn strace(&self) -> bool {
+        self.strace
+    }
+
+    /// Prints (or not) one hint on stderr the first time the sandbox refuses an access the
+    /// user probably meant: which path, and which flag allows it. On by default.
+    pub fn set_hints(&mut self, on: bool) {
+        self.hints = on;
+    }
+
+    /// Keeps what the guest writes to stdout (see [`Linux::captured_stdout`]) instead of
+    /// writing it to the host's stdout.
+    pub fn capture_stdout(&mut self) {
+        self.streams.stdout = Some(Vec::new());
+    }
+
+    /// What the guest wrote to stdout since [`Linux::capture_stdout`]; empty if not
+    /// capturing.
+    pub fn captured_stdout(&self) -> &[u8] {
+        self.streams.stdout.as_deref().unwrap_or(&[])
+    }
+
+    /// Gives the guest `bytes` as its stdin instead of the host's.
+    pub fn set_stdin(&mut self, bytes: &[u8]) {
+        self.streams.stdin = Some(bytes.iter().copied().collect());
+    }
+
+    /// Records that the pages in `[start, start + size)` changed mapping or protection.
+    fn note_code_change(&mut self, start: u64, size: u64) {
+        let end = start.saturating_add(size);
+        self.code_changed = Some(match self.code_changed.take() {
+            Some(r) => r.start.min(start)..r.end.max(end),
+            None => start..end,
+        });
     }
 
     /// Records a sandbox refusal for `--strace` (and the hint) and gives the guest its
@@ -268,196 +247,13 @@ impl Linux {
         }
         Errno(e.errno())
     }
-
-    fn dispatch(&mut self, nr: u32, a: [u32; 6], cpu: &mut Cpu, mem: &mut Memory) -> Handled {
-        let r = match nr {
-            1 | 252 => return Handled::Exit(a[0] as i32),
-            // Files and directories by path.
-            5 => self.open(mem, fs::AT_FDCWD, a[0], a[1], a[2]),
-            8 => self.open(mem, fs::AT_FDCWD, a[0], fs::CREAT_FLAGS, a[1]),
-            295 => self.open(mem, a[0], a[1], a[2], a[3]),
-            195 => self.stat_path(mem, fs::AT_FDCWD, a[0], a[1], 0, false),
-            196 => self.stat_path(
-                mem,
-                fs::AT_FDCWD,
-                a[0],
-                a[1],
-                fs::AT_SYMLINK_NOFOLLOW,
-                false,
-            ),
-            300 => self.stat_path(mem, a[0], a[1], a[2], a[3], false),
-            383 => self.stat_path(mem, a[0], a[1], a[4], a[2], true),
-            33 => self.access(mem, fs::AT_FDCWD, a[0], a[1], 0),
-            307 => self.access(mem, a[0], a[1], a[2], 0),
-            439 => self.access(mem, a[0], a[1], a[2], a[3]),
-            85 => self.readlink(mem, fs::AT_FDCWD, a[0], a[1], a[2]),
-            305 => self.readlink(mem, a[0], a[1], a[2], a[3]),
-            183 => self.getcwd(mem, a[0], a[1]),
-            12 => self.chdir(mem, a[0]),
-            133 => self.fchdir(a[0]),
-            39 => self.mkdir(mem, fs::AT_FDCWD, a[0], a[1]),
-            296 => self.mkdir(mem, a[0], a[1], a[2]),
-            40 => self.unlink(mem, fs::AT_FDCWD, a[0], fs::AT_REMOVEDIR),
-            10 => self.unlink(mem, fs::AT_FDCWD, a[0], 0),
-            301 => self.unlink(mem, a[0], a[1], a[2]),
-            38 => self.rename(mem, fs::AT_FDCWD, a[0], fs::AT_FDCWD, a[1], 0),
-            302 => self.rename(mem, a[0], a[1], a[2], a[3], 0),
-            353 => self.rename(mem, a[0], a[1], a[2], a[3], a[4]),
-            15 => self.chmod(mem, fs::AT_FDCWD, a[0], a[1]),
-            306 | 452 => self.chmod(mem, a[0], a[1], a[2]),
-            94 => self.fchmod(a[0], a[1]),
-            320 => self.utimensat(mem, a[0], a[1], a[2], a[3], false),
-            412 => self.utimensat(mem, a[0], a[1], a[2], a[3], true),
-            92 => self.truncate(mem, a[0], a[1] as i32 as i64),
-            193 => self.truncate(mem, a[0], fs::join64(a[1], a[2])),
-            60 => Ok(std::mem::replace(&mut self.umask, a[0] & 0o777)),
-            182 | 212 => self.chown(
-                mem,
-                fs::ChownTarget::Path {
-                    dirfd: fs::AT_FDCWD,
-                    path: a[0],
-                    follow: true,
-                },
-                a[1],
-                a[2],
-            ),
-            16 | 198 => self.chown(
-                mem,
-                fs::ChownTarget::Path {
-                    dirfd: fs::AT_FDCWD,
-                    path: a[0],
-                    follow: false,
-                },
-                a[1],
-                a[2],
-            ),
-            95 | 207 => self.chown(mem, fs::ChownTarget::Fd(a[0]), a[1], a[2]),
-            298 => self.chown(
-                mem,
-                fs::ChownTarget::Path {
-                    dirfd: a[0],
-                    path: a[1],
-                    follow: a[4] & fs::AT_SYMLINK_NOFOLLOW == 0,
-                },
-                a[2],
-                a[3],
-            ),
-            83 => self.symlink(mem, a[0], fs::AT_FDCWD, a[1]),
-            304 => self.symlink(mem, a[0], a[1], a[2]),
-            9 => self.link(mem, fs::AT_FDCWD, a[0], fs::AT_FDCWD, a[1], 0),
-            303 => self.link(mem, a[0], a[1], a[2], a[3], a[4]),
-            // Descriptors.
-            3 => self.read(mem, a[0], a[1], a[2]),
-            4 => self.write(mem, a[0], a[1], a[2]),
-            145 => self.readv(mem, a[0], a[1], a[2]),
-            146 => self.writev(mem, a[0], a[1], a[2]),
-            180 => self.pread(mem, a[0], a[1], a[2], fs::join64(a[3], a[4])),
-            181 => self.pwrite(mem, a[0], a[1], a[2], fs::join64(a[3], a[4])),
-            187 => self.sendfile(mem, a[0], a[1], a[2], a[3], false),
-            239 => self.sendfile(mem, a[0], a[1], a[2], a[3], true),
-            6 => self.close(a[0]),
-            19 => self.lseek(a[0], a[1] as i32 as i64, a[2]).and_then(|off| {
-                u32::try_from(off)
-                    .ok()
-                    .filter(|o| *o <= i32::MAX as u32)
-                    .ok_or(Errno::EOVERFLOW)
-            }),
-            140 => self.llseek(mem, a[0], fs::join64(a[2], a[1]), a[3], a[4]),
-            197 => self.fstat(mem, a[0], a[1]),
-            220 => self.getdents(mem, a[0], a[1], a[2], true),
-            141 => self.getdents(mem, a[0], a[1], a[2], false),
-            55 | 221 => self.fcntl(mem, a[0], a[1], a[2]),
-            41 => self.dup(a[0]),
-            63 => self.dup2(a[0], a[1]),
-            330 => self.dup3(a[0], a[1], a[2]),
-            42 => self.pipe(mem, a[0], 0),
-            331 => self.pipe(mem, a[0], a[1]),
-            54 => self.ioctl(mem, a[0], a[1], a[2]),
-            168 | 309 | 414 => self.poll(mem, a[0], a[1]),
-            93 => self.ftruncate(a[0], a[1] as i32 as i64),
-            194 => self.ftruncate(a[0], fs::join64(a[1], a[2])),
-            118 | 148 => self.fsync(a[0], nr == 148),
-            // The guest's writes are already the host kernel's to write back.
-            36 => Ok(0),
-            344 => self.fds.get(a[0]).map(|_| 0),
-            143 => self.fds.get(a[0]).map(|_| 0),
-            250 | 272 => self.fds.get(a[0]).map(|_| 0),
-            // Memory.
-            45 => Ok(self.brk(mem, a[0])),
-            90 => self.old_mmap(mem, a[0]),
-            192 => self.mmap2(mem, a),
-            91 => self.munmap(mem, a[0], a[1]),
-            125 => self.mprotect(mem, a[0], a[1], a[2]),
-            163 => self.mremap(mem, a[0], a[1], a[2], a[3], a[4]),
-            219 => self.madvise(mem, a[0], a[1], a[2]),
-            // Process, time, limits, signals.
-            20 | 224 => Ok(GUEST_PID),
-            258 => Ok(GUEST_PID),
-            64 => Ok(1),
-            24 | 47 | 49 | 50 | 199..=202 => Ok(GUEST_UID),
-            205 | 80 => self.getgroups(mem, a[0], a[1]),
-            // The guest may "change" to its own ids and to nothing else.
-            23 | 46 | 213 | 214 => {
-                if a[0] == GUEST_UID {
-                    Ok(0)
-                } else {
-                    Err(Errno::EPERM)
-                }
-            }
-            13 => self.time(mem, a[0]),
-            78 => self.gettimeofday(mem, a[0], a[1]),
-            265 => self.clock_gettime(mem, a[0], a[1], false),
-            403 => self.clock_gettime(mem, a[0], a[1], true),
-            266 => self.clock_getres(mem, a[0], a[1], false),
-            406 => self.clock_getres(mem, a[0], a[1], true),
-            162 => self.clock_nanosleep(mem, 0, 0, a[0], a[1], false),
-            267 => self.clock_nanosleep(mem, a[0], a[1], a[2], a[3], false),
-            407 => self.clock_nanosleep(mem, a[0], a[1], a[2], a[3], true),
-            158 => Ok(0),
-            116 => self.sysinfo(mem, a[0]),
-            76 | 191 => self.getrlimit(mem, a[0], a[1]),
-            75 => self.setrlimit(mem, a[0], a[1]),
-            340 => self.prlimit64(mem, a[0], a[1], a[2], a[3]),
-            242 => self.sched_getaffinity(mem, a[0], a[1], a[2]),
-            96 => Ok(20),
-            97 => Ok(0),
-            122 => process::uname(mem, a[0]),
-            355 => self.getrandom(mem, a[0], a[1]),
-            172 => match a[0] {
-                // PR_SET_NAME / PR_GET_NAME are harmless; nothing else is offered.
-                15 => Ok(0),
-                16 => guest::store(mem, a[1], b"vmkit\0").map(|_| 0),
-                _ => Err(Errno::EINVAL),
-            },
-            243 => process::set_thread_area(cpu, mem, a[0]),
-            174 => self.rt_sigaction(mem, a[0], a[1], a[2], a[3]),
-            175 => return self.rt_sigprocmask(mem, a[0], a[1], a[2], a[3]),
-            186 => self.sigaltstack(mem, a[0], a[1]),
-            37 => return self.kill(a[0], a[1]),
-            238 => return self.kill(a[0], a[1]),
-            270 => return self.kill(a[1], a[2]),
-            // glibc falls back without these (robust futex lists, restartable sequences).
-            311 | 386 => Err(Errno::ENOSYS),
-            _ => return Handled::Unsupported,
-        };
-        // Linux sends SIGPIPE to a writer whose pipe has no reader left (a guest pipe, or
-        // the host's stdout after `| head` exits); by default it ends the process. Blocked
-        // or ignored, the write fails with EPIPE.
-        const WRITES: [u32; 5] = [4, 146, 181, 187, 239];
-        if r == Err(Errno::EPIPE) && WRITES.contains(&nr) {
-            if let killed @ (Handled::Killed(_) | Handled::Unsupported) =
-                self.kill(GUEST_PID, process::SIGPIPE)
-            {
-                return killed;
-            }
-        }
-        Handled::Value(r)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cpu::{Cpu, EAX, EBP, EBX, ECX, EDI, EDX, ESI};
+    use vmkit_mem::Memory;
     use vmkit_mem::{page, PAGE_SIZE};
 
     /// A small machine: 64 KiB of read-write memory, page 15 read-only, page 14 unmapped;
@@ -506,7 +302,7 @@ mod tests {
             at
         }
 
-        fn call(&mut self, nr: u32, args: &[u32]) -> (SysOutcome, i32) {
+        fn call(&mut self, nr: u32, args: &[u32]) -> (SyscallOutcome, i32) {
             self.cpu.regs[EAX] = nr;
             for (reg, v) in [EBX, ECX, EDX, ESI, EDI, EBP].into_iter().zip(args) {
                 self.cpu.regs[reg] = *v;
@@ -517,7 +313,7 @@ mod tests {
 
         fn ok(&mut self, nr: u32, args: &[u32]) -> i32 {
             let (outcome, r) = self.call(nr, args);
-            assert_eq!(outcome, SysOutcome::Continue);
+            assert_eq!(outcome, SyscallOutcome::Resume);
             r
         }
     }
@@ -625,10 +421,10 @@ mod tests {
     #[test]
     fn exits_signals_and_unknown_calls() {
         let mut r = Rig::new("exit");
-        assert_eq!(r.call(252, &[3]).0, SysOutcome::Exit(3));
-        assert_eq!(r.call(2, &[]).0, SysOutcome::Unsupported(2));
+        assert_eq!(r.call(252, &[3]).0, SyscallOutcome::Exit(3));
+        assert_eq!(r.call(2, &[]).0, SyscallOutcome::Unsupported(2));
         assert_eq!(syscall_name(2), "fork");
-        assert_eq!(r.call(999, &[]).0, SysOutcome::Unsupported(999));
+        assert_eq!(r.call(999, &[]).0, SyscallOutcome::Unsupported(999));
         assert_eq!(r.ok(37, &[GUEST_PID, 0]), 0);
         assert_eq!(r.ok(37, &[4242, 15]), -Errno::ESRCH.0);
         // SIGTERM blocked: pending; unblocking it delivers it and the default action ends
@@ -636,6 +432,9 @@ mod tests {
         r.mem.poke(BUF as u64, &(1u64 << 14).to_le_bytes()).unwrap();
         assert_eq!(r.ok(175, &[0, BUF, 0, 8]), 0);
         assert_eq!(r.ok(37, &[GUEST_PID, 15]), 0);
-        assert_eq!(r.call(175, &[1, BUF, 0, 8]).0, SysOutcome::Exit(128 + 15));
+        assert_eq!(
+            r.call(175, &[1, BUF, 0, 8]).0,
+            SyscallOutcome::Exit(128 + 15)
+        );
     }
 }

@@ -2,107 +2,25 @@
 //! `openat(AT_FDCWD, "/etc/passwd", O_RDONLY|O_LARGEFILE) = -1 EACCES (Permission denied:
 //! outside the sandbox)`. Arguments are decoded from a per-call signature; strings and
 //! buffers are read from guest memory after the call (so `read` shows what it read).
+//!
+//! A call's signature (a column of [`super::syscalls`]' table) has one character per
+//! argument: `d` signed, `u` unsigned, `x` hex, `p` pointer, `f` descriptor, `s` path, `o`
+//! open flags, `M` mode when the previous flags create, `m` mode, `w` input buffer (length
+//! in the next argument), `r` output buffer (length = result), `R` string written by the
+//! call, `L` 64-bit value in two arguments, `W` lseek whence, `a` `*at` flags, `k` access
+//! mode, `F` fcntl command, `I` ioctl request, `c` clock, `S` signal, `P` pipe descriptor
+//! pair.
 
-use super::fd::flags::*;
+use super::fs::fd::flags::*;
 use super::fs::{join64, AT_FDCWD};
-use super::process::signal_name;
-use super::{syscall_name, Handled, Linux};
+use super::signal::signal_name;
+use super::syscalls::{returns_address, strace_signature};
+use super::{syscall_name, Completion, Linux};
 use std::fmt::Write;
 use vmkit_mem::Memory;
 
 /// How many bytes of a buffer are shown before `...`.
 const SHOWN: usize = 32;
-
-/// The arguments of call `nr`, one character each:
-/// `d` signed, `u` unsigned, `x` hex, `p` pointer, `f` descriptor, `s` path, `o` open flags,
-/// `M` mode when the previous flags create, `m` mode, `w` input buffer (length in the next
-/// argument), `r` output buffer (length = result), `R` string written by the call, `L` 64-bit
-/// value in two arguments, `W` lseek whence, `a` `*at` flags, `k` access mode, `F` fcntl
-/// command, `I` ioctl request, `c` clock, `S` signal, `P` pipe descriptor pair.
-fn signature(nr: u32) -> &'static str {
-    match nr {
-        1 | 252 => "d",
-        3 => "fru",
-        4 => "fwu",
-        5 => "soM",
-        295 => "fsoM",
-        6 | 41 | 118 | 148 | 133 => "f",
-        19 => "fdW",
-        140 => "fLpW",
-        195 | 196 => "sp",
-        197 => "fp",
-        300 => "fspa",
-        383 => "fsaxp",
-        33 => "sk",
-        307 => "fsk",
-        439 => "fska",
-        85 => "sru",
-        305 => "fsru",
-        183 => "Ru",
-        12 | 40 | 10 => "s",
-        39 | 15 | 8 => "sm",
-        296 | 306 => "fsm",
-        452 => "fsma",
-        94 => "fm",
-        301 => "fsa",
-        38 => "ss",
-        302 => "fsfs",
-        353 => "fsfsx",
-        320 | 412 => "fspa",
-        92 => "sd",
-        193 => "sL",
-        93 => "fd",
-        194 => "fL",
-        60 => "m",
-        182 | 212 | 16 | 198 => "sdd",
-        95 | 207 => "fdd",
-        298 => "fsdda",
-        83 | 9 => "ss",
-        304 => "sfs",
-        303 => "fsfsa",
-        36 => "",
-        344 => "f",
-        145 | 146 => "fpd",
-        180 => "fruL",
-        181 => "fwuL",
-        187 | 239 => "ffpu",
-        220 | 141 => "fpu",
-        55 | 221 => "fFx",
-        63 => "ff",
-        330 => "ffo",
-        42 => "P",
-        331 => "Po",
-        54 => "fIp",
-        143 => "fx",
-        45 | 90 | 243 | 258 | 116 | 122 | 13 => "p",
-        192 => "puxxfx",
-        91 | 311 => "pu",
-        125 => "pux",
-        163 => "puux",
-        219 => "pud",
-        20 | 224 | 64 | 24 | 47 | 49 | 50 | 199..=202 | 158 => "",
-        205 | 80 => "dp",
-        23 | 46 | 213 | 214 => "d",
-        78 | 162 | 186 => "pp",
-        265 | 403 | 266 | 406 => "cp",
-        267 | 407 => "cdpp",
-        76 | 191 | 75 => "dp",
-        340 => "ddpp",
-        242 => "dup",
-        96 => "dd",
-        97 => "ddd",
-        355 => "pux",
-        172 => "dx",
-        174 => "Sppu",
-        175 => "dppu",
-        37 | 238 => "dS",
-        270 => "ddS",
-        386 => "puxx",
-        250 => "fxxx",
-        272 => "fxxxxx",
-        _ => "xxx",
-    }
-}
 
 /// The first `limit` bytes in strace's quoting (C escapes, octal for the rest), then `...`
 /// if `more`.
@@ -323,22 +241,17 @@ fn argument(
     }
 }
 
-/// Whether the call returns an address (shown in hex).
-fn returns_address(nr: u32) -> bool {
-    matches!(nr, 45 | 90 | 192 | 163)
-}
-
 /// Writes the `--strace` line for a finished call.
-pub(super) fn log(linux: &Linux, nr: u32, a: [u32; 6], handled: &Handled, mem: &Memory) {
-    let result = match handled {
-        Handled::Value(Ok(v)) if returns_address(nr) => Some(*v as i64),
-        Handled::Value(Ok(v)) => Some(*v as i32 as i64),
+pub(super) fn log(linux: &Linux, nr: u32, a: [u32; 6], completion: &Completion, mem: &Memory) {
+    let result = match completion {
+        Completion::Returned(Ok(v)) if returns_address(nr) => Some(*v as i64),
+        Completion::Returned(Ok(v)) => Some(*v as i32 as i64),
         _ => None,
     };
     let mut args = Vec::new();
     let mut k = 0;
     let mut prev = 0;
-    for kind in signature(nr).chars() {
+    for kind in strace_signature(nr).chars() {
         if k >= 6 {
             break;
         }
@@ -349,23 +262,23 @@ pub(super) fn log(linux: &Linux, nr: u32, a: [u32; 6], handled: &Handled, mem: &
         args.push(argument(kind, &a, &mut k, prev, result, mem));
         prev = raw;
     }
-    let shown = match handled {
-        Handled::Value(Ok(v)) if returns_address(nr) => format!("{v:#x}"),
-        Handled::Value(Ok(v)) => (*v as i32).to_string(),
-        Handled::Value(Err(e)) => match linux.note {
+    let shown = match completion {
+        Completion::Returned(Ok(v)) if returns_address(nr) => format!("{v:#x}"),
+        Completion::Returned(Ok(v)) => (*v as i32).to_string(),
+        Completion::Returned(Err(e)) => match linux.note {
             Some(note) => format!("-1 {} ({}: {note})", e.name(), e.message()),
             None => format!("-1 {} ({})", e.name(), e.message()),
         },
-        Handled::Exit(_) | Handled::Killed(_) => "?".into(),
-        Handled::Unsupported => match linux.note {
+        Completion::Exited(_) | Completion::Killed(_) => "?".into(),
+        Completion::Unsupported => match linux.note {
             Some(note) => format!("? (unsupported: {note})"),
             None => "? (unsupported system call)".into(),
         },
     };
     eprintln!("{}({}) = {shown}", syscall_name(nr), args.join(", "));
-    match handled {
-        Handled::Exit(code) => eprintln!("+++ exited with {} +++", code & 0xff),
-        Handled::Killed(sig) => eprintln!("+++ killed by {} +++", signal_name(*sig as u32)),
+    match completion {
+        Completion::Exited(code) => eprintln!("+++ exited with {} +++", code & 0xff),
+        Completion::Killed(sig) => eprintln!("+++ killed by {} +++", signal_name(*sig as u32)),
         _ => {}
     }
 }

@@ -3,7 +3,6 @@
 
 use super::X86Machine;
 use crate::cpu::Cpu;
-use crate::lazy::Lazy;
 
 /// A snapshot of the CPU state for [`X86Machine::restore_context`]: the general registers,
 /// eip, eflags, the segment selectors and bases (TLS descriptors included), the x87 state
@@ -93,7 +92,6 @@ impl X86Machine {
     /// another); the run goes on from its eip.
     pub fn restore_context(&mut self, context: &X86Context) {
         self.cpu = context.cpu.clone();
-        self.lazy = Lazy::default();
     }
 
     /// The register called `name` (any of [`REGISTER_NAMES`], case-insensitive), or `None`
@@ -137,10 +135,7 @@ impl X86Machine {
             Register::Gpr16(i) => cpu.regs[i] = (cpu.regs[i] & !0xFFFF) | (value & 0xFFFF),
             Register::Gpr8(i) => cpu.set_reg8(i, value),
             Register::Eip => cpu.eip = value,
-            Register::Eflags => {
-                self.lazy = Lazy::default();
-                cpu.eflags = value;
-            }
+            Register::Eflags => cpu.eflags = value,
             Register::Selector(i) => cpu.selectors[i] = value as u16,
             Register::SegmentBase(i) => cpu.seg_base[i] = value,
             Register::X87Control => cpu.fpu.cw = value as u16,

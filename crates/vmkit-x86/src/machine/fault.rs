@@ -3,8 +3,8 @@
 //! the block decoder report.
 
 use super::X86Machine;
-use crate::block::{Block, BlockEnd};
 use crate::cpu::Cpu;
+use crate::engine::DecodeFailure;
 use crate::exec::ExecError;
 use std::fmt;
 use vmkit_mem::MemError;
@@ -59,17 +59,13 @@ impl X86FaultKind {
         }
     }
 
-    /// The fault that ends a block which could not be decoded to its end, if it is one.
-    pub(super) fn of_block_tail(block: &Block) -> Option<X86FaultKind> {
-        match &block.tail {
-            BlockEnd::Normal => None,
-            BlockEnd::FetchFault(e) => Some(X86FaultKind::Memory(e.clone())),
-            BlockEnd::Invalid { bytes, .. } => {
+    /// The fault of code that could not be fetched or decoded.
+    pub(super) fn of_decode_failure(failure: DecodeFailure) -> X86FaultKind {
+        match failure {
+            DecodeFailure::Fetch(e) => X86FaultKind::Memory(e),
+            DecodeFailure::Invalid { bytes, .. } => {
                 let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                Some(X86FaultKind::IllegalInstruction(format!(
-                    "bytes {} do not decode",
-                    hex.join(" ")
-                )))
+                X86FaultKind::IllegalInstruction(format!("bytes {} do not decode", hex.join(" ")))
             }
         }
     }

@@ -4,6 +4,7 @@
 
 use super::X86Machine;
 use crate::cpu::{Cpu, ESP};
+use crate::linux::loader::ElfError;
 use vmkit_mem::{page, MemError};
 
 impl X86Machine {
@@ -29,22 +30,16 @@ impl X86Machine {
         bytes: &[u8],
         argv: &[String],
         envp: &[String],
-    ) -> Result<(), crate::elf::ElfError> {
-        let elf = crate::elf::load(&mut self.mem, bytes)?;
-        let esp = crate::linux_process::build_stack(
+    ) -> Result<(), ElfError> {
+        self.os.load_program(
+            &mut self.cpu,
             &mut self.mem,
-            &elf,
+            bytes,
             argv,
             envp,
             crate::cpuid::FEATURES_EDX,
-        )
-        .map_err(|e| crate::elf::ElfError::BadSegment(e.to_string()))?;
-        self.cache.flush(&mut self.mem);
-        self.cpu = Cpu::default();
-        self.cpu.regs[ESP] = esp;
-        self.cpu.eip = elf.entry;
-        self.os.brk_start = elf.brk_start;
-        self.os.brk = elf.brk_start;
+        )?;
+        self.engines.flush(&mut self.mem);
         Ok(())
     }
 }

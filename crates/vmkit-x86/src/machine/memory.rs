@@ -10,7 +10,7 @@ impl X86Machine {
     /// 0 unmaps, `page::MAPPED` alone maps with no access). The contents stay as they were.
     pub fn map(&mut self, addr: u32, len: u32, perms: u8) {
         self.mem.protect(addr as u64, len as u64, perms);
-        self.cache.flush(&mut self.mem);
+        self.engines.flush(&mut self.mem);
     }
 
     /// Unicorn's `mem_unmap`, Linux's `munmap`: unmaps the pages overlapping
@@ -29,7 +29,7 @@ impl X86Machine {
     /// ```
     pub fn unmap(&mut self, addr: u32, len: u32) {
         self.mem.unmap(addr as u64, len as u64);
-        self.cache.flush(&mut self.mem);
+        self.engines.flush(&mut self.mem);
     }
 
     /// Unicorn's `mem_regions`: the mapped address ranges in ascending order, each a run of
@@ -64,9 +64,7 @@ impl X86Machine {
     /// address space.
     pub fn write_memory(&mut self, addr: u32, bytes: &[u8]) -> Result<(), MemError> {
         self.mem.poke(addr as u64, bytes)?;
-        if self.mem.code_written {
-            self.code_written();
-        }
+        self.engines.drop_written_code(&mut self.mem);
         Ok(())
     }
 }

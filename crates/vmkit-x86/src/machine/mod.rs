@@ -32,9 +32,8 @@ pub use hooks::{
 };
 pub use run::X86Exit;
 
-use crate::block::BlockCache;
 use crate::cpu::Cpu;
-use crate::lazy::Lazy;
+use crate::engine::{Engine, Engines};
 use crate::linux::Linux;
 use hooks::Hooks;
 use vmkit_mem::{Memory, ReserveError};
@@ -54,32 +53,18 @@ pub const ADDRESS_SPACE: u64 = 1 << 32;
 /// assert_eq!(vm.run(), X86Exit::Exited(42));
 /// ```
 pub struct X86Machine {
-    /// Registers and flags (EFLAGS exact between runs; during one, `lazy` holds the status
-    /// flags of the last flag-setting micro-op).
+    /// Registers and flags.
     cpu: Cpu,
     /// Guest memory (the whole 32-bit address space; unmapped pages fault).
     mem: Memory,
-    /// Decoded blocks, dropped when the guest writes over or unmaps their code.
-    cache: BlockCache,
+    /// The engines and the decoded code they share, dropped when the guest writes over or
+    /// unmaps it.
+    engines: Engines,
     /// The Linux personality: process state and system calls.
     os: Linux,
     /// Instructions executed so far.
     steps: u64,
-    /// Lazily computed status flags of the fast engine.
-    lazy: Lazy,
-    engine: Engine,
     hooks: Hooks,
-}
-
-/// How [`X86Machine`] executes instructions.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Engine {
-    /// Translated micro-ops with lazy flags (the default).
-    #[default]
-    Fast,
-    /// Every instruction through the reference semantics, flags computed eagerly: slower,
-    /// for cross-checking the fast engine.
-    Reference,
 }
 
 impl Default for X86Machine {
@@ -114,11 +99,9 @@ impl X86Machine {
         Ok(X86Machine {
             cpu: Cpu::default(),
             mem,
-            cache: BlockCache::default(),
+            engines: Engines::default(),
             os: Linux::default(),
             steps: 0,
-            lazy: Lazy::default(),
-            engine: Engine::Fast,
             hooks: Hooks::default(),
         })
     }
@@ -149,13 +132,7 @@ impl X86Machine {
 
     /// Chooses the execution engine (see [`Engine`]).
     pub fn set_engine(&mut self, engine: Engine) {
-        self.lazy.sync(&mut self.cpu.eflags);
-        self.engine = engine;
-    }
-
-    /// The execution engine in use.
-    pub fn engine(&self) -> Engine {
-        self.engine
+        self.engines.select(engine);
     }
 
     /// Instructions executed so far.

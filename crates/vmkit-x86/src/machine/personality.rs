@@ -27,7 +27,7 @@ impl X86Machine {
 
     /// Logs every system call to stderr, as `strace` does.
     pub fn set_strace(&mut self, on: bool) {
-        self.os.strace = on;
+        self.os.set_strace(on);
     }
 
     /// Sets the file-system policy the guest's file calls go through; the working directory

@@ -2,11 +2,10 @@
 //! a store into decoded code, a hook), hands it to the Linux personality or the hooks, and
 //! turns what ends the run into an [`X86Exit`].
 
-use super::{Engine, X86Machine};
-use crate::block::BlockEnd;
+use super::X86Machine;
 use crate::cpu::EAX;
-use crate::engine::{run, Stop};
-use crate::linux::{self, SysOutcome};
+use crate::engine::{EngineEvent, EngineFault, EngineStop};
+use crate::linux::{self, Kernel, SyscallOutcome};
 use crate::machine::fault::{X86Fault, X86FaultKind};
 use crate::machine::hooks::{HookAction, InvalidAccess, InvalidAccessAction, MemAccess};
 
@@ -58,9 +57,7 @@ impl X86Machine {
     /// assert_eq!((vm.cpu().eip, vm.read_register("eax")), (0x1005, Some(5)));
     /// ```
     pub fn run_for(&mut self, max_steps: u64) -> X86Exit {
-        let exit = self.run_loop(max_steps, None);
-        self.lazy.sync(&mut self.cpu.eflags);
-        exit
+        self.run_loop(max_steps, None)
     }
 
     /// Unicorn's `emu_start`: runs from `begin` until eip reaches `until` (before executing
@@ -79,9 +76,7 @@ impl X86Machine {
     /// ```
     pub fn run_from(&mut self, begin: u32, until: Option<u32>, max_steps: u64) -> X86Exit {
         self.cpu.eip = begin;
-        let exit = self.run_loop(max_steps, until);
-        self.lazy.sync(&mut self.cpu.eflags);
-        exit
+        self.run_loop(max_steps, until)
     }
 
     /// Before one instrumented instruction: code and interrupt hooks, and the memory
@@ -89,8 +84,7 @@ impl X86Machine {
     /// replaced the instruction.
     fn before_instruction(&mut self) -> Result<Option<Vec<MemAccess>>, X86Exit> {
         let eip = self.cpu.eip;
-        let id = self.cache.lookup(&mut self.mem, eip);
-        let Some(insn) = self.cache.get(id).insns.first().copied() else {
+        let Some(insn) = self.engines.first_instruction(&mut self.mem, eip) else {
             // Nothing decodes here: the run faults without calling hooks.
             return Ok(Some(Vec::new()));
         };
@@ -129,10 +123,8 @@ impl X86Machine {
 
     fn run_loop(&mut self, max_steps: u64, until: Option<u32>) -> X86Exit {
         let instrumented = until.is_some() || self.hooks.any_per_instruction();
-        if self.mem.code_written {
-            // The embedder wrote over decoded code between runs.
-            self.code_written();
-        }
+        // The embedder may have written over decoded code between runs.
+        self.engines.drop_written_code(&mut self.mem);
         let mut left = max_steps;
         loop {
             if left == 0 {
@@ -152,49 +144,45 @@ impl X86Machine {
                     Ok(Some(a)) => accesses = a,
                 }
             }
-            let (stop, id, done) = run(
-                &mut self.cpu,
-                &mut self.mem,
-                &mut self.lazy,
-                &mut self.cache,
-                if instrumented { 1 } else { left },
-                instrumented || self.engine == Engine::Reference,
-            );
+            let mut budget = if instrumented { 1 } else { left };
+            let before = budget;
+            let stop = self
+                .engines
+                .run(&mut self.cpu, &mut self.mem, &mut budget, instrumented);
+            let done = before - budget;
             left -= done;
             self.steps += done;
             if !accesses.is_empty()
-                && !matches!(stop, Stop::Fault(..) | Stop::Privileged(_))
+                && !matches!(
+                    stop,
+                    EngineStop::Fault(EngineFault::Exec(_) | EngineFault::Privileged)
+                )
                 && self
                     .hooks
                     .on_mem(&mut self.cpu, &mut self.mem, &mut accesses)
             {
                 // A store into decoded code must still drop that code.
-                if matches!(stop, Stop::CodeWritten(_)) {
-                    self.code_written();
+                if matches!(stop, EngineStop::CodeWritten) {
+                    self.engines.drop_written_code(&mut self.mem);
                 }
                 return X86Exit::Stopped;
             }
-            let block = self.cache.get(id);
             let exit = match stop {
-                Stop::Jump(_) => None,
-                Stop::Ran(n) if n == block.uops.len() => match X86FaultKind::of_block_tail(block) {
-                    Some(kind) => {
-                        if let BlockEnd::Invalid { addr, .. } = block.tail {
-                            self.cpu.eip = addr;
-                        }
-                        self.fault_or_retry(kind)
-                    }
-                    None => None,
-                },
-                Stop::Ran(_) => None,
-                Stop::CodeWritten(_) => {
-                    self.code_written();
+                EngineStop::BudgetSpent => None,
+                EngineStop::CodeWritten => {
+                    self.engines.drop_written_code(&mut self.mem);
                     None
                 }
-                Stop::Fault(_, e) => self.fault_or_retry(X86FaultKind::of_exec_error(e)),
-                Stop::Privileged(_) => Some(self.fault_exit(X86FaultKind::Privileged)),
-                Stop::Syscall(i) => {
-                    let at = block.insns[i].ip32();
+                EngineStop::Fault(EngineFault::Undecodable(failure)) => {
+                    self.fault_or_retry(X86FaultKind::of_decode_failure(failure))
+                }
+                EngineStop::Fault(EngineFault::Exec(e)) => {
+                    self.fault_or_retry(X86FaultKind::of_exec_error(e))
+                }
+                EngineStop::Fault(EngineFault::Privileged) => {
+                    Some(self.fault_exit(X86FaultKind::Privileged))
+                }
+                EngineStop::Event(EngineEvent::Syscall { at }) => {
                     self.system_call(at, instrumented)
                 }
             };
@@ -207,7 +195,6 @@ impl X86Machine {
     /// The system call of the `int 0x80` at `at` (eip is past it): the system-call hooks
     /// when the run is `instrumented`, then the Linux personality. `None`: run on.
     fn system_call(&mut self, at: u32, instrumented: bool) -> Option<X86Exit> {
-        self.lazy.sync(&mut self.cpu.eflags);
         if instrumented {
             let nr = self.cpu.regs[EAX];
             let (action, stop) = self.hooks.on_event(true, &mut self.cpu, &mut self.mem, nr);
@@ -218,14 +205,14 @@ impl X86Machine {
                 return None;
             }
         }
-        let outcome = self.os.syscall(&mut self.cpu, &mut self.mem);
-        if std::mem::take(&mut self.os.flush_code) {
-            self.cache.flush(&mut self.mem);
-        }
-        match outcome {
-            SysOutcome::Continue => None,
-            SysOutcome::Exit(code) => Some(X86Exit::Exited(code)),
-            SysOutcome::Unsupported(nr) => {
+        match self.os.syscall(&mut self.cpu, &mut self.mem) {
+            SyscallOutcome::Resume => None,
+            SyscallOutcome::InvalidateCode(range) => {
+                self.engines.invalidate(&mut self.mem, range);
+                None
+            }
+            SyscallOutcome::Exit(code) => Some(X86Exit::Exited(code)),
+            SyscallOutcome::Unsupported(nr) => {
                 self.cpu.eip = at;
                 Some(self.fault_exit(X86FaultKind::UnsupportedSyscall {
                     nr,
@@ -243,7 +230,6 @@ impl X86Machine {
             // Guest addresses are 32-bit; only a fault past the end is reported beyond.
             let addr = error.addr().min(u32::MAX as u64) as u32;
             if self.hooks.wants_invalid(addr) {
-                self.lazy.sync(&mut self.cpu.eflags);
                 let access = InvalidAccess {
                     eip: self.cpu.eip,
                     addr,
@@ -256,7 +242,7 @@ impl X86Machine {
                 }
                 if action == InvalidAccessAction::Retry {
                     // The hook may have mapped code: blocks decoded up to the fault go.
-                    self.cache.flush(&mut self.mem);
+                    self.engines.flush(&mut self.mem);
                     return None;
                 }
             }
@@ -264,14 +250,7 @@ impl X86Machine {
         Some(self.fault_exit(kind))
     }
 
-    /// Drops the decoded code the guest has just written over.
-    pub(super) fn code_written(&mut self) {
-        let (lo, hi) = self.mem.code_write_range;
-        self.cache.invalidate(&mut self.mem, lo, hi);
-    }
-
     fn fault_exit(&mut self, kind: X86FaultKind) -> X86Exit {
-        self.lazy.sync(&mut self.cpu.eflags);
         X86Exit::Fault(self.fault(kind))
     }
 }

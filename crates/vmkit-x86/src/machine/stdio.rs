@@ -5,16 +5,16 @@ use super::X86Machine;
 impl X86Machine {
     /// Keeps guest stdout in memory (read it with [`X86Machine::output`]).
     pub fn capture_output(&mut self) {
-        self.os.streams.stdout = Some(Vec::new());
+        self.os.capture_stdout();
     }
 
     /// Captured stdout.
     pub fn output(&self) -> &[u8] {
-        self.os.streams.stdout.as_deref().unwrap_or(&[])
+        self.os.captured_stdout()
     }
 
     /// Guest stdin reads these bytes, then end of file.
     pub fn set_stdin(&mut self, bytes: &[u8]) {
-        self.os.streams.stdin = Some(bytes.iter().copied().collect());
+        self.os.set_stdin(bytes);
     }
 }

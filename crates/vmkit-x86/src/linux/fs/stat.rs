@@ -87,8 +87,8 @@ impl FileStat {
             } else {
                 1
             },
-            uid: super::GUEST_UID,
-            gid: super::GUEST_UID,
+            uid: crate::linux::GUEST_UID,
+            gid: crate::linux::GUEST_UID,
             rdev,
             blksize: 4096,
             ..FileStat::default()

@@ -1,4 +1,4 @@
-//! Lazy status flags for the fast engine.
+//! LazyFlags status flags for the fast engine.
 //!
 //! A flag-setting instruction on the fast path records its operation, width, operands and
 //! result instead of computing EFLAGS. The flags are computed only when something reads
@@ -12,7 +12,7 @@ use crate::alu::{self, Width, CF};
 
 /// Which operation last set the status flags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum CcOp {
+pub(crate) enum FlagOp {
     /// The status flags in `Cpu::eflags` are current.
     Eager,
     /// `a + b`.
@@ -33,9 +33,9 @@ pub(crate) enum CcOp {
 
 /// The recorded flag-setting operation.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Lazy {
+pub(crate) struct LazyFlags {
     /// What set the flags.
-    pub op: CcOp,
+    pub op: FlagOp,
     /// Operand width.
     pub w: Width,
     /// First operand (masked to `w`).
@@ -48,10 +48,10 @@ pub(crate) struct Lazy {
     pub cin: u32,
 }
 
-impl Default for Lazy {
+impl Default for LazyFlags {
     fn default() -> Self {
-        Lazy {
-            op: CcOp::Eager,
+        LazyFlags {
+            op: FlagOp::Eager,
             w: Width::D32,
             a: 0,
             b: 0,
@@ -61,12 +61,12 @@ impl Default for Lazy {
     }
 }
 
-impl Lazy {
+impl LazyFlags {
     /// Records an operation; `cin` is the carry in (`adc`/`sbb`) or the CF that
     /// `inc`/`dec` keep, 0 otherwise.
     #[inline(always)]
-    pub fn set(&mut self, op: CcOp, w: Width, a: u32, b: u32, r: u32, cin: u32) {
-        *self = Lazy {
+    pub fn set(&mut self, op: FlagOp, w: Width, a: u32, b: u32, r: u32, cin: u32) {
+        *self = LazyFlags {
             op,
             w,
             a,
@@ -83,23 +83,23 @@ impl Lazy {
         let (w, a, b) = (self.w, self.a, self.b);
         let with_cf = (eflags & !CF) | self.cin;
         match self.op {
-            CcOp::Eager => eflags,
-            CcOp::Add => alu::add(w, a, b, eflags).1,
-            CcOp::Adc => alu::adc(w, a, b, with_cf).1,
-            CcOp::Sub => alu::sub(w, a, b, eflags).1,
-            CcOp::Sbb => alu::sbb(w, a, b, with_cf).1,
-            CcOp::Logic => alu::or(w, self.r, 0, eflags).1,
-            CcOp::Inc => alu::inc(w, a, with_cf).1,
-            CcOp::Dec => alu::dec(w, a, with_cf).1,
+            FlagOp::Eager => eflags,
+            FlagOp::Add => alu::add(w, a, b, eflags).1,
+            FlagOp::Adc => alu::adc(w, a, b, with_cf).1,
+            FlagOp::Sub => alu::sub(w, a, b, eflags).1,
+            FlagOp::Sbb => alu::sbb(w, a, b, with_cf).1,
+            FlagOp::Logic => alu::or(w, self.r, 0, eflags).1,
+            FlagOp::Inc => alu::inc(w, a, with_cf).1,
+            FlagOp::Dec => alu::dec(w, a, with_cf).1,
         }
     }
 
     /// Folds the recorded operation into `eflags` and forgets it.
     #[inline]
     pub fn sync(&mut self, eflags: &mut u32) {
-        if self.op != CcOp::Eager {
+        if self.op != FlagOp::Eager {
             *eflags = self.eflags(*eflags);
-            self.op = CcOp::Eager;
+            self.op = FlagOp::Eager;
         }
     }
 
@@ -108,13 +108,13 @@ impl Lazy {
     pub fn cf(&self, eflags: u32) -> u32 {
         let m = self.w.mask();
         match self.op {
-            CcOp::Eager => eflags & CF,
-            CcOp::Add => (self.r < self.a) as u32,
-            CcOp::Sub => (self.a < self.b) as u32,
-            CcOp::Logic => 0,
-            CcOp::Inc | CcOp::Dec => self.cin,
-            CcOp::Adc => ((self.a as u64 + self.b as u64 + self.cin as u64) > m as u64) as u32,
-            CcOp::Sbb => ((self.a as u64) < self.b as u64 + self.cin as u64) as u32,
+            FlagOp::Eager => eflags & CF,
+            FlagOp::Add => (self.r < self.a) as u32,
+            FlagOp::Sub => (self.a < self.b) as u32,
+            FlagOp::Logic => 0,
+            FlagOp::Inc | FlagOp::Dec => self.cin,
+            FlagOp::Adc => ((self.a as u64 + self.b as u64 + self.cin as u64) > m as u64) as u32,
+            FlagOp::Sbb => ((self.a as u64) < self.b as u64 + self.cin as u64) as u32,
         }
     }
 
@@ -123,7 +123,7 @@ impl Lazy {
     pub fn cond(&self, cc: u8, eflags: u32) -> bool {
         let w = self.w;
         let holds = match self.op {
-            CcOp::Sub => match cc >> 1 {
+            FlagOp::Sub => match cc >> 1 {
                 1 => self.a < self.b,
                 2 => self.r == 0,
                 3 => self.a <= self.b,
@@ -132,14 +132,14 @@ impl Lazy {
                 7 => w.sign_extend(self.a) <= w.sign_extend(self.b),
                 _ => alu::condition(cc & !1, self.eflags(eflags)),
             },
-            CcOp::Logic => match cc >> 1 {
+            FlagOp::Logic => match cc >> 1 {
                 0 | 1 => false,
                 2 | 3 => self.r == 0,
                 4 | 6 => w.sign_extend(self.r) < 0,
                 7 => w.sign_extend(self.r) <= 0,
                 _ => alu::condition(cc & !1, self.eflags(eflags)),
             },
-            CcOp::Eager => alu::condition(cc & !1, eflags),
+            FlagOp::Eager => alu::condition(cc & !1, eflags),
             _ => match cc >> 1 {
                 2 => self.r == 0,
                 4 => w.sign_extend(self.r) < 0,
@@ -174,13 +174,13 @@ mod tests {
             0x1234_5678,
         ];
         let ops = [
-            CcOp::Add,
-            CcOp::Adc,
-            CcOp::Sub,
-            CcOp::Sbb,
-            CcOp::Logic,
-            CcOp::Inc,
-            CcOp::Dec,
+            FlagOp::Add,
+            FlagOp::Adc,
+            FlagOp::Sub,
+            FlagOp::Sbb,
+            FlagOp::Logic,
+            FlagOp::Inc,
+            FlagOp::Dec,
         ];
         for w in Width::ALL {
             for &a in &values {
@@ -190,16 +190,16 @@ mod tests {
                             let (a, b) = (a & w.mask(), b & w.mask());
                             let fl = 0x202 | cin;
                             let r = match op {
-                                CcOp::Add => alu::add(w, a, b, fl).0,
-                                CcOp::Adc => alu::adc(w, a, b, fl).0,
-                                CcOp::Sub => alu::sub(w, a, b, fl).0,
-                                CcOp::Sbb => alu::sbb(w, a, b, fl).0,
-                                CcOp::Logic => alu::and(w, a, b, fl).0,
-                                CcOp::Inc => alu::inc(w, a, fl).0,
-                                CcOp::Dec => alu::dec(w, a, fl).0,
-                                CcOp::Eager => unreachable!(),
+                                FlagOp::Add => alu::add(w, a, b, fl).0,
+                                FlagOp::Adc => alu::adc(w, a, b, fl).0,
+                                FlagOp::Sub => alu::sub(w, a, b, fl).0,
+                                FlagOp::Sbb => alu::sbb(w, a, b, fl).0,
+                                FlagOp::Logic => alu::and(w, a, b, fl).0,
+                                FlagOp::Inc => alu::inc(w, a, fl).0,
+                                FlagOp::Dec => alu::dec(w, a, fl).0,
+                                FlagOp::Eager => unreachable!(),
                             };
-                            let lazy = Lazy {
+                            let lazy = LazyFlags {
                                 op,
                                 w,
                                 a,

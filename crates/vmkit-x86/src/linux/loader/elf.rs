@@ -181,7 +181,7 @@ pub fn load(mem: &mut Memory, bytes: &[u8]) -> Result<LoadedElf, ElfError> {
                     )));
                 }
                 let end = vaddr + memsz;
-                if end > crate::linux_process::STACK_LIMIT as u64 {
+                if end > crate::linux::STACK_LIMIT as u64 {
                     return Err(ElfError::BadSegment(format!(
                         "segment {vaddr:#x}..{end:#x} reaches the stack area"
                     )));

@@ -1,15 +1,22 @@
-//! System calls that take paths: `open`, `stat`, `access`, `readlink`, `getcwd`/`chdir`,
+//! The file system: descriptors and open files (`fd`), calls on descriptors (`io`), `stat`
+//! layouts (`stat`), the sandbox every path goes through (`sandbox`), and here the system
+//! calls that take paths: `open`, `stat`, `access`, `readlink`, `getcwd`/`chdir`,
 //! `mkdir`, `unlink`/`rmdir`, `rename`, `chmod`, `utimensat`, `truncate`, `chown`, `symlink`,
 //! `link`. Every path goes through [`Sandbox::resolve`](super::Sandbox::resolve), which walks
 //! it without letting the host follow links; every operation then acts on the
 //! [`HostEntry`] it returned (directory descriptor and name, final link never followed), so
 //! the object changed is the object checked. Writes also go through the write checks.
 
+pub(super) mod fd;
+pub(super) mod io;
+pub mod sandbox;
+pub mod stat;
+
 use super::errno::Errno;
-use super::fd::{flags::*, DirStream, Node, OpenFile};
-use super::sandbox::{normalize, set_file_times, HostEntry, OpenHow, PathError, Resolved, Sandbox};
-use super::stat::{mode, FileStat};
 use super::{guest, Linux};
+use fd::{flags::*, DirStream, Node, OpenFile};
+use sandbox::{normalize, set_file_times, HostEntry, OpenHow, PathError, Resolved, Sandbox};
+use stat::{mode, FileStat};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -403,6 +410,11 @@ impl Linux {
         Ok(n as u32)
     }
 
+    /// `umask`: sets the file-creation mask and answers the old one.
+    pub(super) fn set_umask(&mut self, mask: u32) -> Result<u32, Errno> {
+        Ok(std::mem::replace(&mut self.umask, mask & 0o777))
+    }
+
     /// `getcwd`: the guest's working directory (the kernel's return value counts the NUL).
     pub(super) fn getcwd(&mut self, mem: &mut Memory, buf: u32, size: u32) -> Result<u32, Errno> {
         let mut bytes = self.cwd.as_os_str().as_bytes().to_vec();
@@ -774,4 +786,15 @@ pub(super) enum ChownTarget {
         /// Whether a final symbolic link is followed.
         follow: bool,
     },
+}
+
+impl ChownTarget {
+    /// The object at `path` (relative to `dirfd`), its final link followed or not.
+    pub(super) fn path(dirfd: u32, path: u32, follow: bool) -> ChownTarget {
+        ChownTarget::Path {
+            dirfd,
+            path,
+            follow,
+        }
+    }
 }

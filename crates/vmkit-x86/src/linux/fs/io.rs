@@ -2,11 +2,11 @@
 //! `sendfile`, `lseek`, `fstat`, `getdents`, `fcntl`, `dup`, `pipe`, `ioctl`, `ftruncate`,
 //! `fsync`, `close`.
 
-use super::errno::Errno;
 use super::fd::{flags::*, DirEntry, FdTable, Node, OpenFile, Shared};
 use super::sandbox::Device;
 use super::stat::{dirent_kind, mode, FileStat};
-use super::{fs, guest, Linux};
+use crate::linux::errno::Errno;
+use crate::linux::{fs, guest, Linux};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
@@ -87,7 +87,7 @@ impl Linux {
     }
 
     /// Fills `buf` with pseudo-random bytes (deterministic: runs are reproducible).
-    pub(super) fn fill_random(&mut self, buf: &mut [u8]) {
+    pub(in crate::linux) fn fill_random(&mut self, buf: &mut [u8]) {
         for b in buf {
             *b = self.next_random();
         }
@@ -172,7 +172,7 @@ impl Linux {
     }
 
     /// `read`.
-    pub(super) fn read(
+    pub(in crate::linux) fn read(
         &mut self,
         mem: &mut Memory,
         fd: u32,
@@ -189,7 +189,7 @@ impl Linux {
     }
 
     /// `write`.
-    pub(super) fn write(
+    pub(in crate::linux) fn write(
         &mut self,
         mem: &Memory,
         fd: u32,
@@ -203,7 +203,7 @@ impl Linux {
     }
 
     /// `readv`: fills the buffers in order, stopping at a short read.
-    pub(super) fn readv(
+    pub(in crate::linux) fn readv(
         &mut self,
         mem: &mut Memory,
         fd: u32,
@@ -231,7 +231,7 @@ impl Linux {
     }
 
     /// `writev`.
-    pub(super) fn writev(
+    pub(in crate::linux) fn writev(
         &mut self,
         mem: &Memory,
         fd: u32,
@@ -267,7 +267,7 @@ impl Linux {
     }
 
     /// `pread64`.
-    pub(super) fn pread(
+    pub(in crate::linux) fn pread(
         &mut self,
         mem: &mut Memory,
         fd: u32,
@@ -290,7 +290,7 @@ impl Linux {
     }
 
     /// `pwrite64`.
-    pub(super) fn pwrite(
+    pub(in crate::linux) fn pwrite(
         &mut self,
         mem: &Memory,
         fd: u32,
@@ -310,7 +310,7 @@ impl Linux {
 
     /// `sendfile`, `sendfile64`: copies between descriptors through the emulator (from a
     /// given offset without moving the input's position, when `offset` is not null).
-    pub(super) fn sendfile(
+    pub(in crate::linux) fn sendfile(
         &mut self,
         mem: &mut Memory,
         out_fd: u32,
@@ -355,12 +355,39 @@ impl Linux {
     }
 
     /// `close`.
-    pub(super) fn close(&mut self, fd: u32) -> Result<u32, Errno> {
+    pub(in crate::linux) fn close(&mut self, fd: u32) -> Result<u32, Errno> {
         self.fds.close(fd).map(|_| 0)
     }
 
+    /// `lseek`: [`Linux::lseek`] with the 32-bit result the call returns (`EOVERFLOW`
+    /// beyond 2 GiB).
+    pub(in crate::linux) fn lseek32(
+        &mut self,
+        fd: u32,
+        offset: i64,
+        whence: u32,
+    ) -> Result<u32, Errno> {
+        self.lseek(fd, offset, whence).and_then(|off| {
+            u32::try_from(off)
+                .ok()
+                .filter(|o| *o <= i32::MAX as u32)
+                .ok_or(Errno::EOVERFLOW)
+        })
+    }
+
+    /// Calls that only need `fd` to be open (`syncfs`, `flock`, `fadvise64`, ...): 0 or
+    /// `EBADF`. The guest's writes are already the host kernel's to write back.
+    pub(in crate::linux) fn check_fd(&self, fd: u32) -> Result<u32, Errno> {
+        self.fds.get(fd).map(|_| 0)
+    }
+
     /// Moves the position of `fd`; returns the new offset.
-    pub(super) fn lseek(&mut self, fd: u32, offset: i64, whence: u32) -> Result<i64, Errno> {
+    pub(in crate::linux) fn lseek(
+        &mut self,
+        fd: u32,
+        offset: i64,
+        whence: u32,
+    ) -> Result<i64, Errno> {
         let file = self.fds.get(fd)?;
         let mut file = file.borrow_mut();
         let pos = match whence {
@@ -394,7 +421,7 @@ impl Linux {
     }
 
     /// `_llseek(fd, offset_high, offset_low, result, whence)`.
-    pub(super) fn llseek(
+    pub(in crate::linux) fn llseek(
         &mut self,
         mem: &mut Memory,
         fd: u32,
@@ -409,7 +436,7 @@ impl Linux {
     }
 
     /// The status behind a descriptor.
-    pub(super) fn fd_stat(&self, fd: u32) -> Result<FileStat, Errno> {
+    pub(in crate::linux) fn fd_stat(&self, fd: u32) -> Result<FileStat, Errno> {
         let file = self.fds.get(fd)?;
         let file = file.borrow();
         let ino = file.as_ptr_ino();
@@ -434,7 +461,12 @@ impl Linux {
     }
 
     /// `fstat64`.
-    pub(super) fn fstat(&mut self, mem: &mut Memory, fd: u32, buf: u32) -> Result<u32, Errno> {
+    pub(in crate::linux) fn fstat(
+        &mut self,
+        mem: &mut Memory,
+        fd: u32,
+        buf: u32,
+    ) -> Result<u32, Errno> {
         let st = self.fd_stat(fd)?;
         guest::store(mem, buf, &st.stat64_bytes())?;
         Ok(0)
@@ -449,7 +481,7 @@ impl Linux {
         let dot_ino = |g: &std::path::Path| -> u64 {
             use std::os::unix::fs::MetadataExt;
             match self.sandbox.resolve(g, true) {
-                Ok(super::Resolved::Host(e)) => e.metadata().map(|m| m.ino()).ok(),
+                Ok(crate::linux::Resolved::Host(e)) => e.metadata().map(|m| m.ino()).ok(),
                 _ => None,
             }
             .unwrap_or_else(|| fs::virtual_dir_stat(g).ino)
@@ -480,7 +512,7 @@ impl Linux {
             if !out.iter().any(|e| e.name == name) {
                 let child = guest.join(std::ffi::OsStr::from_bytes(&name));
                 let dev = self.sandbox.resolve(&child, false);
-                let kind = if matches!(dev, Ok(super::Resolved::Device(_))) {
+                let kind = if matches!(dev, Ok(crate::linux::Resolved::Device(_))) {
                     2
                 } else {
                     4
@@ -496,7 +528,7 @@ impl Linux {
     }
 
     /// `getdents64` (`wide`) and `getdents`.
-    pub(super) fn getdents(
+    pub(in crate::linux) fn getdents(
         &mut self,
         mem: &mut Memory,
         fd: u32,
@@ -557,7 +589,7 @@ impl Linux {
     }
 
     /// `fcntl`, `fcntl64`.
-    pub(super) fn fcntl(
+    pub(in crate::linux) fn fcntl(
         &mut self,
         mem: &mut Memory,
         fd: u32,
@@ -620,13 +652,13 @@ impl Linux {
     }
 
     /// `dup`.
-    pub(super) fn dup(&mut self, fd: u32) -> Result<u32, Errno> {
+    pub(in crate::linux) fn dup(&mut self, fd: u32) -> Result<u32, Errno> {
         let file = self.fds.get(fd)?;
         self.fds.insert_from(0, file, false)
     }
 
     /// `dup2`.
-    pub(super) fn dup2(&mut self, old: u32, new: u32) -> Result<u32, Errno> {
+    pub(in crate::linux) fn dup2(&mut self, old: u32, new: u32) -> Result<u32, Errno> {
         let file = self.fds.get(old)?;
         if old == new {
             return Ok(new);
@@ -636,7 +668,7 @@ impl Linux {
     }
 
     /// `dup3`.
-    pub(super) fn dup3(&mut self, old: u32, new: u32, flags: u32) -> Result<u32, Errno> {
+    pub(in crate::linux) fn dup3(&mut self, old: u32, new: u32, flags: u32) -> Result<u32, Errno> {
         if old == new || flags & !O_CLOEXEC != 0 {
             return Err(Errno::EINVAL);
         }
@@ -646,7 +678,12 @@ impl Linux {
     }
 
     /// `pipe`, `pipe2`.
-    pub(super) fn pipe(&mut self, mem: &mut Memory, fds: u32, flags: u32) -> Result<u32, Errno> {
+    pub(in crate::linux) fn pipe(
+        &mut self,
+        mem: &mut Memory,
+        fds: u32,
+        flags: u32,
+    ) -> Result<u32, Errno> {
         if flags & !(O_CLOEXEC | O_NONBLOCK | O_DIRECT) != 0 {
             return Err(Errno::EINVAL);
         }
@@ -674,7 +711,12 @@ impl Linux {
     /// their mode allows (reading the host's stdin may then block in `read`, as it would
     /// natively after a terminal reports input); a pipe is readable when it holds bytes,
     /// hung up when its last writer closed, and in error when its last reader did.
-    pub(super) fn poll(&mut self, mem: &mut Memory, fds: u32, nfds: u32) -> Result<u32, Errno> {
+    pub(in crate::linux) fn poll(
+        &mut self,
+        mem: &mut Memory,
+        fds: u32,
+        nfds: u32,
+    ) -> Result<u32, Errno> {
         const POLLIN: u32 = 0x1;
         const POLLOUT: u32 = 0x4;
         const POLLERR: u32 = 0x8;
@@ -735,7 +777,7 @@ impl Linux {
     /// `ioctl`: terminal queries get the host terminal's answer for the host's own streams
     /// and files that are terminals; everything else is `ENOTTY`. The guest may not change
     /// the host terminal's settings (`EPERM`).
-    pub(super) fn ioctl(
+    pub(in crate::linux) fn ioctl(
         &mut self,
         mem: &mut Memory,
         fd: u32,
@@ -784,14 +826,14 @@ impl Linux {
         }
         if req == TIOCGPGRP {
             // The guest is its own process group.
-            raw[..4].copy_from_slice(&super::GUEST_PID.to_le_bytes());
+            raw[..4].copy_from_slice(&crate::linux::GUEST_PID.to_le_bytes());
         }
         guest::store(mem, arg, &raw[..size])?;
         Ok(0)
     }
 
     /// `ftruncate`, `ftruncate64`: the descriptor must be open for writing.
-    pub(super) fn ftruncate(&mut self, fd: u32, len: i64) -> Result<u32, Errno> {
+    pub(in crate::linux) fn ftruncate(&mut self, fd: u32, len: i64) -> Result<u32, Errno> {
         let file = self.fds.get(fd)?;
         let file = file.borrow();
         if len < 0 {
@@ -808,7 +850,7 @@ impl Linux {
     }
 
     /// `fsync`, `fdatasync`.
-    pub(super) fn fsync(&mut self, fd: u32, data_only: bool) -> Result<u32, Errno> {
+    pub(in crate::linux) fn fsync(&mut self, fd: u32, data_only: bool) -> Result<u32, Errno> {
         let file = self.fds.get(fd)?;
         let file = file.borrow();
         match &file.node {

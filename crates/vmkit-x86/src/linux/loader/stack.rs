@@ -1,17 +1,10 @@
-//! The Linux i386 process image: address-space layout and the initial stack (argc, argv,
-//! envp, auxiliary vector) that the kernel builds before jumping to the entry point.
+//! The initial stack of a Linux i386 process (argc, argv, envp, auxiliary vector) that the
+//! kernel builds before jumping to the entry point. The layout (where the stack lies) is
+//! the memory map's ([`crate::linux::STACK_TOP`]).
 
-use crate::elf::LoadedElf;
+use super::elf::LoadedElf;
+use crate::linux::{GUEST_UID, STACK_LIMIT, STACK_SIZE, STACK_TOP};
 use vmkit_mem::{page, MemError, Memory};
-
-/// Top of the user stack (the classic 3 GiB / 1 GiB split).
-pub const STACK_TOP: u32 = 0xC000_0000;
-/// Stack reserve: 8 MiB, as `ulimit -s` by default.
-pub const STACK_SIZE: u32 = 8 << 20;
-/// Lowest stack address; nothing else may be mapped above it.
-pub const STACK_LIMIT: u32 = STACK_TOP - STACK_SIZE;
-/// Where anonymous `mmap` regions start (they grow upwards).
-pub const MMAP_BASE: u32 = 0x4000_0000;
 
 /// Auxiliary-vector keys used here.
 mod at {
@@ -80,10 +73,10 @@ pub fn build_stack(
         (at::BASE, 0),
         (at::FLAGS, 0),
         (at::ENTRY, elf.entry),
-        (at::UID, 1000),
-        (at::EUID, 1000),
-        (at::GID, 1000),
-        (at::EGID, 1000),
+        (at::UID, GUEST_UID),
+        (at::EUID, GUEST_UID),
+        (at::GID, GUEST_UID),
+        (at::EGID, GUEST_UID),
         (at::HWCAP, hwcap),
         (at::CLKTCK, 100),
         (at::SECURE, 0),

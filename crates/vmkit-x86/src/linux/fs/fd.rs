@@ -2,8 +2,8 @@
 //! ([`OpenFile`]: what is open, its status flags and position), shared by `dup` as in Linux;
 //! the close-on-exec flag belongs to the descriptor.
 
-use super::errno::Errno;
 use super::sandbox::Device;
+use crate::linux::errno::Errno;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -135,6 +135,11 @@ impl OpenFile {
             guest_path: None,
             host_path: None,
         }
+    }
+
+    /// What is open.
+    pub fn node(&self) -> &Node {
+        &self.node
     }
 
     /// Whether reading is allowed by the access mode.

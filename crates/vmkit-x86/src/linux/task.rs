@@ -1,58 +1,12 @@
-//! Process-level calls: identity, clocks and sleeping, resource limits, `sysinfo`, CPU
-//! affinity, `uname`, `getrandom`, TLS (`set_thread_area`), and signal dispositions
-//! (`rt_sigaction`, `rt_sigprocmask`, `sigaltstack`, `kill` to itself).
+//! The task: the guest's one process (and thread), whether and how it ended, and the
+//! process-level calls: identity, clocks and sleeping, resource limits, `sysinfo`, CPU
+//! affinity, `uname`, `prctl`, `getrandom`, TLS (`set_thread_area`). Signals are
+//! [`super::signal`]'s.
 
 use super::errno::Errno;
-use super::{guest, Handled, Linux, GUEST_PID, GUEST_UID};
+use super::{guest, Linux, GUEST_PID, GUEST_UID};
 use crate::cpu::{Cpu, Seg};
 use vmkit_mem::Memory;
-
-/// The signal a write into a pipe without readers raises.
-pub(super) const SIGPIPE: u32 = 13;
-
-/// Signal names, indexed by number.
-const SIGNALS: [&str; 32] = [
-    "0",
-    "SIGHUP",
-    "SIGINT",
-    "SIGQUIT",
-    "SIGILL",
-    "SIGTRAP",
-    "SIGABRT",
-    "SIGBUS",
-    "SIGFPE",
-    "SIGKILL",
-    "SIGUSR1",
-    "SIGSEGV",
-    "SIGUSR2",
-    "SIGPIPE",
-    "SIGALRM",
-    "SIGTERM",
-    "SIGSTKFLT",
-    "SIGCHLD",
-    "SIGCONT",
-    "SIGSTOP",
-    "SIGTSTP",
-    "SIGTTIN",
-    "SIGTTOU",
-    "SIGURG",
-    "SIGXCPU",
-    "SIGXFSZ",
-    "SIGVTALRM",
-    "SIGPROF",
-    "SIGWINCH",
-    "SIGIO",
-    "SIGPWR",
-    "SIGSYS",
-];
-
-/// `SIGHUP`, ..., or `SIGRT<n>` for real-time signals.
-pub fn signal_name(sig: u32) -> String {
-    match SIGNALS.get(sig as usize) {
-        Some(name) => name.to_string(),
-        None => format!("SIGRT{}", sig.saturating_sub(32)),
-    }
-}
 
 /// The host's clock `clock` (Linux clock ids), as (seconds, nanoseconds).
 fn host_clock(clock: u32) -> Result<(i64, i64), Errno> {
@@ -116,7 +70,7 @@ pub fn rlimit(resource: u32) -> Result<(u64, u64), Errno> {
     const INF: u64 = u64::MAX;
     match resource {
         3 => Ok((8 << 20, INF)), // RLIMIT_STACK
-        7 => Ok((super::fd::MAX_FDS as u64, super::fd::MAX_FDS as u64)), // RLIMIT_NOFILE
+        7 => Ok((super::fs::fd::MAX_FDS as u64, super::fs::fd::MAX_FDS as u64)), // RLIMIT_NOFILE
         0..=15 => Ok((INF, INF)),
         _ => Err(Errno::EINVAL),
     }
@@ -166,6 +120,44 @@ pub fn set_thread_area(cpu: &mut Cpu, mem: &mut Memory, desc: u32) -> Result<u32
         }
     }
     Ok(0)
+}
+
+/// `setuid`, `setgid`, `setfsuid`, `setfsgid`: the guest may "change" to its own ids and to
+/// nothing else.
+pub(super) fn set_id(id: u32) -> Result<u32, Errno> {
+    if id == GUEST_UID {
+        Ok(0)
+    } else {
+        Err(Errno::EPERM)
+    }
+}
+
+/// `prctl`: `PR_SET_NAME` / `PR_GET_NAME` are harmless; nothing else is offered.
+pub(super) fn prctl(mem: &mut Memory, option: u32, arg: u32) -> Result<u32, Errno> {
+    match option {
+        15 => Ok(0),
+        16 => guest::store(mem, arg, b"vmkit\0").map(|_| 0),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// The guest's one task: the process, which is also its only thread.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Task {
+    /// How the process ended (its exit status, 128 + signal for a signal), once it has.
+    ended: Option<i32>,
+}
+
+impl Task {
+    /// Records that the process ended with `status`.
+    pub(super) fn end(&mut self, status: i32) {
+        self.ended = Some(status);
+    }
+
+    /// The thread to run next: the one thread ([`GUEST_PID`]) until the process ends.
+    pub(super) fn next_thread(&self) -> Option<u32> {
+        self.ended.is_none().then_some(GUEST_PID)
+    }
 }
 
 impl Linux {
@@ -386,144 +378,6 @@ impl Linux {
         self.fill_random(&mut bytes);
         guest::store(mem, buf, &bytes).map(|_| bytes.len() as u32)
     }
-
-    /// `rt_sigaction`: records the disposition (handlers are never run: no signal is
-    /// delivered to the guest while it runs).
-    pub(super) fn rt_sigaction(
-        &mut self,
-        mem: &mut Memory,
-        sig: u32,
-        act: u32,
-        oldact: u32,
-        sigsetsize: u32,
-    ) -> Result<u32, Errno> {
-        if sigsetsize != 8 || !(1..=64).contains(&sig) {
-            return Err(Errno::EINVAL);
-        }
-        let new = if act != 0 {
-            if sig == 9 || sig == 19 {
-                return Err(Errno::EINVAL);
-            }
-            let raw = guest::bytes(mem, act, 20)?;
-            let mut a = [0u8; 20];
-            a.copy_from_slice(raw);
-            Some(a)
-        } else {
-            None
-        };
-        if oldact != 0 {
-            let old = self.signals.actions[sig as usize];
-            guest::store(mem, oldact, &old)?;
-        }
-        if let Some(a) = new {
-            self.signals.actions[sig as usize] = a;
-        }
-        Ok(0)
-    }
-
-    /// `rt_sigprocmask`. Unblocking a pending signal delivers it.
-    pub(super) fn rt_sigprocmask(
-        &mut self,
-        mem: &mut Memory,
-        how: u32,
-        set: u32,
-        oldset: u32,
-        sigsetsize: u32,
-    ) -> Handled {
-        if sigsetsize != 8 {
-            return Handled::Value(Err(Errno::EINVAL));
-        }
-        let new = if set != 0 {
-            match guest::u64_at(mem, set) {
-                Ok(s) => Some(s),
-                Err(e) => return Handled::Value(Err(e)),
-            }
-        } else {
-            None
-        };
-        if oldset != 0 {
-            if let Err(e) = guest::store_u64(mem, oldset, self.signals.mask) {
-                return Handled::Value(Err(e));
-            }
-        }
-        if let Some(s) = new {
-            let unblockable = 1 << (9 - 1) | 1 << (19 - 1);
-            self.signals.mask = match how {
-                0 => self.signals.mask | s,
-                1 => self.signals.mask & !s,
-                2 => s,
-                _ => return Handled::Value(Err(Errno::EINVAL)),
-            } & !unblockable;
-        }
-        let ready = self.signals.pending & !self.signals.mask;
-        if ready != 0 {
-            let sig = ready.trailing_zeros() + 1;
-            self.signals.pending &= !(1 << (sig - 1));
-            return self.deliver(sig);
-        }
-        Handled::Value(Ok(0))
-    }
-
-    /// `sigaltstack`.
-    pub(super) fn sigaltstack(
-        &mut self,
-        mem: &mut Memory,
-        ss: u32,
-        old: u32,
-    ) -> Result<u32, Errno> {
-        let new = if ss != 0 {
-            let raw = guest::bytes(mem, ss, 12)?;
-            let mut s = [0u8; 12];
-            s.copy_from_slice(raw);
-            Some(s)
-        } else {
-            None
-        };
-        if old != 0 {
-            guest::store(mem, old, &self.signals.altstack)?;
-        }
-        if let Some(s) = new {
-            self.signals.altstack = s;
-        }
-        Ok(0)
-    }
-
-    /// `kill`, `tkill`, `tgkill` aimed at the guest itself: signal 0 probes; a blocked
-    /// signal stays pending until unblocked; otherwise it is delivered at once.
-    pub(super) fn kill(&mut self, pid: u32, sig: u32) -> Handled {
-        if sig > 64 {
-            return Handled::Value(Err(Errno::EINVAL));
-        }
-        if pid != GUEST_PID && pid != 0 && pid != u32::MAX {
-            return Handled::Value(Err(Errno::ESRCH));
-        }
-        if sig == 0 {
-            return Handled::Value(Ok(0));
-        }
-        if self.signals.mask & (1 << (sig - 1)) != 0 {
-            self.signals.pending |= 1 << (sig - 1);
-            return Handled::Value(Ok(0));
-        }
-        self.deliver(sig)
-    }
-
-    /// Delivers `sig`: an ignored signal does nothing; a default action ends the process
-    /// (or does nothing, for the signals ignored by default). Running a guest handler is not
-    /// supported and stops the guest.
-    fn deliver(&mut self, sig: u32) -> Handled {
-        const SIG_IGN: u32 = 1;
-        let a = self.signals.actions[sig as usize];
-        let handler = u32::from_le_bytes([a[0], a[1], a[2], a[3]]);
-        let ignored_by_default = matches!(sig, 17 | 18 | 23 | 28);
-        if handler == SIG_IGN || (handler == 0 && ignored_by_default) {
-            return Handled::Value(Ok(0));
-        }
-        if handler == 0 {
-            return Handled::Killed(sig as i32);
-        }
-        self.note = Some("running a guest signal handler is not supported");
-        Handled::Unsupported
-    }
 }
 #[cfg(test)]
 mod tests {
@@ -538,13 +392,6 @@ mod tests {
         assert_eq!(load_timespec(&mem, 0xFFFF_FFFC, false), Err(Errno::EFAULT));
         assert_eq!(load_timespec(&mem, 0xFFFF_FFF0, true), Ok((0, 0)));
         assert_eq!(load_timespec(&mem, 0xFFFF_FFF8, true), Err(Errno::EFAULT));
-    }
-
-    #[test]
-    fn signal_names() {
-        assert_eq!(signal_name(6), "SIGABRT");
-        assert_eq!(signal_name(31), "SIGSYS");
-        assert_eq!(signal_name(34), "SIGRT2");
     }
 
     #[test]

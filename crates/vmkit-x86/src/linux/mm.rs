@@ -1,7 +1,9 @@
-//! Address-space calls: `brk`, `mmap2` (anonymous, and private copies of files), the old
-//! `mmap`, `munmap`, `mprotect`, `mremap`, `madvise`. Mappings are page flags in the
-//! guest's own [`Memory`] (`page::MAPPED` keeps a `PROT_NONE` range taken); nothing is
-//! shared with the host.
+//! The memory map: the address-space layout of an i386 process (stack, mapping area, end of
+//! user space) and the calls on it: `brk`, `mmap2` (anonymous, and private copies of
+//! files), the old `mmap`, `munmap`, `mprotect`, `mremap`, `madvise`. Mappings are page
+//! flags in the guest's own [`Memory`] (`page::MAPPED` keeps a `PROT_NONE` range taken);
+//! nothing is shared with the host. A call that changes mappings or protections records the
+//! range, which the system call's outcome carries ([`super::SyscallOutcome::InvalidateCode`]).
 //!
 //! The rules are Linux's (`mm/mmap.c`, `mm/mremap.c`, `mm/madvise.c`) for an unprivileged
 //! i386 process under a 32-bit kernel with the 3 GiB / 1 GiB split: user space ends at
@@ -13,11 +15,19 @@
 //! ([`Memory::discard`]), so mapping costs the host nothing until the guest writes.
 
 use super::errno::Errno;
-use super::fd::Node;
+use super::fs::fd::Node;
 use super::{guest, Linux};
-use crate::linux_process::{MMAP_BASE, STACK_TOP};
 use std::os::unix::fs::FileExt;
 use vmkit_mem::{page, Memory, PAGE_SIZE};
+
+/// Top of the user stack (the classic 3 GiB / 1 GiB split).
+pub const STACK_TOP: u32 = 0xC000_0000;
+/// Stack reserve: 8 MiB, as `ulimit -s` by default.
+pub const STACK_SIZE: u32 = 8 << 20;
+/// Lowest stack address; nothing else may be mapped above it.
+pub const STACK_LIMIT: u32 = STACK_TOP - STACK_SIZE;
+/// Where anonymous `mmap` regions start (they grow upwards).
+pub const MMAP_BASE: u32 = 0x4000_0000;
 
 /// End of the guest's user address space: mappings lie below it (a 32-bit kernel's
 /// `TASK_SIZE`; an i386 process under a 64-bit kernel gets up to 0xFFFFE000 instead).
@@ -122,7 +132,7 @@ impl Linux {
         mem.protect(start, size, flags);
         // In range: callers keep mappings below TASK_SIZE.
         let _ = mem.discard(start, size);
-        self.flush_code = true;
+        self.note_code_change(start, size);
     }
 
     /// Unmaps `[start, start + size)` and gives its host memory back.
@@ -136,7 +146,7 @@ impl Linux {
         if (MMAP_BASE as u64..self.mmap_next as u64).contains(&start) {
             self.mmap_next = start as u32;
         }
-        self.flush_code = true;
+        self.note_code_change(start, size);
     }
 
     /// Free address space for `size` bytes: first fit above the last mapping placed (the
@@ -208,7 +218,7 @@ impl Linux {
             if !file.borrow().readable() {
                 return Err(Errno::EACCES);
             }
-            if !matches!(file.borrow().node, Node::File(_)) {
+            if !matches!(file.borrow().node(), Node::File(_)) {
                 return Err(Errno::ENODEV);
             }
         }
@@ -243,7 +253,7 @@ impl Linux {
         self.map_fresh(mem, start, size, perms(prot));
         if let Some(file) = file {
             let file = file.borrow();
-            if let Node::File(f) = &file.node {
+            if let Node::File(f) = file.node() {
                 // Copy what the file has, in chunks: the mapping may be far larger.
                 let base = pgoff as u64 * PAGE_SIZE;
                 let mut chunk = vec![0u8; 1 << 16];
@@ -308,7 +318,7 @@ impl Linux {
         let size = page_up(len as u64);
         let mapped = mapped_prefix(mem, addr, size);
         mem.protect(addr, mapped, perms(prot));
-        self.flush_code = true;
+        self.note_code_change(addr, mapped);
         if mapped < size {
             return Err(Errno::ENOMEM);
         }
@@ -345,7 +355,7 @@ impl Linux {
                 let _ = mem.discard(at, run);
                 at += run + PAGE_SIZE;
             }
-            self.flush_code = true;
+            self.note_code_change(addr, end.saturating_sub(addr));
         }
         if addr + size > TASK_SIZE || !mem.is_all_mapped(addr, size) {
             return Err(Errno::ENOMEM);
