@@ -112,18 +112,18 @@ pub fn trace_x86(
         if count == limit {
             break X86Exit::StepLimit;
         }
-        let eip = vm.cpu.eip;
+        let eip = vm.cpu().eip;
         let text = vm
             .instr_text_at(eip)
             .unwrap_or_else(|| "(undecodable)".into());
-        let (before, flags_before) = (vm.cpu.regs, vm.cpu.eflags);
+        let (before, flags_before) = (vm.cpu().regs, vm.cpu().eflags);
         if text.starts_with("int ") || text == "sysenter" {
             // The guest may write to stderr, which is not captured: keep the order.
             let _ = out.flush();
         }
         let result = vm.run_for(1);
         count += 1;
-        let (after, flags) = (vm.cpu.regs, vm.cpu.eflags & X86_FLAGS);
+        let (after, flags) = (vm.cpu().regs, vm.cpu().eflags & X86_FLAGS);
         let changed: Vec<(&str, u32)> = (0..8)
             .filter(|&i| before[i] != after[i])
             .map(|i| (vmkit_x86::cpu::REG_NAMES[i], after[i]))
@@ -138,7 +138,7 @@ pub fn trace_x86(
                 "{{\"step\":{count},\"eip\":{eip},\"instr\":\"{}\",\"changed\":{{{}}},\"eflags\":{}}}",
                 text.replace('\\', "\\\\").replace('"', "\\\""),
                 regs.join(","),
-                vm.cpu.eflags
+                vm.cpu().eflags
             )
         } else {
             let mut s = format!("{eip:#010x}  {text:<32}");

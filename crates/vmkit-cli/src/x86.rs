@@ -3,8 +3,7 @@
 
 use crate::MachineArgs;
 use std::path::Path;
-use vmkit_x86::linux::Sandbox;
-use vmkit_x86::{X86Exit, X86Machine};
+use vmkit_x86::{Sandbox, X86Exit, X86Machine};
 
 /// x86-specific `run` options.
 #[derive(Default)]
@@ -43,7 +42,7 @@ pub fn is_elf_file(path: &Path) -> bool {
         && std::fs::File::open(path)
             .and_then(|mut f| f.read_exact(&mut magic))
             .is_ok()
-        && vmkit_x86::linux::loader::is_elf(&magic)
+        && vmkit_x86::is_elf(&magic)
 }
 
 /// The guest's environment: the host's (as under qemu-user) unless cleared, plus `--env`.
@@ -66,7 +65,7 @@ fn environment(options: &Options) -> Result<Vec<String>, String> {
 /// The file-system policy from the command line: the current directory tree read-only, then
 /// `--host-fs`, the `--mount`s and the `--allow-write` directories.
 pub fn sandbox(options: &Options) -> Result<Sandbox, String> {
-    let err = |e: vmkit_x86::linux::SandboxError| format!("error: sandbox: {e}");
+    let err = |e: vmkit_x86::SandboxError| format!("error: sandbox: {e}");
     let mut sandbox = Sandbox::current_dir().map_err(err)?;
     if options.host_fs {
         let cwd = sandbox.initial_dir().to_path_buf();
@@ -98,7 +97,7 @@ pub fn run(file: &Path, args: &MachineArgs, options: &Options) -> Result<i32, St
     };
     report_exit(&vm, &exit);
     if options.dump_regs {
-        eprint!("{}", vm.cpu.format());
+        eprint!("{}", vm.cpu().format());
     }
     Ok(exit.status())
 }
@@ -110,8 +109,8 @@ pub fn load(file: &Path, options: &Options) -> Result<X86Machine, String> {
     let mut vm =
         X86Machine::try_new().map_err(|e| format!("error: cannot start the x86 guest: {e}"))?;
     vm.set_memory_limit(options.memory_limit);
-    vm.os.set_strace(options.strace);
-    vm.os.set_sandbox(sandbox(options)?);
+    vm.set_strace(options.strace);
+    vm.set_sandbox(sandbox(options)?);
     if options.raw {
         let base = u32::try_from(options.base)
             .ok()
@@ -122,19 +121,18 @@ pub fn load(file: &Path, options: &Options) -> Result<X86Machine, String> {
                     options.base
                 )
             })?;
-        vm.load_raw(base, &bytes, true)
+        vm.load_raw(base, &bytes)
             .map_err(|e| format!("error: cannot load {}: {e}", file.display()))?;
     } else {
-        if !vmkit_x86::linux::loader::is_elf(&bytes) {
+        if !vmkit_x86::is_elf(&bytes) {
             return Err(format!(
                 "error: {} is not an ELF executable; for flat machine code add --raw",
                 file.display()
             ));
         }
-        vm.os
-            .set_exe_path(std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf()));
+        vm.set_exe_path(std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf()));
         // A refused access to a file named here gets a hint (which flag allows it).
-        vm.os.set_command_line(&options.args);
+        vm.set_command_line(&options.args);
         let mut argv = vec![file.display().to_string()];
         argv.extend(options.args.iter().cloned());
         vm.load_elf(&bytes, &argv, &environment(options)?)
@@ -151,7 +149,7 @@ pub fn report_exit(vm: &X86Machine, exit: &X86Exit) {
         X86Exit::StepLimit => eprintln!(
             "vmkit: stopped after {} instructions (--max-steps); next eip={:#010x}",
             vm.steps(),
-            vm.cpu.eip
+            vm.cpu().eip
         ),
         X86Exit::Fault(f) => {
             eprint!("vmkit: {f}");

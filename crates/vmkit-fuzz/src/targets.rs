@@ -9,7 +9,7 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use vmkit_image::Image;
 use vmkit_machine::{Config, Exit, Machine};
-use vmkit_x86::{Handled, X86Exit, X86Machine};
+use vmkit_x86::{HookAction, X86Exit, X86Machine};
 
 /// A coarse summary of what one input did (a hash of the error kind or exit kind).
 pub type Signature = u64;
@@ -128,7 +128,7 @@ fn run_raw(data: &[u8], engine: vmkit_x86::Engine) -> Option<RawRun> {
     const ENOSYS: u32 = 38u32.wrapping_neg();
     // A host that refuses the address space (ulimit -v) is not a finding of the input.
     let mut vm = X86Machine::try_new().ok()?;
-    vm.load_raw(X86_BASE, data, true).ok()?;
+    vm.load_raw(X86_BASE, data).ok()?;
     vm.set_engine(engine);
     // Hooks run in the order they were added: this one before run_x86's budget.
     vm.hook_syscall(|ctx, nr| {
@@ -138,15 +138,15 @@ fn run_raw(data: &[u8], engine: vmkit_x86::Engine) -> Option<RawRun> {
             nr,
             1 | 3 | 4 | 45 | 90 | 91 | 125 | 146 | 163 | 192 | 243 | 252 | 20
         ) {
-            return Handled::No;
+            return HookAction::Pass;
         }
         ctx.cpu.regs[vmkit_x86::cpu::EAX] = ENOSYS;
-        Handled::Yes
+        HookAction::Handled
     });
     let (exit, signature) = run_x86(&mut vm);
     Some(RawRun {
         exit,
-        cpu: vm.cpu.clone(),
+        cpu: vm.cpu().clone(),
         steps: vm.steps(),
         output: vm.output().to_vec(),
         signature,
@@ -205,9 +205,9 @@ fn run_x86(vm: &mut X86Machine) -> (X86Exit, Signature) {
         match nr {
             // nanosleep, clock_nanosleep, clock_nanosleep_time64
             162 | 267 | 407 => ctx.cpu.regs[EAX] = 0,
-            _ => return Handled::No,
+            _ => return HookAction::Pass,
         }
-        Handled::Yes
+        HookAction::Handled
     });
     let exit = vm.run_for(GUEST_STEPS);
     let kind = match &exit {

@@ -91,6 +91,15 @@ impl MemError {
             | MemError::Protection { addr, .. } => addr,
         }
     }
+
+    /// The kind of access that was refused.
+    pub fn access(&self) -> Access {
+        match *self {
+            MemError::OutOfBounds { access, .. }
+            | MemError::Unmapped { access, .. }
+            | MemError::Protection { access, .. } => access,
+        }
+    }
 }
 
 impl fmt::Display for MemError {
@@ -134,6 +143,18 @@ pub mod page {
     /// mapping with no access (`PROT_NONE`): accesses fault as on an unmapped page, but the
     /// address range stays taken.
     pub const MAPPED: u8 = 16;
+}
+
+/// A run of consecutive mapped pages with the same permissions, as [`Memory::regions`]
+/// lists them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    /// First byte (page-aligned).
+    pub start: u64,
+    /// Length in bytes (whole pages).
+    pub len: u64,
+    /// Permission bits (`page::R | page::W | page::X`); 0 for a mapping with no access.
+    pub perms: u8,
 }
 
 /// Guest memory.
@@ -284,6 +305,70 @@ impl Memory {
             }
         }
         None
+    }
+
+    /// Unmaps every page overlapping `[addr, addr + len)` (clipped to memory) and gives its
+    /// host memory back, as `munmap` does: accesses fault as unmapped, and the pages read as
+    /// zero when mapped again. Pages holding decoded code count as written (see
+    /// [`Memory::mark_code`]).
+    ///
+    /// ```
+    /// use vmkit_mem::{page, Memory, PAGE_SIZE};
+    /// let mut mem = Memory::new(4 * PAGE_SIZE);
+    /// mem.write(PAGE_SIZE, 4, 7).unwrap();
+    /// mem.unmap(PAGE_SIZE + 1, 1); // the whole page
+    /// assert!(!mem.is_mapped(PAGE_SIZE));
+    /// assert!(mem.read(PAGE_SIZE, 4).is_err());
+    /// mem.protect(PAGE_SIZE, PAGE_SIZE, page::R);
+    /// assert_eq!(mem.read(PAGE_SIZE, 4), Ok(0));
+    /// ```
+    pub fn unmap(&mut self, addr: u64, len: u64) {
+        let span = self.page_span(addr, len);
+        if span.is_empty() {
+            return;
+        }
+        let start = span.start as u64 * PAGE_SIZE;
+        let end = (span.end as u64 * PAGE_SIZE).min(self.size());
+        self.protect(start, end - start, 0);
+        // In bounds by construction: the span is clipped to memory.
+        let _ = self.discard(start, end - start);
+    }
+
+    /// The mapped address ranges in ascending order: maximal runs of consecutive mapped
+    /// pages with the same permissions (Unicorn's `mem_regions`, the lines of
+    /// `/proc/self/maps`). Walks the whole page table.
+    ///
+    /// ```
+    /// use vmkit_mem::{page, Memory, Region, PAGE_SIZE};
+    /// let mut mem = Memory::new(8 * PAGE_SIZE);
+    /// mem.protect(0, 8 * PAGE_SIZE, 0);
+    /// mem.protect(PAGE_SIZE, 2 * PAGE_SIZE, page::R | page::X);
+    /// mem.protect(3 * PAGE_SIZE, PAGE_SIZE, page::R | page::W);
+    /// let regions: Vec<Region> = mem.regions().collect();
+    /// assert_eq!(regions, [
+    ///     Region { start: PAGE_SIZE, len: 2 * PAGE_SIZE, perms: page::R | page::X },
+    ///     Region { start: 3 * PAGE_SIZE, len: PAGE_SIZE, perms: page::R | page::W },
+    /// ]);
+    /// ```
+    pub fn regions(&self) -> impl Iterator<Item = Region> + '_ {
+        let access = page::MAPPED | page::R | page::W | page::X;
+        let mut next = 0;
+        std::iter::from_fn(move || {
+            let pages = &self.pages;
+            let first = next + pages[next..].iter().position(|f| f & page::MAPPED != 0)?;
+            let flags = pages[first] & access;
+            let len = pages[first..]
+                .iter()
+                .position(|f| f & access != flags)
+                .unwrap_or(pages.len() - first);
+            next = first + len;
+            let start = first as u64 * PAGE_SIZE;
+            Some(Region {
+                start,
+                len: (next as u64 * PAGE_SIZE).min(self.size()) - start,
+                perms: flags & !page::MAPPED,
+            })
+        })
     }
 
     /// Zeroes `[addr, addr + len)` and gives its host memory back: the pages read as zero
@@ -729,5 +814,70 @@ mod tests {
         let mut m = Memory::try_new(64 << 30).expect("a lazy reservation");
         m.write((64 << 30) - 8, 8, 7).unwrap();
         assert_eq!(m.read((64 << 30) - 8, 8), Ok(7));
+    }
+
+    #[test]
+    fn unmap_rounds_out_to_pages_clips_to_memory_and_zeroes() {
+        let mut m = Memory::new(4 * PAGE_SIZE);
+        m.write(PAGE_SIZE - 4, 8, u64::MAX).unwrap();
+        m.mark_code(PAGE_SIZE, 1);
+        m.unmap(PAGE_SIZE + 100, 1);
+        assert_eq!(m.mapped_bytes(), 3 * PAGE_SIZE);
+        assert!(m.is_mapped(0) && !m.is_mapped(PAGE_SIZE) && m.is_mapped(2 * PAGE_SIZE));
+        assert!(matches!(
+            m.read(PAGE_SIZE, 1),
+            Err(MemError::Unmapped {
+                addr: PAGE_SIZE,
+                ..
+            })
+        ));
+        // The code page counts as written; its contents are gone.
+        assert!(m.code_written);
+        m.protect(PAGE_SIZE, PAGE_SIZE, page::R);
+        assert_eq!(m.read(PAGE_SIZE - 4, 8), Ok(0xFFFF_FFFF));
+        // Past the end and empty ranges are harmless.
+        m.unmap(3 * PAGE_SIZE, 100 * PAGE_SIZE);
+        m.unmap(0, 0);
+        m.unmap(10 * PAGE_SIZE, PAGE_SIZE);
+        assert_eq!(m.mapped_bytes(), 3 * PAGE_SIZE);
+    }
+
+    #[test]
+    fn regions_merge_equal_neighbours_and_split_on_permissions() {
+        let mut m = Memory::new(10 * PAGE_SIZE);
+        let all = page::R | page::W | page::X;
+        assert_eq!(
+            m.regions().collect::<Vec<_>>(),
+            [Region {
+                start: 0,
+                len: 10 * PAGE_SIZE,
+                perms: all
+            }]
+        );
+        m.unmap(0, PAGE_SIZE);
+        m.protect(2 * PAGE_SIZE, PAGE_SIZE, page::MAPPED);
+        m.mark_code(3 * PAGE_SIZE, 1); // code marks do not split a region
+        m.unmap(6 * PAGE_SIZE, 2 * PAGE_SIZE);
+        let r = |start: u64, pages: u64, perms: u8| Region {
+            start: start * PAGE_SIZE,
+            len: pages * PAGE_SIZE,
+            perms,
+        };
+        assert_eq!(
+            m.regions().collect::<Vec<_>>(),
+            [r(1, 1, all), r(2, 1, 0), r(3, 3, all), r(8, 2, all)]
+        );
+        m.unmap(0, 10 * PAGE_SIZE);
+        assert_eq!(m.regions().count(), 0);
+
+        // A memory whose size is not a whole number of pages ends its last region there.
+        let m = Memory::new(PAGE_SIZE + 10);
+        assert_eq!(
+            m.regions().collect::<Vec<_>>(),
+            [r(0, 1, all)].map(|mut x| {
+                x.len = PAGE_SIZE + 10;
+                x
+            })
+        );
     }
 }

@@ -13,7 +13,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    vm.os.set_strace(std::env::var_os("STRACE").is_some());
+    vm.set_strace(std::env::var_os("STRACE").is_some());
     if let Err(e) = vm.load_elf(&bytes, &args, &[]) {
         eprintln!("error: {e}");
         std::process::exit(1);

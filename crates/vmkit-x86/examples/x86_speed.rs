@@ -35,7 +35,7 @@ fn main() {
     ];
     for (name, body) in cases {
         let mut vm = X86Machine::new();
-        vm.load_raw(0x1000, &loop_code(body, n), true).unwrap();
+        vm.load_raw(0x1000, &loop_code(body, n)).unwrap();
         let t = Instant::now();
         let exit = vm.run();
         let secs = t.elapsed().as_secs_f64();

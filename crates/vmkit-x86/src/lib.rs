@@ -10,16 +10,20 @@
 //! | `cpu` | the x86 CPU: registers, eip, eflags, segments; exact integer and x87 semantics by instruction family; `cpuid` |
 //! | `engine` | the engines behind one seam: block decode and cache, the micro-op table, the fast (micro-ops, lazy flags) and reference engines |
 //! | `linux` | the Linux i386 personality behind the [`linux::Kernel`] seam: the system-call table, the ELF loader ([`linux::loader`]), files through a sandbox ([`linux::Sandbox`]), descriptors, memory map, signals, `--strace` |
-//! | `hooks` | instrumentation: instruction, memory, interrupt and system-call hooks |
-//! | `machine` | the run loop, faults and the embedding API |
+//! | `machine` | the facade: [`X86Machine`], the run loop, faults, hooks (instruction, memory, invalid access, interrupt, system call), loaders, context, disassembly |
 #![deny(missing_docs)]
 
 pub mod cpu;
 mod engine;
-mod hooks;
 pub mod linux;
 mod machine;
 
 pub use engine::Engine;
-pub use hooks::{Handled, HookCtx, HookId, MemAccess, MemAccessKind};
-pub use machine::{X86Exit, X86Fault, X86FaultKind, X86Machine, ADDRESS_SPACE};
+pub use linux::loader::{is_elf, ElfError};
+pub use linux::{Sandbox, SandboxError};
+pub use machine::{
+    HookAction, HookCtx, HookId, InvalidAccess, InvalidAccessAction, MemAccess, MemAccessKind,
+    X86Context, X86Exit, X86Fault, X86FaultKind, X86Machine, ADDRESS_SPACE, REGISTER_NAMES,
+};
+/// The guest-memory types of the API: page permission bits, faults, regions.
+pub use vmkit_mem::{page, Access, MemError, Memory, Region};

@@ -217,16 +217,16 @@ fn program(gens: &[Gen]) -> Vec<u8> {
 
 fn machine(code: &[u8], regs: [u32; 5], flags: u32, data: &[u8], engine: Engine) -> X86Machine {
     let mut vm = X86Machine::new();
-    vm.load_raw(CODE, code, true).unwrap();
+    vm.load_raw(CODE, code).unwrap();
     vm.map(DATA, 0x1000, page::R | page::W);
-    vm.mem.poke(DATA as u64, data).unwrap();
+    vm.memory_mut().poke(DATA as u64, data).unwrap();
     for (k, &r) in DST.iter().enumerate() {
-        vm.cpu.regs[r as usize] = regs[k];
+        vm.cpu_mut().regs[r as usize] = regs[k];
     }
-    vm.cpu.regs[ESI] = DATA + 0x400;
-    vm.cpu.regs[EDI] = DATA + 0x800;
-    vm.cpu.regs[ESP] = STACK_TOP - 0x100;
-    vm.cpu.eflags = 0x202 | (flags & 0x8D5);
+    vm.cpu_mut().regs[ESI] = DATA + 0x400;
+    vm.cpu_mut().regs[EDI] = DATA + 0x800;
+    vm.cpu_mut().regs[ESP] = STACK_TOP - 0x100;
+    vm.cpu_mut().eflags = 0x202 | (flags & 0x8D5);
     vm.set_engine(engine);
     vm
 }
@@ -248,20 +248,20 @@ proptest! {
         let ef = fast.run_for(budget);
         let es = slow.run_for(budget);
         prop_assert_eq!(&ef, &es);
-        prop_assert_eq!(&fast.cpu, &slow.cpu);
+        prop_assert_eq!(fast.cpu(), slow.cpu());
         prop_assert_eq!(fast.steps(), slow.steps());
         prop_assert_eq!(
-            fast.mem.peek(DATA as u64, 0x1000).unwrap(),
-            slow.mem.peek(DATA as u64, 0x1000).unwrap()
+            fast.memory().peek(DATA as u64, 0x1000).unwrap(),
+            slow.memory().peek(DATA as u64, 0x1000).unwrap()
         );
         prop_assert_eq!(
-            fast.mem.peek((STACK_TOP - 0x200) as u64, 0x200).unwrap(),
-            slow.mem.peek((STACK_TOP - 0x200) as u64, 0x200).unwrap()
+            fast.memory().peek((STACK_TOP - 0x200) as u64, 0x200).unwrap(),
+            slow.memory().peek((STACK_TOP - 0x200) as u64, 0x200).unwrap()
         );
         // Runs that stop early continue to the same end.
         if ef == X86Exit::StepLimit {
             prop_assert_eq!(fast.run(), slow.run());
-            prop_assert_eq!(&fast.cpu, &slow.cpu);
+            prop_assert_eq!(fast.cpu(), slow.cpu());
         }
         let _ = EBP;
     }
@@ -330,15 +330,15 @@ proptest! {
         let ef = fast.run_for(budget);
         let es = slow.run_for(budget);
         prop_assert_eq!(&ef, &es);
-        prop_assert_eq!(&fast.cpu, &slow.cpu);
+        prop_assert_eq!(fast.cpu(), slow.cpu());
         prop_assert_eq!(fast.steps(), slow.steps());
         prop_assert_eq!(
-            fast.mem.peek(DATA as u64, 0x1000).unwrap(),
-            slow.mem.peek(DATA as u64, 0x1000).unwrap()
+            fast.memory().peek(DATA as u64, 0x1000).unwrap(),
+            slow.memory().peek(DATA as u64, 0x1000).unwrap()
         );
         if ef == X86Exit::StepLimit {
             prop_assert_eq!(fast.run(), slow.run());
-            prop_assert_eq!(&fast.cpu, &slow.cpu);
+            prop_assert_eq!(fast.cpu(), slow.cpu());
             prop_assert_eq!(fast.steps(), slow.steps());
         }
     }
@@ -358,7 +358,7 @@ fn stores_into_code_take_effect_at_once() {
     ];
     for engine in [Engine::Fast, Engine::Reference] {
         let mut vm = X86Machine::new();
-        vm.load_raw(CODE, &code, true).unwrap();
+        vm.load_raw(CODE, &code).unwrap();
         vm.set_engine(engine);
         assert_eq!(vm.run(), X86Exit::Exited(5), "{engine:?}");
     }

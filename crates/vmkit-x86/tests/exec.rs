@@ -10,7 +10,7 @@ fn run(code: &[u8], data: &[u8], steps: u64) -> X86Machine {
     image[..code.len()].copy_from_slice(code);
     image[0x100..0x100 + data.len()].copy_from_slice(data);
     let mut vm = X86Machine::new();
-    vm.load_raw(0, &image, true).unwrap();
+    vm.load_raw(0, &image).unwrap();
     assert_eq!(vm.run_for(steps), X86Exit::StepLimit);
     vm
 }
@@ -26,8 +26,11 @@ fn mul_then_div_round_trips() {
         0xF7, 0xF1, // div ecx
     ];
     let vm = run(&code, &[], 6);
-    assert_eq!((vm.cpu.regs[ESI], vm.cpu.regs[EDI]), (0x3456_7800, 0x12));
-    assert_eq!((vm.cpu.regs[EAX], vm.cpu.regs[EDX]), (0x1234_5678, 0));
+    assert_eq!(
+        (vm.cpu().regs[ESI], vm.cpu().regs[EDI]),
+        (0x3456_7800, 0x12)
+    );
+    assert_eq!((vm.cpu().regs[EAX], vm.cpu().regs[EDX]), (0x1234_5678, 0));
 }
 
 #[test]
@@ -44,12 +47,12 @@ fn repne_scasb_finds_the_terminator_and_rep_movsb_copies() {
         0xF3, 0xA4, // rep movsb
     ];
     let vm = run(&code[..15], b"hello\0", 5);
-    assert_eq!(vm.cpu.regs[ECX], 0xFFFF_FFFF - 6, "scanned six bytes");
-    assert_eq!(vm.cpu.regs[EDI], 0x106);
+    assert_eq!(vm.cpu().regs[ECX], 0xFFFF_FFFF - 6, "scanned six bytes");
+    assert_eq!(vm.cpu().regs[EDI], 0x106);
     let vm = run(&code, b"hello\0", 9);
-    assert_eq!(vm.mem.peek(0x200, 5).unwrap(), b"hello");
+    assert_eq!(vm.memory().peek(0x200, 5).unwrap(), b"hello");
     assert_eq!(
-        (vm.cpu.regs[ECX], vm.cpu.regs[ESI], vm.cpu.regs[EDI]),
+        (vm.cpu().regs[ECX], vm.cpu().regs[ESI], vm.cpu().regs[EDI]),
         (0, 0x105, 0x205)
     );
 }
@@ -67,10 +70,10 @@ fn cmpxchg8b_swaps_when_equal() {
     let data = 0x1111_1111_2222_2222u64.to_le_bytes();
     let vm = run(&code, &data, 6);
     assert_eq!(
-        vm.mem.peek(0x100, 8).unwrap(),
+        vm.memory().peek(0x100, 8).unwrap(),
         &0x3333_3333_4444_4444u64.to_le_bytes()
     );
-    assert!(vm.cpu.eflags & vmkit_x86::cpu::flags::ZF != 0);
+    assert!(vm.cpu().eflags & vmkit_x86::cpu::flags::ZF != 0);
 }
 
 #[test]
@@ -79,19 +82,19 @@ fn cpuid_says_genuine_intel_i686_without_sse() {
     let vm = run(&code, &[], 2);
     let mut vendor = Vec::new();
     for r in [EBX, EDX, ECX] {
-        vendor.extend_from_slice(&vm.cpu.regs[r].to_le_bytes());
+        vendor.extend_from_slice(&vm.cpu().regs[r].to_le_bytes());
     }
     assert_eq!(vendor, b"GenuineIntel");
     let code = [0xB8, 1, 0, 0, 0, 0x0F, 0xA2]; // mov eax, 1 ; cpuid
     let vm = run(&code, &[], 2);
-    assert_eq!(vm.cpu.regs[EDX] & (1 << 25), 0, "no SSE advertised");
+    assert_eq!(vm.cpu().regs[EDX] & (1 << 25), 0, "no SSE advertised");
     assert_eq!(
-        vm.cpu.regs[EDX] & (1 << 26 | 1 << 24 | 1 << 23),
+        vm.cpu().regs[EDX] & (1 << 26 | 1 << 24 | 1 << 23),
         0,
         "no SSE2, FXSR, MMX"
     );
-    assert_ne!(vm.cpu.regs[EDX] & (1 << 15), 0, "cmov advertised");
-    assert_ne!(vm.cpu.regs[EDX] & 1, 0, "x87 FPU advertised");
+    assert_ne!(vm.cpu().regs[EDX] & (1 << 15), 0, "cmov advertised");
+    assert_ne!(vm.cpu().regs[EDX] & 1, 0, "x87 FPU advertised");
 }
 
 #[test]
@@ -108,10 +111,10 @@ fn pushad_popad_restore_everything_but_esp() {
     ];
     let vm = run(&code, &[], 8);
     assert_eq!(
-        (vm.cpu.regs[EAX], vm.cpu.regs[EBX], vm.cpu.regs[ESI]),
+        (vm.cpu().regs[EAX], vm.cpu().regs[EBX], vm.cpu().regs[ESI]),
         (1, 2, 3)
     );
-    assert_eq!(vm.cpu.regs[ESP], 0xC000_0000);
+    assert_eq!(vm.cpu().regs[ESP], 0xC000_0000);
 }
 
 #[test]
@@ -123,19 +126,19 @@ fn a_store_into_code_is_seen_by_the_next_execution() {
         0xBB, 0x00, 0x00, 0x00, 0x00, // mov ebx, 0   (its immediate starts at byte 8)
     ];
     let vm = run(&code, &[], 2);
-    assert_eq!(vm.cpu.regs[EBX], 0x2A);
+    assert_eq!(vm.cpu().regs[EBX], 0x2A);
 }
 
 #[test]
 fn privileged_and_undefined_instructions_fault() {
     let mut vm = X86Machine::new();
-    vm.load_raw(0, &[0xF4], true).unwrap(); // hlt
+    vm.load_raw(0, &[0xF4]).unwrap(); // hlt
     match vm.run() {
         X86Exit::Fault(f) => assert_eq!(f.kind, X86FaultKind::Privileged),
         e => panic!("{e:?}"),
     }
     let mut vm = X86Machine::new();
-    vm.load_raw(0, &[0x90, 0x0F, 0x0B], true).unwrap(); // nop ; ud2
+    vm.load_raw(0, &[0x90, 0x0F, 0x0B]).unwrap(); // nop ; ud2
     match vm.run() {
         X86Exit::Fault(f) => {
             assert!(matches!(f.kind, X86FaultKind::IllegalInstruction(_)));
@@ -159,7 +162,7 @@ fn rdtsc_is_per_machine_and_reproducible() {
     let exits: Vec<X86Exit> = (0..3)
         .map(|_| {
             let mut vm = X86Machine::new();
-            vm.load_raw(0x1000, &code, true).unwrap();
+            vm.load_raw(0x1000, &code).unwrap();
             vm.run()
         })
         .collect();
@@ -188,7 +191,7 @@ fn far_jumps_and_calls_are_illegal_in_both_engines() {
             code.extend_from_slice(form);
             code.extend_from_slice(&[0xB8, 1, 0, 0, 0, 0xCD, 0x80]);
             let mut vm = X86Machine::new();
-            vm.load_raw(0x1000, &code, true).unwrap();
+            vm.load_raw(0x1000, &code).unwrap();
             vm.set_engine(engine);
             match vm.run_for(100) {
                 X86Exit::Fault(f) => assert!(

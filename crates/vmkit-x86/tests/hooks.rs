@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use vmkit_mem::page;
 use vmkit_x86::cpu::{EAX, EBX, ECX, ESP};
-use vmkit_x86::{Handled, MemAccessKind, X86Exit, X86Machine};
+use vmkit_x86::{HookAction, MemAccessKind, X86Exit, X86Machine};
 
 /// `mov ecx, 10 ; l: add eax, ecx ; push eax ; pop edx ; dec ecx ; jnz l ; mov ebx, eax ;
 /// mov eax, 1 ; int 0x80` at 0x1000: exits with 55.
@@ -16,7 +16,7 @@ fn machine() -> X86Machine {
     let mut code = LOOP.to_vec();
     code.push(0x80);
     let mut vm = X86Machine::new();
-    vm.load_raw(0x1000, &code, true).unwrap();
+    vm.load_raw(0x1000, &code).unwrap();
     vm
 }
 
@@ -32,7 +32,7 @@ fn code_hooks_see_every_instruction_and_the_run_is_unchanged() {
     assert_eq!(vm.run(), X86Exit::Exited(55));
     assert_eq!(*count.borrow(), plain.steps());
     assert_eq!(vm.steps(), plain.steps());
-    assert_eq!(vm.cpu, plain.cpu);
+    assert_eq!(vm.cpu(), plain.cpu());
 }
 
 #[test]
@@ -52,7 +52,7 @@ fn a_hook_can_change_registers_stop_and_be_removed() {
         }
     });
     assert_eq!(vm.run(), X86Exit::Stopped);
-    assert_eq!((vm.cpu.eip, vm.cpu.regs[ECX]), (0x1009, 3));
+    assert_eq!((vm.cpu().eip, vm.cpu().regs[ECX]), (0x1009, 3));
     // Without the hook the run goes on to the end (on the fast engine again).
     assert!(vm.remove_hook(stopper));
     assert_eq!(vm.run(), X86Exit::Exited(55));
@@ -61,7 +61,7 @@ fn a_hook_can_change_registers_stop_and_be_removed() {
 #[test]
 fn memory_hooks_see_implicit_stack_accesses_with_values() {
     let mut vm = machine();
-    let top = vm.cpu.regs[ESP];
+    let top = vm.cpu().regs[ESP];
     let seen = Rc::new(RefCell::new(Vec::new()));
     let s = seen.clone();
     vm.hook_mem(
@@ -82,9 +82,9 @@ fn memory_hooks_see_implicit_stack_accesses_with_values() {
 fn run_from_until_stops_before_the_address_and_resumes() {
     let mut vm = machine();
     assert_eq!(vm.run_from(0x1000, Some(0x100c), u64::MAX), X86Exit::Until);
-    assert_eq!((vm.cpu.eip, vm.cpu.regs[EAX]), (0x100c, 55));
+    assert_eq!((vm.cpu().eip, vm.cpu().regs[EAX]), (0x100c, 55));
     assert_eq!(vm.run_from(0x100c, None, u64::MAX), X86Exit::Exited(55));
-    assert_eq!(vm.cpu.regs[EBX], 55);
+    assert_eq!(vm.cpu().regs[EBX], 55);
 }
 
 #[test]
@@ -94,7 +94,7 @@ fn syscall_hooks_replace_or_pass_on_calls() {
     let c = calls.clone();
     vm.hook_syscall(move |_, nr| {
         c.borrow_mut().push(nr);
-        Handled::No
+        HookAction::Pass
     });
     assert_eq!(vm.run(), X86Exit::Exited(55));
     assert_eq!(*calls.borrow(), [1]);
@@ -104,8 +104,8 @@ fn syscall_hooks_replace_or_pass_on_calls() {
 fn unhandled_interrupts_still_fault() {
     // int 3
     let mut vm = X86Machine::new();
-    vm.load_raw(0x1000, &[0xCC], true).unwrap();
-    vm.hook_interrupt(|_, _| Handled::No);
+    vm.load_raw(0x1000, &[0xCC]).unwrap();
+    vm.hook_interrupt(|_, _| HookAction::Pass);
     assert!(matches!(vm.run(), X86Exit::Fault(_)));
 }
 
@@ -116,7 +116,7 @@ fn hooks_can_map_memory_for_the_guest() {
         0xA1, 0, 0x50, 0, 0, 0x89, 0xC3, 0xB8, 1, 0, 0, 0, 0xCD, 0x80,
     ];
     let mut vm = X86Machine::new();
-    vm.load_raw(0x1000, &code, true).unwrap();
+    vm.load_raw(0x1000, &code).unwrap();
     vm.hook_code(0x1000..0x1001, |ctx, _, _| {
         ctx.mem.protect(0x5000, 0x1000, page::R);
         ctx.mem.poke(0x5000, &[42]).unwrap();

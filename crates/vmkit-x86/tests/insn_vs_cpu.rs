@@ -192,7 +192,9 @@ fn run_vmkit(gen: &Gen, fs: u16) -> Vec<Outcome> {
     let mut vm = X86Machine::new();
     vm.map(CODE_BASE, gen.code_size(), page::R | page::W | page::X);
     vm.map(REGION, REGION_SIZE, page::R | page::W);
-    vm.mem.poke(CODE_BASE as u64, &gen.code_image()).unwrap();
+    vm.memory_mut()
+        .poke(CODE_BASE as u64, &gen.code_image())
+        .unwrap();
     let mut pre = gen.base.to_vec();
     gen.cases
         .iter()
@@ -201,7 +203,7 @@ fn run_vmkit(gen: &Gen, fs: u16) -> Vec<Outcome> {
             for &(offset, byte) in &c.patches {
                 pre[offset as usize] = byte;
             }
-            vm.mem.poke(REGION as u64, &pre).unwrap();
+            vm.memory_mut().poke(REGION as u64, &pre).unwrap();
             let mut cpu = Cpu {
                 regs: c.regs,
                 eip: c.start,
@@ -210,7 +212,7 @@ fn run_vmkit(gen: &Gen, fs: u16) -> Vec<Outcome> {
             };
             cpu.selectors[Seg::Fs as usize] = fs;
             cpu.seg_base[Seg::Fs as usize] = REGION;
-            vm.cpu = cpu;
+            *vm.cpu_mut() = cpu;
             let sig = match vm.run_for(1 << 20) {
                 X86Exit::Fault(f) if f.kind == X86FaultKind::Privileged && f.eip == c.end() => 0,
                 X86Exit::Fault(f) => f.kind.signal().0 as u32,
@@ -218,7 +220,7 @@ fn run_vmkit(gen: &Gen, fs: u16) -> Vec<Outcome> {
                     NO_STOP
                 }
             };
-            let now = vm.mem.peek(REGION as u64, REGION_SIZE as u64).unwrap();
+            let now = vm.memory().peek(REGION as u64, REGION_SIZE as u64).unwrap();
             let mem = now
                 .iter()
                 .zip(&pre)
@@ -228,9 +230,9 @@ fn run_vmkit(gen: &Gen, fs: u16) -> Vec<Outcome> {
                 .collect();
             Outcome {
                 sig,
-                eip: vm.cpu.eip,
-                regs: vm.cpu.regs,
-                eflags: vm.cpu.eflags,
+                eip: vm.cpu().eip,
+                regs: vm.cpu().regs,
+                eflags: vm.cpu().eflags,
                 mem,
             }
         })

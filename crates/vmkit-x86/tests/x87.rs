@@ -12,9 +12,9 @@ fn machine(code: &[u8], data: &[u8]) -> X86Machine {
     image[..code.len()].copy_from_slice(code);
     image[0x100..0x100 + data.len()].copy_from_slice(data);
     let mut vm = X86Machine::new();
-    vm.load_raw(0, &image, true).unwrap();
-    vm.cpu.regs[ESI] = 0x100;
-    vm.cpu.regs[EDI] = 0x200;
+    vm.load_raw(0, &image).unwrap();
+    vm.cpu_mut().regs[ESI] = 0x100;
+    vm.cpu_mut().regs[EDI] = 0x200;
     vm
 }
 
@@ -40,7 +40,7 @@ fn an_unmasked_exception_raises_sigfpe_at_the_next_waiting_instruction() {
     };
     assert_eq!(status & 0x80FF, 0x8084, "ZE with ES and B");
     assert_eq!(
-        vm.cpu.regs[EAX] & 0xFFFF,
+        vm.cpu().regs[EAX] & 0xFFFF,
         status as u32,
         "fnstsw ran before the fault"
     );
@@ -68,9 +68,9 @@ fn masked_exceptions_only_set_flags_and_fnclex_clears_them() {
     ];
     let mut vm = machine(&code, &[]);
     assert_eq!(vm.run_for(8), X86Exit::StepLimit);
-    assert_eq!(vm.cpu.regs[3] & 0x3F, 0x04, "ZE flagged");
-    assert_eq!(vm.cpu.regs[EAX] & 0xFF, 0, "fnclex cleared it");
-    assert_eq!(vm.cpu.fpu.st(0), F80::INFINITY);
+    assert_eq!(vm.cpu().regs[3] & 0x3F, 0x04, "ZE flagged");
+    assert_eq!(vm.cpu().regs[EAX] & 0xFF, 0, "fnclex cleared it");
+    assert_eq!(vm.cpu().fpu.st(0), F80::INFINITY);
 }
 
 #[test]
@@ -87,7 +87,7 @@ fn fnstenv_stores_the_last_instruction_and_operand() {
     data.extend_from_slice(&0.5f64.to_bits().to_le_bytes());
     let mut vm = machine(&code, &data);
     assert_eq!(vm.run_for(4), X86Exit::StepLimit);
-    let env = vm.mem.peek(0x200, 28).unwrap().to_vec();
+    let env = vm.memory().peek(0x200, 28).unwrap().to_vec();
     let word = |i: usize| u32::from_le_bytes(env[4 * i..4 * i + 4].try_into().unwrap());
     assert_eq!(word(0), 0xFFFF_037F, "control word");
     assert_eq!(word(1) & 0xFFFF, 0x3800, "TOP = 7");
@@ -101,10 +101,11 @@ fn fnstenv_stores_the_last_instruction_and_operand() {
     assert_eq!(word(5), 0x108, "FDP: the fadd's operand");
     assert_eq!(word(6), 0xFFFF_002B, "FDS");
     assert_eq!(
-        vm.cpu.fpu.cw, 0x037F,
+        vm.cpu().fpu.cw,
+        0x037F,
         "fnstenv masks all exceptions (already masked)"
     );
-    assert_eq!(vm.cpu.fpu.st(0), F80::from_f64_bits(2.5f64.to_bits()).0);
+    assert_eq!(vm.cpu().fpu.st(0), F80::from_f64_bits(2.5f64.to_bits()).0);
 }
 
 #[test]
@@ -119,19 +120,19 @@ fn fnsave_then_frstor_restores_everything() {
     ];
     let mut vm = machine(&code, &0x0C7Fu16.to_le_bytes());
     assert_eq!(vm.run_for(3), X86Exit::StepLimit);
-    let saved = vm.cpu.fpu.clone();
+    let saved = vm.cpu().fpu.clone();
     assert_eq!(vm.run_for(1), X86Exit::StepLimit);
-    assert_eq!(vm.cpu.fpu.cw, 0x037F, "fnsave reinitialises");
-    assert!(vm.cpu.fpu.is_empty(0));
+    assert_eq!(vm.cpu().fpu.cw, 0x037F, "fnsave reinitialises");
+    assert!(vm.cpu().fpu.is_empty(0));
     assert_eq!(vm.run_for(2), X86Exit::StepLimit);
-    let f = &vm.cpu.fpu;
+    let f = &vm.cpu().fpu;
     assert_eq!(
         (f.cw, f.status(), f.full),
         (saved.cw, saved.status(), saved.full)
     );
     assert_eq!((f.st(0), f.st(1)), (saved.st(0), saved.st(1)));
     assert_eq!(f.st(0), F80::ONE);
-    let image = vm.mem.peek(0x200, 108).unwrap();
+    let image = vm.memory().peek(0x200, 108).unwrap();
     assert_eq!(
         &image[28..38],
         &F80::ONE.to_bytes(),
@@ -148,7 +149,7 @@ fn stack_overflow_pushes_the_indefinite_and_sets_c1() {
     code.extend_from_slice(&[0xDF, 0xE0]); // fnstsw ax
     let mut vm = machine(&code, &[]);
     assert_eq!(vm.run_for(10), X86Exit::StepLimit);
-    let sw = vm.cpu.regs[EAX] & 0xFFFF;
+    let sw = vm.cpu().regs[EAX] & 0xFFFF;
     assert_eq!(sw & 0x0241, 0x0241, "IE, SF and C1 (overflow): {sw:#x}");
-    assert_eq!(vm.cpu.fpu.st(0), F80::INDEFINITE);
+    assert_eq!(vm.cpu().fpu.st(0), F80::INDEFINITE);
 }

@@ -138,7 +138,7 @@ struct Emulated {
 impl Emulated {
     fn new() -> Emulated {
         let mut vm = X86Machine::new();
-        vm.load_raw(CODE, &[0xF4], true).unwrap();
+        vm.load_raw(CODE, &[0xF4]).unwrap();
         vm.map(DATA, 0x1000, vmkit_mem::page::R | vmkit_mem::page::W);
         Emulated { vm, next_page: 0 }
     }
@@ -154,21 +154,25 @@ impl Emulated {
         let at = CODE + 4096 * self.next_page;
         self.next_page = (self.next_page + 1) % CODE_PAGES;
         let vm = &mut self.vm;
-        vm.mem.poke(at as u64, &code).unwrap();
-        let esp = vm.cpu.regs[vmkit_x86::cpu::ESP];
-        vm.cpu = Default::default();
-        vm.cpu.regs[vmkit_x86::cpu::ESP] = esp;
-        vm.cpu.eip = at;
+        vm.memory_mut().poke(at as u64, &code).unwrap();
+        let esp = vm.cpu().regs[vmkit_x86::cpu::ESP];
+        *vm.cpu_mut() = Default::default();
+        vm.cpu_mut().regs[vmkit_x86::cpu::ESP] = esp;
+        vm.cpu_mut().eip = at;
         let (area, mem, save, flags) = (DATA, DATA + 0x100, DATA + 0x200, DATA + 0x300);
-        vm.mem.poke(area as u64, &operand_area(case)).unwrap();
-        vm.mem.poke(mem as u64, &case.mem).unwrap();
-        vm.mem.poke(save as u64, &[0; 108]).unwrap();
+        vm.memory_mut()
+            .poke(area as u64, &operand_area(case))
+            .unwrap();
+        vm.memory_mut().poke(mem as u64, &case.mem).unwrap();
+        vm.memory_mut().poke(save as u64, &[0; 108]).unwrap();
         let f = (case.eflags & STATUS_FLAGS) | 0x202;
-        vm.mem.poke(flags as u64, &f.to_le_bytes()).unwrap();
-        vm.cpu.regs[ECX] = area;
-        vm.cpu.regs[ESI] = mem;
-        vm.cpu.regs[EDI] = save;
-        vm.cpu.regs[EDX] = flags;
+        vm.memory_mut()
+            .poke(flags as u64, &f.to_le_bytes())
+            .unwrap();
+        vm.cpu_mut().regs[ECX] = area;
+        vm.cpu_mut().regs[ESI] = mem;
+        vm.cpu_mut().regs[EDI] = save;
+        vm.cpu_mut().regs[EDX] = flags;
         match vm.run_for(10_000) {
             X86Exit::Exited(_) => {}
             other => panic!("{case:x?}: {other:?}"),
@@ -179,10 +183,10 @@ impl Emulated {
             flags: 0,
         };
         out.save
-            .copy_from_slice(vm.mem.peek(save as u64, 108).unwrap());
+            .copy_from_slice(vm.memory().peek(save as u64, 108).unwrap());
         out.mem
-            .copy_from_slice(vm.mem.peek(mem as u64, 16).unwrap());
-        let f = vm.mem.peek(flags as u64, 4).unwrap();
+            .copy_from_slice(vm.memory().peek(mem as u64, 16).unwrap());
+        let f = vm.memory().peek(flags as u64, 4).unwrap();
         out.flags = u32::from_le_bytes([f[0], f[1], f[2], f[3]]) & STATUS_FLAGS;
         out
     }

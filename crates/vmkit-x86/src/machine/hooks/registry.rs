@@ -1,81 +1,18 @@
-//! Instrumentation hooks, as Unicorn users know them: on instructions, memory accesses,
-//! interrupts and system calls.
-//!
-//! A machine with any hook installed (or run with an `until` address) executes one
-//! instruction at a time on the reference path, so hooks see exact EFLAGS and can change
-//! registers and memory between any two instructions. Without hooks the fast engine runs
-//! and hooks cost nothing.
-//!
-//! Memory accesses are worked out from the instruction before it executes (iced-x86's
-//! instruction info: explicit operands and implicit stack accesses), with the values read
-//! before and written after it, and reported once the instruction has completed. A string
-//! instruction with a `rep` prefix reports the access of its first iteration only; an
-//! instruction that faults reports none (the run ends with the fault).
+//! The installed hooks and how the run loop calls them: which hooks cover an address, the
+//! memory accesses an instruction is about to make, and the order hooks run in.
 
+use super::{
+    HookAction, HookCtx, HookId, InvalidAccess, InvalidAccessAction, MemAccess, MemAccessKind,
+};
 use crate::cpu::{Cpu, Seg};
 use iced_x86::{Instruction, InstructionInfoFactory, OpAccess, Register};
 use std::ops::{Bound, RangeBounds};
 use vmkit_mem::Memory;
 
-/// Names a hook, for [`crate::X86Machine::remove_hook`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct HookId(u32);
-
-/// Whether a memory access loaded or stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MemAccessKind {
-    /// A load.
-    Read,
-    /// A store.
-    Write,
-}
-
-/// One memory access of an instruction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MemAccess {
-    /// Load or store.
-    pub kind: MemAccessKind,
-    /// Address of the instruction.
-    pub eip: u32,
-    /// First byte accessed.
-    pub addr: u32,
-    /// Bytes accessed.
-    pub size: u32,
-    /// The value loaded, or stored (little-endian; the first 8 bytes of larger accesses).
-    pub value: u64,
-}
-
-/// What a hook may touch: the registers and memory, and a way to stop the run.
-pub struct HookCtx<'a> {
-    /// Registers and flags (exact EFLAGS: hooked runs compute flags eagerly).
-    pub cpu: &'a mut Cpu,
-    /// Guest memory.
-    pub mem: &'a mut Memory,
-    stop: &'a mut bool,
-}
-
-impl HookCtx<'_> {
-    /// Ends the run with [`crate::X86Exit::Stopped`] before the next instruction (Unicorn's
-    /// `emu_stop`).
-    pub fn stop(&mut self) {
-        *self.stop = true;
-    }
-}
-
-/// What an interrupt or system-call hook did with the event.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Handled {
-    /// The hook took care of it: execution goes on after the instruction (for a system
-    /// call, the hook set eax to the result).
-    Yes,
-    /// Let the next hook, or the machine's own behaviour (the Linux personality for
-    /// `int 0x80`, a fault for other vectors), handle it.
-    No,
-}
-
 type CodeFn = Box<dyn FnMut(&mut HookCtx, u32, u32)>;
 type MemFn = Box<dyn FnMut(&mut HookCtx, &MemAccess)>;
-type EventFn = Box<dyn FnMut(&mut HookCtx, u32) -> Handled>;
+type EventFn = Box<dyn FnMut(&mut HookCtx, u32) -> HookAction>;
+type InvalidFn = Box<dyn FnMut(&mut HookCtx, &InvalidAccess) -> InvalidAccessAction>;
 
 /// An inclusive address range.
 #[derive(Clone, Copy, Debug)]
@@ -110,12 +47,14 @@ pub(crate) struct Hooks {
     mem: Vec<(HookId, Span, [bool; 2], MemFn)>,
     interrupt: Vec<(HookId, EventFn)>,
     syscall: Vec<(HookId, EventFn)>,
+    invalid: Vec<(HookId, Span, InvalidFn)>,
     info: Option<Box<InstructionInfoFactory>>,
 }
 
 impl Hooks {
-    /// Whether any hook is installed.
-    pub fn any(&self) -> bool {
+    /// Whether a hook needs the run to go one instruction at a time (every kind but the
+    /// invalid-access hooks, which run only on a fault).
+    pub fn any_per_instruction(&self) -> bool {
         !(self.code.is_empty()
             && self.mem.is_empty()
             && self.interrupt.is_empty()
@@ -160,14 +99,29 @@ impl Hooks {
         id
     }
 
+    pub fn add_invalid(&mut self, range: impl RangeBounds<u32>, f: InvalidFn) -> HookId {
+        let id = self.id();
+        self.invalid.push((id, Span::of(range), f));
+        id
+    }
+
+    fn count(&self) -> usize {
+        self.code.len()
+            + self.mem.len()
+            + self.interrupt.len()
+            + self.syscall.len()
+            + self.invalid.len()
+    }
+
     /// Removes a hook; false if there is none with this id.
     pub fn remove(&mut self, id: HookId) -> bool {
-        let before = self.code.len() + self.mem.len() + self.interrupt.len() + self.syscall.len();
+        let before = self.count();
         self.code.retain(|h| h.0 != id);
         self.mem.retain(|h| h.0 != id);
         self.interrupt.retain(|h| h.0 != id);
         self.syscall.retain(|h| h.0 != id);
-        before != self.code.len() + self.mem.len() + self.interrupt.len() + self.syscall.len()
+        self.invalid.retain(|h| h.0 != id);
+        before != self.count()
     }
 
     /// Calls the code hooks covering `eip`; true if one asked to stop.
@@ -197,7 +151,7 @@ impl Hooks {
         cpu: &mut Cpu,
         mem: &mut Memory,
         value: u32,
-    ) -> (Handled, bool) {
+    ) -> (HookAction, bool) {
         let mut stop = false;
         let list = if syscall {
             &mut self.syscall
@@ -212,12 +166,45 @@ impl Hooks {
                     stop: &mut stop,
                 },
                 value,
-            ) == Handled::Yes
+            ) == HookAction::Handled
             {
-                return (Handled::Yes, stop);
+                return (HookAction::Handled, stop);
             }
         }
-        (Handled::No, stop)
+        (HookAction::Pass, stop)
+    }
+
+    /// Whether an invalid-access hook covers `addr`.
+    pub fn wants_invalid(&self, addr: u32) -> bool {
+        self.invalid
+            .iter()
+            .any(|(_, span, _)| span.overlaps(addr, 1))
+    }
+
+    /// Calls the invalid-access hooks covering the refused address until one asks for a
+    /// retry; returns whether one did, and whether one asked to stop.
+    pub fn on_invalid(
+        &mut self,
+        cpu: &mut Cpu,
+        mem: &mut Memory,
+        fault: &InvalidAccess,
+    ) -> (InvalidAccessAction, bool) {
+        let mut stop = false;
+        for (_, span, f) in &mut self.invalid {
+            if span.overlaps(fault.addr, 1)
+                && f(
+                    &mut HookCtx {
+                        cpu,
+                        mem,
+                        stop: &mut stop,
+                    },
+                    fault,
+                ) == InvalidAccessAction::Retry
+            {
+                return (InvalidAccessAction::Retry, stop);
+            }
+        }
+        (InvalidAccessAction::Fault, stop)
     }
 
     /// Whether memory hooks want the accesses of the next instruction.

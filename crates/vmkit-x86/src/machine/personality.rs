@@ -1,0 +1,49 @@
+//! Settings of the Linux personality an embedder chooses before a run: `--strace`, the file
+//! sandbox, the program's path and arguments, the address-space limit.
+
+use super::X86Machine;
+use crate::linux::Sandbox;
+use std::path::PathBuf;
+
+impl X86Machine {
+    /// Limits the guest's address space, as `RLIMIT_AS` does: a `mmap`, `mremap` or `brk`
+    /// that would leave more than `bytes` mapped (the program and its stack included) fails
+    /// with `ENOMEM`. `None` removes the limit.
+    ///
+    /// ```
+    /// use vmkit_x86::{X86Exit, X86Machine};
+    /// // mmap2(0, 1 MiB, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) ; exit(-eax)
+    /// let code = [0xB8, 192, 0, 0, 0, 0x31, 0xDB, 0xB9, 0, 0, 0x10, 0, 0xBA, 3, 0, 0, 0,
+    ///             0xBE, 0x22, 0, 0, 0, 0xBF, 0xFF, 0xFF, 0xFF, 0xFF, 0x31, 0xED, 0xCD, 0x80,
+    ///             0xF7, 0xD8, 0x89, 0xC3, 0xB8, 1, 0, 0, 0, 0xCD, 0x80];
+    /// let mut vm = X86Machine::new();
+    /// vm.load_raw(0x10000, &code).unwrap();
+    /// vm.set_memory_limit(Some(2 << 20)); // the code's page and a 1 MiB stack are mapped
+    /// assert_eq!(vm.run(), X86Exit::Exited(12)); // ENOMEM
+    /// ```
+    pub fn set_memory_limit(&mut self, bytes: Option<u64>) {
+        self.os.set_memory_limit(bytes);
+    }
+
+    /// Logs every system call to stderr, as `strace` does.
+    pub fn set_strace(&mut self, on: bool) {
+        self.os.set_strace(on);
+    }
+
+    /// Sets the file-system policy the guest's file calls go through; the working directory
+    /// becomes the sandbox's initial one.
+    pub fn set_sandbox(&mut self, sandbox: Sandbox) {
+        self.os.set_sandbox(sandbox);
+    }
+
+    /// Sets what `readlink("/proc/self/exe")` answers: the program's path.
+    pub fn set_exe_path(&mut self, path: impl Into<PathBuf>) {
+        self.os.set_exe_path(path);
+    }
+
+    /// Records the program's arguments, so that a refused access to a file named among
+    /// them gets a hint (which flag allows it).
+    pub fn set_command_line(&mut self, args: &[String]) {
+        self.os.set_command_line(args);
+    }
+}

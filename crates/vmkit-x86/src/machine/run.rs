@@ -1,0 +1,256 @@
+//! The run loop: runs the engine until something needs the facade (a system call, a fault,
+//! a store into decoded code, a hook), hands it to the Linux personality or the hooks, and
+//! turns what ends the run into an [`X86Exit`].
+
+use super::X86Machine;
+use crate::cpu::EAX;
+use crate::engine::{EngineEvent, EngineFault, EngineStop};
+use crate::linux::{self, Kernel, SyscallOutcome};
+use crate::machine::fault::{X86Fault, X86FaultKind};
+use crate::machine::hooks::{HookAction, InvalidAccess, InvalidAccessAction, MemAccess};
+
+/// How a run ended: produced by [`X86Machine::run`], [`X86Machine::run_for`] and
+/// [`X86Machine::run_from`], read by the embedder (the CLI turns it into the process's
+/// exit status with [`X86Exit::status`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum X86Exit {
+    /// The guest called exit/exit_group with this status.
+    Exited(i32),
+    /// The instruction budget ran out; eip is the next instruction.
+    StepLimit,
+    /// The guest faulted.
+    Fault(Box<X86Fault>),
+    /// A hook stopped the run ([`crate::HookCtx::stop`]); eip is the next instruction.
+    Stopped,
+    /// eip reached the `until` address of [`X86Machine::run_from`].
+    Until,
+}
+
+impl X86Exit {
+    /// The status a shell would show: the exit code, or 128+signal for a fault, 124 for the
+    /// step limit.
+    pub fn status(&self) -> i32 {
+        match self {
+            X86Exit::Exited(c) => c & 0xFF,
+            X86Exit::StepLimit => 124,
+            X86Exit::Stopped | X86Exit::Until => 0,
+            X86Exit::Fault(f) => 128 + f.kind.signal().0,
+        }
+    }
+}
+
+impl X86Machine {
+    /// Runs until the guest exits or faults.
+    pub fn run(&mut self) -> X86Exit {
+        self.run_for(u64::MAX)
+    }
+
+    /// Runs at most `max_steps` instructions. `run_for(1)` single-steps: eip is then the
+    /// next instruction, as a debugger's step needs.
+    ///
+    /// ```
+    /// use vmkit_x86::{X86Exit, X86Machine};
+    /// // mov eax, 5 ; add eax, eax
+    /// let mut vm = X86Machine::new();
+    /// vm.load_raw(0x1000, &[0xB8, 5, 0, 0, 0, 0x01, 0xC0]).unwrap();
+    /// assert_eq!(vm.run_for(1), X86Exit::StepLimit);
+    /// assert_eq!((vm.cpu().eip, vm.read_register("eax")), (0x1005, Some(5)));
+    /// ```
+    pub fn run_for(&mut self, max_steps: u64) -> X86Exit {
+        self.run_loop(max_steps, None)
+    }
+
+    /// Unicorn's `emu_start`: runs from `begin` until eip reaches `until` (before executing
+    /// the instruction there; [`X86Exit::Until`]), the guest exits or faults, a hook stops
+    /// the run, or `max_steps` instructions have run.
+    ///
+    /// ```
+    /// use vmkit_x86::{X86Exit, X86Machine};
+    /// use vmkit_x86::cpu::EAX;
+    /// // 0x1000: mov eax, 5 ; add eax, eax ; nop
+    /// let code = [0xB8, 5, 0, 0, 0, 0x01, 0xC0, 0x90];
+    /// let mut vm = X86Machine::new();
+    /// vm.load_raw(0x1000, &code).unwrap();
+    /// assert_eq!(vm.run_from(0x1000, Some(0x1007), u64::MAX), X86Exit::Until);
+    /// assert_eq!(vm.cpu().regs[EAX], 10);
+    /// ```
+    pub fn run_from(&mut self, begin: u32, until: Option<u32>, max_steps: u64) -> X86Exit {
+        self.cpu.eip = begin;
+        self.run_loop(max_steps, until)
+    }
+
+    /// Before one instrumented instruction: code and interrupt hooks, and the memory
+    /// accesses it will make. `Err` ends the run; `Ok(None)` means an interrupt hook
+    /// replaced the instruction.
+    fn before_instruction(&mut self) -> Result<Option<Vec<MemAccess>>, X86Exit> {
+        let eip = self.cpu.eip;
+        let Some(insn) = self.engines.first_instruction(&mut self.mem, eip) else {
+            // Nothing decodes here: the run faults without calling hooks.
+            return Ok(Some(Vec::new()));
+        };
+        if self
+            .hooks
+            .on_code(&mut self.cpu, &mut self.mem, eip, insn.len() as u32)
+        {
+            return Err(X86Exit::Stopped);
+        }
+        let vector = match insn.mnemonic() {
+            iced_x86::Mnemonic::Int => Some(insn.immediate8() as u32),
+            iced_x86::Mnemonic::Int3 => Some(3),
+            _ => None,
+        };
+        if let Some(v) = vector {
+            let (action, stop) = self.hooks.on_event(false, &mut self.cpu, &mut self.mem, v);
+            if action == HookAction::Handled {
+                self.cpu.eip = insn.next_ip32();
+                self.steps += 1;
+                return if stop {
+                    Err(X86Exit::Stopped)
+                } else {
+                    Ok(None)
+                };
+            }
+            if stop {
+                return Err(X86Exit::Stopped);
+            }
+        }
+        Ok(Some(if self.hooks.wants_mem() {
+            self.hooks.accesses(&self.cpu, &self.mem, &insn)
+        } else {
+            Vec::new()
+        }))
+    }
+
+    fn run_loop(&mut self, max_steps: u64, until: Option<u32>) -> X86Exit {
+        let instrumented = until.is_some() || self.hooks.any_per_instruction();
+        // The embedder may have written over decoded code between runs.
+        self.engines.drop_written_code(&mut self.mem);
+        let mut left = max_steps;
+        loop {
+            if left == 0 {
+                return X86Exit::StepLimit;
+            }
+            let mut accesses = Vec::new();
+            if instrumented {
+                if until == Some(self.cpu.eip) {
+                    return X86Exit::Until;
+                }
+                match self.before_instruction() {
+                    Err(exit) => return exit,
+                    Ok(None) => {
+                        left -= 1;
+                        continue;
+                    }
+                    Ok(Some(a)) => accesses = a,
+                }
+            }
+            let mut budget = if instrumented { 1 } else { left };
+            let before = budget;
+            let stop = self
+                .engines
+                .run(&mut self.cpu, &mut self.mem, &mut budget, instrumented);
+            let done = before - budget;
+            left -= done;
+            self.steps += done;
+            if !accesses.is_empty()
+                && !matches!(
+                    stop,
+                    EngineStop::Fault(EngineFault::Exec(_) | EngineFault::Privileged)
+                )
+                && self
+                    .hooks
+                    .on_mem(&mut self.cpu, &mut self.mem, &mut accesses)
+            {
+                // A store into decoded code must still drop that code.
+                if matches!(stop, EngineStop::CodeWritten) {
+                    self.engines.drop_written_code(&mut self.mem);
+                }
+                return X86Exit::Stopped;
+            }
+            let exit = match stop {
+                EngineStop::BudgetSpent => None,
+                EngineStop::CodeWritten => {
+                    self.engines.drop_written_code(&mut self.mem);
+                    None
+                }
+                EngineStop::Fault(EngineFault::Undecodable(failure)) => {
+                    self.fault_or_retry(X86FaultKind::of_decode_failure(failure))
+                }
+                EngineStop::Fault(EngineFault::Exec(e)) => {
+                    self.fault_or_retry(X86FaultKind::of_exec_error(e))
+                }
+                EngineStop::Fault(EngineFault::Privileged) => {
+                    Some(self.fault_exit(X86FaultKind::Privileged))
+                }
+                EngineStop::Event(EngineEvent::Syscall { at }) => {
+                    self.system_call(at, instrumented)
+                }
+            };
+            if let Some(exit) = exit {
+                return exit;
+            }
+        }
+    }
+
+    /// The system call of the `int 0x80` at `at` (eip is past it): the system-call hooks
+    /// when the run is `instrumented`, then the Linux personality. `None`: run on.
+    fn system_call(&mut self, at: u32, instrumented: bool) -> Option<X86Exit> {
+        if instrumented {
+            let nr = self.cpu.regs[EAX];
+            let (action, stop) = self.hooks.on_event(true, &mut self.cpu, &mut self.mem, nr);
+            if stop {
+                return Some(X86Exit::Stopped);
+            }
+            if action == HookAction::Handled {
+                return None;
+            }
+        }
+        match self.os.syscall(&mut self.cpu, &mut self.mem) {
+            SyscallOutcome::Resume => None,
+            SyscallOutcome::InvalidateCode(range) => {
+                self.engines.invalidate(&mut self.mem, range);
+                None
+            }
+            SyscallOutcome::Exit(code) => Some(X86Exit::Exited(code)),
+            SyscallOutcome::Unsupported(nr) => {
+                self.cpu.eip = at;
+                Some(self.fault_exit(X86FaultKind::UnsupportedSyscall {
+                    nr,
+                    name: linux::syscall_name(nr),
+                }))
+            }
+        }
+    }
+
+    /// A fault at the instruction at eip, which has changed nothing: a memory fault goes to
+    /// the invalid-access hooks covering its address first, which may stop the run there or
+    /// have the instruction retried (`None`); anything else ends the run.
+    fn fault_or_retry(&mut self, kind: X86FaultKind) -> Option<X86Exit> {
+        if let X86FaultKind::Memory(error) = &kind {
+            // Guest addresses are 32-bit; only a fault past the end is reported beyond.
+            let addr = error.addr().min(u32::MAX as u64) as u32;
+            if self.hooks.wants_invalid(addr) {
+                let access = InvalidAccess {
+                    eip: self.cpu.eip,
+                    addr,
+                    access: error.access(),
+                    error: error.clone(),
+                };
+                let (action, stop) = self.hooks.on_invalid(&mut self.cpu, &mut self.mem, &access);
+                if stop {
+                    return Some(X86Exit::Stopped);
+                }
+                if action == InvalidAccessAction::Retry {
+                    // The hook may have mapped code: blocks decoded up to the fault go.
+                    self.engines.flush(&mut self.mem);
+                    return None;
+                }
+            }
+        }
+        Some(self.fault_exit(kind))
+    }
+
+    fn fault_exit(&mut self, kind: X86FaultKind) -> X86Exit {
+        X86Exit::Fault(self.fault(kind))
+    }
+}
