@@ -8,15 +8,27 @@
 //! get specialised records; every other instruction becomes a `Generic` record that runs the
 //! reference semantics in `exec.rs`.
 //!
+//! The records of all blocks live in one arena (`BlockCache::records`), so that the
+//! dispatch loop follows plain indices. Which blocks exist, and which guest bytes each was
+//! decoded from, is kept by vmkit-vm's [`CodeCache`] (shared with the x86 guest): a [`Block`]
+//! there names its guest bytes and its records in the arena.
+//!
 //! Self-modifying code: translation marks the pages it read as code pages in [`Memory`]; a
-//! store into such a page makes the interpreter leave the block, and if the store touched
-//! bytes that were actually decoded, the whole cache is dropped and rebuilt on demand.
+//! store into such a page makes the interpreter leave the block, and the run loop calls
+//! [`BlockCache::invalidate`] with the written range. Only the blocks whose bytes overlap it
+//! are dropped (a page left without blocks loses its mark); the arena is then compacted,
+//! every chain link is cleared and the jump cache emptied, so that no record index names a
+//! dropped or moved block. The surviving blocks relink on their next run.
 
 use crate::cpu::ZERO_REG;
 use crate::fault::FaultKind;
-use std::collections::HashMap;
+use std::cell::Cell;
+use std::ops::Range;
 use vmkit_isa::{decode, Addr, DecodeError, Instr, Mem, Op, Operand, Size, MAX_INSTR_LEN};
 use vmkit_mem::{Memory, PAGE_SIZE};
+use vmkit_vm::code_cache::{CodeCache, CodeCacheStats, CodeSpan, CODE_PAGE_SIZE};
+
+const _: () = assert!(CODE_PAGE_SIZE == PAGE_SIZE, "code pages are memory pages");
 
 /// Longest block, in guest instructions.
 const MAX_BLOCK: usize = 64;
@@ -170,36 +182,59 @@ impl Record {
     }
 }
 
-/// The cache.
-pub(crate) struct CodeCache {
-    pub(crate) records: Vec<Record>,
-    pub(crate) instrs: Vec<Instr>,
-    pub(crate) faults: Vec<FaultKind>,
-    map: HashMap<u64, u32>,
-    jc: Vec<(u64, u32)>,
-    /// Which bytes of each code page were decoded (4096 bits per page).
-    decoded: HashMap<u64, Box<[u64; 64]>>,
-    /// When false, every instruction is lowered to `Generic` (the reference backend).
-    pub(crate) specialize: bool,
-    /// Blocks translated since creation (statistics).
-    pub(crate) translations: u64,
-    /// Cache flushes caused by writes to decoded code (statistics).
-    pub(crate) flushes: u64,
+/// A translated block, as [`CodeCache`] keeps it: the guest bytes it was decoded from and
+/// where its records are in the arena.
+pub(crate) struct Block {
+    /// Address of the first instruction.
+    start: u64,
+    /// Address just past the last decoded instruction (`start` if none decoded).
+    end: u64,
+    /// Index of the block's `Enter` record in [`BlockCache::records`]; moves when the arena
+    /// is compacted.
+    enter: Cell<u32>,
+    /// Records of the block, `Enter` included; they follow each other in the arena.
+    len: u32,
 }
 
-impl CodeCache {
-    pub(crate) fn new() -> CodeCache {
-        CodeCache {
+impl CodeSpan for Block {
+    fn code_span(&self) -> Range<u64> {
+        self.start..self.end
+    }
+}
+
+/// The native machine's decoded code: the record arena and its side tables, the blocks
+/// over them (in vmkit-vm's [`CodeCache`]), and the jump cache.
+pub(crate) struct BlockCache {
+    /// Every live block's records, each block's contiguous from its `Enter`.
+    pub(crate) records: Vec<Record>,
+    /// The instructions of `Generic` records, by their `link`.
+    pub(crate) instrs: Vec<Instr>,
+    /// The faults of `Fault` records, by their `link`.
+    pub(crate) faults: Vec<FaultKind>,
+    /// The blocks by start address and by the pages their bytes touch.
+    blocks: CodeCache<Block>,
+    /// The direct-mapped jump cache: `(address, Enter record index)`, or
+    /// `(u64::MAX, UNLINKED)` when empty.
+    jc: Box<[(u64, u32)]>,
+    /// When false, every instruction is lowered to `Generic` (the reference backend).
+    pub(crate) specialize: bool,
+}
+
+impl BlockCache {
+    pub(crate) fn new() -> BlockCache {
+        BlockCache {
             records: Vec::new(),
             instrs: Vec::new(),
             faults: Vec::new(),
-            map: HashMap::new(),
-            jc: vec![(u64::MAX, UNLINKED); JC_SIZE],
-            decoded: HashMap::new(),
+            blocks: CodeCache::default(),
+            jc: vec![(u64::MAX, UNLINKED); JC_SIZE].into_boxed_slice(),
             specialize: true,
-            translations: 0,
-            flushes: 0,
         }
+    }
+
+    /// Blocks translated, blocks dropped by writes, and whole-cache flushes so far.
+    pub(crate) fn stats(&self) -> CodeCacheStats {
+        self.blocks.stats()
     }
 
     /// Drops every decoded block.
@@ -207,43 +242,57 @@ impl CodeCache {
         self.records.clear();
         self.instrs.clear();
         self.faults.clear();
-        self.map.clear();
+        self.blocks.flush();
         self.jc.fill((u64::MAX, UNLINKED));
-        self.decoded.clear();
         mem.clear_code_marks();
-        self.flushes += 1;
     }
 
-    /// Whether any byte in `[addr, addr+len)` was decoded into a block.
-    pub(crate) fn overlaps_decoded(&self, addr: u64, len: u64) -> bool {
-        let end = addr.saturating_add(len.max(1));
-        let mut a = addr;
-        while a < end {
-            let page = a / PAGE_SIZE;
-            let page_end = ((page + 1) * PAGE_SIZE).min(end);
-            if let Some(bits) = self.decoded.get(&page) {
-                for b in a..page_end {
-                    let off = (b % PAGE_SIZE) as usize;
-                    if bits[off / 64] & (1 << (off % 64)) != 0 {
-                        return true;
+    /// Drops the blocks whose bytes overlap `range` (the guest wrote there) and clears the
+    /// code mark of the pages left without blocks. The other blocks survive, unlinked.
+    pub(crate) fn invalidate(&mut self, mem: &mut Memory, range: Range<u64>) {
+        let dropped = self.blocks.invalidate(range, |page| {
+            mem.unmark_code(page, PAGE_SIZE);
+        });
+        if dropped > 0 {
+            self.compact();
+        }
+    }
+
+    /// Rebuilds the arena and its side tables from the live blocks only, with every chain
+    /// link cleared, and empties the jump cache: afterwards no record index names a dropped
+    /// block or a record that moved.
+    #[cold]
+    fn compact(&mut self) {
+        let records = std::mem::take(&mut self.records);
+        let instrs = std::mem::take(&mut self.instrs);
+        let faults = std::mem::take(&mut self.faults);
+        for block in self.blocks.blocks() {
+            let from = block.enter.get() as usize;
+            block.enter.set(self.records.len() as u32);
+            for &r in &records[from..from + block.len as usize] {
+                let mut r = r;
+                match r.kind {
+                    Kind::Generic => {
+                        let instr = instrs[r.link as usize];
+                        r.link = self.instrs.len() as u32;
+                        self.instrs.push(instr);
                     }
+                    Kind::Fault => {
+                        let fault = faults[r.link as usize].clone();
+                        r.link = self.faults.len() as u32;
+                        self.faults.push(fault);
+                    }
+                    // The fall-through link; other kinds keep an operand in `disp`.
+                    Kind::Jcc => {
+                        r.link = UNLINKED;
+                        r.disp = UNLINKED as i32;
+                    }
+                    _ => r.link = UNLINKED,
                 }
+                self.records.push(r);
             }
-            a = page_end;
         }
-        false
-    }
-
-    fn note_decoded(&mut self, mem: &mut Memory, addr: u64, len: u64) {
-        mem.mark_code(addr, len);
-        for b in addr..addr + len {
-            let bits = self
-                .decoded
-                .entry(b / PAGE_SIZE)
-                .or_insert_with(|| Box::new([0; 64]));
-            let off = (b % PAGE_SIZE) as usize;
-            bits[off / 64] |= 1 << (off % 64);
-        }
+        self.jc.fill((u64::MAX, UNLINKED));
     }
 
     /// Index of the `Enter` record of the block at `addr`, translating it if needed.
@@ -255,8 +304,8 @@ impl CodeCache {
         if tag == addr && idx != UNLINKED {
             return idx;
         }
-        let idx = match self.map.get(&addr) {
-            Some(&i) => i,
+        let idx = match self.blocks.find(addr) {
+            Some(id) => self.blocks.get(id).enter.get(),
             None => self.translate(mem, const_base, addr),
         };
         self.jc[slot] = (addr, idx);
@@ -295,11 +344,12 @@ impl CodeCache {
         true
     }
 
+    #[cold]
     fn translate(&mut self, mem: &mut Memory, const_base: u64, start: u64) -> u32 {
-        self.translations += 1;
         let enter = self.records.len() as u32;
         self.records.push(Record::new(Kind::Enter, start));
         let mut ip = start;
+        let mut end = start;
         let mut count = 0usize;
         loop {
             if count == MAX_BLOCK {
@@ -329,7 +379,8 @@ impl CodeCache {
                     break;
                 }
             };
-            self.note_decoded(mem, ip, len as u64);
+            mem.mark_code(ip, len as u64);
+            end = ip + len as u64;
             let mut rec = if self.specialize {
                 lower(&instr, ip, const_base)
             } else {
@@ -364,7 +415,12 @@ impl CodeCache {
             }
         }
         self.records[enter as usize].imm = count as u64;
-        self.map.insert(start, enter);
+        self.blocks.insert(Block {
+            start,
+            end,
+            enter: Cell::new(enter),
+            len: self.records.len() as u32 - enter,
+        });
         enter
     }
 }

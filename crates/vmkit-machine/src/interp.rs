@@ -6,9 +6,9 @@
 //! record to the next. Both inline [`step`]: this loop once, with the kind read from the
 //! record; the call-threaded handlers once per kind, with the kind a constant so that each
 //! keeps only its own arm. Hot state (the record index, the budget) travels as arguments
-//! and locals; errors leave on cold paths as [`DispatchStop`] values.
+//! and locals; errors leave on cold paths as [`EngineStop`] values.
 
-use crate::block::{CodeCache, Kind, UNLINKED};
+use crate::block::{BlockCache, Kind, UNLINKED};
 use crate::cpu::{Cpu, FlagOp, SP};
 use crate::env::Env;
 use crate::exec::{exec, push_sp, write_reg, Flow};
@@ -17,19 +17,14 @@ use crate::Exit;
 use vmkit_isa::{flag, Cond, Size};
 use vmkit_mem::Memory;
 
-/// Why a dispatch backend returned. Produced by [`step`] (and so by both backends'
-/// `run_blocks`); consumed by `Machine::run`, which ends the run, checks the code cache
-/// after a store into code, or finishes the budget one instruction at a time.
-pub(crate) enum DispatchStop {
-    /// The machine stopped (halt, exit, breakpoint).
-    Stop(Exit),
-    /// A fault; `cpu.ip` is the faulting instruction.
-    Fault(FaultKind),
-    /// The next block has more instructions than the budget left; `cpu.ip` is its start.
-    Budget,
-    /// A store hit a code page; `cpu.ip` is the next instruction to run.
-    CodeWritten,
-}
+/// Why a dispatch backend returned: vmkit-vm's engine stop, with the native machine's
+/// fault ([`FaultKind`], `cpu.ip` the faulting instruction) and, as the event, the [`Exit`]
+/// that halt, exit or a breakpoint produce (`cpu.ip` past the instruction). Produced by
+/// [`step`] (and so by both backends' `run_blocks`); consumed by `Machine::run_for`, which
+/// ends the run, drops the code written over after `CodeWritten`, or finishes the budget
+/// one instruction at a time after `BudgetSpent` (`cpu.ip` is then the start of the block
+/// that did not fit).
+pub(crate) type EngineStop = vmkit_vm::stop::EngineStop<FaultKind, Exit>;
 
 /// The step budget while blocks run.
 pub(crate) struct Budget {
@@ -59,9 +54,9 @@ pub(crate) fn run_blocks(
     cpu: &mut Cpu,
     mem: &mut Memory,
     env: &mut Env,
-    cache: &mut CodeCache,
+    cache: &mut BlockCache,
     budget: &mut u64,
-) -> DispatchStop {
+) -> EngineStop {
     let mut pc = cache.block_at(mem, env.const_base, cpu.ip) as usize;
     let mut acct = Budget {
         left: *budget,
@@ -92,10 +87,10 @@ pub(crate) fn step(
     cpu: &mut Cpu,
     mem: &mut Memory,
     env: &mut Env,
-    cache: &mut CodeCache,
+    cache: &mut BlockCache,
     budget: &mut Budget,
     pc: usize,
-) -> Result<usize, DispatchStop> {
+) -> Result<usize, EngineStop> {
     // A reference, not a copy: each kind loads only the fields it uses.
     let r = &cache.records[pc];
     debug_assert_eq!(r.kind, kind);
@@ -111,7 +106,7 @@ pub(crate) fn step(
     }
     macro_rules! fault {
         ($e:expr) => {
-            leave!(0, r.ip, DispatchStop::Fault(FaultKind::from($e)))
+            leave!(0, r.ip, EngineStop::Fault(FaultKind::from($e)))
         };
     }
     // Follows this record's link, resolving and patching it on first use.
@@ -144,7 +139,7 @@ pub(crate) fn step(
     macro_rules! after_store {
         () => {
             if mem.code_written() {
-                leave!(1, r.ip + r.len as u64, DispatchStop::CodeWritten);
+                leave!(1, r.ip + r.len as u64, EngineStop::CodeWritten);
             }
         };
     }
@@ -154,7 +149,7 @@ pub(crate) fn step(
         Kind::Enter => {
             if !budget.enter_block(r.imm) {
                 cpu.ip = r.ip;
-                return Err(DispatchStop::Budget);
+                return Err(EngineStop::BudgetSpent);
             }
             next
         }
@@ -169,11 +164,11 @@ pub(crate) fn step(
                 }
                 Ok(Flow::Jump(t)) => {
                     if mem.code_written() {
-                        leave!(1, t, DispatchStop::CodeWritten);
+                        leave!(1, t, EngineStop::CodeWritten);
                     }
                     cache.block_at(mem, env.const_base, t) as usize
                 }
-                Ok(Flow::Stop(e)) => leave!(1, after, DispatchStop::Stop(e)),
+                Ok(Flow::Stop(e)) => leave!(1, after, EngineStop::Event(e)),
                 Err(e) => fault!(e),
             }
         }
@@ -223,7 +218,7 @@ pub(crate) fn step(
             }
             cpu.regs[SP] = sp;
             if mem.code_written() {
-                leave!(1, target, DispatchStop::CodeWritten);
+                leave!(1, target, EngineStop::CodeWritten);
             }
             if kind == Kind::Call {
                 follow!(target)

@@ -7,14 +7,15 @@
 //! [`Fault`] value.
 //!
 //! Layers: this crate depends on `vmkit-isa` (what the instructions are), `vmkit-vm` (what both
-//! guests share: sandbox, signals, stdio, the debug interface), `vmkit-mem` (guest
-//! memory) and `vmkit-image` (what a program file is); it knows nothing of assembly text or the command line.
+//! guests share: sandbox, signals, stdio, the debug interface, the code cache, why an engine
+//! stopped), `vmkit-mem` (guest memory) and `vmkit-image` (what a program file is); it knows
+//! nothing of assembly text or the command line.
 //!
 //! | module | owns |
 //! |---|---|
 //! | `cpu` | registers, ip, lazy flags |
 //! | `exec` | reference semantics of every instruction |
-//! | `block` | decoded-code cache: records, blocks, chaining, invalidation |
+//! | `block` | decoded code: records in one arena, blocks over them in vmkit-vm's `CodeCache`, chaining, per-range invalidation |
 //! | `interp` | what each record does (`step`), and the `match` dispatch loop |
 //! | `threaded` | the call-threaded dispatch backend: a handler table over the same records |
 //! | `sys` | `sys` calls: exit, read and write on stdio, files in the granted directory (sandboxed) |
@@ -45,6 +46,7 @@ pub use fault::{Access, Fault, FaultKind};
 pub use host::{standard_host_functions, HostCall, HostFn};
 pub use machine::{Config, Dispatch, LoadError, Machine, DEFAULT_MEMORY, MAX_MEMORY};
 pub use vmkit_mem::{MemError, Memory, PAGE_SIZE};
+pub use vmkit_vm::code_cache::CodeCacheStats;
 pub use vmkit_vm::debug::{DebugError, DebugTarget, RegisterInfo, StopReason};
 pub use vmkit_vm::signal::Signal;
 use vmkit_vm::signal::STEP_LIMIT_STATUS;

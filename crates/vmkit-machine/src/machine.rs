@@ -2,14 +2,14 @@
 //! it, inspect and change its registers and memory, register host functions, capture its
 //! output. PyVM's API (seed 002), in Rust.
 
-use crate::block::CodeCache;
+use crate::block::BlockCache;
 use crate::cpu::{Cpu, SP};
 use crate::debug::DebugState;
 use crate::env::Env;
 use crate::exec::{exec, Flow};
 use crate::fault::{Fault, FaultKind};
 use crate::host::{HostCall, HostFn};
-use crate::interp::DispatchStop;
+use crate::interp::EngineStop;
 use crate::Exit;
 use crate::Stdio;
 use std::fmt;
@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use vmkit_image::Image;
 use vmkit_isa::{decode, format_instr, Reg, Symbols, MAX_INSTR_LEN};
 use vmkit_mem::{page, Memory, PAGE_SIZE};
+use vmkit_vm::code_cache::CodeCacheStats;
 
 /// Default guest memory: 1 MiB, as LBVM's.
 pub const DEFAULT_MEMORY: u64 = 1 << 20;
@@ -140,7 +141,7 @@ pub struct Machine {
     pub(crate) cpu: Cpu,
     pub(crate) mem: Memory,
     pub(crate) env: Env,
-    pub(crate) cache: CodeCache,
+    pub(crate) cache: BlockCache,
     dispatch: Dispatch,
     steps: u64,
     /// Symbols of the loaded image (for fault reports and tracing).
@@ -174,7 +175,7 @@ impl Machine {
             cpu: Cpu::default(),
             mem,
             env: Env::default(),
-            cache: CodeCache::new(),
+            cache: BlockCache::new(),
             dispatch: Dispatch::default(),
             steps: 0,
             symbols: Vec::new(),
@@ -370,10 +371,10 @@ impl Machine {
             };
             self.steps += before - budget;
             match inner {
-                DispatchStop::Stop(e) => return e,
-                DispatchStop::Fault(kind) => return Exit::Fault(self.fault(kind)),
-                DispatchStop::CodeWritten => self.code_written(),
-                DispatchStop::Budget => {
+                EngineStop::Event(e) => return e,
+                EngineStop::Fault(kind) => return Exit::Fault(self.fault(kind)),
+                EngineStop::CodeWritten => self.code_written(),
+                EngineStop::BudgetSpent => {
                     // Fewer steps left than the next block holds: finish one at a time so
                     // the limit is exact.
                     while budget > 0 {
@@ -388,14 +389,10 @@ impl Machine {
         }
     }
 
+    /// Drops the decoded blocks that the stores since the last call wrote over.
     fn code_written(&mut self) {
         if let Some(writes) = self.mem.take_code_writes() {
-            if self
-                .cache
-                .overlaps_decoded(writes.start, writes.end - writes.start)
-            {
-                self.cache.flush(&mut self.mem);
-            }
+            self.cache.invalidate(&mut self.mem, writes);
         }
     }
 
@@ -717,9 +714,11 @@ impl Machine {
         self.dispatch
     }
 
-    /// Decoded-block translations and cache flushes so far: (translations, flushes).
-    pub fn cache_stats(&self) -> (u64, u64) {
-        (self.cache.translations, self.cache.flushes)
+    /// What the decoded-code cache has done so far: blocks translated, blocks dropped
+    /// because the guest wrote over their bytes, and whole-cache flushes (loading a program,
+    /// [`Machine::set_specialize`]).
+    pub fn code_cache_stats(&self) -> CodeCacheStats {
+        self.cache.stats()
     }
 
     /// The text screen's lines, if memory holds the devices.

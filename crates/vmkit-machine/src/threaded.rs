@@ -12,15 +12,15 @@
 //! `match` loop, and below opt-level 2 LLVM leaves the calls as calls, so the host stack
 //! grows with every record until a long run overflows it.
 
-use crate::block::{CodeCache, Kind};
+use crate::block::{BlockCache, Kind};
 use crate::cpu::Cpu;
 use crate::env::Env;
-use crate::interp::{step, Budget, DispatchStop};
+use crate::interp::{step, Budget, EngineStop};
 use vmkit_mem::Memory;
 
 /// A record handler: runs record `pc` and returns the index of the next one, or [`EXIT`]
 /// after storing the reason in [`Ctx::exit`].
-type Handler = fn(&mut Cpu, &mut Memory, &mut CodeCache, &mut Ctx<'_>, usize) -> usize;
+type Handler = fn(&mut Cpu, &mut Memory, &mut BlockCache, &mut Ctx<'_>, usize) -> usize;
 
 /// Returned by a handler instead of a record index when the run stops.
 const EXIT: usize = usize::MAX;
@@ -30,7 +30,7 @@ struct Ctx<'e> {
     env: &'e mut Env,
     budget: Budget,
     /// Why the run stopped; set by the handler that returns [`EXIT`].
-    exit: Option<DispatchStop>,
+    exit: Option<EngineStop>,
 }
 
 /// Builds [`KINDS`] and [`HANDLERS`] from the list of record kinds.
@@ -66,7 +66,7 @@ const _: () = {
 fn handler<const K: usize>(
     cpu: &mut Cpu,
     mem: &mut Memory,
-    cache: &mut CodeCache,
+    cache: &mut BlockCache,
     ctx: &mut Ctx<'_>,
     pc: usize,
 ) -> usize {
@@ -94,9 +94,9 @@ pub(crate) fn run_blocks(
     cpu: &mut Cpu,
     mem: &mut Memory,
     env: &mut Env,
-    cache: &mut CodeCache,
+    cache: &mut BlockCache,
     budget: &mut u64,
-) -> DispatchStop {
+) -> EngineStop {
     let mut pc = cache.block_at(mem, env.const_base, cpu.ip) as usize;
     let mut ctx = Ctx {
         env,

@@ -239,6 +239,52 @@ fn self_modifying_code_is_seen() {
     assert_eq!(m.reg(Reg::r(3)), 9);
 }
 
+/// A store into one block drops that block only: the others keep their decoded code, a
+/// store next to code (on a code page, over no decoded byte) drops nothing, and the patched
+/// block runs its new bytes, on every dispatch backend.
+#[test]
+fn a_store_into_code_drops_only_the_blocks_it_overlaps() {
+    let mut p = Prog::new();
+    p.jmp("main");
+    let data = p.code.len() as u32;
+    p.bytes(&[0; 8]).label("main");
+    p.q(Op::Mov, &[r(1), imm(0)])
+        .q(Op::Mov, &[r(2), imm(0)])
+        .jmp("loop");
+    let patched = p.code.len();
+    p.label("loop")
+        .q(Op::Add, &[r(1), imm(1)]) // opcode, REG, 1, IMM8, 1: the immediate is byte 4
+        .call("other")
+        .i(Op::Mov, Size::B, &[abs(data), r(1)]) // next to code: drops nothing
+        .i(Op::Mov, Size::B, &[abs(patched as u32 + 4), imm(2)]) // `add r1, 1` -> `add r1, 2`
+        .q(Op::Cmp, &[r(1), imm(100)])
+        .jcc(Cond::B, "loop")
+        .q(Op::Halt, &[])
+        .label("other")
+        .q(Op::Add, &[r(2), imm(1)])
+        .q(Op::Ret, &[]);
+    let code = p.finish();
+    assert_eq!(code[patched + 4], 1, "the immediate byte of `add r1, 1`");
+
+    // r1 = 1, 3, 5, ... 101: 51 passes, each writing over the block at `loop` once.
+    let (m, exit) = run_all(&code, 4096);
+    assert_eq!(exit, Exit::Halted);
+    assert_eq!((m.reg(Reg::r(1)), m.reg(Reg::r(2))), (101, 51));
+    for (name, mut m) in machines(4096) {
+        m.execute_bytes(&code, 0);
+        assert_eq!(m.reg(Reg::r(1)), 101, "{name}");
+        let stats = m.code_cache_stats();
+        // Blocks at 0, main, loop, other, after the call, after each store, and the halt:
+        // eight, plus the block at `loop` again for each of the 50 passes after the first.
+        // Dropping the whole cache on each write would translate every block again.
+        assert_eq!(
+            (stats.translations, stats.invalidations, stats.flushes),
+            (8 + 50, 51, 1),
+            "{name}"
+        );
+    }
+}
+
 #[test]
 fn w_x_forbids_writing_code() {
     let image = image_of(Prog::new().q(Op::Mov, &[abs(0x1000), imm(1)]).finish());
