@@ -10,7 +10,7 @@
 //! | `cpu` | the x86 CPU: registers, eip, eflags, segments; exact integer and x87 semantics by instruction family; `cpuid` |
 //! | `engine` | the engines behind one seam: block decode and cache, the micro-op table, the fast (micro-ops, lazy flags) and reference engines |
 //! | `linux` | the Linux i386 personality behind the [`linux::Kernel`] seam: the system-call table, the ELF loader ([`linux::loader`]), files through a sandbox ([`linux::Sandbox`]), descriptors, memory map, signals, `--strace` |
-//! | `machine` | the facade: [`X86Machine`], the run loop, faults, hooks (instruction, memory, invalid access, interrupt, system call), loaders, context, disassembly |
+//! | `machine` | the facade: [`X86Machine`], the run loop, faults, hooks (instruction, memory, invalid access, interrupt, system call), loaders, context, disassembly, the machine as a [`DebugTarget`] |
 #![deny(missing_docs)]
 
 pub mod cpu;
@@ -27,3 +27,7 @@ pub use machine::{
 };
 /// The guest-memory types of the API: page permission bits, faults, regions.
 pub use vmkit_mem::{page, Access, MemError, Memory, Region};
+/// The debugger interface both guests implement ([`X86Machine`] as `i386`), and its types.
+pub use vmkit_vm::debug::{DebugError, DebugTarget, RegisterInfo, StopReason};
+/// The shared signal table: the signal a fault sends ([`X86FaultKind::signal`]).
+pub use vmkit_vm::signal::Signal;

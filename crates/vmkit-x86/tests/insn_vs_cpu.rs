@@ -215,7 +215,7 @@ fn run_vmkit(gen: &Gen, fs: u16) -> Vec<Outcome> {
             *vm.cpu_mut() = cpu;
             let sig = match vm.run_for(1 << 20) {
                 X86Exit::Fault(f) if f.kind == X86FaultKind::Privileged && f.eip == c.end() => 0,
-                X86Exit::Fault(f) => f.kind.signal().0 as u32,
+                X86Exit::Fault(f) => f.kind.signal().number(),
                 X86Exit::Exited(_) | X86Exit::StepLimit | X86Exit::Stopped | X86Exit::Until => {
                     NO_STOP
                 }

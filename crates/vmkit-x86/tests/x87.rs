@@ -4,7 +4,7 @@
 
 use vmkit_x86::cpu::x87::F80;
 use vmkit_x86::cpu::{EAX, EDI, ESI};
-use vmkit_x86::{X86Exit, X86FaultKind, X86Machine};
+use vmkit_x86::{Signal, X86Exit, X86FaultKind, X86Machine};
 
 /// Loads `code` at 0 with `data` at 0x100 (same page), esi = 0x100, edi = 0x200.
 fn machine(code: &[u8], data: &[u8]) -> X86Machine {
@@ -34,7 +34,7 @@ fn an_unmasked_exception_raises_sigfpe_at_the_next_waiting_instruction() {
         panic!("expected a fault");
     };
     assert_eq!(fault.eip, 10, "at the fwait");
-    assert_eq!(fault.kind.signal(), (8, "SIGFPE"));
+    assert_eq!(fault.kind.signal(), Signal::FPE);
     let X86FaultKind::X87Exception(status) = fault.kind else {
         panic!("{:?}", fault.kind);
     };

@@ -35,24 +35,15 @@ pub use syscalls::syscall_name;
 
 use fs::fd::FdTable;
 use signal::Signals;
-use std::collections::VecDeque;
 use std::ops::Range;
 use std::path::PathBuf;
 use task::Task;
+use vmkit_vm::stdio::{Sink, Stdio};
 
 /// The guest's user and group id (also in the auxiliary vector).
 pub const GUEST_UID: u32 = 1000;
 /// The guest's process (and thread) id.
 pub const GUEST_PID: u32 = 1000;
-
-/// The guest's standard streams.
-#[derive(Default)]
-struct Streams {
-    /// Guest stdout; `None` writes to the host's stdout.
-    stdout: Option<Vec<u8>>,
-    /// Guest stdin bytes; `None` reads the host's stdin.
-    stdin: Option<VecDeque<u8>>,
-}
 
 /// How a system call's handler ended. Produced by the handlers of the table
 /// ([`syscalls`]); consumed by [`Kernel::syscall`], which turns it into eax or a
@@ -77,8 +68,8 @@ impl From<Result<u32, Errno>> for Completion {
 
 /// The kernel-side state of the guest process.
 pub struct Linux {
-    /// Standard streams.
-    streams: Streams,
+    /// Standard streams (descriptors 0, 1, 2): the host's own by default.
+    stdio: Stdio,
     /// Start of the heap (end of the loaded data).
     brk_start: u32,
     /// Current program break.
@@ -121,7 +112,7 @@ impl Default for Linux {
     /// A process with an empty sandbox (nothing on the host visible), working directory `/`.
     fn default() -> Self {
         Linux {
-            streams: Streams::default(),
+            stdio: Stdio::default(),
             brk_start: 0,
             brk: 0,
             mmap_next: MMAP_BASE,
@@ -196,18 +187,19 @@ impl Linux {
     /// Keeps what the guest writes to stdout (see [`Linux::captured_stdout`]) instead of
     /// writing it to the host's stdout.
     pub fn capture_stdout(&mut self) {
-        self.streams.stdout = Some(Vec::new());
+        // Stdout only: stderr stays the host's.
+        self.stdio.stdout = Sink::Buffer(Vec::new());
     }
 
     /// What the guest wrote to stdout since [`Linux::capture_stdout`]; empty if not
     /// capturing.
     pub fn captured_stdout(&self) -> &[u8] {
-        self.streams.stdout.as_deref().unwrap_or(&[])
+        self.stdio.output()
     }
 
     /// Gives the guest `bytes` as its stdin instead of the host's.
     pub fn set_stdin(&mut self, bytes: &[u8]) {
-        self.streams.stdin = Some(bytes.iter().copied().collect());
+        self.stdio.set_stdin(bytes);
     }
 
     /// Records that the pages in `[start, start + size)` changed mapping or protection.

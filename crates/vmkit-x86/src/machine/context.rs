@@ -66,6 +66,25 @@ impl Register {
             _ => Register::X87Tag,
         })
     }
+
+    /// Its width in bits.
+    fn bits(self) -> u32 {
+        match self {
+            Register::Gpr32(_) | Register::Eip | Register::Eflags | Register::SegmentBase(_) => 32,
+            Register::Gpr16(_)
+            | Register::Selector(_)
+            | Register::X87Control
+            | Register::X87Status
+            | Register::X87Tag => 16,
+            Register::Gpr8(_) => 8,
+        }
+    }
+}
+
+/// The width in bits of the register called `name` (as [`REGISTER_NAMES`] spells it,
+/// case-insensitive), or `None` for a name it does not know.
+pub(super) fn register_bits(name: &str) -> Option<u32> {
+    Register::named(name).map(Register::bits)
 }
 
 impl X86Machine {

@@ -8,6 +8,7 @@ use crate::cpu::ExecError;
 use crate::engine::DecodeFailure;
 use std::fmt;
 use vmkit_mem::MemError;
+use vmkit_vm::signal::Signal;
 
 /// Why the guest stopped abnormally, as a process would be stopped by a signal.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,13 +34,14 @@ pub enum X86FaultKind {
 }
 
 impl X86FaultKind {
-    /// The signal a Linux process would get, and its name.
-    pub fn signal(&self) -> (i32, &'static str) {
+    /// The signal a Linux process would get (its name and exit status come from the
+    /// shared table, [`Signal`]).
+    pub fn signal(&self) -> Signal {
         match self {
-            X86FaultKind::Memory(_) | X86FaultKind::Privileged => (11, "SIGSEGV"),
-            X86FaultKind::IllegalInstruction(_) => (4, "SIGILL"),
-            X86FaultKind::DivideError | X86FaultKind::X87Exception(_) => (8, "SIGFPE"),
-            X86FaultKind::UnsupportedSyscall { .. } => (31, "SIGSYS"),
+            X86FaultKind::Memory(_) | X86FaultKind::Privileged => Signal::SEGV,
+            X86FaultKind::IllegalInstruction(_) => Signal::ILL,
+            X86FaultKind::DivideError | X86FaultKind::X87Exception(_) => Signal::FPE,
+            X86FaultKind::UnsupportedSyscall { .. } => Signal::SYS,
         }
     }
 
@@ -119,8 +121,14 @@ pub struct X86Fault {
 
 impl fmt::Display for X86Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (sig, name) = self.kind.signal();
-        write!(f, "{name} (signal {sig}) at eip={:#010x}", self.eip)?;
+        let signal = self.kind.signal();
+        write!(
+            f,
+            "{} (signal {}) at eip={:#010x}",
+            signal.name(),
+            signal.number(),
+            self.eip
+        )?;
         if let Some(t) = &self.instr_text {
             write!(f, " `{t}`")?;
         }

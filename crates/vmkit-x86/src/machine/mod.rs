@@ -14,8 +14,10 @@
 //! | `run.rs` | the run loop and how a run ends ([`X86Exit`]) |
 //! | `fault.rs` | guest faults ([`X86Fault`]) and their conversions |
 //! | `disasm.rs` | the instruction at an address in Intel syntax |
+//! | `debug.rs` | the machine as a [`vmkit_vm::debug::DebugTarget`]: breakpoints, steps, stop reasons |
 
 mod context;
+mod debug;
 mod disasm;
 mod fault;
 mod hooks;
@@ -35,6 +37,7 @@ pub use run::X86Exit;
 use crate::cpu::Cpu;
 use crate::engine::{Engine, Engines};
 use crate::linux::Linux;
+use debug::DebugState;
 use hooks::Hooks;
 use vmkit_mem::{Memory, ReserveError};
 
@@ -65,6 +68,8 @@ pub struct X86Machine {
     /// Instructions executed so far.
     steps: u64,
     hooks: Hooks,
+    /// Breakpoints and the last stop, for [`vmkit_vm::debug::DebugTarget`].
+    debug: DebugState,
 }
 
 impl Default for X86Machine {
@@ -103,6 +108,7 @@ impl X86Machine {
             os: Linux::default(),
             steps: 0,
             hooks: Hooks::default(),
+            debug: DebugState::default(),
         })
     }
 

@@ -8,6 +8,7 @@ use crate::engine::{EngineEvent, EngineFault, EngineStop};
 use crate::linux::{self, Kernel, SyscallOutcome};
 use crate::machine::fault::{X86Fault, X86FaultKind};
 use crate::machine::hooks::{HookAction, InvalidAccess, InvalidAccessAction, MemAccess};
+use vmkit_vm::signal::STEP_LIMIT_STATUS;
 
 /// How a run ended: produced by [`X86Machine::run`], [`X86Machine::run_for`] and
 /// [`X86Machine::run_from`], read by the embedder (the CLI turns it into the process's
@@ -22,7 +23,8 @@ pub enum X86Exit {
     Fault(Box<X86Fault>),
     /// A hook stopped the run ([`crate::HookCtx::stop`]); eip is the next instruction.
     Stopped,
-    /// eip reached the `until` address of [`X86Machine::run_from`].
+    /// eip reached the `until` address of [`X86Machine::run_from`] (or, under a debugger, a
+    /// breakpoint: [`crate::DebugTarget::resume`] reports it as one).
     Until,
 }
 
@@ -32,9 +34,9 @@ impl X86Exit {
     pub fn status(&self) -> i32 {
         match self {
             X86Exit::Exited(c) => c & 0xFF,
-            X86Exit::StepLimit => 124,
+            X86Exit::StepLimit => STEP_LIMIT_STATUS,
             X86Exit::Stopped | X86Exit::Until => 0,
-            X86Exit::Fault(f) => 128 + f.kind.signal().0,
+            X86Exit::Fault(f) => f.kind.signal().exit_status(),
         }
     }
 }
@@ -57,7 +59,7 @@ impl X86Machine {
     /// assert_eq!((vm.cpu().eip, vm.read_register("eax")), (0x1005, Some(5)));
     /// ```
     pub fn run_for(&mut self, max_steps: u64) -> X86Exit {
-        self.run_loop(max_steps, None)
+        self.run_loop(max_steps, &[])
     }
 
     /// Unicorn's `emu_start`: runs from `begin` until eip reaches `until` (before executing
@@ -76,7 +78,7 @@ impl X86Machine {
     /// ```
     pub fn run_from(&mut self, begin: u32, until: Option<u32>, max_steps: u64) -> X86Exit {
         self.cpu.eip = begin;
-        self.run_loop(max_steps, until)
+        self.run_loop(max_steps, until.as_slice())
     }
 
     /// Before one instrumented instruction: code and interrupt hooks, and the memory
@@ -121,8 +123,12 @@ impl X86Machine {
         }))
     }
 
-    fn run_loop(&mut self, max_steps: u64, until: Option<u32>) -> X86Exit {
-        let instrumented = until.is_some() || self.hooks.any_per_instruction();
+    /// Runs at most `max_steps` instructions, stopping with [`X86Exit::Until`] before any
+    /// instruction at an address of `until` (sorted; `run_from`'s address or a debugger's
+    /// breakpoints). With `until` empty and no per-instruction hook the engine runs whole
+    /// blocks; otherwise one instruction at a time.
+    pub(super) fn run_loop(&mut self, max_steps: u64, until: &[u32]) -> X86Exit {
+        let instrumented = !until.is_empty() || self.hooks.any_per_instruction();
         // The embedder may have written over decoded code between runs.
         self.engines.drop_written_code(&mut self.mem);
         let mut left = max_steps;
@@ -132,7 +138,7 @@ impl X86Machine {
             }
             let mut accesses = Vec::new();
             if instrumented {
-                if until == Some(self.cpu.eip) {
+                if until.binary_search(&self.cpu.eip).is_ok() {
                     return X86Exit::Until;
                 }
                 match self.before_instruction() {

@@ -71,9 +71,9 @@ impl Linux {
     /// The host descriptor behind a standard stream, when the stream is the host's own.
     fn host_stream_fd(&self, node: &Node) -> Option<i32> {
         match node {
-            Node::Stdin if self.streams.stdin.is_none() => Some(0),
-            Node::Stdout if self.streams.stdout.is_none() => Some(1),
-            Node::Stderr => Some(2),
+            Node::Stdin => self.stdio.stdin.host_fd(),
+            Node::Stdout => self.stdio.stdout.host_fd(),
+            Node::Stderr => self.stdio.stderr.host_fd(),
             Node::File(f) => Some(f.as_raw_fd()),
             _ => None,
         }
@@ -99,16 +99,7 @@ impl Linux {
             return Err(Errno::EBADF);
         }
         match &mut file.node {
-            Node::Stdin => match &mut self.streams.stdin {
-                Some(q) => {
-                    let n = buf.len().min(q.len());
-                    for (dst, src) in buf.iter_mut().zip(q.drain(..n)) {
-                        *dst = src;
-                    }
-                    Ok(n)
-                }
-                None => Ok(std::io::stdin().read(buf)?),
-            },
+            Node::Stdin => Ok(self.stdio.stdin.read(buf)?),
             Node::Stdout | Node::Stderr => Err(Errno::EBADF),
             Node::File(f) => Ok(f.read(buf)?),
             Node::Dir(_) => Err(Errno::EISDIR),
@@ -143,17 +134,8 @@ impl Linux {
             return Err(Errno::EBADF);
         }
         let res = match &mut file.node {
-            Node::Stdout => match &mut self.streams.stdout {
-                Some(out) => {
-                    out.extend_from_slice(data);
-                    Ok(())
-                }
-                None => {
-                    let mut out = std::io::stdout().lock();
-                    out.write_all(data).and_then(|_| out.flush())
-                }
-            },
-            Node::Stderr => std::io::stderr().write_all(data),
+            Node::Stdout => self.stdio.stdout.write_all(data),
+            Node::Stderr => self.stdio.stderr.write_all(data),
             Node::File(f) => return Ok(f.write(data)?),
             Node::Device(_) => Ok(()),
             Node::PipeWrite(p) => {
@@ -795,8 +777,8 @@ impl Linux {
         if req == FIONREAD {
             let n = match &file.node {
                 Node::PipeRead(p) => p.borrow().buffer.len(),
-                Node::Stdin => match &self.streams.stdin {
-                    Some(q) => q.len(),
+                Node::Stdin => match self.stdio.stdin.pending() {
+                    Some(n) => n,
                     None => return Err(Errno::ENOTTY),
                 },
                 _ => return Err(Errno::ENOTTY),
