@@ -41,6 +41,12 @@ pub enum StopReason {
         /// The status a shell would see (0 to 255).
         status: i32,
     },
+    /// Something else the embedder attached (an instruction, memory or system-call hook)
+    /// asked the run to stop; the instruction at `address` is the next to run.
+    Requested {
+        /// The program counter.
+        address: u64,
+    },
     /// The program did what would send a process a signal: a fault, or a trap instruction.
     Signal {
         /// The signal a process would receive.

@@ -250,3 +250,20 @@ fn faults_are_signals() {
         assert_eq!(t.stop_reason(), Some(&StopReason::Exited { status: 3 }));
     }
 }
+
+#[test]
+fn a_hook_that_stops_the_run_is_a_requested_stop() {
+    for engine in ENGINES {
+        let mut vm = X86Machine::new();
+        vm.set_engine(engine);
+        vm.load_raw(BASE as u32, PROGRAM).unwrap();
+        vm.hook_code(AFTER as u32..AFTER as u32 + 1, |ctx, _, _| ctx.stop());
+        let t: &mut dyn DebugTarget = &mut vm;
+        assert_eq!(
+            t.resume(1_000_000),
+            StopReason::Requested { address: AFTER },
+            "{engine:?}"
+        );
+        assert_eq!(t.read_register("ecx"), Ok(15), "{engine:?}");
+    }
+}

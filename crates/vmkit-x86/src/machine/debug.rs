@@ -12,7 +12,6 @@ use super::context::register_bits;
 use super::{X86Exit, X86Machine};
 use std::collections::BTreeSet;
 use vmkit_vm::debug::{DebugError, DebugTarget, RegisterInfo, StopReason};
-use vmkit_vm::signal::Signal;
 
 /// What a debugger has set on a machine: its breakpoints and the last stop.
 #[derive(Debug, Default)]
@@ -64,12 +63,9 @@ impl X86Machine {
             X86Exit::Until => StopReason::Breakpoint {
                 address: self.cpu.eip as u64,
             },
-            // An embedder's hook stopped the run: to a debugger, a trap at the next
-            // instruction.
-            X86Exit::Stopped => StopReason::Signal {
-                signal: Signal::TRAP,
+            // An embedder's hook stopped the run, not the program.
+            X86Exit::Stopped => StopReason::Requested {
                 address: self.cpu.eip as u64,
-                message: "a hook stopped the run".to_string(),
             },
             X86Exit::Fault(f) => StopReason::Signal {
                 signal: f.kind.signal(),
