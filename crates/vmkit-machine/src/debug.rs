@@ -7,17 +7,9 @@
 //! pays for debugging.
 
 use crate::{Exit, Machine};
-use std::collections::BTreeSet;
 use vmkit_isa::Reg;
 use vmkit_vm::debug::{DebugError, DebugTarget, RegisterInfo, StopReason};
 use vmkit_vm::signal::Signal;
-
-/// What a debugger has set on a machine: its breakpoints and the last stop.
-#[derive(Debug, Default)]
-pub(crate) struct DebugState {
-    breakpoints: BTreeSet<u64>,
-    last_stop: Option<StopReason>,
-}
 
 macro_rules! registers {
     ($($name:literal)*) => {
@@ -53,8 +45,7 @@ fn stop_of(exit: Exit, machine: &Machine) -> StopReason {
 
 impl Machine {
     fn record_stop(&mut self, stop: StopReason) -> StopReason {
-        self.debug.last_stop = Some(stop.clone());
-        stop
+        self.debug.record(stop)
     }
 }
 
@@ -108,15 +99,15 @@ impl DebugTarget for Machine {
     }
 
     fn add_breakpoint(&mut self, address: u64) -> bool {
-        self.debug.breakpoints.insert(address)
+        self.debug.add_breakpoint(address)
     }
 
     fn remove_breakpoint(&mut self, address: u64) -> bool {
-        self.debug.breakpoints.remove(&address)
+        self.debug.remove_breakpoint(address)
     }
 
     fn breakpoints(&self) -> Vec<u64> {
-        self.debug.breakpoints.iter().copied().collect()
+        self.debug.breakpoints().collect()
     }
 
     fn step(&mut self) -> StopReason {
@@ -128,7 +119,7 @@ impl DebugTarget for Machine {
     }
 
     fn resume(&mut self, budget: u64) -> StopReason {
-        if self.debug.breakpoints.is_empty() {
+        if !self.debug.has_breakpoints() {
             let exit = self.run_for(budget);
             let stop = stop_of(exit, self);
             return self.record_stop(stop);
@@ -138,7 +129,7 @@ impl DebugTarget for Machine {
                 let stop = stop_of(exit, self);
                 return self.record_stop(stop);
             }
-            if self.debug.breakpoints.contains(&self.ip()) {
+            if self.debug.is_breakpoint(self.ip()) {
                 let stop = StopReason::Breakpoint { address: self.ip() };
                 return self.record_stop(stop);
             }
@@ -147,6 +138,6 @@ impl DebugTarget for Machine {
     }
 
     fn stop_reason(&self) -> Option<&StopReason> {
-        self.debug.last_stop.as_ref()
+        self.debug.last_stop()
     }
 }

@@ -4,7 +4,6 @@
 
 use crate::block::BlockCache;
 use crate::cpu::{Cpu, SP};
-use crate::debug::DebugState;
 use crate::env::Env;
 use crate::exec::{exec, Flow};
 use crate::fault::{Fault, FaultKind};
@@ -18,6 +17,7 @@ use vmkit_image::Image;
 use vmkit_isa::{decode, format_instr, Reg, Symbols, MAX_INSTR_LEN};
 use vmkit_mem::{page, Memory, PAGE_SIZE};
 use vmkit_vm::code_cache::CodeCacheStats;
+use vmkit_vm::debug::DebugState;
 
 /// Default guest memory: 1 MiB, as LBVM's.
 pub const DEFAULT_MEMORY: u64 = 1 << 20;

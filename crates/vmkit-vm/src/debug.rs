@@ -11,6 +11,7 @@
 //! that instruction.
 
 use crate::signal::Signal;
+use std::collections::BTreeSet;
 use std::fmt;
 
 /// One register a target exposes.
@@ -138,4 +139,51 @@ pub trait DebugTarget {
 
     /// Why the guest last stopped (`None` before the first step or resume).
     fn stop_reason(&self) -> Option<&StopReason>;
+}
+
+/// What a debugger has set on a machine, kept by the machine for its [`DebugTarget`]
+/// implementation: the breakpoints and the last stop. Both guests hold one, so the two
+/// implementations differ only in how they run and what their registers are.
+#[derive(Clone, Debug, Default)]
+pub struct DebugState {
+    breakpoints: BTreeSet<u64>,
+    last_stop: Option<StopReason>,
+}
+
+impl DebugState {
+    /// Sets a breakpoint at `address`; `false` if one was already there.
+    pub fn add_breakpoint(&mut self, address: u64) -> bool {
+        self.breakpoints.insert(address)
+    }
+
+    /// Removes the breakpoint at `address`; `false` if there was none.
+    pub fn remove_breakpoint(&mut self, address: u64) -> bool {
+        self.breakpoints.remove(&address)
+    }
+
+    /// The breakpoints, in address order.
+    pub fn breakpoints(&self) -> impl Iterator<Item = u64> + '_ {
+        self.breakpoints.iter().copied()
+    }
+
+    /// Whether any breakpoint is set (with none, a machine runs its fast loop).
+    pub fn has_breakpoints(&self) -> bool {
+        !self.breakpoints.is_empty()
+    }
+
+    /// Whether a breakpoint is set at `address`.
+    pub fn is_breakpoint(&self, address: u64) -> bool {
+        self.breakpoints.contains(&address)
+    }
+
+    /// Remembers `stop` as the last stop and gives it back.
+    pub fn record(&mut self, stop: StopReason) -> StopReason {
+        self.last_stop = Some(stop.clone());
+        stop
+    }
+
+    /// Why the guest last stopped, if it has run under the debugger.
+    pub fn last_stop(&self) -> Option<&StopReason> {
+        self.last_stop.as_ref()
+    }
 }

@@ -10,15 +10,7 @@
 
 use super::context::register_bits;
 use super::{X86Exit, X86Machine};
-use std::collections::BTreeSet;
 use vmkit_vm::debug::{DebugError, DebugTarget, RegisterInfo, StopReason};
-
-/// What a debugger has set on a machine: its breakpoints and the last stop.
-#[derive(Debug, Default)]
-pub(super) struct DebugState {
-    breakpoints: BTreeSet<u64>,
-    last_stop: Option<StopReason>,
-}
 
 /// The registers a debugger lists, in GDB's i386 order: the general registers, eip,
 /// eflags, the segment selectors, the segment bases and the x87 control words. Their
@@ -76,8 +68,7 @@ impl X86Machine {
     }
 
     fn record_stop(&mut self, stop: StopReason) -> StopReason {
-        self.debug.last_stop = Some(stop.clone());
-        stop
+        self.debug.record(stop)
     }
 
     /// Runs at most `budget` instructions, the first even if it is at a breakpoint, and
@@ -86,9 +77,8 @@ impl X86Machine {
         // Breakpoints above 4 GiB can never be reached; `until` is sorted as the set is.
         let until: Vec<u32> = self
             .debug
-            .breakpoints
-            .iter()
-            .filter_map(|&a| u32::try_from(a).ok())
+            .breakpoints()
+            .filter_map(|a| u32::try_from(a).ok())
             .collect();
         if budget == 0 {
             return StopReason::BudgetExhausted;
@@ -162,15 +152,15 @@ impl DebugTarget for X86Machine {
     }
 
     fn add_breakpoint(&mut self, address: u64) -> bool {
-        self.debug.breakpoints.insert(address)
+        self.debug.add_breakpoint(address)
     }
 
     fn remove_breakpoint(&mut self, address: u64) -> bool {
-        self.debug.breakpoints.remove(&address)
+        self.debug.remove_breakpoint(address)
     }
 
     fn breakpoints(&self) -> Vec<u64> {
-        self.debug.breakpoints.iter().copied().collect()
+        self.debug.breakpoints().collect()
     }
 
     fn step(&mut self) -> StopReason {
@@ -182,7 +172,7 @@ impl DebugTarget for X86Machine {
     }
 
     fn resume(&mut self, budget: u64) -> StopReason {
-        let stop = if self.debug.breakpoints.is_empty() {
+        let stop = if !self.debug.has_breakpoints() {
             let exit = self.run_for(budget);
             self.stop_of(exit)
         } else {
@@ -192,6 +182,6 @@ impl DebugTarget for X86Machine {
     }
 
     fn stop_reason(&self) -> Option<&StopReason> {
-        self.debug.last_stop.as_ref()
+        self.debug.last_stop()
     }
 }

@@ -37,9 +37,9 @@ pub use run::X86Exit;
 use crate::cpu::Cpu;
 use crate::engine::{Engine, Engines};
 use crate::linux::Linux;
-use debug::DebugState;
 use hooks::Hooks;
 use vmkit_mem::{Memory, ReserveError};
+use vmkit_vm::debug::DebugState;
 
 /// The guest address space: all of 32-bit memory, one host reservation that the host
 /// commits page by page as the guest writes (see [`X86Machine::try_new`]).
