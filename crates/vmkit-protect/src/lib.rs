@@ -44,5 +44,6 @@ mod vop;
 
 pub use build::{protect, Options, ProtectError, ProtectedFn, Report, VmInfo};
 pub use devirt::{devirtualize, explain, DevirtError, Devirtualized};
-pub use profile::{Profile, ProfileTextError, VmProfile};
+pub use profile::{Profile, VmProfile};
+pub use profile_text::ProfileTextError;
 pub use stats::{diversity, Diversity};

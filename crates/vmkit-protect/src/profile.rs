@@ -7,9 +7,9 @@
 //!
 //! This module is the profile's whole vocabulary: the transforms and key chains
 //! ([`Transform`], [`Chain3`], [`KeyChain`], [`KeyOp`]), the virtual instruction kinds
-//! ([`VKind`]) and the text form's error ([`ProfileTextError`]).
+//! ([`VKind`]). The text form ([`Profile::to_text`], [`Profile::parse`]) is in
+//! `profile_text.rs`; its error is [`crate::ProfileTextError`].
 
-pub use crate::profile_text::ProfileTextError;
 use crate::rng::Rng;
 pub use crate::transform::{Chain3, KeyChain, KeyOp, Transform};
 pub use crate::vop::VKind;
