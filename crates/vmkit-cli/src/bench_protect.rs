@@ -130,7 +130,7 @@ pub fn bench(quick: bool, json: bool, seed: u64) -> Result<i32, String> {
         // The devirtualizer on the same image: how long it takes, and that what it gives
         // back computes the same result in as many instructions as the plain program.
         let t = std::time::Instant::now();
-        let back = vmkit_protect::devirt::rebuild::devirtualize(&protected)
+        let back = vmkit_protect::devirtualize(&protected)
             .map_err(|e| format!("{}: devirt: {e}", case.name))?;
         let devirt_ms = t.elapsed().as_secs_f64() * 1000.0;
         let r = run(&back.image, n, case.expect_reg)?;

@@ -3,8 +3,7 @@
 use crate::input::load_program;
 use std::path::Path;
 use std::time::Instant;
-use vmkit_protect::devirt::explain::explain;
-use vmkit_protect::devirt::rebuild::devirtualize;
+use vmkit_protect::{devirtualize, explain};
 
 /// Devirtualizes `file` into `output`; prints the recovery with `explain`, writes the
 /// recovered profile to `profile_out`.
@@ -37,14 +36,14 @@ pub fn devirt(
         print!("{}", explain(&d));
     }
     for f in &d.functions {
-        let vinstrs: usize = f.blocks.iter().map(|b| b.code.len()).sum();
-        let instrs: usize = f.blocks.iter().map(|b| b.body.len()).sum();
+        let vinstrs = f.virtual_instructions();
+        let instrs = f.native_instructions();
         eprintln!(
             "recovered {} from VM {}: {} virtual instructions in {} blocks -> {} instructions and the blocks' branches, {} bytes{}",
             named(&f.name, f.start),
             f.vm,
             vinstrs,
-            f.blocks.len(),
+            f.block_count(),
             instrs,
             f.bytes,
             f.moved_to

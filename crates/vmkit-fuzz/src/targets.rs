@@ -76,9 +76,9 @@ pub fn devirt(data: &[u8]) -> Signature {
         Ok(image) => image,
         Err(e) => return signature(&("image", shape(&e))),
     };
-    match vmkit_protect::devirt::rebuild::devirtualize(&image) {
+    match vmkit_protect::devirtualize(&image) {
         Ok(d) => {
-            let text = vmkit_protect::devirt::explain::explain(&d);
+            let text = vmkit_protect::explain(&d);
             let _ = d.image.to_bytes();
             signature(&(
                 "ok",

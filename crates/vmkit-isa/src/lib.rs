@@ -25,7 +25,7 @@ mod table;
 mod text;
 
 pub use instr::{decode, mode, DecodeError, EncodeError, Instr, MAX_INSTR_LEN};
-pub use op::{Form, Op, OpInfo, OpcodeEntry, OPCODE_MAP, OPS};
+pub use op::{Form, Op, OpInfo, OPS};
 pub use operand::{flag, Addr, Cond, ImmWidth, Mem, Operand, Reg, Size, Slot, REG_COUNT};
 pub use text::{format_instr, mnemonic, NoSymbols, Symbols};
 

@@ -112,7 +112,7 @@ impl Op {
 
 /// What an opcode byte means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OpcodeEntry {
+pub(crate) enum OpcodeEntry {
     /// No instruction has this opcode.
     Undefined,
     /// The instruction and its operand size (`Size::Q` for plain instructions).
@@ -149,7 +149,7 @@ crate::for_each_op!(define_const_table);
 const OPS_LEN: usize = OPS_CONST.len();
 
 /// Opcode byte to instruction, for the decoder.
-pub static OPCODE_MAP: [OpcodeEntry; 256] = build_opcode_map();
+pub(crate) static OPCODE_MAP: [OpcodeEntry; 256] = build_opcode_map();
 
 #[cfg(test)]
 mod tests {

@@ -446,12 +446,13 @@ impl Memory {
 
     /// The bytes stored into code pages since the record was last cleared, `[start, end)`,
     /// or `None` if there were none.
-    pub fn code_writes(&self) -> Option<std::ops::Range<u64>> {
+    fn code_writes(&self) -> Option<std::ops::Range<u64>> {
         let (lo, hi) = self.code_write_range;
         (self.code_written && hi > lo).then_some(lo..hi)
     }
 
-    /// [`Memory::code_writes`], and clears the record: what an engine calls to learn which
+    /// The bytes stored into code pages since the record was last cleared, `[start, end)`,
+    /// or `None` if there were none; clears the record. What an engine calls to learn which
     /// decoded code to drop.
     pub fn take_code_writes(&mut self) -> Option<std::ops::Range<u64>> {
         let writes = self.code_writes();
@@ -460,7 +461,7 @@ impl Memory {
     }
 
     /// Forgets the record of stores into code pages.
-    pub fn clear_code_written(&mut self) {
+    fn clear_code_written(&mut self) {
         self.code_written = false;
         self.code_write_range = (u64::MAX, 0);
     }

@@ -12,7 +12,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    match vmkit_protect::stats::diversity(&image, builds) {
+    match vmkit_protect::diversity(&image, builds) {
         Ok(d) => println!("{d:#?}"),
         Err(e) => {
             eprintln!("error: {e}");

@@ -93,12 +93,12 @@ pub struct Report {
     /// Bytes of VM native code (entry, dispatcher, handlers, stubs).
     pub vm_code_bytes: u64,
     /// Native code only pointers reach, which stays native: root address and
-    /// instruction count (see [`Survey::pointer_code`]).
+    /// instruction count (see `discover::Survey::pointer_code`).
     pub pointer_code: Vec<(u64, usize)>,
     /// Code symbols nothing reaches, left native; `only` can name them.
     pub unreached: Vec<(u64, String)>,
     /// Instructions that use memory below `sp`, which the VM's entry and exit overwrite
-    /// (see [`crate::discover::Survey::below_sp`]).
+    /// (see `discover::Survey::below_sp`).
     pub below_sp: Vec<(u64, vmkit_isa::Instr)>,
     /// The image's explicit memory size, before and after, when the protector had to
     /// grow it to fit the VM (the initial `sp` moves with it).

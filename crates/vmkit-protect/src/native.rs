@@ -35,7 +35,6 @@ enum Item {
     /// `jmp`, `call` or `jcc` with a 32-bit displacement.
     Branch(Op, Option<Cond>, Target),
     Bind(Label),
-    Bytes(Vec<u8>),
 }
 
 /// Native code under construction.
@@ -75,11 +74,6 @@ impl Code {
     /// Appends `op size a, b` (or fewer operands).
     pub fn op(&mut self, op: Op, size: Size, operands: &[Operand]) {
         self.push(Instr::new(op, size, operands));
-    }
-
-    /// Appends raw bytes.
-    pub fn bytes(&mut self, b: Vec<u8>) {
-        self.items.push(Item::Bytes(b));
     }
 
     /// `jmp target`.
@@ -168,7 +162,6 @@ impl Code {
                         .expect("branches encode");
                 }
                 Item::Bind(_) => {}
-                Item::Bytes(b) => out.extend_from_slice(b),
             }
         }
         Ok(out)
@@ -186,7 +179,6 @@ fn item_len(item: &Item) -> u64 {
             }
         }
         Item::Bind(_) => 0,
-        Item::Bytes(b) => b.len() as u64,
     }
 }
 

@@ -4,10 +4,15 @@
 //! The protector draws a profile from `--seed`; the devirtualizer recovers one from a
 //! protected image. Protecting the devirtualized program again with the recovered profile
 //! reproduces the virtual code byte for byte.
+//!
+//! This module is the profile's whole vocabulary: the transforms and key chains
+//! ([`Transform`], [`Chain3`], [`KeyChain`], [`KeyOp`]), the virtual instruction kinds
+//! ([`VKind`]). The text form ([`Profile::to_text`], [`Profile::parse`]) is in
+//! `profile_text.rs`; its error is [`crate::ProfileTextError`].
 
 use crate::rng::Rng;
-use crate::transform::{Chain3, KeyChain, Transform};
-use crate::vop::VKind;
+pub use crate::transform::{Chain3, KeyChain, KeyOp, Transform};
+pub use crate::vop::VKind;
 use vmkit_isa::{Reg, Size};
 
 /// The native registers that hold the VM's own state while it runs.

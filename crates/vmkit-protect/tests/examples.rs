@@ -4,7 +4,7 @@
 mod common;
 
 use common::{assemble, devirt_check, run};
-use vmkit_protect::devirt::rebuild::devirtualize;
+use vmkit_protect::devirtualize;
 use vmkit_protect::{protect, Options, ProtectError};
 
 const SEEDS: [u64; 3] = [1, 2, 0xDEAD_BEEF];
@@ -139,7 +139,7 @@ fn sieve_one_build() {
 #[test]
 fn builds_differ_and_encrypted_opcodes_hide_the_kind() {
     let plain = assemble("examples/fib.s");
-    let d = vmkit_protect::stats::diversity(&plain, 100).unwrap();
+    let d = vmkit_protect::diversity(&plain, 100).unwrap();
     assert_eq!(d.permutations, 100, "{d:?}");
     // Chains of three constant-free transforms (`not; neg; inc`) can repeat across builds.
     assert!(d.dispatch_chains >= 90 && d.entry_chains >= 90, "{d:?}");

@@ -6,7 +6,7 @@ mod common;
 
 use common::{devirt_check, run};
 use vmkit_image::Image;
-use vmkit_protect::devirt::rebuild::devirtualize;
+use vmkit_protect::devirtualize;
 use vmkit_protect::{protect, Options, ProtectError, Report};
 
 fn asm(src: &str) -> Image {
@@ -257,7 +257,7 @@ fn a_damaged_header_memory_size_is_blamed_on_the_header() {
         panic!("a damaged header devirtualized")
     };
     assert!(
-        matches!(err, vmkit_protect::devirt::DevirtError::BadHeader(_)),
+        matches!(err, vmkit_protect::DevirtError::BadHeader(_)),
         "{err}"
     );
 }

@@ -112,15 +112,15 @@ pub fn explain(d: &Devirtualized) -> String {
         }
     }
     for f in &d.functions {
-        let vinstrs: usize = f.blocks.iter().map(|b| b.code.len()).sum();
-        let natives: usize = f.blocks.iter().map(|b| b.body.len()).sum();
+        let vinstrs = f.virtual_instructions();
+        let natives = f.native_instructions();
         let _ = writeln!(
             s,
             "function {} at {:#x} (VM {}): {} blocks, {vinstrs} virtual instructions -> {natives} native instructions and the blocks' branches, {} bytes{}",
             f.name,
             f.start,
             f.vm,
-            f.blocks.len(),
+            f.block_count(),
             f.bytes,
             f.moved_to
                 .map_or(String::new(), |a| format!(", moved to {a:#x}"))

@@ -1,23 +1,29 @@
 //! The devirtualizer: recovers the plain program from a protected image alone, with no
-//! seed and no side file ([`rebuild::devirtualize`]).
+//! seed and no side file ([`devirtualize`]), and says what it found ([`explain`]).
 //!
-//! 1. [`entry`]: find the entry stubs, parse each VM's vm_entry and calc_jmp (register
+//! 1. `entry`: find the entry stubs, parse each VM's vm_entry and calc_jmp (register
 //!    roles, VIP direction, the entry chain, the dispatch chain, the handler table and its
 //!    transform) and decrypt the handler table. Parsing follows what the code does to each
 //!    register, not byte patterns, so register choice does not matter.
-//! 2. [`classify`]: run every handler on random VM states and compare its effect with
+//! 2. `classify`: run every handler on random VM states and compare its effect with
 //!    each virtual instruction's; read each immediate chain off the run.
-//! 3. [`lift`]: decrypt virtual blocks with the recovered profile and run the lowering
+//! 3. `lift`: decrypt virtual blocks with the recovered profile and run the lowering
 //!    templates backwards to native instructions.
-//! 4. [`rebuild`]: follow every virtual path, write the code back, drop the VM.
+//! 4. `rebuild`: follow every virtual path, write the code back, drop the VM.
 //!
-//! [`explain`] prints what was recovered.
+//! The stages are private; the result is [`Devirtualized`], with one [`RecoveredVm`] per
+//! VM and one [`RecoveredFn`] per function.
 
-pub mod classify;
-pub mod entry;
-pub mod explain;
-pub mod lift;
-pub mod rebuild;
+mod classify;
+pub(crate) mod entry;
+mod explain;
+mod lift;
+mod rebuild;
+#[cfg(test)]
+mod tests;
+
+pub use explain::explain;
+pub use rebuild::{devirtualize, Devirtualized, RecoveredFn, RecoveredVm};
 
 use core::fmt;
 

@@ -24,9 +24,9 @@ use vmkit_isa::{Op, Size};
 #[derive(Clone, Debug)]
 pub struct RecoveredVm {
     /// What vm_entry and calc_jmp showed.
-    pub entry: VmEntry,
+    pub(crate) entry: VmEntry,
     /// What each opcode's handler does.
-    pub handlers: Vec<HandlerInfo>,
+    pub(crate) handlers: Vec<HandlerInfo>,
     /// The whole profile.
     pub profile: VmProfile,
 }
@@ -41,11 +41,35 @@ pub struct RecoveredFn {
     /// The VM that ran it.
     pub vm: usize,
     /// Its virtual blocks, lifted, in layout order.
-    pub blocks: Vec<Lifted>,
+    pub(crate) blocks: Vec<Lifted>,
     /// Where its code went, if it did not fit at its start (a `jmp` there leads to it).
     pub moved_to: Option<u64>,
     /// Bytes of native code written.
     pub bytes: u64,
+}
+
+impl RecoveredVm {
+    /// The address of the VM's handler table (256 encrypted entries of 4 bytes).
+    pub fn handler_table(&self) -> u64 {
+        self.entry.table
+    }
+}
+
+impl RecoveredFn {
+    /// How many virtual blocks it had.
+    pub fn block_count(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// How many virtual instructions its blocks held.
+    pub fn virtual_instructions(&self) -> usize {
+        self.blocks.iter().map(|b| b.code.len()).sum()
+    }
+
+    /// How many native instructions they became, not counting the blocks' branches.
+    pub fn native_instructions(&self) -> usize {
+        self.blocks.iter().map(|b| b.body.len()).sum()
+    }
 }
 
 /// The result of devirtualization.

@@ -4,7 +4,7 @@
 
 use vmkit_image::{Image, SegmentKind};
 use vmkit_machine::{Config, Exit, Machine};
-use vmkit_protect::devirt::rebuild::{devirtualize, Devirtualized};
+use vmkit_protect::{devirtualize, Devirtualized};
 use vmkit_protect::{protect, Options};
 
 /// Everything observable at the end of a run.
@@ -112,7 +112,7 @@ fn virtual_code(image: &Image, d: &Devirtualized) -> Vec<u8> {
         .expect("the protector's segment");
     let mut bytes = seg.data.clone();
     for vm in &d.vms {
-        let off = (vm.entry.table - seg.addr) as usize;
+        let off = (vm.handler_table() - seg.addr) as usize;
         bytes[off..off + 1024].fill(0);
     }
     bytes

@@ -57,7 +57,7 @@ pub struct Cpu {
     pub tls_bases: [Option<u32>; 3],
     /// The x87 FPU.
     pub fpu: super::x87::Fpu,
-    /// The virtual time-stamp counter `rdtsc` reads (see [`super::cpuid::virtual_tsc`]).
+    /// The virtual time-stamp counter `rdtsc` reads (see `cpuid::virtual_tsc`).
     pub tsc: u64,
 }
 
@@ -112,13 +112,13 @@ impl Cpu {
 
     /// The accumulator at width `w`: al, ax or eax.
     #[inline]
-    pub fn acc(&self, w: alu::Width) -> u32 {
+    pub(crate) fn acc(&self, w: alu::Width) -> u32 {
         self.regs[EAX] & w.mask()
     }
 
     /// Writes the accumulator at width `w`, keeping the bits above it.
     #[inline]
-    pub fn set_acc(&mut self, w: alu::Width, v: u32) {
+    pub(crate) fn set_acc(&mut self, w: alu::Width, v: u32) {
         match w {
             alu::Width::B8 => self.set_reg8(0, v),
             alu::Width::W16 => self.set_reg16(EAX, v),
@@ -129,7 +129,7 @@ impl Cpu {
     /// The double-width accumulator pair that `mul`/`div` use: (al, ah), (ax, dx) or
     /// (eax, edx).
     #[inline]
-    pub fn acc_pair(&self, w: alu::Width) -> (u32, u32) {
+    pub(crate) fn acc_pair(&self, w: alu::Width) -> (u32, u32) {
         match w {
             alu::Width::B8 => (self.reg8(0), self.reg8(4)),
             alu::Width::W16 => (self.reg16(EAX), self.reg16(EDX)),
@@ -139,7 +139,7 @@ impl Cpu {
 
     /// Writes the accumulator pair (see [`Cpu::acc_pair`]).
     #[inline]
-    pub fn set_acc_pair(&mut self, w: alu::Width, lo: u32, hi: u32) {
+    pub(crate) fn set_acc_pair(&mut self, w: alu::Width, lo: u32, hi: u32) {
         match w {
             alu::Width::B8 => self.set_reg16(EAX, (lo & 0xFF) | ((hi & 0xFF) << 8)),
             alu::Width::W16 => {

@@ -62,11 +62,50 @@ pub mod flags {
 #[derive(Debug, Default)]
 pub struct Pipe {
     /// Bytes written and not yet read.
-    pub buffer: VecDeque<u8>,
+    buffer: VecDeque<u8>,
     /// Open read ends.
-    pub readers: usize,
+    readers: usize,
     /// Open write ends.
-    pub writers: usize,
+    writers: usize,
+}
+
+impl Pipe {
+    /// Reads what is buffered into `buf`: `EAGAIN` when nothing is and a write end is
+    /// open (the read would block forever: no other thread can write); 0 at end of file.
+    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, Errno> {
+        if self.buffer.is_empty() && self.writers > 0 {
+            return Err(Errno::EAGAIN);
+        }
+        let n = buf.len().min(self.buffer.len());
+        for (dst, src) in buf.iter_mut().zip(self.buffer.drain(..n)) {
+            *dst = src;
+        }
+        Ok(n)
+    }
+
+    /// Appends `data`, or `EPIPE` when no read end is open.
+    pub fn write(&mut self, data: &[u8]) -> Result<(), Errno> {
+        if self.readers == 0 {
+            return Err(Errno::EPIPE);
+        }
+        self.buffer.extend(data);
+        Ok(())
+    }
+
+    /// Bytes buffered and not yet read.
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// Whether a read end is open.
+    pub fn has_readers(&self) -> bool {
+        self.readers > 0
+    }
+
+    /// Whether a write end is open.
+    pub fn has_writers(&self) -> bool {
+        self.writers > 0
+    }
 }
 
 /// One directory entry as `getdents` reports it.
@@ -84,9 +123,44 @@ pub struct DirEntry {
 #[derive(Debug, Default)]
 pub struct DirStream {
     /// The listing, once read.
-    pub entries: Option<Vec<DirEntry>>,
+    entries: Option<Vec<DirEntry>>,
     /// The next entry to report.
-    pub pos: usize,
+    pos: usize,
+}
+
+impl DirStream {
+    /// Whether the listing is still to be read (first `getdents`, or after a rewind).
+    pub fn needs_listing(&self) -> bool {
+        self.entries.is_none()
+    }
+
+    /// Keeps `entries` as the listing.
+    pub fn set_listing(&mut self, entries: Vec<DirEntry>) {
+        self.entries = Some(entries);
+    }
+
+    /// The index of the next entry to report (what `getdents` reports in `d_off`).
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// The next entry to report, if any is left.
+    pub fn next_entry(&self) -> Option<&DirEntry> {
+        self.entries.as_deref().unwrap_or(&[]).get(self.pos)
+    }
+
+    /// Moves past the entry [`DirStream::next_entry`] gave.
+    pub fn advance(&mut self) {
+        self.pos += 1;
+    }
+
+    /// Moves to entry `pos`; moving back to 0 rereads the directory at the next `getdents`.
+    pub fn seek(&mut self, pos: usize) {
+        if pos == 0 {
+            self.entries = None;
+        }
+        self.pos = pos;
+    }
 }
 
 /// What a descriptor refers to.
@@ -174,11 +248,11 @@ pub type Shared = Rc<RefCell<OpenFile>>;
 
 /// A descriptor slot.
 #[derive(Clone, Debug)]
-pub struct Fd {
+struct Fd {
     /// The open file description.
-    pub file: Shared,
+    file: Shared,
     /// `FD_CLOEXEC`.
-    pub cloexec: bool,
+    cloexec: bool,
 }
 
 /// The descriptor table.
@@ -217,11 +291,22 @@ impl FdTable {
     }
 
     /// The descriptor slot, or `EBADF`.
-    pub fn slot_mut(&mut self, fd: u32) -> Result<&mut Fd, Errno> {
+    fn slot_mut(&mut self, fd: u32) -> Result<&mut Fd, Errno> {
         self.slots
             .get_mut(fd as usize)
             .and_then(|s| s.as_mut())
             .ok_or(Errno::EBADF)
+    }
+
+    /// Whether `fd` has `FD_CLOEXEC`, or `EBADF`.
+    pub fn cloexec(&mut self, fd: u32) -> Result<bool, Errno> {
+        Ok(self.slot_mut(fd)?.cloexec)
+    }
+
+    /// Sets or clears `FD_CLOEXEC` on `fd`, or `EBADF`.
+    pub fn set_cloexec(&mut self, fd: u32, cloexec: bool) -> Result<(), Errno> {
+        self.slot_mut(fd)?.cloexec = cloexec;
+        Ok(())
     }
 
     /// Installs `file` at the lowest free descriptor not below `min`.

@@ -112,18 +112,7 @@ impl Linux {
                 self.fill_random(buf);
                 Ok(buf.len())
             }
-            Node::PipeRead(p) => {
-                let mut p = p.borrow_mut();
-                if p.buffer.is_empty() && p.writers > 0 {
-                    // Would block forever: no other thread can write.
-                    return Err(Errno::EAGAIN);
-                }
-                let n = buf.len().min(p.buffer.len());
-                for (dst, src) in buf.iter_mut().zip(p.buffer.drain(..n)) {
-                    *dst = src;
-                }
-                Ok(n)
-            }
+            Node::PipeRead(p) => p.borrow_mut().read(buf),
             Node::PipeWrite(_) | Node::Path => Err(Errno::EBADF),
         }
     }
@@ -139,11 +128,7 @@ impl Linux {
             Node::File(f) => return Ok(f.write(data)?),
             Node::Device(_) => Ok(()),
             Node::PipeWrite(p) => {
-                let mut p = p.borrow_mut();
-                if p.readers == 0 {
-                    return Err(Errno::EPIPE);
-                }
-                p.buffer.extend(data);
+                p.borrow_mut().write(data)?;
                 Ok(())
             }
             Node::Stdin | Node::Dir(_) | Node::PipeRead(_) | Node::Path => {
@@ -385,16 +370,13 @@ impl Linux {
                 // Positions are entry indexes (what getdents reports in d_off).
                 let new = match whence {
                     0 => offset,
-                    1 => d.pos as i64 + offset,
+                    1 => d.pos() as i64 + offset,
                     _ => return Err(Errno::EINVAL),
                 };
                 if new < 0 {
                     return Err(Errno::EINVAL);
                 }
-                if new == 0 {
-                    d.entries = None;
-                }
-                d.pos = new as usize;
+                d.seek(new as usize);
                 Ok(new)
             }
             Node::Device(_) => Ok(0),
@@ -524,19 +506,18 @@ impl Linux {
             return Err(Errno::ENOTDIR);
         }
         let listing = match &file.node {
-            Node::Dir(d) if d.entries.is_none() => Some(self.list_dir(&file)?),
+            Node::Dir(d) if d.needs_listing() => Some(self.list_dir(&file)?),
             _ => None,
         };
         let Node::Dir(dir) = &mut file.node else {
             return Err(Errno::ENOTDIR);
         };
         if let Some(l) = listing {
-            dir.entries = Some(l);
+            dir.set_listing(l);
         }
-        let entries = dir.entries.as_deref().unwrap_or(&[]);
         let mut out: Vec<u8> = Vec::new();
-        while let Some(e) = entries.get(dir.pos) {
-            let next_off = (dir.pos + 1) as u64;
+        while let Some(e) = dir.next_entry() {
+            let next_off = (dir.pos() + 1) as u64;
             let rec = if wide {
                 let len = (19 + e.name.len() + 1).next_multiple_of(8);
                 let mut r = vec![0u8; len];
@@ -564,7 +545,7 @@ impl Linux {
                 break;
             }
             out.extend_from_slice(&rec);
-            dir.pos += 1;
+            dir.advance();
         }
         guest::store(mem, buf, &out)?;
         Ok(out.len() as u32)
@@ -595,9 +576,9 @@ impl Linux {
         let file = self.fds.get(fd)?;
         match cmd {
             F_DUPFD | F_DUPFD_CLOEXEC => self.fds.insert_from(arg, file, cmd == F_DUPFD_CLOEXEC),
-            F_GETFD => Ok(self.fds.slot_mut(fd)?.cloexec as u32),
+            F_GETFD => Ok(self.fds.cloexec(fd)? as u32),
             F_SETFD => {
-                self.fds.slot_mut(fd)?.cloexec = arg & 1 != 0;
+                self.fds.set_cloexec(fd, arg & 1 != 0)?;
                 Ok(0)
             }
             F_GETFL => Ok(file.borrow().flags),
@@ -721,15 +702,15 @@ impl Linux {
                         match &file.node {
                             Node::PipeRead(p) => {
                                 let p = p.borrow();
-                                if !p.buffer.is_empty() {
+                                if p.buffered() > 0 {
                                     revents |= POLLIN;
                                 }
-                                if p.writers == 0 {
+                                if !p.has_writers() {
                                     revents |= POLLHUP;
                                 }
                             }
                             Node::PipeWrite(p) => {
-                                revents |= if p.borrow().readers == 0 {
+                                revents |= if !p.borrow().has_readers() {
                                     POLLERR
                                 } else {
                                     POLLOUT
@@ -776,7 +757,7 @@ impl Linux {
         let file = file.borrow();
         if req == FIONREAD {
             let n = match &file.node {
-                Node::PipeRead(p) => p.borrow().buffer.len(),
+                Node::PipeRead(p) => p.borrow().buffered(),
                 Node::Stdin => match self.stdio.stdin.pending() {
                     Some(n) => n,
                     None => return Err(Errno::ENOTTY),

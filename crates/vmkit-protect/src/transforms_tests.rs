@@ -1,15 +1,18 @@
 //! Transforms, key chains and virtual-code encryption: every inverse undoes its transform
 //! at every width, the native instruction a transform becomes computes exactly what the
 //! protector assumed, and encrypted blocks decrypt to what was encrypted.
+//!
+//! Unit tests, not integration tests: transforms, key chains and the encoder are private
+//! to the crate.
 
+use crate::bytecode::{decode_block, encode_block};
+use crate::rng::Rng;
+use crate::transform::{KeyChain, Transform};
+use crate::vop::{VKind, VOp};
+use crate::VmProfile;
 use proptest::prelude::*;
 use vmkit_isa::{Instr, Op, Reg, Size};
 use vmkit_machine::{Exit, Machine};
-use vmkit_protect::bytecode::{decode_block, encode_block};
-use vmkit_protect::rng::Rng;
-use vmkit_protect::transform::{KeyChain, Transform};
-use vmkit_protect::vop::{VKind, VOp};
-use vmkit_protect::VmProfile;
 
 fn size() -> impl Strategy<Value = Size> {
     prop::sample::select(Size::ALL.to_vec())

@@ -4,15 +4,26 @@
 //! never a panic. (Whole programs, devirtualized and re-encrypted, are checked in
 //! `examples.rs` and `generated.rs`.)
 
-mod common;
+//!
+//! Unit tests, not integration tests: the stages are private to the crate.
 
-use common::assemble;
+use super::classify::classify;
+use super::entry::{recover, VmEntry};
+use super::rebuild::devirtualize;
+use super::DevirtError;
+use crate::{protect, Options};
 use proptest::prelude::*;
-use vmkit_protect::devirt::classify::classify;
-use vmkit_protect::devirt::entry::recover;
-use vmkit_protect::devirt::rebuild::devirtualize;
-use vmkit_protect::devirt::DevirtError;
-use vmkit_protect::{protect, Options};
+use vmkit_image::Image;
+
+/// Assembles a source file of the repository.
+fn assemble(rel: &str) -> Image {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel);
+    vmkit_asm::assemble_file(&path)
+        .unwrap_or_else(|d| panic!("{rel} assembles: {d}"))
+        .image
+}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
@@ -128,7 +139,7 @@ fn vm_addresses_out_of_the_vms_reach_are_errors() {
     )
     .unwrap();
     let good = recover(&image).unwrap().remove(0);
-    let edits: [fn(&mut vmkit_protect::devirt::entry::VmEntry); 5] = [
+    let edits: [fn(&mut VmEntry); 5] = [
         |v| v.ctx = u64::MAX - 0xFFF,
         |v| {
             v.ctx = 0x7FFF_F000;
