@@ -8,7 +8,7 @@
 
 use crate::{Exit, Machine};
 use vmkit_isa::Reg;
-use vmkit_vm::debug::{DebugError, DebugTarget, RegisterInfo, StopReason};
+use vmkit_vm::debug::{DebugError, DebugState, DebugTarget, RegisterInfo, StopReason};
 use vmkit_vm::signal::Signal;
 
 macro_rules! registers {
@@ -50,6 +50,14 @@ impl Machine {
 }
 
 impl DebugTarget for Machine {
+    fn debug_state(&self) -> &DebugState {
+        &self.debug
+    }
+
+    fn debug_state_mut(&mut self) -> &mut DebugState {
+        &mut self.debug
+    }
+
     fn architecture(&self) -> &'static str {
         "vmkit"
     }
@@ -98,18 +106,6 @@ impl DebugTarget for Machine {
         })
     }
 
-    fn add_breakpoint(&mut self, address: u64) -> bool {
-        self.debug.add_breakpoint(address)
-    }
-
-    fn remove_breakpoint(&mut self, address: u64) -> bool {
-        self.debug.remove_breakpoint(address)
-    }
-
-    fn breakpoints(&self) -> Vec<u64> {
-        self.debug.breakpoints().collect()
-    }
-
     fn step(&mut self) -> StopReason {
         let stop = match Machine::step(self) {
             Some(exit) => stop_of(exit, self),
@@ -135,9 +131,5 @@ impl DebugTarget for Machine {
             }
         }
         self.record_stop(StopReason::BudgetExhausted)
-    }
-
-    fn stop_reason(&self) -> Option<&StopReason> {
-        self.debug.last_stop()
     }
 }

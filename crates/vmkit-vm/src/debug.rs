@@ -121,14 +121,26 @@ pub trait DebugTarget {
     /// translated from those bytes is dropped, so the guest runs what was written.
     fn write_memory(&mut self, address: u64, data: &[u8]) -> Result<(), DebugError>;
 
+    /// The breakpoints and last stop this machine keeps for its debugger.
+    fn debug_state(&self) -> &DebugState;
+
+    /// The same, to change.
+    fn debug_state_mut(&mut self) -> &mut DebugState;
+
     /// Sets a breakpoint at `address`. Returns `false` if one was already there.
-    fn add_breakpoint(&mut self, address: u64) -> bool;
+    fn add_breakpoint(&mut self, address: u64) -> bool {
+        self.debug_state_mut().add_breakpoint(address)
+    }
 
     /// Removes the breakpoint at `address`. Returns `false` if there was none.
-    fn remove_breakpoint(&mut self, address: u64) -> bool;
+    fn remove_breakpoint(&mut self, address: u64) -> bool {
+        self.debug_state_mut().remove_breakpoint(address)
+    }
 
     /// The addresses with breakpoints, in increasing order.
-    fn breakpoints(&self) -> Vec<u64>;
+    fn breakpoints(&self) -> Vec<u64> {
+        self.debug_state().breakpoints().collect()
+    }
 
     /// Runs one instruction (breakpoints do not stop a single step).
     fn step(&mut self) -> StopReason;
@@ -138,7 +150,9 @@ pub trait DebugTarget {
     fn resume(&mut self, budget: u64) -> StopReason;
 
     /// Why the guest last stopped (`None` before the first step or resume).
-    fn stop_reason(&self) -> Option<&StopReason>;
+    fn stop_reason(&self) -> Option<&StopReason> {
+        self.debug_state().last_stop()
+    }
 }
 
 /// What a debugger has set on a machine, kept by the machine for its [`DebugTarget`]

@@ -10,7 +10,7 @@
 
 use super::context::register_bits;
 use super::{X86Exit, X86Machine};
-use vmkit_vm::debug::{DebugError, DebugTarget, RegisterInfo, StopReason};
+use vmkit_vm::debug::{DebugError, DebugState, DebugTarget, RegisterInfo, StopReason};
 
 /// The registers a debugger lists, in GDB's i386 order: the general registers, eip,
 /// eflags, the segment selectors, the segment bases and the x87 control words. Their
@@ -100,6 +100,14 @@ impl X86Machine {
 }
 
 impl DebugTarget for X86Machine {
+    fn debug_state(&self) -> &DebugState {
+        &self.debug
+    }
+
+    fn debug_state_mut(&mut self) -> &mut DebugState {
+        &mut self.debug
+    }
+
     fn architecture(&self) -> &'static str {
         "i386"
     }
@@ -151,18 +159,6 @@ impl DebugTarget for X86Machine {
         X86Machine::write_memory(self, addr, data).map_err(|_| error)
     }
 
-    fn add_breakpoint(&mut self, address: u64) -> bool {
-        self.debug.add_breakpoint(address)
-    }
-
-    fn remove_breakpoint(&mut self, address: u64) -> bool {
-        self.debug.remove_breakpoint(address)
-    }
-
-    fn breakpoints(&self) -> Vec<u64> {
-        self.debug.breakpoints().collect()
-    }
-
     fn step(&mut self) -> StopReason {
         let stop = match self.run_for(1) {
             X86Exit::StepLimit => StopReason::Stepped,
@@ -179,9 +175,5 @@ impl DebugTarget for X86Machine {
             self.run_to_breakpoint(budget)
         };
         self.record_stop(stop)
-    }
-
-    fn stop_reason(&self) -> Option<&StopReason> {
-        self.debug.last_stop()
     }
 }

@@ -10,7 +10,7 @@ impl X86Machine {
     /// 0 unmaps, `page::MAPPED` alone maps with no access). The contents stay as they were.
     pub fn map(&mut self, addr: u32, len: u32, perms: u8) {
         self.mem.protect(addr as u64, len as u64, perms);
-        self.engines.flush(&mut self.mem);
+        self.drop_code_on_pages(addr, len);
     }
 
     /// Unicorn's `mem_unmap`, Linux's `munmap`: unmaps the pages overlapping
@@ -29,7 +29,7 @@ impl X86Machine {
     /// ```
     pub fn unmap(&mut self, addr: u32, len: u32) {
         self.mem.unmap(addr as u64, len as u64);
-        self.engines.flush(&mut self.mem);
+        self.drop_code_on_pages(addr, len);
     }
 
     /// Unicorn's `mem_regions`: the mapped address ranges in ascending order, each a run of
@@ -66,5 +66,14 @@ impl X86Machine {
         self.mem.poke(addr as u64, bytes)?;
         self.engines.drop_written_code(&mut self.mem);
         Ok(())
+    }
+
+    /// Drops the decoded code on the pages `[addr, addr + len)` touches, whose mapping or
+    /// permissions just changed; code on other pages stays decoded.
+    fn drop_code_on_pages(&mut self, addr: u32, len: u32) {
+        let page = vmkit_mem::PAGE_SIZE;
+        let start = addr as u64 / page * page;
+        let end = (addr as u64 + len as u64).div_ceil(page) * page;
+        self.engines.invalidate(&mut self.mem, start..end);
     }
 }
