@@ -73,6 +73,7 @@ errnos! {
     EOVERFLOW = 75, "Value too large for defined data type";
     EOPNOTSUPP = 95, "Operation not supported";
     ETIMEDOUT = 110, "Connection timed out";
+    ERESTARTSYS = 512, "Interrupted system call (restarted, or EINTR, as the signal's SA_RESTART says)";
 }
 
 impl Errno {

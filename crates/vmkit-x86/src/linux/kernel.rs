@@ -1,6 +1,7 @@
 //! The seam between the facade and the Linux personality: the [`Kernel`] trait, which the
-//! run loop calls when the guest makes a system call, when it faults, and to learn which
-//! thread runs next; and what each call tells the run loop to do.
+//! run loop calls when the guest makes a system call, when it faults, and at every point
+//! where the guest may be interrupted (signals delivered, threads switched); and what each
+//! call tells the run loop to do.
 
 use super::signal::{self, death_status};
 use super::{strace, syscalls, Completion, Linux};
@@ -17,22 +18,53 @@ pub enum SyscallOutcome {
     /// Resume the guest (the result is in eax), after dropping decoded code in this address
     /// range: the call changed page mappings or protections there.
     InvalidateCode(Range<u64>),
+    /// Resume the guest in a new program: `execve` replaced the address space and the
+    /// registers, so all decoded code goes.
+    NewImage,
     /// The process exits with this status (128 + signal when a signal ended it).
     Exit(i32),
     /// The call (number) is not implemented; the guest stops on it.
     Unsupported(u32),
 }
 
+/// A synchronous signal raised by the guest's own instruction (a CPU exception, or the
+/// trap flag), as the kernel describes it in the `siginfo` it delivers. Produced by the
+/// facade from its fault; consumed by [`Kernel::on_fault`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FaultSignal {
+    /// The signal number (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP).
+    pub signal: u32,
+    /// `si_code` (`SEGV_MAPERR`, `FPE_INTDIV`, `TRAP_TRACE`, `SI_KERNEL`, ...).
+    pub code: i32,
+    /// `si_addr`: the faulting data address for memory faults, the instruction's address
+    /// for the others.
+    pub addr: u32,
+}
+
 /// What a fault (a CPU exception a Linux process receives as a signal) does to the process.
-/// Produced by [`Kernel::on_fault`]; consumed by the facade, which reports the fault.
+/// Produced by [`Kernel::on_fault`]; consumed by the facade, which reports a terminating
+/// fault.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FaultDelivery {
-    /// The signal ends the process with this exit status (128 + signal). Guest signal
-    /// handlers are never run, so this is the only delivery there is today.
+    /// The signal ends the process with this exit status (128 + signal).
     Terminate {
         /// The exit status.
         status: i32,
     },
+    /// A guest handler runs: the personality set up its frame in the registers and memory
+    /// it was given; the guest resumes there.
+    Handled,
+}
+
+/// What the guest does after an interruption point ([`Kernel::at_boundary`]). Produced by
+/// the personality; consumed by the facade's run loop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Boundary {
+    /// Run on (perhaps in a signal handler, or another thread, whose state is now in the
+    /// registers and memory given).
+    Continue,
+    /// The process ended with this status (128 + signal when a signal ended it).
+    Exit(i32),
 }
 
 /// The operating-system personality a machine runs its guest under.
@@ -41,14 +73,31 @@ pub trait Kernel {
     /// ebx, ecx, edx, esi, edi, ebp; the result goes to eax.
     fn syscall(&mut self, cpu: &mut Cpu, mem: &mut Memory) -> SyscallOutcome;
 
-    /// Decides what signal `signal`, raised by a fault of the guest's own instruction,
-    /// does to the process.
-    fn on_fault(&mut self, signal: u32) -> FaultDelivery;
+    /// Decides what `fault`, raised by the guest's own instruction (eip in `cpu` is that
+    /// instruction's, or the next one's for a trap), does to the process: end it, or run
+    /// the guest's handler (set up in `cpu` and `mem`).
+    fn on_fault(&mut self, cpu: &mut Cpu, mem: &mut Memory, fault: FaultSignal) -> FaultDelivery;
+
+    /// How many instructions the guest may run before the run loop calls
+    /// [`Kernel::at_boundary`] again, at most: the time slice of a thread, and how late an
+    /// asynchronous signal may be noticed.
+    fn time_slice(&self) -> u64;
+
+    /// Called by the run loop at every point where the guest may be interrupted: after each
+    /// system call and fault delivery, and at the end of each time slice. Delivers pending
+    /// signals (building their frames in `cpu` and `mem`) and switches threads (swapping
+    /// the registers in `cpu`).
+    fn at_boundary(&mut self, cpu: &mut Cpu, mem: &mut Memory) -> Boundary;
 
     /// The id of the thread to run next, `None` once the process has ended. The
     /// personality has one thread, the process itself.
     fn next_thread(&mut self) -> Option<u32>;
 }
+
+/// The instructions a guest thread runs before the personality looks for signals and other
+/// threads (see [`Kernel::time_slice`]). Small enough that a signal waits well under a
+/// millisecond; large enough that the check costs nothing measurable.
+pub const TIME_SLICE: u64 = 1 << 16;
 
 impl Kernel for Linux {
     fn syscall(&mut self, cpu: &mut Cpu, mem: &mut Memory) -> SyscallOutcome {
@@ -95,10 +144,22 @@ impl Kernel for Linux {
 
     /// Handlers are never run, so a fault ends the process, as the signal's default action
     /// does.
-    fn on_fault(&mut self, signal: u32) -> FaultDelivery {
-        let status = death_status(signal as i32);
+    fn on_fault(&mut self, _cpu: &mut Cpu, _mem: &mut Memory, fault: FaultSignal) -> FaultDelivery {
+        let status = death_status(fault.signal as i32);
         self.task.end(status);
         FaultDelivery::Terminate { status }
+    }
+
+    fn time_slice(&self) -> u64 {
+        TIME_SLICE
+    }
+
+    /// Nothing to do yet: signals are recorded, never delivered, and there is one thread.
+    fn at_boundary(&mut self, _cpu: &mut Cpu, _mem: &mut Memory) -> Boundary {
+        match self.task.ended() {
+            Some(status) => Boundary::Exit(status),
+            None => Boundary::Continue,
+        }
     }
 
     fn next_thread(&mut self) -> Option<u32> {

@@ -29,7 +29,7 @@ mod task;
 pub use errno::Errno;
 pub use fs::sandbox::{normalize, Device, Mount, PathError, Resolved, Sandbox, SandboxError};
 pub use fs::stat::FileStat;
-pub use kernel::{FaultDelivery, Kernel, SyscallOutcome};
+pub use kernel::{Boundary, FaultDelivery, FaultSignal, Kernel, SyscallOutcome, TIME_SLICE};
 pub use mm::{MMAP_BASE, MMAP_MIN_ADDR, STACK_LIMIT, STACK_SIZE, STACK_TOP, TASK_SIZE};
 pub use syscalls::syscall_name;
 

@@ -28,12 +28,26 @@ pub fn death_status(sig: i32) -> i32 {
     Signal::from_number(sig as u32).map_or(128 + sig, Signal::exit_status)
 }
 
-/// Signal dispositions and the blocked mask. Signals are recorded, not delivered: a handler
-/// is never run (a call that would need to run one is unsupported).
+/// The process's signal dispositions, shared by its threads. Signals are recorded, not
+/// delivered: a handler is never run (a call that would need to run one is unsupported).
 #[derive(Clone, Debug)]
 pub(super) struct Signals {
     /// The kernel `sigaction` of each signal 1..=64: handler, flags, restorer, mask.
     actions: [[u8; 20]; 65],
+}
+
+impl Default for Signals {
+    fn default() -> Signals {
+        Signals {
+            actions: [[0; 20]; 65],
+        }
+    }
+}
+
+/// A thread's own signal state: its blocked mask, the signals pending for it, its
+/// alternate signal stack.
+#[derive(Clone, Debug)]
+pub(super) struct ThreadSignals {
     /// Blocked signals.
     mask: u64,
     /// Signals sent while blocked.
@@ -42,12 +56,11 @@ pub(super) struct Signals {
     altstack: [u8; 12],
 }
 
-impl Default for Signals {
-    fn default() -> Signals {
+impl Default for ThreadSignals {
+    fn default() -> ThreadSignals {
         let mut altstack = [0u8; 12];
         altstack[4] = 2; // SS_DISABLE
-        Signals {
-            actions: [[0; 20]; 65],
+        ThreadSignals {
             mask: 0,
             pending: 0,
             altstack,
@@ -111,23 +124,24 @@ impl Linux {
             None
         };
         if oldset != 0 {
-            if let Err(e) = guest::store_u64(mem, oldset, self.signals.mask) {
+            if let Err(e) = guest::store_u64(mem, oldset, self.thread().signals.mask) {
                 return Completion::Returned(Err(e));
             }
         }
         if let Some(s) = new {
             let unblockable = 1 << (SIGKILL - 1) | 1 << (SIGSTOP - 1);
-            self.signals.mask = match how {
-                0 => self.signals.mask | s,
-                1 => self.signals.mask & !s,
+            self.thread_mut().signals.mask = match how {
+                0 => self.thread_mut().signals.mask | s,
+                1 => self.thread_mut().signals.mask & !s,
                 2 => s,
                 _ => return Completion::Returned(Err(Errno::EINVAL)),
             } & !unblockable;
         }
-        let ready = self.signals.pending & !self.signals.mask;
+        let signals = &self.thread().signals;
+        let ready = signals.pending & !signals.mask;
         if ready != 0 {
             let sig = ready.trailing_zeros() + 1;
-            self.signals.pending &= !(1 << (sig - 1));
+            self.thread_mut().signals.pending &= !(1 << (sig - 1));
             return self.deliver(sig);
         }
         Completion::Returned(Ok(0))
@@ -149,10 +163,10 @@ impl Linux {
             None
         };
         if old != 0 {
-            guest::store(mem, old, &self.signals.altstack)?;
+            guest::store(mem, old, &self.thread().signals.altstack)?;
         }
         if let Some(s) = new {
-            self.signals.altstack = s;
+            self.thread_mut().signals.altstack = s;
         }
         Ok(0)
     }
@@ -169,8 +183,8 @@ impl Linux {
         if sig == 0 {
             return Completion::Returned(Ok(0));
         }
-        if self.signals.mask & (1 << (sig - 1)) != 0 {
-            self.signals.pending |= 1 << (sig - 1);
+        if self.thread().signals.mask & (1 << (sig - 1)) != 0 {
+            self.thread_mut().signals.pending |= 1 << (sig - 1);
             return Completion::Returned(Ok(0));
         }
         self.deliver(sig)

@@ -4,6 +4,7 @@
 //! [`super::signal`]'s.
 
 use super::errno::Errno;
+use super::signal::ThreadSignals;
 use super::{guest, Linux, GUEST_PID, GUEST_UID};
 use crate::cpu::{Cpu, Seg};
 use vmkit_mem::Memory;
@@ -141,11 +142,39 @@ pub(super) fn prctl(mem: &mut Memory, option: u32, arg: u32) -> Result<u32, Errn
     }
 }
 
-/// The guest's one task: the process, which is also its only thread.
-#[derive(Clone, Debug, Default)]
+/// A thread of the guest process: its id and its own signal state. The running thread's
+/// registers are the machine's; the personality keeps nothing else per thread yet.
+#[derive(Clone, Debug)]
+pub(super) struct Thread {
+    /// The thread id (the process id for the first thread).
+    pub(super) tid: u32,
+    /// Its blocked mask, pending signals and alternate stack.
+    pub(super) signals: ThreadSignals,
+}
+
+/// The guest's task: the process, its threads (today one, the process itself), and whether
+/// and how it ended.
+#[derive(Clone, Debug)]
 pub(super) struct Task {
     /// How the process ended (its exit status, 128 + signal for a signal), once it has.
     ended: Option<i32>,
+    /// The threads; `threads[current]` is the one running.
+    threads: Vec<Thread>,
+    /// Index of the running thread in `threads`.
+    current: usize,
+}
+
+impl Default for Task {
+    fn default() -> Task {
+        Task {
+            ended: None,
+            threads: vec![Thread {
+                tid: GUEST_PID,
+                signals: ThreadSignals::default(),
+            }],
+            current: 0,
+        }
+    }
 }
 
 impl Task {
@@ -154,13 +183,28 @@ impl Task {
         self.ended = Some(status);
     }
 
-    /// The thread to run next: the one thread ([`GUEST_PID`]) until the process ends.
+    /// How the process ended, once it has.
+    pub(super) fn ended(&self) -> Option<i32> {
+        self.ended
+    }
+
+    /// The thread to run next: the running one, until the process ends.
     pub(super) fn next_thread(&self) -> Option<u32> {
-        self.ended.is_none().then_some(GUEST_PID)
+        self.ended.is_none().then(|| self.threads[self.current].tid)
     }
 }
 
 impl Linux {
+    /// The running thread.
+    pub(super) fn thread(&self) -> &Thread {
+        &self.task.threads[self.task.current]
+    }
+
+    /// The running thread, to change.
+    pub(super) fn thread_mut(&mut self) -> &mut Thread {
+        &mut self.task.threads[self.task.current]
+    }
+
     /// `getgroups32`: the guest belongs to its own group only.
     pub(super) fn getgroups(
         &mut self,

@@ -6,6 +6,7 @@ use super::X86Machine;
 use crate::cpu::Cpu;
 use crate::cpu::ExecError;
 use crate::engine::DecodeFailure;
+use crate::linux::FaultSignal;
 use std::fmt;
 use vmkit_mem::MemError;
 use vmkit_vm::signal::Signal;
@@ -24,6 +25,8 @@ pub enum X86FaultKind {
     X87Exception(u16),
     /// A privileged instruction in user mode (SIGSEGV, as Linux delivers #GP).
     Privileged,
+    /// The trap flag: the instruction before eip ran with TF set (SIGTRAP).
+    Trap,
     /// A system call the Linux personality does not implement.
     UnsupportedSyscall {
         /// Its number.
@@ -41,7 +44,38 @@ impl X86FaultKind {
             X86FaultKind::Memory(_) | X86FaultKind::Privileged => Signal::SEGV,
             X86FaultKind::IllegalInstruction(_) => Signal::ILL,
             X86FaultKind::DivideError | X86FaultKind::X87Exception(_) => Signal::FPE,
+            X86FaultKind::Trap => Signal::TRAP,
             X86FaultKind::UnsupportedSyscall { .. } => Signal::SYS,
+        }
+    }
+
+    /// The signal as the kernel delivers it for the instruction at `eip`: number,
+    /// `si_code` and `si_addr`, as Linux i386 fills them for each exception.
+    pub fn fault_signal(&self, eip: u32) -> FaultSignal {
+        // si_code values of <asm-generic/siginfo.h>.
+        const SI_KERNEL: i32 = 0x80;
+        const SEGV_MAPERR: i32 = 1;
+        const SEGV_ACCERR: i32 = 2;
+        const ILL_ILLOPN: i32 = 2;
+        const FPE_INTDIV: i32 = 1;
+        const TRAP_TRACE: i32 = 2;
+        let (code, addr) = match self {
+            X86FaultKind::Memory(e @ MemError::Protection { .. }) => {
+                (SEGV_ACCERR, e.addr().min(u32::MAX as u64) as u32)
+            }
+            X86FaultKind::Memory(e) => (SEGV_MAPERR, e.addr().min(u32::MAX as u64) as u32),
+            // #GP: the kernel's own si_code, no address.
+            X86FaultKind::Privileged => (SI_KERNEL, 0),
+            X86FaultKind::IllegalInstruction(_) => (ILL_ILLOPN, eip),
+            X86FaultKind::DivideError => (FPE_INTDIV, eip),
+            X86FaultKind::X87Exception(status) => (x87_si_code(*status), eip),
+            X86FaultKind::Trap => (TRAP_TRACE, eip),
+            X86FaultKind::UnsupportedSyscall { .. } => (SI_KERNEL, eip),
+        };
+        FaultSignal {
+            signal: self.signal().number(),
+            code,
+            addr,
         }
     }
 
@@ -99,10 +133,35 @@ impl fmt::Display for X86FaultKind {
                 )
             }
             X86FaultKind::Privileged => write!(f, "privileged instruction in user mode"),
+            X86FaultKind::Trap => write!(f, "trace trap (the trap flag is set)"),
             X86FaultKind::UnsupportedSyscall { nr, name } => {
                 write!(f, "unsupported system call {nr} ({name})")
             }
         }
+    }
+}
+
+/// The `si_code` Linux gives an unmasked x87 exception (`fpu__exception_code`): the
+/// first raised of invalid operation, zero divide, overflow, underflow (or denormal),
+/// precision.
+fn x87_si_code(status: u16) -> i32 {
+    const FPE_FLTDIV: i32 = 3;
+    const FPE_FLTOVF: i32 = 4;
+    const FPE_FLTUND: i32 = 5;
+    const FPE_FLTRES: i32 = 6;
+    const FPE_FLTINV: i32 = 7;
+    if status & 0x01 != 0 {
+        FPE_FLTINV
+    } else if status & 0x04 != 0 {
+        FPE_FLTDIV
+    } else if status & 0x08 != 0 {
+        FPE_FLTOVF
+    } else if status & 0x12 != 0 {
+        FPE_FLTUND
+    } else if status & 0x20 != 0 {
+        FPE_FLTRES
+    } else {
+        0
     }
 }
 

@@ -3,9 +3,10 @@
 //! turns what ends the run into an [`X86Exit`].
 
 use super::X86Machine;
+use crate::cpu::flags::TF;
 use crate::cpu::EAX;
 use crate::engine::{EngineEvent, EngineFault, EngineStop};
-use crate::linux::{self, Kernel, SyscallOutcome};
+use crate::linux::{self, Boundary, FaultDelivery, Kernel, SyscallOutcome};
 use crate::machine::fault::{X86Fault, X86FaultKind};
 use crate::machine::hooks::{HookAction, InvalidAccess, InvalidAccessAction, MemAccess};
 use vmkit_vm::signal::STEP_LIMIT_STATUS;
@@ -150,7 +151,13 @@ impl X86Machine {
                     Ok(Some(a)) => accesses = a,
                 }
             }
-            let mut budget = if instrumented { 1 } else { left };
+            // With the trap flag set, each instruction is followed by a trace trap.
+            let trapping = self.cpu.eflags & TF != 0;
+            let mut budget = if instrumented || trapping {
+                1
+            } else {
+                left.min(self.os.time_slice())
+            };
             let before = budget;
             let stop = self
                 .engines
@@ -174,6 +181,9 @@ impl X86Machine {
                 return X86Exit::Stopped;
             }
             let exit = match stop {
+                EngineStop::BudgetSpent if trapping && done == 1 => {
+                    self.deliver(X86FaultKind::Trap)
+                }
                 EngineStop::BudgetSpent => None,
                 EngineStop::CodeWritten => {
                     self.engines.drop_written_code(&mut self.mem);
@@ -186,14 +196,22 @@ impl X86Machine {
                     self.fault_or_retry(X86FaultKind::of_exec_error(e))
                 }
                 EngineStop::Fault(EngineFault::Privileged) => {
-                    Some(self.fault_exit(X86FaultKind::Privileged))
+                    self.deliver(X86FaultKind::Privileged)
                 }
                 EngineStop::Event(EngineEvent::Syscall { at }) => {
-                    self.system_call(at, instrumented)
+                    match self.system_call(at, instrumented) {
+                        None if trapping => self.deliver(X86FaultKind::Trap),
+                        other => other,
+                    }
                 }
             };
             if let Some(exit) = exit {
                 return exit;
+            }
+            // An interruption point: pending signals, other threads.
+            match self.os.at_boundary(&mut self.cpu, &mut self.mem) {
+                Boundary::Continue => self.engines.drop_written_code(&mut self.mem),
+                Boundary::Exit(status) => return X86Exit::Exited(status),
             }
         }
     }
@@ -215,6 +233,10 @@ impl X86Machine {
             SyscallOutcome::Resume => None,
             SyscallOutcome::InvalidateCode(range) => {
                 self.engines.invalidate(&mut self.mem, range);
+                None
+            }
+            SyscallOutcome::NewImage => {
+                self.engines.flush(&mut self.mem);
                 None
             }
             SyscallOutcome::Exit(code) => Some(X86Exit::Exited(code)),
@@ -253,7 +275,17 @@ impl X86Machine {
                 }
             }
         }
-        Some(self.fault_exit(kind))
+        self.deliver(kind)
+    }
+
+    /// The signal of fault `kind` goes to the personality: a guest handler runs (`None`:
+    /// run on), or the process ends with the fault reported.
+    fn deliver(&mut self, kind: X86FaultKind) -> Option<X86Exit> {
+        let signal = kind.fault_signal(self.cpu.eip);
+        match self.os.on_fault(&mut self.cpu, &mut self.mem, signal) {
+            FaultDelivery::Handled => None,
+            FaultDelivery::Terminate { .. } => Some(self.fault_exit(kind)),
+        }
     }
 
     fn fault_exit(&mut self, kind: X86FaultKind) -> X86Exit {
