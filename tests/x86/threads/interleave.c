@@ -1,4 +1,4 @@
-/* Determinism: four threads print without any synchronisation, each line as it goes,
+/* vmkit-only: determinism. Four threads print without any synchronisation, each line as it goes,
  * and spin between lines. The interleaving depends on scheduling, so it is not compared
  * with native: two runs under vmkit must print the same bytes. */
 #include <pthread.h>
