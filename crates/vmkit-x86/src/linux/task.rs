@@ -305,6 +305,21 @@ impl Task {
         self.next_seq += 1;
         self.next_seq
     }
+
+    /// Keeps only the running thread, as `fork` does in the child (which has one thread,
+    /// the one that forked), and makes it the leader with id `pid`. For the process part's
+    /// fork, which calls it in the child.
+    #[allow(dead_code)] // called by fork once the process part is merged
+    pub(super) fn keep_only_current(&mut self, pid: u32) {
+        let mut me = self.threads.swap_remove(self.current);
+        me.tid = pid;
+        self.threads = vec![me];
+        self.current = 0;
+        self.used = 0;
+        self.yielding = false;
+        self.leader_tid = pid;
+        self.leader_status = None;
+    }
 }
 
 impl Linux {
@@ -553,6 +568,29 @@ mod tests {
         assert_eq!(load_timespec(&mem, 0xFFFF_FFFC, false), Err(Errno::EFAULT));
         assert_eq!(load_timespec(&mem, 0xFFFF_FFF0, true), Ok((0, 0)));
         assert_eq!(load_timespec(&mem, 0xFFFF_FFF8, true), Err(Errno::EFAULT));
+    }
+
+    #[test]
+    fn a_forked_child_keeps_the_forking_thread_only() {
+        let mut task = Task::default();
+        for _ in 0..2 {
+            let tid = task.allocate_tid();
+            task.threads
+                .push(Thread::new(tid, ThreadSignals::default(), None));
+        }
+        task.current = 1;
+        task.threads[1].clear_child_tid = 0x1234;
+        task.keep_only_current(2000);
+        assert_eq!(task.threads.len(), 1);
+        assert_eq!(
+            (task.threads[0].tid, task.threads[0].clear_child_tid),
+            (2000, 0x1234)
+        );
+        assert_eq!(
+            (task.current, task.leader_tid, task.threaded()),
+            (0, 2000, false)
+        );
+        assert_eq!(task.index_of(2000), Some(0));
     }
 
     #[test]
