@@ -307,12 +307,15 @@ impl Task {
     }
 
     /// Keeps only the running thread, as `fork` does in the child (which has one thread,
-    /// the one that forked), and makes it the leader with id `pid`. For the process part's
-    /// fork, which calls it in the child.
+    /// the one that forked), and makes it the leader with id `pid`. As in Linux's fork, the
+    /// child has no robust list and no `clear_child_tid` word (fork sets that one for
+    /// `CLONE_CHILD_CLEARTID`). For the process part's fork, which calls it in the child.
     #[allow(dead_code)] // called by fork once the process part is merged
     pub(super) fn keep_only_current(&mut self, pid: u32) {
         let mut me = self.threads.swap_remove(self.current);
         me.tid = pid;
+        me.robust_list = 0;
+        me.clear_child_tid = 0;
         self.threads = vec![me];
         self.current = 0;
         self.used = 0;
@@ -584,7 +587,7 @@ mod tests {
         assert_eq!(task.threads.len(), 1);
         assert_eq!(
             (task.threads[0].tid, task.threads[0].clear_child_tid),
-            (2000, 0x1234)
+            (2000, 0)
         );
         assert_eq!(
             (task.current, task.leader_tid, task.threaded()),
