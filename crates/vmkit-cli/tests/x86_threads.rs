@@ -98,7 +98,8 @@ fn threaded_programs_behave_as_natively() {
 }
 
 /// Threads printing without synchronisation: the interleaving shows in the output (and a
-/// racy counter loses updates), and two runs under vmkit print the same bytes.
+/// racy counter loses updates), and two runs under vmkit print the same bytes, with or
+/// without `--strace`.
 #[test]
 fn the_interleaving_is_the_same_on_every_run() {
     let dir = out_dir("interleave");
@@ -108,6 +109,14 @@ fn the_interleaving_is_the_same_on_every_run() {
         let second = vmkit(&exe);
         assert_eq!(first.status.code(), Some(0), "{first:?}");
         assert_eq!(first.stdout, second.stdout, "{opt}: two runs differ");
+        // Logging the calls changes nothing: threads switch at the same instructions.
+        let traced = run(Command::new(env!("CARGO_BIN_EXE_vmkit"))
+            .args(["run", "--strace"])
+            .arg(&exe));
+        assert_eq!(
+            first.stdout, traced.stdout,
+            "{opt}: --strace changed the run"
+        );
         let text = String::from_utf8(first.stdout).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4 * 40 + 1, "{text}");
