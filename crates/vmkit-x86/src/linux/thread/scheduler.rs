@@ -72,10 +72,17 @@ impl Linux {
         if let Some(status) = self.task.ended() {
             return Some(Boundary::Exit(status));
         }
-        let task = &self.task;
+        let task = &mut self.task;
         let running = task.threads[task.current].state == ThreadState::Runnable;
-        if running && !task.yielding && (!task.threaded() || task.used < TIME_SLICE) {
-            return None;
+        if running && !task.yielding {
+            if !task.threaded() {
+                // Alone, a thread's slice never ends; a thread created later starts afresh.
+                task.used = 0;
+                return None;
+            }
+            if task.used < TIME_SLICE {
+                return None;
+            }
         }
         self.switch(cpu)
     }
