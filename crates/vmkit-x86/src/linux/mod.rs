@@ -7,6 +7,7 @@
 //! | `kernel` | the seam: [`Kernel`], [`SyscallOutcome`], [`FaultDelivery`] |
 //! | `syscalls` | the one system-call table (number, name, strace signature, handler) |
 //! | `loader` | loading an ELF executable and building the initial stack |
+//! | `process` | guest processes: the shared process table, `fork`, `execve`, `wait4`, groups, `kill` |
 //! | `task` | the process: identity, time, limits, TLS, how it ended |
 //! | `signal` | the personality's one signal table (number, name, default action), dispositions, `kill` |
 //! | `fs` | descriptors, open files, pipes, path calls over the sandbox, `stat` layouts |
@@ -21,6 +22,7 @@ mod guest;
 mod kernel;
 pub mod loader;
 mod mm;
+pub mod process;
 pub(crate) mod signal;
 mod strace;
 mod syscalls;
@@ -56,6 +58,8 @@ enum Completion {
     Exited(i32),
     /// A signal whose default action ends the process.
     Killed(i32),
+    /// `execve` replaced the program: memory and registers are new.
+    NewImage,
     /// Not implemented (with a reason for `--strace` in [`Linux`]'s note).
     Unsupported,
 }
@@ -103,6 +107,8 @@ pub struct Linux {
     exe: PathBuf,
     signals: Signals,
     task: Task,
+    /// This process among the guest's processes (pid, parent, the shared table).
+    process: process::Process,
     /// Why the last call was refused, when the sandbox refused it (for `--strace`).
     note: Option<&'static str>,
     random_state: u64,
@@ -131,6 +137,7 @@ impl Default for Linux {
             exe: PathBuf::new(),
             signals: Signals::default(),
             task: Task::default(),
+            process: process::Process::default(),
             note: None,
             random_state: 0x9E37_79B9_7F4A_7C15,
         }

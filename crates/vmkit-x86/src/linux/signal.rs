@@ -68,6 +68,27 @@ impl Default for ThreadSignals {
     }
 }
 
+impl Signals {
+    /// `execve`: caught signals go back to their default action; ignored ones stay
+    /// ignored.
+    pub(super) fn reset_for_exec(&mut self) {
+        const SIG_IGN: u32 = 1;
+        for a in self.actions.iter_mut() {
+            let handler = u32::from_le_bytes([a[0], a[1], a[2], a[3]]);
+            if handler != SIG_IGN {
+                *a = [0; 20];
+            }
+        }
+    }
+}
+
+impl ThreadSignals {
+    /// `execve`: the mask and pending signals stay; the alternate stack goes.
+    pub(super) fn reset_for_exec(&mut self) {
+        self.altstack = ThreadSignals::default().altstack;
+    }
+}
+
 impl Linux {
     /// `rt_sigaction`: records the disposition (handlers are never run: no signal is
     /// delivered to the guest while it runs).

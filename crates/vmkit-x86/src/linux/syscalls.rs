@@ -28,17 +28,17 @@ macro_rules! for_each_syscall {
         $callback! {
         0 "restart_syscall";
         1 "exit" "d" => |_, a, _, _| Completion::Exited(a[0] as i32);
-        2 "fork";
+        2 "fork" "" => |os, _, cpu, mem| os.fork(cpu, mem);
         3 "read" "fru" => |os, a, _, mem| os.read(mem, a[0], a[1], a[2]);
         4 "write" "fwu" =>
             |os, a, _, mem| { let r = os.write(mem, a[0], a[1], a[2]); os.after_write(r) };
         5 "open" "soM" => |os, a, _, mem| os.open(mem, AT_FDCWD, a[0], a[1], a[2]);
         6 "close" "f" => |os, a, _, _| os.close(a[0]);
-        7 "waitpid";
+        7 "waitpid" "dpx" => |os, a, _, mem| os.wait4(mem, a[0], a[1], a[2], 0);
         8 "creat" "sm" => |os, a, _, mem| os.open(mem, AT_FDCWD, a[0], CREAT_FLAGS, a[1]);
         9 "link" "ss" => |os, a, _, mem| os.link(mem, AT_FDCWD, a[0], AT_FDCWD, a[1], 0);
         10 "unlink" "s" => |os, a, _, mem| os.unlink(mem, AT_FDCWD, a[0], 0);
-        11 "execve";
+        11 "execve" "spp" => |os, a, cpu, mem| os.execve(cpu, mem, a[0], a[1], a[2]);
         12 "chdir" "s" => |os, a, _, mem| os.chdir(mem, a[0]);
         13 "time" "p" => |os, a, _, mem| os.time(mem, a[0]);
         14 "mknod";
@@ -48,7 +48,7 @@ macro_rules! for_each_syscall {
         17 "break";
         18 "oldstat";
         19 "lseek" "fdW" => |os, a, _, _| os.lseek32(a[0], a[1] as i32 as i64, a[2]);
-        20 "getpid" "" => |_, _, _, _| Ok(GUEST_PID);
+        20 "getpid" "" => |os, _, _, _| Ok(os.pid());
         21 "mount";
         22 "umount";
         23 "setuid" "d" => |_, a, _, _| task::set_id(a[0]);
@@ -65,7 +65,7 @@ macro_rules! for_each_syscall {
         34 "nice";
         35 "ftime";
         36 "sync" "" => |_, _, _, _| Ok(0);
-        37 "kill" "dS" => |os, a, _, _| os.kill(a[0], a[1]);
+        37 "kill" "dS" => |os, a, _, _| os.kill_process(a[0], a[1]);
         38 "rename" "ss" => |os, a, _, mem| os.rename(mem, AT_FDCWD, a[0], AT_FDCWD, a[1], 0);
         39 "mkdir" "sm" => |os, a, _, mem| os.mkdir(mem, AT_FDCWD, a[0], a[1]);
         40 "rmdir" "s" => |os, a, _, mem| os.unlink(mem, AT_FDCWD, a[0], AT_REMOVEDIR);
@@ -85,16 +85,16 @@ macro_rules! for_each_syscall {
         54 "ioctl" "fIp" => |os, a, _, mem| os.ioctl(mem, a[0], a[1], a[2]);
         55 "fcntl" "fFx" => |os, a, _, mem| os.fcntl(mem, a[0], a[1], a[2]);
         56 "mpx";
-        57 "setpgid";
+        57 "setpgid" "dd" => |os, a, _, _| os.setpgid(a[0], a[1]);
         58 "ulimit";
         59 "oldolduname";
         60 "umask" "m" => |os, a, _, _| os.set_umask(a[0]);
         61 "chroot";
         62 "ustat";
         63 "dup2" "ff" => |os, a, _, _| os.dup2(a[0], a[1]);
-        64 "getppid" "" => |_, _, _, _| Ok(1);
-        65 "getpgrp";
-        66 "setsid";
+        64 "getppid" "" => |os, _, _, _| os.getppid();
+        65 "getpgrp" "" => |os, _, _, _| os.getpgid(0);
+        66 "setsid" "" => |os, _, _, _| os.setsid();
         67 "sigaction";
         68 "sgetmask";
         69 "ssetmask";
@@ -142,13 +142,13 @@ macro_rules! for_each_syscall {
         111 "vhangup";
         112 "idle";
         113 "vm86old";
-        114 "wait4";
+        114 "wait4" "dpxp" => |os, a, _, mem| os.wait4(mem, a[0], a[1], a[2], a[3]);
         115 "swapoff";
         116 "sysinfo" "p" => |os, a, _, mem| os.sysinfo(mem, a[0]);
         117 "ipc";
         118 "fsync" "f" => |os, a, _, _| os.fsync(a[0], false);
         119 "sigreturn";
-        120 "clone";
+        120 "clone" "xpppp" => |os, a, cpu, mem| os.clone(cpu, mem, a);
         121 "setdomainname";
         122 "uname" "p" => |_, a, _, mem| task::uname(mem, a[0]);
         123 "modify_ldt";
@@ -160,7 +160,7 @@ macro_rules! for_each_syscall {
         129 "delete_module";
         130 "get_kernel_syms";
         131 "quotactl";
-        132 "getpgid";
+        132 "getpgid" "d" => |os, a, _, _| os.getpgid(a[0]);
         133 "fchdir" "f" => |os, a, _, _| os.fchdir(a[0]);
         134 "bdflush";
         135 "sysfs";
@@ -177,7 +177,7 @@ macro_rules! for_each_syscall {
         145 "readv" "fpd" => |os, a, _, mem| os.readv(mem, a[0], a[1], a[2]);
         146 "writev" "fpd" =>
             |os, a, _, mem| { let r = os.writev(mem, a[0], a[1], a[2]); os.after_write(r) };
-        147 "getsid";
+        147 "getsid" "d" => |os, a, _, _| os.getsid(a[0]);
         148 "fdatasync" "f" => |os, a, _, _| os.fsync(a[0], true);
         149 "_sysctl";
         150 "mlock";
@@ -231,7 +231,7 @@ macro_rules! for_each_syscall {
             };
         188 "getpmsg";
         189 "putpmsg";
-        190 "vfork";
+        190 "vfork" "" => |os, _, cpu, mem| os.fork(cpu, mem);
         191 "ugetrlimit" "dp" => |os, a, _, mem| os.getrlimit(mem, a[0], a[1]);
         192 "mmap2" "puxxfx" -> address => |os, a, _, mem| os.mmap2(mem, a);
         193 "truncate64" "sL" => |os, a, _, mem| os.truncate(mem, a[0], join64(a[1], a[2]));
@@ -266,7 +266,7 @@ macro_rules! for_each_syscall {
         219 "madvise" "pud" => |os, a, _, mem| os.madvise(mem, a[0], a[1], a[2]);
         220 "getdents64" "fpu" => |os, a, _, mem| os.getdents(mem, a[0], a[1], a[2], true);
         221 "fcntl64" "fFx" => |os, a, _, mem| os.fcntl(mem, a[0], a[1], a[2]);
-        224 "gettid" "" => |_, _, _, _| Ok(GUEST_PID);
+        224 "gettid" "" => |os, _, _, _| Ok(os.thread().tid);
         225 "readahead";
         226 "setxattr";
         227 "lsetxattr";
@@ -331,7 +331,7 @@ macro_rules! for_each_syscall {
         281 "mq_notify";
         282 "mq_getsetattr";
         283 "kexec_load";
-        284 "waitid";
+        284 "waitid" "ddpxp" => |os, a, _, mem| os.waitid(mem, a[0], a[1], a[2], a[3], a[4]);
         286 "add_key";
         287 "request_key";
         288 "keyctl";
@@ -408,7 +408,8 @@ macro_rules! for_each_syscall {
         355 "getrandom" "pux" => |os, a, _, mem| os.getrandom(mem, a[0], a[1]);
         356 "memfd_create";
         357 "bpf";
-        358 "execveat";
+        358 "execveat" "fsppx" =>
+            |os, a, cpu, mem| os.execveat(cpu, mem, a[0], a[1], a[2], a[3], a[4]);
         359 "socket";
         360 "socketpair";
         361 "bind";
@@ -480,7 +481,7 @@ macro_rules! for_each_syscall {
         432 "fsmount";
         433 "fspick";
         434 "pidfd_open";
-        435 "clone3";
+        435 "clone3" "pu" => |os, a, cpu, mem| os.clone3(cpu, mem, a[0], a[1]);
         436 "close_range";
         437 "openat2";
         438 "pidfd_getfd";

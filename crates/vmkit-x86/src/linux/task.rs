@@ -188,6 +188,15 @@ impl Task {
         self.ended
     }
 
+    /// The child's side of a `fork` (or an `execve`): only the calling thread goes on, now
+    /// with id `tid`.
+    pub(super) fn keep_only_current(&mut self, tid: u32) {
+        let mut me = self.threads.swap_remove(self.current);
+        me.tid = tid;
+        self.threads = vec![me];
+        self.current = 0;
+    }
+
     /// The thread to run next: the running one, until the process ends.
     pub(super) fn next_thread(&self) -> Option<u32> {
         self.ended.is_none().then(|| self.threads[self.current].tid)

@@ -74,7 +74,7 @@ impl Linux {
             Node::Stdin => self.stdio.stdin.host_fd(),
             Node::Stdout => self.stdio.stdout.host_fd(),
             Node::Stderr => self.stdio.stderr.host_fd(),
-            Node::File(f) => Some(f.as_raw_fd()),
+            Node::File(f) | Node::PipeRead(f) | Node::PipeWrite(f) => Some(f.as_raw_fd()),
             _ => None,
         }
     }
@@ -112,7 +112,12 @@ impl Linux {
                 self.fill_random(buf);
                 Ok(buf.len())
             }
-            Node::PipeRead(p) => p.borrow_mut().read(buf),
+            // A blocking read the host interrupted (a signal) is restarted or fails with
+            // EINTR, as the guest's signal disposition says.
+            Node::PipeRead(p) => p.read(buf).map_err(|e| match e.kind() {
+                std::io::ErrorKind::Interrupted => Errno::ERESTARTSYS,
+                _ => Errno::from(e),
+            }),
             Node::PipeWrite(_) | Node::Path => Err(Errno::EBADF),
         }
     }
@@ -128,8 +133,10 @@ impl Linux {
             Node::File(f) => return Ok(f.write(data)?),
             Node::Device(_) => Ok(()),
             Node::PipeWrite(p) => {
-                p.borrow_mut().write(data)?;
-                Ok(())
+                return p.write(data).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::Interrupted => Errno::ERESTARTSYS,
+                    _ => Errno::from(e),
+                })
             }
             Node::Stdin | Node::Dir(_) | Node::PipeRead(_) | Node::Path => {
                 return Err(Errno::EBADF)
@@ -408,9 +415,7 @@ impl Linux {
             return host_fd_stat(host);
         }
         match &file.node {
-            Node::Stdin | Node::Stdout | Node::PipeRead(_) | Node::PipeWrite(_) => {
-                Ok(fifo_stat(ino))
-            }
+            Node::Stdin | Node::Stdout => Ok(fifo_stat(ino)),
             Node::Device(d) => Ok(fs::device_stat(*d)),
             Node::Dir(_) | Node::Path => match (&file.host_path, &file.guest_path) {
                 (Some(_), Some(g)) => {
@@ -420,7 +425,9 @@ impl Linux {
                 (None, Some(g)) => Ok(fs::virtual_dir_stat(g)),
                 (_, None) => Err(Errno::EBADF),
             },
-            Node::Stderr | Node::File(_) => Err(Errno::EBADF),
+            Node::Stderr | Node::File(_) | Node::PipeRead(_) | Node::PipeWrite(_) => {
+                Err(Errno::EBADF)
+            }
         }
     }
 
@@ -585,7 +592,7 @@ impl Linux {
             F_SETFL => {
                 let mut f = file.borrow_mut();
                 f.flags = (f.flags & !SETFL_MASK) | (arg & SETFL_MASK);
-                if let Node::File(h) = &f.node {
+                if let Node::File(h) | Node::PipeRead(h) | Node::PipeWrite(h) = &f.node {
                     let host = (if arg & O_APPEND != 0 {
                         libc::O_APPEND
                     } else {
@@ -651,7 +658,7 @@ impl Linux {
             return Err(Errno::EINVAL);
         }
         check_writable(mem, fds, 8)?;
-        let (mut r, mut w) = FdTable::pipe();
+        let (mut r, mut w) = FdTable::pipe(flags & O_NONBLOCK != 0)?;
         r.flags |= flags & O_NONBLOCK;
         w.flags |= flags & O_NONBLOCK;
         let cloexec = flags & O_CLOEXEC != 0;
@@ -700,21 +707,18 @@ impl Linux {
                     Ok(file) => {
                         let file = file.borrow();
                         match &file.node {
-                            Node::PipeRead(p) => {
-                                let p = p.borrow();
-                                if p.buffered() > 0 {
-                                    revents |= POLLIN;
-                                }
-                                if !p.has_writers() {
-                                    revents |= POLLHUP;
-                                }
-                            }
-                            Node::PipeWrite(p) => {
-                                revents |= if !p.borrow().has_readers() {
-                                    POLLERR
-                                } else {
-                                    POLLOUT
+                            Node::PipeRead(p) | Node::PipeWrite(p) => {
+                                // The host pipe's readiness now (another process may
+                                // write or read it).
+                                let mut one = libc::pollfd {
+                                    fd: p.as_raw_fd(),
+                                    events: events as i16,
+                                    revents: 0,
                                 };
+                                // SAFETY: one valid pollfd, no waiting.
+                                if unsafe { libc::poll(&mut one, 1, 0) } > 0 {
+                                    revents = one.revents as u16 as u32;
+                                }
                             }
                             _ => {
                                 if file.readable() {
@@ -757,7 +761,14 @@ impl Linux {
         let file = file.borrow();
         if req == FIONREAD {
             let n = match &file.node {
-                Node::PipeRead(p) => p.borrow().buffered(),
+                Node::PipeRead(p) => {
+                    let mut n: libc::c_int = 0;
+                    // SAFETY: FIONREAD writes one int to `n`.
+                    if unsafe { libc::ioctl(p.as_raw_fd(), libc::FIONREAD, &mut n) } != 0 {
+                        return Err(Errno::from_io(&std::io::Error::last_os_error()));
+                    }
+                    n as usize
+                }
                 Node::Stdin => match self.stdio.stdin.pending() {
                     Some(n) => n,
                     None => return Err(Errno::ENOTTY),
@@ -826,14 +837,9 @@ impl Linux {
 }
 
 impl OpenFile {
-    /// A stable made-up inode number for objects without one (pipes).
+    /// A made-up inode number for objects without one (the redirected standard streams).
     fn as_ptr_ino(&self) -> u64 {
-        match &self.node {
-            Node::PipeRead(p) | Node::PipeWrite(p) => {
-                std::rc::Rc::as_ptr(p) as usize as u64 & 0xffff_ffff
-            }
-            _ => 0x2000,
-        }
+        0x2000
     }
 }
 
