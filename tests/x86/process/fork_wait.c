@@ -41,7 +41,7 @@ int main(void) {
     if (c == 0) {
         close(p[0]);
         write(p[1], "x", 1);
-        for (;;) pause();
+        for (;;) sleep(1);
     }
     close(p[1]);
     char b;
@@ -56,7 +56,7 @@ int main(void) {
     /* A child ended by SIGTERM, reaped with waitid. */
     c = fork();
     if (c == 0) {
-        for (;;) pause();
+        for (;;) sleep(1);
     }
     kill(c, SIGTERM);
     siginfo_t si;

@@ -199,7 +199,8 @@ macro_rules! for_each_syscall {
         165 "getresuid";
         166 "vm86";
         167 "query_module";
-        168 "poll" => |os, a, _, mem| os.poll(mem, a[0], a[1]);
+        168 "poll" "pud" =>
+            |os, a, _, mem| os.poll(mem, a[0], a[1], Linux::poll_timeout_ms(a[2]));
         169 "nfsservctl";
         170 "setresgid";
         171 "getresgid";
@@ -359,7 +360,11 @@ macro_rules! for_each_syscall {
         306 "fchmodat" "fsm" => |os, a, _, mem| os.chmod(mem, a[0], a[1], a[2]);
         307 "faccessat" "fsk" => |os, a, _, mem| os.access(mem, a[0], a[1], a[2], 0);
         308 "pselect6";
-        309 "ppoll" => |os, a, _, mem| os.poll(mem, a[0], a[1]);
+        309 "ppoll" "pupp" =>
+            |os, a, _, mem| {
+                let timeout = Linux::ppoll_timeout(mem, a[2], false)?;
+                os.poll(mem, a[0], a[1], timeout)
+            };
         310 "unshare";
         311 "set_robust_list" "pu" => |_, _, _, _| Err(Errno::ENOSYS);
         312 "get_robust_list";
@@ -461,7 +466,11 @@ macro_rules! for_each_syscall {
         412 "utimensat_time64" "fspa" =>
             |os, a, _, mem| os.utimensat(mem, a[0], a[1], a[2], a[3], true);
         413 "pselect6_time64";
-        414 "ppoll_time64" => |os, a, _, mem| os.poll(mem, a[0], a[1]);
+        414 "ppoll_time64" "pupp" =>
+            |os, a, _, mem| {
+                let timeout = Linux::ppoll_timeout(mem, a[2], true)?;
+                os.poll(mem, a[0], a[1], timeout)
+            };
         416 "io_pgetevents_time64";
         417 "recvmmsg_time64";
         418 "mq_timedsend_time64";

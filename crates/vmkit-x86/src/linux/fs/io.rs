@@ -675,17 +675,18 @@ impl Linux {
         Ok(0)
     }
 
-    /// `poll`/`ppoll`: the readiness of each descriptor, at once. Nothing else runs in
-    /// the guest's process, so waiting could not change the answer: the timeout is not
-    /// slept. Files, devices and the standard streams are always ready for the access
-    /// their mode allows (reading the host's stdin may then block in `read`, as it would
-    /// natively after a terminal reports input); a pipe is readable when it holds bytes,
-    /// hung up when its last writer closed, and in error when its last reader did.
+    /// `poll`/`ppoll`: the readiness of each descriptor. Descriptors backed by a host
+    /// descriptor (pipes, files, the host's own standard streams) are asked of the host;
+    /// the others (devices, virtual directories, redirected streams) are always ready for
+    /// the access their mode allows. When nothing is ready the call waits, up to
+    /// `timeout` (`None`: forever), for a host descriptor to become ready (a pipe another
+    /// process writes, as on Linux).
     pub(in crate::linux) fn poll(
         &mut self,
         mem: &mut Memory,
         fds: u32,
         nfds: u32,
+        timeout: Option<std::time::Duration>,
     ) -> Result<u32, Errno> {
         const POLLIN: u32 = 0x1;
         const POLLOUT: u32 = 0x4;
@@ -695,43 +696,68 @@ impl Linux {
         if nfds > 1 << 16 {
             return Err(Errno::EINVAL);
         }
-        let mut ready = 0;
+        // (guest entry address, host pollfd, or the readiness without the host).
+        let mut entries = Vec::new();
         for i in 0..nfds {
             let at = fds.wrapping_add(8 * i);
             let fd = guest::u32_at(mem, at)? as i32;
             let events = guest::u32_at(mem, at.wrapping_add(4))? & 0xFFFF;
             let mut revents = 0;
+            let mut host = None;
             if fd >= 0 {
                 match self.fds.get(fd as u32) {
                     Err(_) => revents = POLLNVAL,
                     Ok(file) => {
                         let file = file.borrow();
-                        match &file.node {
-                            Node::PipeRead(p) | Node::PipeWrite(p) => {
-                                // The host pipe's readiness now (another process may
-                                // write or read it).
-                                let mut one = libc::pollfd {
-                                    fd: p.as_raw_fd(),
-                                    events: events as i16,
-                                    revents: 0,
-                                };
-                                // SAFETY: one valid pollfd, no waiting.
-                                if unsafe { libc::poll(&mut one, 1, 0) } > 0 {
-                                    revents = one.revents as u16 as u32;
-                                }
-                            }
-                            _ => {
+                        match self.host_stream_fd(&file.node) {
+                            Some(h) => host = Some(h),
+                            None => {
                                 if file.readable() {
                                     revents |= POLLIN;
                                 }
                                 if file.writable() {
                                     revents |= POLLOUT;
                                 }
+                                revents &= events | POLLERR | POLLHUP;
                             }
                         }
-                        revents &= events | POLLERR | POLLHUP | POLLNVAL;
                     }
                 }
+            }
+            entries.push((at, events, host, revents));
+        }
+        let mut host_fds: Vec<libc::pollfd> = entries
+            .iter()
+            .filter_map(|&(_, events, host, _)| {
+                host.map(|fd| libc::pollfd {
+                    fd,
+                    events: events as i16,
+                    revents: 0,
+                })
+            })
+            .collect();
+        let ready_elsewhere = entries.iter().any(|e| e.3 != 0);
+        let wait_ms = match timeout {
+            _ if ready_elsewhere => 0,
+            None => -1,
+            Some(t) => t.as_millis().min(i32::MAX as u128) as i32,
+        };
+        if !host_fds.is_empty() || wait_ms != 0 {
+            // SAFETY: `host_fds` is a valid array of that many pollfds.
+            let r = unsafe { libc::poll(host_fds.as_mut_ptr(), host_fds.len() as _, wait_ms) };
+            if r < 0 {
+                let e = std::io::Error::last_os_error();
+                return Err(match e.raw_os_error() {
+                    Some(libc::EINTR) => Errno::ERESTARTSYS,
+                    _ => Errno::from_io(&e),
+                });
+            }
+        }
+        let mut host_results = host_fds.iter();
+        let mut ready = 0;
+        for (at, _, host, mut revents) in entries {
+            if host.is_some() {
+                revents = host_results.next().map_or(0, |p| p.revents as u16 as u32);
             }
             guest::store(mem, at.wrapping_add(6), &(revents as u16).to_le_bytes())?;
             if revents != 0 {
@@ -739,6 +765,37 @@ impl Linux {
             }
         }
         Ok(ready)
+    }
+
+    /// `poll`'s timeout in milliseconds (negative: forever).
+    pub(in crate::linux) fn poll_timeout_ms(ms: u32) -> Option<std::time::Duration> {
+        (ms as i32 >= 0).then(|| std::time::Duration::from_millis(ms as u64))
+    }
+
+    /// `ppoll`'s timeout: a `timespec` (32- or 64-bit seconds), null for forever.
+    pub(in crate::linux) fn ppoll_timeout(
+        mem: &Memory,
+        at: u32,
+        time64: bool,
+    ) -> Result<Option<std::time::Duration>, Errno> {
+        if at == 0 {
+            return Ok(None);
+        }
+        let (s, ns) = if time64 {
+            (
+                guest::u64_at(mem, at)? as i64,
+                guest::u32_at(mem, at.wrapping_add(8))?,
+            )
+        } else {
+            (
+                guest::u32_at(mem, at)? as i32 as i64,
+                guest::u32_at(mem, at.wrapping_add(4))?,
+            )
+        };
+        if s < 0 || ns >= 1_000_000_000 {
+            return Err(Errno::EINVAL);
+        }
+        Ok(Some(std::time::Duration::new(s as u64, ns)))
     }
 
     /// `ioctl`: terminal queries get the host terminal's answer for the host's own streams
