@@ -421,8 +421,8 @@ mod tests {
     fn exits_signals_and_unknown_calls() {
         let mut r = Rig::new("exit");
         assert_eq!(r.call(252, &[3]).0, SyscallOutcome::Exit(3));
-        assert_eq!(r.call(2, &[]).0, SyscallOutcome::Unsupported(2));
-        assert_eq!(syscall_name(2), "fork");
+        assert_eq!(r.call(14, &[]).0, SyscallOutcome::Unsupported(14));
+        assert_eq!(syscall_name(14), "mknod");
         assert_eq!(r.call(999, &[]).0, SyscallOutcome::Unsupported(999));
         assert_eq!(r.ok(37, &[GUEST_PID, 0]), 0);
         assert_eq!(r.ok(37, &[4242, 15]), -Errno::ESRCH.0);
