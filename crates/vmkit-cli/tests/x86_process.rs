@@ -178,3 +178,32 @@ fn strace_names_the_pid_after_a_fork() {
     );
     let _ = std::io::stderr().flush();
 }
+
+/// The sandbox stays closed across fork and exec: a child, a grandchild and an exec'd
+/// program read and write no more than the first process (here: nothing outside the
+/// working directory, nothing written in it), whichever way they try.
+#[test]
+fn the_sandbox_stays_closed_across_fork_and_exec() {
+    let busybox = vmkit_test_support::busybox_i386().canonicalize().unwrap();
+    let dir = vmkit_test_support::target_dir()
+        .join(format!("x86-process-sandbox-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&busybox, dir.join("busybox")).unwrap();
+    let script = "cat /etc/hostname; (cat /etc/hostname); echo x > made; \
+                  (sh -c 'cat ../../../etc/hostname; exec ./busybox cat /etc/hostname'); \
+                  x=$(cat /etc/hostname); echo \"[$x]\"; ls made; \
+                  exec ./busybox sh -c 'cat /etc/hostname; echo y > made2'";
+    let (out, err, status) = run(Command::new(env!("CARGO_BIN_EXE_vmkit"))
+        .current_dir(&dir)
+        .args(["run", "./busybox", "--", "sh", "-c", script]));
+    let (out, err) = (show(&out), show(&err));
+    let made = dir.join("made").exists() || dir.join("made2").exists();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!made, "a guest process wrote into the read-only directory");
+    assert_eq!(out, "[]\n", "stderr: {err}");
+    assert_eq!(status, Some(1), "{err}");
+    let refused = err.matches("Permission denied").count();
+    assert!(refused >= 8, "every attempt is refused: {err}");
+    assert!(!err.contains("vmkit: SIG"), "{err}");
+}

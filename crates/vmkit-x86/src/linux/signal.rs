@@ -6,7 +6,7 @@
 //! it too ([`Linux::fault_delivery`]).
 
 use super::errno::Errno;
-use super::{guest, Completion, Linux, GUEST_PID};
+use super::{guest, Completion, Linux};
 use vmkit_mem::Memory;
 use vmkit_vm::signal::Signal;
 
@@ -198,7 +198,7 @@ impl Linux {
         if sig > 64 {
             return Completion::Returned(Err(Errno::EINVAL));
         }
-        if pid != GUEST_PID && pid != 0 && pid != u32::MAX {
+        if pid != self.pid() && pid != self.thread().tid && pid != 0 && pid != u32::MAX {
             return Completion::Returned(Err(Errno::ESRCH));
         }
         if sig == 0 {
@@ -235,7 +235,7 @@ impl Linux {
     pub(super) fn after_write(&mut self, result: Result<u32, Errno>) -> Completion {
         if result == Err(Errno::EPIPE) {
             if let killed @ (Completion::Killed(_) | Completion::Unsupported) =
-                self.kill(GUEST_PID, SIGPIPE)
+                self.kill(0, SIGPIPE)
             {
                 return killed;
             }

@@ -6,7 +6,7 @@
 //! call N (name)"; a number with no row is `unknown`.
 
 use super::fs::{join64, ChownTarget, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, CREAT_FLAGS};
-use super::{task, Completion, Errno, Linux, GUEST_PID, GUEST_UID};
+use super::{task, Completion, Errno, Linux, GUEST_UID};
 use crate::cpu::Cpu;
 use vmkit_mem::Memory;
 
@@ -305,7 +305,7 @@ macro_rules! for_each_syscall {
         255 "epoll_ctl";
         256 "epoll_wait";
         257 "remap_file_pages";
-        258 "set_tid_address" "p" => |_, _, _, _| Ok(GUEST_PID);
+        258 "set_tid_address" "p" => |os, _, _, _| Ok(os.thread().tid);
         259 "timer_create";
         260 "timer_settime";
         261 "timer_gettime";

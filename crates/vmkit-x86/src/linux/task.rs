@@ -388,7 +388,7 @@ impl Linux {
         new: u32,
         old: u32,
     ) -> Result<u32, Errno> {
-        if pid != 0 && pid != GUEST_PID {
+        if pid != 0 && pid != self.pid() {
             return Err(Errno::ESRCH);
         }
         let (soft, hard) = self.rlimit(resource)?;
@@ -416,7 +416,7 @@ impl Linux {
         len: u32,
         mask: u32,
     ) -> Result<u32, Errno> {
-        if pid != 0 && pid != GUEST_PID {
+        if pid != 0 && pid != self.pid() {
             return Err(Errno::ESRCH);
         }
         if len < 4 {
