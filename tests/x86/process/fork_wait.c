@@ -1,5 +1,6 @@
 /* fork + wait: exit statuses (normal, nonzero, killed by a signal), getpid/getppid
- * relations, waitpid WNOHANG, wait4 rusage, waitid. */
+ * relations, waitpid WNOHANG, wait4 rusage, waitid (WNOWAIT, P_PGID), waits for a process
+ * group, vfork. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,5 +74,45 @@ int main(void) {
     w = wait(&st);
     printf("wait got it: %d\n", w == c);
     show("_exit(255)", st);
+    /* vfork is a fork: the child only calls _exit. */
+    fflush(stdout);
+    c = vfork();
+    if (c == 0) _exit(14);
+    w = waitpid(c, &st, 0);
+    printf("vfork child: %d\n", w == c);
+    show("vfork", st);
+    /* Waiting for a process group: 0 (ours) and -pgid (a child's own group). */
+    fflush(stdout);
+    c = fork();
+    if (c == 0) _exit(11);
+    w = waitpid(0, &st, 0);
+    printf("waitpid(0) got it: %d\n", w == c);
+    show("group wait", st);
+    fflush(stdout);
+    c = fork();
+    if (c == 0) {
+        setpgid(0, 0);
+        usleep(20000);
+        _exit(12);
+    }
+    setpgid(c, c);
+    printf("WNOHANG on the group: %d\n", waitpid(-c, &st, WNOHANG));
+    w = waitpid(-c, &st, 0);
+    printf("waitpid(-pgid) got it: %d\n", w == c);
+    show("other group wait", st);
+    /* waitid with WNOWAIT leaves the child to be waited for again. */
+    fflush(stdout);
+    c = fork();
+    if (c == 0) _exit(13);
+    memset(&si, 0, sizeof si);
+    waitid(P_ALL, 0, &si, WEXITED | WNOWAIT);
+    printf("WNOWAIT: code=%d status=%d pid ok=%d\n", si.si_code, si.si_status, si.si_pid == c);
+    memset(&si, 0, sizeof si);
+    waitid(P_PGID, 0, &si, WEXITED);
+    printf("P_PGID: code=%d status=%d pid ok=%d\n", si.si_code, si.si_status, si.si_pid == c);
+    memset(&si, 0xff, sizeof si);
+    errno = 0;
+    int r = waitid(P_ALL, 0, &si, WEXITED | WNOHANG);
+    printf("waitid with no children: %d %s\n", r, strerror(errno));
     return 3;
 }
