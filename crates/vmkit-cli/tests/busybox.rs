@@ -124,6 +124,8 @@ fn cases(gz: &[u8]) -> Vec<Case> {
         sh("find . -name '*.txt' -exec wc -l {} \\; | sort"),
         case(&["env", "A=1", "B=two", "sh", "-c", "echo $A $B"], b""),
         case(&["xargs", "-n", "2", "echo", "x"], b"1 2 3 4 5\n"),
+        // The shell and its child read the same stdin: nothing read ahead is lost.
+        case(&["sh", "-c", "read x; echo \"sh read $x\"; (cat); echo after; read y; echo \"y=$y\""], b"one\ntwo\nthree\n"),
         sh("f() { echo \"f got $1\"; return 5; }; out=$(f one); echo \"$out\" $?; echo ok | (read v; echo \"sub read $v\")"),
         // Sorting and counting.
         case(&["sort"], text),
