@@ -109,7 +109,7 @@ impl Linux {
             Err(e) => return Err(e).into(),
         };
         // Fields past the ones known must be zero (E2BIG), as Linux checks.
-        if raw[VER0 as usize..].iter().any(|&b| b != 0) && size > 88 {
+        if raw.iter().skip(88).any(|&b| b != 0) {
             return Err(Errno::E2BIG).into();
         }
         let q = |k: usize| u64::from_le_bytes(raw[8 * k..8 * k + 8].try_into().unwrap_or([0; 8]));
