@@ -52,6 +52,18 @@ impl Sink {
         }
     }
 
+    /// Writes out whatever the sink holds back (a [`Sink::Writer`]'s own buffer; the host
+    /// streams are flushed at every write, a [`Sink::Buffer`] keeps everything). A guest
+    /// `fork` calls it first, or both processes would write the same bytes.
+    pub fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::HostStdout => io::stdout().flush(),
+            Sink::HostStderr => io::stderr().flush(),
+            Sink::Buffer(_) => Ok(()),
+            Sink::Writer(w) => w.flush(),
+        }
+    }
+
     /// What a [`Sink::Buffer`] holds so far (empty for the other sinks).
     pub fn captured(&self) -> &[u8] {
         match self {

@@ -203,7 +203,10 @@ impl Linux {
         let mine = table.get(me).ok_or(Errno::ESRCH)?;
         let child = table.next_id();
         table.insert(child, 0, me, mine.pgid, mine.sid)?;
-        // Output the host buffers is written before the fork, or both would write it.
+        // Output held back on the host side is written before the fork, or both processes
+        // would write it.
+        let _ = self.stdio.stdout.flush();
+        let _ = self.stdio.stderr.flush();
         let _ = std::io::stdout().flush();
         let _ = std::io::stderr().flush();
         // SAFETY: fork has no memory-safety preconditions; the child goes on with a copy of
