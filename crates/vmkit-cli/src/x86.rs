@@ -143,22 +143,7 @@ pub fn load(file: &Path, options: &Options) -> Result<X86Machine, String> {
 
 /// Prints how the guest stopped (on stderr), unless it simply exited.
 pub fn report_exit(vm: &X86Machine, exit: &X86Exit) {
-    match exit {
-        // No hook of the CLI stops a run, and none gives an `until` address.
-        X86Exit::Exited(_) | X86Exit::Stopped | X86Exit::Until => {}
-        X86Exit::StepLimit => eprintln!(
-            "vmkit: stopped after {} instructions (--max-steps); next eip={:#010x}",
-            vm.steps(),
-            vm.cpu().eip
-        ),
-        X86Exit::Fault(f) => {
-            eprint!("vmkit: {f}");
-            let n = vm.steps();
-            eprintln!(
-                "vmkit: after {n} instruction{}; exit status {}",
-                if n == 1 { "" } else { "s" },
-                exit.status()
-            );
-        }
+    if let Some(report) = vm.exit_report(exit) {
+        eprint!("{report}");
     }
 }

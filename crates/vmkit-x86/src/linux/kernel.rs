@@ -118,7 +118,7 @@ impl Kernel for Linux {
         self.code_changed = None;
         let completion = syscalls::dispatch(self, nr, args, cpu, mem);
         let code_changed = self.code_changed.take();
-        if self.strace {
+        if self.strace && !self.take_strace_quiet() {
             strace::log(self, nr, args, &completion, mem);
         }
         match completion {
@@ -136,7 +136,9 @@ impl Kernel for Linux {
                 self.task.end(code);
                 SyscallOutcome::Exit(code)
             }
+            Completion::NewImage => SyscallOutcome::NewImage,
             Completion::Killed(sig) => {
+                self.record_death(sig);
                 signal::report_death(sig);
                 let status = death_status(sig);
                 self.task.end(status);
@@ -149,6 +151,7 @@ impl Kernel for Linux {
     /// Handlers are never run, so a fault ends the process, as the signal's default action
     /// does.
     fn on_fault(&mut self, _cpu: &mut Cpu, _mem: &mut Memory, fault: FaultSignal) -> FaultDelivery {
+        self.record_death(fault.signal as i32);
         let status = death_status(fault.signal as i32);
         self.task.end(status);
         FaultDelivery::Terminate { status }

@@ -6,7 +6,7 @@
 //! it too ([`Linux::fault_delivery`]).
 
 use super::errno::Errno;
-use super::{guest, Completion, Linux, GUEST_PID};
+use super::{guest, Completion, Linux};
 use vmkit_mem::Memory;
 use vmkit_vm::signal::Signal;
 
@@ -68,7 +68,26 @@ impl Default for ThreadSignals {
     }
 }
 
+impl Signals {
+    /// `execve`: caught signals go back to their default action; ignored ones stay
+    /// ignored.
+    pub(super) fn reset_for_exec(&mut self) {
+        const SIG_IGN: u32 = 1;
+        for a in self.actions.iter_mut() {
+            let handler = u32::from_le_bytes([a[0], a[1], a[2], a[3]]);
+            if handler != SIG_IGN {
+                *a = [0; 20];
+            }
+        }
+    }
+}
+
 impl ThreadSignals {
+    /// `execve`: the mask and pending signals stay; the alternate stack goes.
+    pub(super) fn reset_for_exec(&mut self) {
+        self.altstack = ThreadSignals::default().altstack;
+    }
+
     /// The signal state of a thread created by `clone(CLONE_THREAD)`: this (the creator's)
     /// blocked mask, nothing pending, no alternate stack (Linux drops it for `CLONE_VM`).
     pub(super) fn for_new_thread(&self) -> ThreadSignals {
@@ -208,7 +227,7 @@ impl Linux {
         if sig > 64 {
             return Completion::Returned(Err(Errno::EINVAL));
         }
-        if pid != GUEST_PID && pid != 0 && pid != u32::MAX {
+        if pid != self.pid() && pid != self.thread().tid && pid != 0 && pid != u32::MAX {
             return Completion::Returned(Err(Errno::ESRCH));
         }
         if sig == 0 {
@@ -245,7 +264,7 @@ impl Linux {
     pub(super) fn after_write(&mut self, result: Result<u32, Errno>) -> Completion {
         if result == Err(Errno::EPIPE) {
             if let killed @ (Completion::Killed(_) | Completion::Unsupported) =
-                self.kill(GUEST_PID, SIGPIPE)
+                self.kill(0, SIGPIPE)
             {
                 return killed;
             }

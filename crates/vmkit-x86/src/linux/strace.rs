@@ -242,7 +242,19 @@ fn argument(
 }
 
 /// Writes the `--strace` line for a finished call.
-pub(super) fn log(linux: &Linux, nr: u32, a: [u32; 6], completion: &Completion, mem: &Memory) {
+pub(super) fn log(linux: &mut Linux, nr: u32, a: [u32; 6], completion: &Completion, mem: &Memory) {
+    use std::io::Write;
+    // Each line is one write, so that the lines of processes writing at once stay whole.
+    let prefix = linux.strace_prefix();
+    let line = |text: String| {
+        let _ = std::io::stderr().write_all(format!("{prefix}{text}\n").as_bytes());
+    };
+    if let Completion::NewImage = completion {
+        if let Some(text) = linux.take_exec_line() {
+            line(text);
+        }
+        return;
+    }
     let result = match completion {
         Completion::Returned(Ok(v)) if returns_address(nr) => Some(*v as i64),
         Completion::Returned(Ok(v)) => Some(*v as i32 as i64),
@@ -269,16 +281,20 @@ pub(super) fn log(linux: &Linux, nr: u32, a: [u32; 6], completion: &Completion, 
             Some(note) => format!("-1 {} ({}: {note})", e.name(), e.message()),
             None => format!("-1 {} ({})", e.name(), e.message()),
         },
-        Completion::Exited(_) | Completion::Killed(_) => "?".into(),
+        Completion::Exited(_) | Completion::Killed(_) | Completion::NewImage => "?".into(),
         Completion::Unsupported => match linux.note {
             Some(note) => format!("? (unsupported: {note})"),
             None => "? (unsupported system call)".into(),
         },
     };
-    eprintln!("{}({}) = {shown}", syscall_name(nr), args.join(", "));
+    line(format!(
+        "{}({}) = {shown}",
+        syscall_name(nr),
+        args.join(", ")
+    ));
     match completion {
-        Completion::Exited(code) => eprintln!("+++ exited with {} +++", code & 0xff),
-        Completion::Killed(sig) => eprintln!("+++ killed by {} +++", signal_name(*sig as u32)),
+        Completion::Exited(code) => line(format!("+++ exited with {} +++", code & 0xff)),
+        Completion::Killed(sig) => line(format!("+++ killed by {} +++", signal_name(*sig as u32))),
         _ => {}
     }
 }
