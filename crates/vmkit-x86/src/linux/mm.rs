@@ -151,7 +151,7 @@ impl Linux {
 
     /// Free address space for `size` bytes: first fit above the last mapping placed (the
     /// free-area cache), then from [`MMAP_BASE`] (Linux's bottom-up layout).
-    fn find_area(&mut self, mem: &Memory, size: u64) -> Result<u64, Errno> {
+    pub(super) fn find_area(&mut self, mem: &Memory, size: u64) -> Result<u64, Errno> {
         let from = (self.mmap_next as u64).clamp(MMAP_BASE as u64, TASK_SIZE);
         let start = mem
             .find_unmapped(from, TASK_SIZE, size)

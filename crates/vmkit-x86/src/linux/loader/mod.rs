@@ -1,22 +1,38 @@
-//! The loader: what `execve` does for a static ELF32 i386 executable. [`load`] (`elf`) maps
-//! the segments; [`build_stack`] (`stack`) writes argc, argv, envp and the auxiliary
-//! vector; [`Linux::load_program`] does both and sets up the process (break, registers).
+//! The loader: what `execve` does for an ELF32 i386 executable, static or dynamic. [`load`]
+//! and [`load_at`] (`elf`) map an image's segments; [`build_stack`] (`stack`) writes argc,
+//! argv, envp and the auxiliary vector; [`Linux::load_program`] puts the program and its
+//! dynamic loader (`PT_INTERP`, read through the sandbox, never from the host directly) in
+//! place and sets up the process (break, registers).
+//!
+//! Placement follows a 64-bit Linux kernel running an i386 process with address
+//! randomization off: a fixed-address program (`ET_EXEC`) at its own addresses, a
+//! position-independent one (`ET_DYN`) at [`PIE_BASE`], the dynamic loader in the mapping
+//! area (where `mmap` would put it), the break just after the program's data.
 
 mod elf;
 mod stack;
 
-pub use elf::{identify, is_elf, load, ElfError, LoadedElf};
+pub use elf::{identify, is_elf, load, load_at, span, ElfError, LoadedElf, PIE_BASE};
 pub use stack::{build_stack, AT_RANDOM_BYTES};
 
-use super::Linux;
+use super::{normalize, Linux, Resolved};
 use crate::cpu::{Cpu, ESP};
+use std::ffi::OsStr;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use vmkit_mem::Memory;
+use vmkit_vm::sandbox::OpenHow;
+
+/// The largest dynamic loader read (glibc's is about 200 KiB).
+const MAX_INTERPRETER_BYTES: u64 = 64 << 20;
 
 impl Linux {
-    /// Loads a static ELF32 i386 executable into `mem` as Linux would: maps its segments,
-    /// builds the initial stack with `argv`, `envp` and the auxiliary vector (`hwcap` is
-    /// `AT_HWCAP`, the CPU's feature bits), sets up `brk`, and resets `cpu` to the entry
-    /// point. Code the caller decoded from `mem` before is stale afterwards.
+    /// Loads an ELF32 i386 executable into `mem` as Linux would: maps its segments (and,
+    /// for a dynamic executable, its `PT_INTERP` dynamic loader, found through the
+    /// sandbox), builds the initial stack with `argv`, `envp` and the auxiliary vector
+    /// (`hwcap` is `AT_HWCAP`, the CPU's feature bits), sets up `brk`, and resets `cpu` to
+    /// the entry point (the dynamic loader's, if any). Code the caller decoded from `mem`
+    /// before is stale afterwards.
     pub fn load_program(
         &mut self,
         cpu: &mut Cpu,
@@ -27,14 +43,82 @@ impl Linux {
         hwcap: u32,
     ) -> Result<(), ElfError> {
         let elf = load(mem, bytes)?;
-        let esp = build_stack(mem, &elf, argv, envp, hwcap)
+        self.mmap_next = super::MMAP_BASE;
+        let (entry, base) = match &elf.interp {
+            None => (elf.entry, 0),
+            Some(path) => {
+                let interp = self.read_interpreter(path)?;
+                let name = || String::from_utf8_lossy(path).into_owned();
+                let (low, high, pie) =
+                    span(&interp).map_err(|e| ElfError::Interpreter(format!("{}: {e}", name())))?;
+                if !pie {
+                    return Err(ElfError::Interpreter(format!(
+                        "{}: not a shared object (ET_DYN)",
+                        name()
+                    )));
+                }
+                let at = self.find_area(mem, high - low).map_err(|_| {
+                    ElfError::Interpreter(format!("{}: no room for it in memory", name()))
+                })?;
+                let loaded = load_at(mem, &interp, (at - low) as u32)
+                    .map_err(|e| ElfError::Interpreter(format!("{}: {e}", name())))?;
+                if loaded.interp.is_some() {
+                    return Err(ElfError::Interpreter(format!(
+                        "{}: names a dynamic loader itself",
+                        name()
+                    )));
+                }
+                (loaded.entry, loaded.bias)
+            }
+        };
+        let esp = build_stack(mem, &elf, base, argv, envp, hwcap)
             .map_err(|e| ElfError::BadSegment(e.to_string()))?;
         *cpu = Cpu::default();
         cpu.regs[ESP] = esp;
-        cpu.eip = elf.entry;
+        cpu.eip = entry;
         self.brk_start = elf.brk_start;
         self.brk = elf.brk_start;
         self.task = super::task::Task::default();
         Ok(())
+    }
+
+    /// The bytes of the dynamic loader at the guest path `path`, read through the sandbox
+    /// (relative paths from the working directory, as the kernel does).
+    fn read_interpreter(&mut self, path: &[u8]) -> Result<Vec<u8>, ElfError> {
+        let shown = String::from_utf8_lossy(path).into_owned();
+        let fail = |why: String| ElfError::Interpreter(format!("{shown}: {why}"));
+        let guest = normalize(&self.cwd, path);
+        let entry = match self.sandbox.resolve(&guest, true) {
+            Ok(Resolved::Host(e)) if e.exists() => e,
+            Ok(Resolved::Host(_)) => return Err(fail("no such file".into())),
+            Ok(_) => return Err(fail("not a regular file".into())),
+            Err(e) if e.is_refusal() => {
+                return Err(fail(format!(
+                    "is {}: add --root DIR (a tree holding it) or --mount {}",
+                    e.note().unwrap_or("refused"),
+                    OsStr::from_bytes(path).to_string_lossy()
+                )))
+            }
+            Err(e) => {
+                return Err(fail(
+                    std::io::Error::from_raw_os_error(e.errno()).to_string(),
+                ))
+            }
+        };
+        let file = entry
+            .open(&OpenHow {
+                read: true,
+                ..OpenHow::default()
+            })
+            .map_err(|e| fail(e.to_string()))?;
+        let meta = file.metadata().map_err(|e| fail(e.to_string()))?;
+        if !meta.is_file() {
+            return Err(fail("not a regular file".into()));
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        file.take(MAX_INTERPRETER_BYTES)
+            .read_to_end(&mut bytes)
+            .map_err(|e| fail(e.to_string()))?;
+        Ok(bytes)
     }
 }
