@@ -17,9 +17,7 @@ pub use stack::{build_stack, AT_RANDOM_BYTES};
 
 use super::{normalize, Linux, Resolved};
 use crate::cpu::{Cpu, ESP};
-use std::ffi::OsStr;
 use std::io::Read;
-use std::os::unix::ffi::OsStrExt;
 use vmkit_mem::Memory;
 use vmkit_vm::sandbox::OpenHow;
 
@@ -82,43 +80,50 @@ impl Linux {
         Ok(())
     }
 
-    /// The bytes of the dynamic loader at the guest path `path`, read through the sandbox
-    /// (relative paths from the working directory, as the kernel does).
+    /// The bytes of the dynamic loader at the guest path `path`.
     fn read_interpreter(&mut self, path: &[u8]) -> Result<Vec<u8>, ElfError> {
-        let shown = String::from_utf8_lossy(path).into_owned();
-        let fail = |why: String| ElfError::Interpreter(format!("{shown}: {why}"));
+        self.read_guest_file(path, MAX_INTERPRETER_BYTES)
+            .map_err(|why| {
+                ElfError::Interpreter(format!("{}: {why}", String::from_utf8_lossy(path)))
+            })
+    }
+
+    /// The contents of the regular file at the guest path `path` (relative paths from the
+    /// working directory), read through the sandbox, at most `limit` bytes: how a program
+    /// and its dynamic loader are read (never from the host directly). The error says why,
+    /// and for a sandbox refusal which flag would make the file visible.
+    pub fn read_guest_file(&mut self, path: &[u8], limit: u64) -> Result<Vec<u8>, String> {
         let guest = normalize(&self.cwd, path);
         let entry = match self.sandbox.resolve(&guest, true) {
             Ok(Resolved::Host(e)) if e.exists() => e,
-            Ok(Resolved::Host(_)) => return Err(fail("no such file".into())),
-            Ok(_) => return Err(fail("not a regular file".into())),
+            Ok(Resolved::Host(_)) => return Err("no such file".into()),
+            Ok(_) => return Err("not a regular file".into()),
             Err(e) if e.is_refusal() => {
-                return Err(fail(format!(
-                    "is {}: add --root DIR (a tree holding it) or --mount {}",
+                return Err(format!(
+                    "{} in the sandbox: add --root DIR (a tree holding it) or --mount {}",
                     e.note().unwrap_or("refused"),
-                    OsStr::from_bytes(path).to_string_lossy()
-                )))
-            }
-            Err(e) => {
-                return Err(fail(
-                    std::io::Error::from_raw_os_error(e.errno()).to_string(),
+                    guest.display()
                 ))
             }
+            Err(e) => return Err(std::io::Error::from_raw_os_error(e.errno()).to_string()),
         };
         let file = entry
             .open(&OpenHow {
                 read: true,
                 ..OpenHow::default()
             })
-            .map_err(|e| fail(e.to_string()))?;
-        let meta = file.metadata().map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| e.to_string())?;
+        let meta = file.metadata().map_err(|e| e.to_string())?;
         if !meta.is_file() {
-            return Err(fail("not a regular file".into()));
+            return Err("not a regular file".into());
+        }
+        if meta.len() > limit {
+            return Err(format!("larger than {limit} bytes"));
         }
         let mut bytes = Vec::with_capacity(meta.len() as usize);
-        file.take(MAX_INTERPRETER_BYTES)
+        file.take(limit)
             .read_to_end(&mut bytes)
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| e.to_string())?;
         Ok(bytes)
     }
 }
