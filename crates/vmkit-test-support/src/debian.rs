@@ -308,11 +308,13 @@ impl RunResult {
 }
 
 /// The environment both runs get (nothing else from the host's).
-pub const CHROOT_ENV: [(&str, &str); 4] = [
+pub const CHROOT_ENV: [(&str, &str); 5] = [
     ("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"),
     ("HOME", "/"),
     ("LC_ALL", "C"),
     ("TERM", "dumb"),
+    // A native run as root would write .pyc files into the root; the guest may not.
+    ("PYTHONDONTWRITEBYTECODE", "1"),
 ];
 
 /// Runs `argv` inside `root` natively with `chroot` (working directory `/`, the

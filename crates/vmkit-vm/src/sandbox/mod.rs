@@ -65,9 +65,9 @@ mod error;
 mod hint;
 mod walk;
 
-pub use entry::{set_file_times, DirItem, HostEntry, OpenHow};
+pub use entry::{file_statfs, set_file_times, DirItem, HostEntry, OpenHow};
 pub use error::{PathError, SandboxError};
-pub use rustix::fs::FileType;
+pub use rustix::fs::{FileType, StatFs};
 pub use walk::Resolved;
 
 use std::ffi::OsStr;

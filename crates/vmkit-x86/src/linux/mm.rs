@@ -325,6 +325,28 @@ impl Linux {
         Ok(0)
     }
 
+    /// `mincore(addr, len, vec)`: one byte per page of the range, 1 for every mapped page
+    /// (guest memory is always resident); a page outside every mapping is `ENOMEM`, as in
+    /// Linux, and then nothing is written.
+    pub(super) fn mincore(
+        &mut self,
+        mem: &mut Memory,
+        addr: u32,
+        len: u32,
+        vec: u32,
+    ) -> Result<u32, Errno> {
+        let addr = addr as u64;
+        if addr % PAGE_SIZE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let size = page_up(len as u64);
+        if addr + size > TASK_SIZE || mapped_prefix(mem, addr, size) < size {
+            return Err(Errno::ENOMEM);
+        }
+        guest::store(mem, vec, &vec![1u8; (size / PAGE_SIZE) as usize])?;
+        Ok(0)
+    }
+
     /// `madvise`: `MADV_DONTNEED`, `MADV_FREE` and `MADV_DONTNEED_LOCKED` zero the pages
     /// (and give their host memory back); other known advice changes nothing. As in Linux,
     /// the advice applies to the mapped pages of the range and holes give `ENOMEM`.

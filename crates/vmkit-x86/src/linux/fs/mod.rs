@@ -11,6 +11,7 @@ pub(super) mod fd;
 pub(super) mod io;
 pub mod sandbox;
 pub mod stat;
+mod statfs;
 
 use super::errno::Errno;
 use super::{guest, Linux};
