@@ -393,7 +393,13 @@ impl Sandbox {
     /// (empty when `dir` is not above any).
     pub fn children_of_virtual(&self, dir: &Path) -> Vec<Vec<u8>> {
         let mut names: Vec<Vec<u8>> = Vec::new();
-        let devices = if self.devices { &DEVICES[..] } else { &[] };
+        // Under a root, `/dev` is the root's own directory: the devices are served at their
+        // paths but not added to its listing (nor `dev` to `/`'s, where the root has none).
+        let devices = if self.devices && !self.chroot {
+            &DEVICES[..]
+        } else {
+            &[]
+        };
         let points = self
             .mounts
             .iter()

@@ -203,13 +203,20 @@ impl Linux {
                 OpenFile::new(node, status)
             }
             Resolved::Host(entry) => {
-                let file = self.open_host(&entry, flags, mode, wants_write)?;
-                let mut file = OpenFile::new(file, status);
+                let node = self.open_host(&entry, flags, mode, wants_write)?;
+                // A directory reached through links is found again (getdents, fchdir, *at)
+                // by where the links led, as the kernel's descriptor would.
+                let guest = match node {
+                    Node::Dir(_) => self.guest_of_host(entry.host()),
+                    _ => None,
+                };
+                let mut file = OpenFile::new(node, status);
                 file.host_path = Some(entry.host().to_path_buf());
+                file.guest_path = guest;
                 file
             }
         };
-        file.guest_path = Some(look.guest);
+        file.guest_path = file.guest_path.take().or(Some(look.guest));
         self.fds.open(file, cloexec)
     }
 
