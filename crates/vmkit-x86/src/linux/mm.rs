@@ -741,4 +741,72 @@ mod tests {
         assert_eq!(os.madvise(&mut mem, a + 0x1000, 0x1000, 4), Ok(0));
         assert_eq!(mem.read(a as u64 + 0x1000, 4), Ok(0));
     }
+
+    /// A file of `len` bytes (byte i is `i % 251`) opened read-only as a guest descriptor.
+    fn file_fd(os: &mut Linux, tag: &str, len: usize) -> u32 {
+        let path = std::env::temp_dir().join(format!("vmkit-mm-{tag}-{}", std::process::id()));
+        let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let open = crate::linux::fs::fd::OpenFile::new(Node::File(file), 0);
+        os.fds.open(open, false).unwrap()
+    }
+
+    #[test]
+    fn file_mappings_copy_from_the_offset_and_zero_the_rest() {
+        let (mut os, mut mem) = setup();
+        let fd = file_fd(&mut os, "map", 5000);
+        let a = os
+            .mmap2(&mut mem, [0, 0x3000, 5, MAP_PRIVATE, fd, 1])
+            .unwrap();
+        // Offset 4096: 904 bytes of file, then zeros to the end of the mapping.
+        assert_eq!(mem.read(a as u64, 1), Ok(4096 % 251));
+        assert_eq!(mem.read(a as u64 + 903, 1), Ok(4999 % 251));
+        assert_eq!(mem.read(a as u64 + 904, 4), Ok(0));
+        assert_eq!(mem.read(a as u64 + 0x2ffc, 4), Ok(0));
+        assert_eq!(mem.perms_at(a as u64), page::R | page::X);
+        // MAP_FIXED over part of it: the file again from offset 0, over the middle page.
+        let b = os
+            .mmap2(
+                &mut mem,
+                [a + 0x1000, 0x1000, 3, MAP_PRIVATE | MAP_FIXED, fd, 0],
+            )
+            .unwrap();
+        assert_eq!(b, a + 0x1000);
+        assert_eq!(mem.read(b as u64 + 1, 1), Ok(1));
+        assert_eq!(mem.perms_at(b as u64), page::R | page::W);
+        // A private mapping is a copy: writing changes only the guest's pages.
+        mem.write(b as u64, 1, 0xAA).unwrap();
+        assert_eq!(mem.read(b as u64, 1), Ok(0xAA));
+        // Parts can be protected and unmapped.
+        assert_eq!(os.mprotect(&mut mem, a, 0x1000, 1), Ok(0));
+        assert_eq!(mem.perms_at(a as u64), page::R);
+        assert_eq!(os.munmap(&mut mem, b, 0x1000), Ok(0));
+        assert!(!mem.is_mapped(b as u64));
+        assert!(mem.is_mapped(a as u64 + 0x2000));
+        // Shared: read-only is a copy; writable is refused, never silently not written back.
+        assert!(os
+            .mmap2(&mut mem, [0, 0x1000, 1, MAP_SHARED, fd, 0])
+            .is_ok());
+        assert_eq!(
+            os.mmap2(&mut mem, [0, 0x1000, 3, MAP_SHARED, fd, 0]),
+            Err(Errno::ENODEV)
+        );
+        assert_eq!(
+            os.mmap2(&mut mem, [0, 0x1000, 1, MAP_PRIVATE, 77, 0]),
+            Err(Errno::EBADF)
+        );
+    }
+
+    #[test]
+    fn mincore_reports_mapped_pages() {
+        let (mut os, mut mem) = setup();
+        let a = mmap(&mut os, &mut mem, 0, 0x2000, 3, ANON).unwrap();
+        let v = mmap(&mut os, &mut mem, 0, 0x1000, 3, ANON).unwrap();
+        assert_eq!(os.mincore(&mut mem, a, 0x2000, v), Ok(0));
+        assert_eq!(mem.read(v as u64, 2), Ok(0x0101));
+        assert_eq!(os.mincore(&mut mem, a + 1, 0x1000, v), Err(Errno::EINVAL));
+        assert_eq!(os.mincore(&mut mem, a, 0x10_0000, v), Err(Errno::ENOMEM));
+    }
 }
