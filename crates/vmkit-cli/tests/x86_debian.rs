@@ -288,6 +288,30 @@ fn links_dotdot_and_proc_stay_inside_the_root() {
 }
 
 #[test]
+fn descriptors_chdir_and_proc_stay_inside_the_root() {
+    // tests/x86/root/escape.c: openat from a descriptor of `/` with `..`, chdir("..")
+    // past the top, fchdir, /proc/self/root; both runs must print the same (the root's
+    // side), and neither may read the secret.
+    let r = EscapeRoot::new("fds");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/x86/root/escape.c");
+    vmkit_test_support::build_i386(&src, &r.root.join("bin/escape"), &["-O1"]);
+    let secret = r.secret();
+    let (native, guest) = r.both(&[], &["/bin/escape", &secret]);
+    assert!(
+        !guest.stdout.windows(10).any(|w| w == b"THE SECRET"),
+        "{}",
+        guest.show()
+    );
+    assert_eq!(
+        native,
+        guest,
+        "native\n{}\nvmkit\n{}",
+        native.show(),
+        guest.show()
+    );
+}
+
+#[test]
 fn the_root_is_read_only_unless_allowed() {
     let r = EscapeRoot::new("write");
     // Refused without --allow-write: nothing is written.
