@@ -100,7 +100,7 @@ impl Linux {
             Ok(_) => return Err("not a regular file".into()),
             Err(e) if e.is_refusal() => {
                 return Err(format!(
-                    "{} in the sandbox: add --root DIR (a tree holding it) or --mount {}",
+                    "{}: add --root DIR (a tree holding it) or --mount {}",
                     e.note().unwrap_or("refused"),
                     guest.display()
                 ))
@@ -125,5 +125,83 @@ impl Linux {
             .read_to_end(&mut bytes)
             .map_err(|e| e.to_string())?;
         Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linux::Sandbox;
+
+    /// A minimal i386 `ET_EXEC` with a `PT_INTERP` naming `interp` and one `PT_LOAD`.
+    fn dynamic_exec(interp: &str) -> Vec<u8> {
+        let mut f = vec![0u8; 52 + 2 * 32];
+        f[..4].copy_from_slice(b"\x7fELF");
+        f[4] = 1; // ELFCLASS32
+        f[5] = 1; // little-endian
+        f[6] = 1; // EV_CURRENT
+        let put16 =
+            |f: &mut Vec<u8>, at: usize, v: u16| f[at..at + 2].copy_from_slice(&v.to_le_bytes());
+        let put32 =
+            |f: &mut Vec<u8>, at: usize, v: u32| f[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        put16(&mut f, 16, 2); // ET_EXEC
+        put16(&mut f, 18, 3); // EM_386
+        put32(&mut f, 20, 1);
+        put32(&mut f, 24, 0x0804_8000); // entry
+        put32(&mut f, 28, 52); // phoff
+        put16(&mut f, 40, 52); // ehsize
+        put16(&mut f, 42, 32); // phentsize
+        put16(&mut f, 44, 2); // phnum
+        let name_at = f.len() as u32;
+        f.extend_from_slice(interp.as_bytes());
+        f.push(0);
+        let len = f.len() as u32;
+        // PT_INTERP
+        put32(&mut f, 52, 3);
+        put32(&mut f, 56, name_at);
+        put32(&mut f, 68, interp.len() as u32 + 1);
+        // PT_LOAD: the whole file at 0x08048000, R+X
+        put32(&mut f, 84, 1);
+        put32(&mut f, 88, 0);
+        put32(&mut f, 92, 0x0804_8000);
+        put32(&mut f, 100, len);
+        put32(&mut f, 104, len);
+        put32(&mut f, 108, 5);
+        f
+    }
+
+    #[test]
+    fn the_interpreter_is_named_and_looked_up_in_the_sandbox() {
+        let bytes = dynamic_exec("/lib/ld-test.so.1");
+        let mut mem = Memory::new(crate::ADDRESS_SPACE);
+        mem.protect(0, crate::ADDRESS_SPACE, 0);
+        let elf = load(&mut mem, &bytes).unwrap();
+        assert_eq!(elf.interp.as_deref(), Some(&b"/lib/ld-test.so.1"[..]));
+        assert_eq!(elf.entry, 0x0804_8000);
+        assert_eq!(elf.phdr, 0x0804_8000 + 52);
+        // Nothing visible: the program is refused before it runs, saying why.
+        let mut os = Linux::default();
+        os.set_sandbox(Sandbox::new());
+        let mut cpu = Cpu::default();
+        let mut mem = Memory::new(crate::ADDRESS_SPACE);
+        mem.protect(0, crate::ADDRESS_SPACE, 0);
+        let err = os
+            .load_program(&mut cpu, &mut mem, &bytes, &["p".into()], &[], 0)
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("dynamic loader /lib/ld-test.so.1: outside the sandbox"),
+            "{text}"
+        );
+        // A loader that is not a shared object is refused too.
+        let dir = std::env::temp_dir().join(format!("vmkit-loader-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("ld-test.so.1"), &bytes).unwrap();
+        os.set_sandbox(Sandbox::new().mount(&dir, Some("/lib")).unwrap());
+        let err = os
+            .load_program(&mut cpu, &mut mem, &bytes, &["p".into()], &[], 0)
+            .unwrap_err();
+        assert!(err.to_string().contains("not a shared object"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
