@@ -85,9 +85,68 @@ fn coreutils_match_chroot() {
             &["/usr/bin/od", "-A", "x", "-t", "x1z", "/etc/debian_version"],
             b"",
         ),
+        (&["/bin/readlink", "-f", "/lib/ld-linux.so.2"], b""),
+        (
+            &["/usr/bin/realpath", "/usr/lib/../bin", "/etc/skel/.bashrc"],
+            b"",
+        ),
+        (
+            &[
+                "/bin/dd",
+                "if=/etc/bash.bashrc",
+                "bs=7",
+                "count=3",
+                "status=none",
+            ],
+            b"",
+        ),
+        (&["/usr/bin/base64"], TEXT),
+        (
+            &["/bin/date", "-u", "-d", "@1234567890", "+%F %T %s %j"],
+            b"",
+        ),
+        (&["/usr/bin/du", "-s", "--apparent-size", "/etc/skel"], b""),
+        (
+            &[
+                "/usr/bin/mawk",
+                "{ s += $2 } END { printf \"%d %.6f\\n\", s, s / NR }",
+            ],
+            TEXT,
+        ),
+        (
+            &["/usr/bin/original-awk", "{ print NR, $1, length($1) }"],
+            TEXT,
+        ),
         (&["/bin/true"], b""),
         (&["/bin/false"], b""),
     ]);
+}
+
+#[test]
+fn temporary_files_in_a_writable_tmp_match_chroot() {
+    // tac and sort with a tiny buffer write temporary files in /tmp: the guest may, with
+    // --allow-write ROOT/tmp, and removes them as the native run does.
+    let tmp = vmkit_test_support::debian_root().join("tmp");
+    let before = std::fs::read_dir(&tmp).unwrap().count();
+    for (argv, stdin) in [
+        (&["/usr/bin/tac"][..], TEXT),
+        (&["/usr/bin/sort", "-S", "1", "-T", "/tmp", "-r"][..], TEXT),
+    ] {
+        let (native, guest) =
+            vmkit_test_support::compare_in_root_writable(vmkit(), true, argv, stdin).unwrap();
+        assert_eq!(
+            native,
+            guest,
+            "{argv:?}\n{}\n{}",
+            native.show(),
+            guest.show()
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        before,
+        "temporaries left"
+    );
 }
 
 #[test]
@@ -178,6 +237,14 @@ fn python_arithmetic_matches_chroot() {
             b"",
         ),
         (&["/usr/bin/python3.11", "-c", "raise ValueError('boom')"], b""),
+        (
+            &[
+                "/usr/bin/python3.11",
+                "-c",
+                "import json, re, collections, os; print(json.dumps({'a': [1, 2.5, None]}, sort_keys=True), re.findall(r'\\d+', 'a1b22c333'), collections.Counter('mississippi').most_common(2), sorted(os.listdir('/etc/skel')))",
+            ],
+            b"",
+        ),
     ]);
 }
 

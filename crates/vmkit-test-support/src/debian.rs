@@ -379,10 +379,23 @@ pub fn compare_in_root(
     argv: &[&str],
     stdin: &[u8],
 ) -> Result<(RunResult, RunResult), String> {
+    compare_in_root_writable(vmkit, false, argv, stdin)
+}
+
+/// [`compare_in_root`], with the root's `/tmp` writable for the guest when `tmp` is true
+/// (`--allow-write ROOT/tmp`; the native run may write anywhere).
+pub fn compare_in_root_writable(
+    vmkit: &Path,
+    tmp: bool,
+    argv: &[&str],
+    stdin: &[u8],
+) -> Result<(RunResult, RunResult), String> {
     let root = debian_root();
+    let allow = root.join("tmp").display().to_string();
+    let extra: &[&str] = if tmp { &["--allow-write", &allow] } else { &[] };
     Ok((
         run_chroot(&root, argv, stdin)?,
-        run_vmkit_root(vmkit, &root, &[], argv, stdin)?,
+        run_vmkit_root(vmkit, &root, extra, argv, stdin)?,
     ))
 }
 

@@ -25,8 +25,8 @@ mod lock;
 
 pub use busybox::{busybox_i386, busybox_path, fetch_busybox_i386, BUSYBOX_PACKAGE};
 pub use debian::{
-    compare_in_root, debian_root, debian_root_path, fetch_debian_root, run_chroot, run_vmkit_root,
-    RunResult, CHROOT_ENV, DEBIAN_PACKAGES,
+    compare_in_root, compare_in_root_writable, debian_root, debian_root_path, fetch_debian_root,
+    run_chroot, run_vmkit_root, RunResult, CHROOT_ENV, DEBIAN_PACKAGES,
 };
 pub use gcc::{build_i386, ensure_gcc_m32, require_gcc_m32, try_build_i386, NO_INSTALL_VAR};
 
