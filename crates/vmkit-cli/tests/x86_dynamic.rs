@@ -180,3 +180,27 @@ fn static_programs_still_run_without_any_library() {
     assert_eq!(native.status.code(), guest.status.code());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_loader_runs_a_program_itself() {
+    // `ld-linux.so.2 PROGRAM` (the loader as the executable, a PIE without PT_INTERP) opens
+    // and maps the program with system calls, as natively.
+    let dir = std::env::temp_dir().join(format!("vmkit-x86-ldso-{}", std::process::id()));
+    fixture(&dir);
+    build(
+        &repo().join("tests/x86/dynamic/hello.c"),
+        &dir.join("hello"),
+        true,
+    );
+    let native = run(Command::new("/lib/ld-linux.so.2")
+        .args(["./hello", "one"])
+        .current_dir(&dir));
+    let guest = vmkit(&dir, &["/lib/ld-linux.so.2", "--", "./hello", "one"]);
+    assert_eq!(
+        (native.status.code(), &native.stdout, &native.stderr),
+        (guest.status.code(), &guest.stdout, &guest.stderr),
+        "{}",
+        String::from_utf8_lossy(&guest.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
