@@ -83,6 +83,10 @@ pub trait Kernel {
     /// asynchronous signal may be noticed.
     fn time_slice(&self) -> u64;
 
+    /// Told by the run loop, after each engine return, how many instructions the guest
+    /// ran: the running thread's share of its time slice.
+    fn ran(&mut self, instructions: u64);
+
     /// Called by the run loop at every point where the guest may be interrupted: after each
     /// system call and fault delivery, and at the end of each time slice. Delivers pending
     /// signals (building their frames in `cpu` and `mem`) and switches threads (swapping
@@ -150,12 +154,21 @@ impl Kernel for Linux {
         FaultDelivery::Terminate { status }
     }
 
+    /// The rest of the running thread's slice (with one thread, [`TIME_SLICE`]).
     fn time_slice(&self) -> u64 {
-        TIME_SLICE
+        self.slice_left()
     }
 
-    /// Nothing to do yet: signals are recorded, never delivered, and there is one thread.
-    fn at_boundary(&mut self, _cpu: &mut Cpu, _mem: &mut Memory) -> Boundary {
+    fn ran(&mut self, instructions: u64) {
+        self.charge(instructions);
+    }
+
+    /// Switches threads first (the scheduler: [`super::thread`]); signals are recorded,
+    /// never delivered, yet.
+    fn at_boundary(&mut self, cpu: &mut Cpu, _mem: &mut Memory) -> Boundary {
+        if let Some(end) = self.schedule(cpu) {
+            return end;
+        }
         match self.task.ended() {
             Some(status) => Boundary::Exit(status),
             None => Boundary::Continue,

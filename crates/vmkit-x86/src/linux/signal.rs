@@ -68,7 +68,38 @@ impl Default for ThreadSignals {
     }
 }
 
+impl ThreadSignals {
+    /// The signal state of a thread created by `clone(CLONE_THREAD)`: this (the creator's)
+    /// blocked mask, nothing pending, no alternate stack (Linux drops it for `CLONE_VM`).
+    pub(super) fn for_new_thread(&self) -> ThreadSignals {
+        ThreadSignals {
+            mask: self.mask,
+            ..ThreadSignals::default()
+        }
+    }
+
+    /// Makes `sig` (1..=64) pending for this thread (`tgkill`, `tkill`).
+    pub(super) fn raise(&mut self, sig: u32) {
+        self.pending |= 1 << (sig - 1);
+    }
+
+    /// Whether this thread blocks `sig` (1..=64).
+    pub(super) fn blocks(&self, sig: u32) -> bool {
+        self.mask & (1 << (sig - 1)) != 0
+    }
+}
+
 impl Linux {
+    /// Whether `sig` (1..=64) is ignored by the process, explicitly or by default: sending
+    /// it then does nothing (it neither stays pending nor interrupts a wait).
+    pub(super) fn ignores(&self, sig: u32) -> bool {
+        const SIG_IGN: u32 = 1;
+        let a = self.signals.actions[sig as usize];
+        let handler = u32::from_le_bytes([a[0], a[1], a[2], a[3]]);
+        let ignored_by_default = Signal::from_number(sig).is_some_and(Signal::ignored_by_default);
+        handler == SIG_IGN || (handler == 0 && ignored_by_default)
+    }
+
     /// `rt_sigaction`: records the disposition (handlers are never run: no signal is
     /// delivered to the guest while it runs).
     pub(super) fn rt_sigaction(
