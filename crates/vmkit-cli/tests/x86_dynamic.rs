@@ -61,7 +61,7 @@ fn build(src: &Path, exe: &Path, pie: bool) {
         .args(["-m32", "-O1", if pie { "-pie" } else { "-no-pie" }, "-o"])
         .arg(exe)
         .arg(src)
-        .args(["-lm", "-ldl"])
+        .args(["-lm", "-ldl", "-pthread"])
         .output()
         .expect("gcc runs");
     assert!(
