@@ -1,8 +1,8 @@
 //! The file system: descriptors and open files (`fd`), calls on descriptors (`io`), `stat`
 //! layouts (`stat`), `statfs64`/`fstatfs64` (`statfs`), the sandbox every path goes through
 //! (`sandbox`), and here the system calls that take paths: `open`, `stat`, `access`,
-//! `readlink`, `getcwd`/`chdir`, `mkdir`, `unlink`/`rmdir`, `rename`, `chmod`, `utimensat`, `truncate`, `chown`, `symlink`,
-//! `link`. Every path goes through [`Sandbox::resolve`](super::Sandbox::resolve), which walks
+//! `readlink`, `getcwd`/`chdir`, `mkdir`, `unlink`/`rmdir`, `rename`, `chmod`, `utimensat`,
+//! `truncate`, `chown`, `symlink`, `link`. Every path goes through [`Sandbox::resolve`](super::Sandbox::resolve), which walks
 //! it without letting the host follow links; every operation then acts on the
 //! [`HostEntry`] it returned (directory descriptor and name, final link never followed), so
 //! the object changed is the object checked. Writes also go through the write checks.
