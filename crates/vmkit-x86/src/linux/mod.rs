@@ -31,7 +31,9 @@ mod task;
 mod thread;
 
 pub use errno::Errno;
-pub use fs::sandbox::{normalize, Device, Mount, PathError, Resolved, Sandbox, SandboxError};
+pub use fs::sandbox::{
+    normalize, Device, Mount, PathError, Resolved, Sandbox, SandboxError, HOST_I386_LIBRARIES,
+};
 pub use fs::stat::FileStat;
 pub use kernel::{Boundary, FaultDelivery, FaultSignal, Kernel, SyscallOutcome, TIME_SLICE};
 pub use mm::{MMAP_BASE, MMAP_MIN_ADDR, STACK_LIMIT, STACK_SIZE, STACK_TOP, TASK_SIZE};

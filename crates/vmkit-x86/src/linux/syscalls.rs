@@ -263,7 +263,7 @@ macro_rules! for_each_syscall {
         215 "setfsuid32";
         216 "setfsgid32";
         217 "pivot_root";
-        218 "mincore";
+        218 "mincore" "pup" => |os, a, _, mem| os.mincore(mem, a[0], a[1], a[2]);
         219 "madvise" "pud" => |os, a, _, mem| os.madvise(mem, a[0], a[1], a[2]);
         220 "getdents64" "fpu" => |os, a, _, mem| os.getdents(mem, a[0], a[1], a[2], true);
         221 "fcntl64" "fFx" => |os, a, _, mem| os.fcntl(mem, a[0], a[1], a[2]);
@@ -316,8 +316,8 @@ macro_rules! for_each_syscall {
         266 "clock_getres" "cp" => |os, a, _, mem| os.clock_getres(mem, a[0], a[1], false);
         267 "clock_nanosleep" "cdpp" =>
             |os, a, _, mem| os.clock_nanosleep(mem, a[0], a[1], a[2], a[3], false);
-        268 "statfs64";
-        269 "fstatfs64";
+        268 "statfs64" "sup" => |os, a, _, mem| os.statfs64(mem, a[0], a[1], a[2]);
+        269 "fstatfs64" "fup" => |os, a, _, mem| os.fstatfs64(mem, a[0], a[1], a[2]);
         270 "tgkill" "ddS" => |os, a, _, _| os.tgkill(a[0], a[1], a[2]);
         271 "utimes";
         272 "fadvise64_64" "fxxxxx" => |os, a, _, _| os.check_fd(a[0]);
