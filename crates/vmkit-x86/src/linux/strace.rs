@@ -270,6 +270,7 @@ pub(super) fn log(linux: &Linux, nr: u32, a: [u32; 6], completion: &Completion, 
             None => format!("-1 {} ({})", e.name(), e.message()),
         },
         Completion::Exited(_) | Completion::Killed(_) => "?".into(),
+        Completion::NotImplemented => "-1 ENOSYS (not implemented by vmkit)".into(),
         Completion::Unsupported => match linux.note {
             Some(note) => format!("? (unsupported: {note})"),
             None => "? (unsupported system call)".into(),
