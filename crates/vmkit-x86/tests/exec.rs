@@ -170,35 +170,91 @@ fn rdtsc_is_per_machine_and_reproducible() {
     assert_eq!(exits, vec![X86Exit::Exited(2000); 3]);
 }
 
-/// Far jumps and calls, direct (`ljmp`/`lcall ptr16:32`) and through memory (16:32 and
-/// 16:16 far pointers), are not implemented: both engines stop with SIGILL. The direct
-/// forms used to panic reading their far pointer as an immediate, and `jmp far [eax]` with
-/// a 16:16 pointer ran as a near jump in the fast engine (found by the x86 fuzz target).
+/// Far jumps, calls and returns, direct (`ljmp`/`lcall ptr16:32`) and through memory
+/// (16:32 and 16:16 far pointers): to the user code segment (0x23) they go on in both
+/// engines; to a selector user mode may not run (null, a kernel segment) they are a general
+/// protection fault (SIGSEGV) that changes nothing. (The direct forms once panicked reading
+/// their far pointer as an immediate, and `jmp far [eax]` with a 16:16 pointer ran as a
+/// near jump in the fast engine: found by the x86 fuzz target.)
 #[test]
-fn far_jumps_and_calls_are_illegal_in_both_engines() {
-    let far_forms: [&[u8]; 6] = [
-        &[0x9A, 0x00, 0x10, 0x00, 0x00, 0x23, 0x00], // call 0x23:0x1000
-        &[0xEA, 0x00, 0x10, 0x00, 0x00, 0x23, 0x00], // jmp 0x23:0x1000
-        &[0xFF, 0x18],                               // call far [eax]
-        &[0xFF, 0x28],                               // jmp far [eax]
-        &[0x66, 0xFF, 0x18],                         // call far [eax] (16:16)
-        &[0x66, 0xFF, 0x28],                         // jmp far [eax] (16:16)
+fn far_transfers_in_both_engines() {
+    // Where FORM starts, after `mov ebx, 7 ; mov eax, 0x1000`, and where the code after it
+    // (`mov eax, 1 ; int 0x80`: exit(7)) starts for a 7-byte FORM.
+    const FORM: u32 = 0x100A;
+    let cases: [(&[u8], bool); 9] = [
+        (&[0x9A, 0x11, 0x10, 0x00, 0x00, 0x23, 0x00], true), // call 0x23:0x1011
+        (&[0xEA, 0x11, 0x10, 0x00, 0x00, 0x23, 0x00], true), // jmp 0x23:0x1011
+        (&[0xEA, 0x11, 0x10, 0x00, 0x00, 0x1B, 0x00], false), // jmp 0x1b:0x1011
+        (&[0xEA, 0x11, 0x10, 0x00, 0x00, 0x00, 0x00], false), // jmp 0:0x1011
+        // [eax] holds `mov ebx, 7`'s bytes: offset 0x7bb, selector 0.
+        (&[0xFF, 0x18, 0x90, 0x90, 0x90, 0x90, 0x90], false), // call far [eax]
+        (&[0xFF, 0x28, 0x90, 0x90, 0x90, 0x90, 0x90], false), // jmp far [eax]
+        (&[0x66, 0xFF, 0x18, 0x90, 0x90, 0x90, 0x90], false), // call far [eax] (16:16)
+        (&[0x66, 0xFF, 0x28, 0x90, 0x90, 0x90, 0x90], false), // jmp far [eax] (16:16)
+        (&[0x9A, 0x11, 0x10, 0x00, 0x00, 0x2B, 0x00], false), // call 0x2b:0x1011 (data)
     ];
-    for form in far_forms {
+    for (form, goes_on) in cases {
         for engine in [vmkit_x86::Engine::Fast, vmkit_x86::Engine::Reference] {
-            // mov eax, 0x1000 ; FORM ; mov eax, 1 ; int 0x80
-            let mut code = vec![0xB8, 0x00, 0x10, 0x00, 0x00];
+            let mut code = vec![0xBB, 7, 0, 0, 0, 0xB8, 0x00, 0x10, 0x00, 0x00];
             code.extend_from_slice(form);
             code.extend_from_slice(&[0xB8, 1, 0, 0, 0, 0xCD, 0x80]);
             let mut vm = X86Machine::new();
             vm.load_raw(0x1000, &code).unwrap();
             vm.set_engine(engine);
-            match vm.run_for(100) {
+            let exit = vm.run_for(100);
+            if goes_on {
+                assert_eq!(exit, X86Exit::Exited(7), "{form:02x?} {engine:?}");
+                continue;
+            }
+            match exit {
                 X86Exit::Fault(f) => assert!(
-                    matches!(f.kind, X86FaultKind::IllegalInstruction(_)) && f.eip == 0x1005,
+                    matches!(f.kind, X86FaultKind::GeneralProtection) && f.eip == FORM,
                     "{form:02x?} {engine:?}: {f:?}"
                 ),
                 other => panic!("{form:02x?} {engine:?}: {other:?}"),
+            }
+        }
+    }
+}
+
+/// `retf` and `iret` to the user code segment return; to a kernel segment they fault
+/// without popping anything.
+#[test]
+fn far_returns_check_the_code_segment() {
+    // mov ebx, 7 ; push FLAGS ; push CS ; push 0x1014 ; RET ; (0x1014) mov eax, 1 ; int 0x80
+    for (cs, ret, ok) in [
+        (0x23u8, 0xCBu8, true), // retf
+        (0x23, 0xCF, true),     // iret
+        (0x1B, 0xCB, false),    // retf to a kernel data segment
+        (0x00, 0xCF, false),    // iret to the null selector
+    ] {
+        for engine in [vmkit_x86::Engine::Fast, vmkit_x86::Engine::Reference] {
+            let code = [
+                0xBB, 7, 0, 0, 0, 0x68, 0x02, 0x08, 0, 0, 0x6A, cs, 0x68, 0x14, 0x10, 0, 0, ret,
+                0x90, 0x90, 0xB8, 1, 0, 0, 0, 0xCD, 0x80,
+            ];
+            let mut vm = X86Machine::new();
+            vm.load_raw(0x1000, &code).unwrap();
+            vm.set_engine(engine);
+            let esp = vm.cpu().regs[ESP];
+            let exit = vm.run_for(100);
+            if ok {
+                assert_eq!(exit, X86Exit::Exited(7), "{cs:#x} {ret:#x} {engine:?}");
+                if ret == 0xCF {
+                    // iret took OF (0x800) from the stack.
+                    assert_eq!(vm.cpu().eflags & 0x800, 0x800);
+                }
+            } else {
+                match exit {
+                    X86Exit::Fault(f) => {
+                        assert!(
+                            matches!(f.kind, X86FaultKind::GeneralProtection) && f.eip == 0x1011,
+                            "{cs:#x} {ret:#x} {engine:?}: {f:?}"
+                        );
+                        assert_eq!(vm.cpu().regs[ESP], esp.wrapping_sub(12), "nothing popped");
+                    }
+                    other => panic!("{cs:#x} {ret:#x} {engine:?}: {other:?}"),
+                }
             }
         }
     }

@@ -7,7 +7,7 @@ use super::alu::{self, Width};
 use super::flags::{DF, ZF};
 use super::operand::{read_mem, write_mem, ExecError, Result};
 use super::{Cpu, Seg, ECX, EDI, ESI};
-use iced_x86::{Instruction, Mnemonic as M, OpKind, Register};
+use iced_x86::{Instruction, Mnemonic as M, OpKind};
 use vmkit_mem::Memory;
 
 fn width(m: M) -> Width {
@@ -28,11 +28,8 @@ pub(super) fn exec_string(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -
         w.bits() / 8
     };
     // The source segment may be overridden (fs:/gs:); the destination is always es.
-    let src_base = match insn.memory_segment() {
-        Register::FS => cpu.seg_base[Seg::Fs as usize],
-        Register::GS => cpu.seg_base[Seg::Gs as usize],
-        _ => 0,
-    };
+    let src_base = cpu.seg_base[super::operand::seg_of(insn.memory_segment()) as usize];
+    let dst_base = cpu.seg_base[Seg::Es as usize];
     let addr16 = (0..insn.op_count())
         .any(|i| matches!(insn.op_kind(i), OpKind::MemorySegSI | OpKind::MemoryESDI));
     let addr_mask = if addr16 { 0xffff } else { u32::MAX };
@@ -48,7 +45,7 @@ pub(super) fn exec_string(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -
             break;
         }
         let src = src_base.wrapping_add(cpu.regs[ESI] & addr_mask);
-        let dst = cpu.regs[EDI] & addr_mask;
+        let dst = dst_base.wrapping_add(cpu.regs[EDI] & addr_mask);
         match m {
             M::Movsb | M::Movsw | M::Movsd => {
                 let v = read_mem(mem, src, w)?;

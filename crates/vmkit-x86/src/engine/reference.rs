@@ -46,6 +46,10 @@ pub(super) fn step(
             cpu.eip = insn.next_ip32();
             Err(BlockExit::Syscall(i))
         }
+        Ok(AfterInsn::SegmentsChanged(target)) => {
+            cpu.eip = target;
+            Err(BlockExit::SegmentsChanged(i))
+        }
         Ok(AfterInsn::Privileged) => {
             cpu.eip = insn.ip32();
             Err(BlockExit::Privileged(i))

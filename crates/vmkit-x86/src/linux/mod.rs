@@ -14,6 +14,7 @@
 //! | `signal` | the personality's one signal table (number, name, default action), dispositions, `kill` |
 //! | `fs` | descriptors, open files, pipes, path calls over the sandbox, `stat` layouts |
 //! | `mm` | the memory map: `brk`, `mmap2`, `munmap`, `mprotect`, `mremap` |
+//! | `ldt` | `modify_ldt`: the local descriptor table |
 //! | `net` | sockets: the network closed, `AF_UNIX` socket pairs |
 //! | `errno` | error numbers, names and messages |
 //! | `guest` | checked access to arguments in guest memory (`EFAULT`) |
@@ -23,6 +24,7 @@ mod errno;
 mod fs;
 mod guest;
 mod kernel;
+mod ldt;
 pub mod loader;
 mod mm;
 mod net;

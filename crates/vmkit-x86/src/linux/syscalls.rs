@@ -8,6 +8,7 @@
 //! [`stops_unimplemented`] always stop.
 
 use super::fs::{join64, ChownTarget, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, CREAT_FLAGS};
+use super::ldt;
 use super::net::call as net;
 use super::{task, Completion, Errno, Linux, GUEST_PID, GUEST_UID};
 use crate::cpu::Cpu;
@@ -154,7 +155,7 @@ macro_rules! for_each_syscall {
         120 "clone";
         121 "setdomainname";
         122 "uname" "p" => |_, a, _, mem| task::uname(mem, a[0]);
-        123 "modify_ldt";
+        123 "modify_ldt" "dpu" => |_, a, cpu, mem| ldt::modify_ldt(cpu, mem, a[0], a[1], a[2]);
         124 "adjtimex";
         125 "mprotect" "pux" => |os, a, _, mem| os.mprotect(mem, a[0], a[1], a[2]);
         126 "sigprocmask";

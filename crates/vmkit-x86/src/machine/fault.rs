@@ -25,6 +25,12 @@ pub enum X86FaultKind {
     X87Exception(u16),
     /// A privileged instruction in user mode (SIGSEGV, as Linux delivers #GP).
     Privileged,
+    /// A general protection fault other than a privileged instruction: a bad segment
+    /// selector loaded, a far transfer to a code segment user mode may not run (SIGSEGV).
+    GeneralProtection,
+    /// A segment selector loaded names a descriptor marked not present (SIGBUS, as Linux
+    /// delivers #NP).
+    SegmentNotPresent,
     /// The trap flag: the instruction before eip ran with TF set (SIGTRAP).
     Trap,
     /// A system call the Linux personality does not implement.
@@ -41,7 +47,10 @@ impl X86FaultKind {
     /// shared table, [`Signal`]).
     pub fn signal(&self) -> Signal {
         match self {
-            X86FaultKind::Memory(_) | X86FaultKind::Privileged => Signal::SEGV,
+            X86FaultKind::Memory(_)
+            | X86FaultKind::Privileged
+            | X86FaultKind::GeneralProtection => Signal::SEGV,
+            X86FaultKind::SegmentNotPresent => Signal::BUS,
             X86FaultKind::IllegalInstruction(_) => Signal::ILL,
             X86FaultKind::DivideError | X86FaultKind::X87Exception(_) => Signal::FPE,
             X86FaultKind::Trap => Signal::TRAP,
@@ -65,7 +74,9 @@ impl X86FaultKind {
             }
             X86FaultKind::Memory(e) => (SEGV_MAPERR, e.addr().min(u32::MAX as u64) as u32),
             // #GP: the kernel's own si_code, no address.
-            X86FaultKind::Privileged => (SI_KERNEL, 0),
+            X86FaultKind::Privileged
+            | X86FaultKind::GeneralProtection
+            | X86FaultKind::SegmentNotPresent => (SI_KERNEL, 0),
             X86FaultKind::IllegalInstruction(_) => (ILL_ILLOPN, eip),
             X86FaultKind::DivideError => (FPE_INTDIV, eip),
             X86FaultKind::X87Exception(status) => (x87_si_code(*status), eip),
@@ -85,6 +96,8 @@ impl X86FaultKind {
             ExecError::Memory(m) => X86FaultKind::Memory(m),
             ExecError::Divide => X86FaultKind::DivideError,
             ExecError::X87(status) => X86FaultKind::X87Exception(status),
+            ExecError::GeneralProtection => X86FaultKind::GeneralProtection,
+            ExecError::SegmentNotPresent => X86FaultKind::SegmentNotPresent,
             ExecError::Unimplemented(iced_x86::Mnemonic::Ud2) => {
                 X86FaultKind::IllegalInstruction("ud2 raises the invalid-opcode exception".into())
             }
@@ -133,6 +146,11 @@ impl fmt::Display for X86FaultKind {
                 )
             }
             X86FaultKind::Privileged => write!(f, "privileged instruction in user mode"),
+            X86FaultKind::GeneralProtection => write!(
+                f,
+                "general protection fault (a segment selector or far transfer user mode may not use)"
+            ),
+            X86FaultKind::SegmentNotPresent => write!(f, "segment not present"),
             X86FaultKind::Trap => write!(f, "trace trap (the trap flag is set)"),
             X86FaultKind::UnsupportedSyscall { nr, name } => {
                 write!(f, "unsupported system call {nr} ({name})")

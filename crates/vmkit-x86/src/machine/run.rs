@@ -159,9 +159,12 @@ impl X86Machine {
                 left.min(self.os.time_slice())
             };
             let before = budget;
+            // Segments with a base other than fs and gs (an LDT selector in ds, es or ss)
+            // are added by the reference semantics only.
+            let reference = instrumented || self.cpu.segmented();
             let stop = self
                 .engines
-                .run(&mut self.cpu, &mut self.mem, &mut budget, instrumented);
+                .run(&mut self.cpu, &mut self.mem, &mut budget, reference);
             let done = before - budget;
             left -= done;
             self.steps += done;
@@ -198,6 +201,10 @@ impl X86Machine {
                 EngineStop::Fault(EngineFault::Privileged) => {
                     self.deliver(X86FaultKind::Privileged)
                 }
+                EngineStop::Event(EngineEvent::SegmentsChanged) if trapping => {
+                    self.deliver(X86FaultKind::Trap)
+                }
+                EngineStop::Event(EngineEvent::SegmentsChanged) => None,
                 EngineStop::Event(EngineEvent::Syscall { at }) => {
                     match self.system_call(at, instrumented) {
                         None if trapping => self.deliver(X86FaultKind::Trap),
