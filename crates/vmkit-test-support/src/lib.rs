@@ -9,6 +9,9 @@
 //!   package, so it is installed only when the tests run as root (as CI does); otherwise the
 //!   test stops at once with the exact command to run.
 //!
+//! - [`test_i386`]: QEMU's `tests/tcg/i386/test-i386.c`, from Debian's QEMU source package
+//!   (`apt-get source`, no root), built as QEMU builds it into `target/qemu-test-i386/`.
+//!
 //! A dev-dependency only: nothing here is part of vmkit itself. `.ci/fetch-busybox` runs the
 //! same code through this crate's `fetch-busybox` binary.
 
@@ -17,9 +20,13 @@
 mod busybox;
 mod gcc;
 mod lock;
+mod test_i386;
 
 pub use busybox::{busybox_i386, busybox_path, fetch_busybox_i386, BUSYBOX_PACKAGE};
 pub use gcc::{build_i386, ensure_gcc_m32, require_gcc_m32, try_build_i386, NO_INSTALL_VAR};
+pub use test_i386::{
+    fetch_test_i386, test_i386, test_i386_path, QEMU_SOURCE_PACKAGE, TEST_I386_CFLAGS,
+};
 
 use std::path::PathBuf;
 
