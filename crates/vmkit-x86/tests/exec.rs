@@ -208,7 +208,7 @@ fn far_transfers_in_both_engines() {
             }
             match exit {
                 X86Exit::Fault(f) => assert!(
-                    matches!(f.kind, X86FaultKind::GeneralProtection) && f.eip == FORM,
+                    matches!(f.kind, X86FaultKind::GeneralProtection { .. }) && f.eip == FORM,
                     "{form:02x?} {engine:?}: {f:?}"
                 ),
                 other => panic!("{form:02x?} {engine:?}: {other:?}"),
@@ -248,7 +248,11 @@ fn far_returns_check_the_code_segment() {
                 match exit {
                     X86Exit::Fault(f) => {
                         assert!(
-                            matches!(f.kind, X86FaultKind::GeneralProtection) && f.eip == 0x1011,
+                            f.kind
+                                == X86FaultKind::GeneralProtection {
+                                    error_code: cs as u32 & !3
+                                }
+                                && f.eip == 0x1011,
                             "{cs:#x} {ret:#x} {engine:?}: {f:?}"
                         );
                         assert_eq!(vm.cpu().regs[ESP], esp.wrapping_sub(12), "nothing popped");
@@ -256,6 +260,62 @@ fn far_returns_check_the_code_segment() {
                     other => panic!("{cs:#x} {ret:#x} {engine:?}: {other:?}"),
                 }
             }
+        }
+    }
+}
+
+/// Exceptions carry the vector and error code Linux saves in `sigcontext` (`trapno`,
+/// `err`), the signal it sends, and where eip points (at a fault, after a trap), as QEMU's
+/// test-i386 prints them from its handlers natively.
+#[test]
+fn exceptions_carry_their_vector_and_error_code() {
+    // (code after `mov eax, 0x1000`, trapno, err, signal, eip offset from the form)
+    let cases: [(&[u8], u32, u32, u32, u32); 8] = [
+        (&[0xCD, 0xFD], 13, 0x7ea, 11, 0), // int 0xfd: #GP (0xfd << 3 | 2)
+        (&[0xCD, 0x05], 13, 0x2a, 11, 0),  // int 5: #GP
+        (&[0xCD, 0x04], 4, 0, 11, 2),      // int 4: #OF, a trap
+        (&[0xB0, 0x7F, 0x04, 0x01, 0xCE], 4, 0, 11, 5), // mov al,127; add al,1; into
+        (&[0x66, 0xB9, 0xA1, 0x91, 0x8E, 0xE1], 13, 0x91a0, 11, 4), // mov cx,0x91a1; mov fs,cx
+        (&[0xC6, 0x05, 0x34, 0x12, 0, 0, 1], 14, 6, 11, 0), // mov byte [0x1234], 1
+        (&[0x8A, 0x05, 0x34, 0x12, 0, 0], 14, 4, 11, 0), // mov al, [0x1234]
+        (&[0xFA], 13, 0, 11, 0),           // cli
+    ];
+    for (form, trapno, err, signal, eip_offset) in cases {
+        for engine in [vmkit_x86::Engine::Fast, vmkit_x86::Engine::Reference] {
+            let mut code = vec![0xB8, 0x00, 0x10, 0x00, 0x00];
+            code.extend_from_slice(form);
+            code.extend_from_slice(&[0xB8, 1, 0, 0, 0, 0xCD, 0x80]);
+            let mut vm = X86Machine::new();
+            vm.load_raw(0x10000, &code).unwrap();
+            vm.set_engine(engine);
+            match vm.run_for(100) {
+                X86Exit::Fault(f) => {
+                    let sig = f.kind.fault_signal(f.eip);
+                    assert_eq!(
+                        (sig.trapno, sig.error_code, sig.signal, f.eip),
+                        (trapno, err, signal, 0x10005 + eip_offset),
+                        "{form:02x?} {engine:?}: {f:?}"
+                    );
+                }
+                other => panic!("{form:02x?} {engine:?}: {other:?}"),
+            }
+        }
+    }
+    // push 10 ; push 1 ; mov eax, INDEX ; bound eax, [esp]: 11 is out of range (#BR).
+    for (index, fault) in [(11u8, true), (10, false)] {
+        let code = [
+            0x6A, 10, 0x6A, 1, 0xB8, index, 0, 0, 0, 0x62, 0x04, 0x24, // bound eax, [esp]
+            0xBB, 0, 0, 0, 0, 0xB8, 1, 0, 0, 0, 0xCD, 0x80, // exit(0)
+        ];
+        let mut vm = X86Machine::new();
+        vm.load_raw(0x10000, &code).unwrap();
+        match vm.run_for(100) {
+            X86Exit::Fault(f) if fault => {
+                assert_eq!(f.kind, X86FaultKind::BoundRange);
+                assert_eq!((f.eip, f.kind.trap()), (0x10009, (5, 0)));
+            }
+            X86Exit::Exited(0) if !fault => {}
+            other => panic!("bound {index}: {other:?}"),
         }
     }
 }

@@ -40,12 +40,12 @@ fn check_code_segment(cpu: &Cpu, selector: u16) -> Result<()> {
                 return if present {
                     Ok(())
                 } else {
-                    Err(ExecError::SegmentNotPresent)
+                    Err(ExecError::SegmentNotPresent(selector as u32 & 0xfffc))
                 };
             }
         }
     }
-    Err(ExecError::GeneralProtection)
+    Err(ExecError::GeneralProtection(selector as u32 & 0xfffc))
 }
 
 /// The width of a far transfer's offset: 16 bits under 0x66, else 32.

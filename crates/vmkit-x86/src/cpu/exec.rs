@@ -155,7 +155,26 @@ pub(crate) fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Resul
         M::Loop | M::Loope | M::Loopne => return Ok(jump_or_next(control::loop_count(cpu, insn))),
         // System.
         M::Int if insn.immediate8() == 0x80 => return Ok(AfterInsn::Syscall),
-        M::Int => return Ok(AfterInsn::Privileged),
+        // Linux's only other gate open to user mode is the overflow exception's (and the
+        // breakpoint's); any other vector is a general protection fault whose error code
+        // names the IDT entry.
+        M::Int if insn.immediate8() == 4 => {
+            return Err(ExecError::Overflow {
+                next: insn.next_ip32(),
+            })
+        }
+        M::Int => {
+            return Err(ExecError::GeneralProtection(
+                ((insn.immediate8() as u32) << 3) | 2,
+            ))
+        }
+        M::Into if cpu.flag(super::flags::OF) => {
+            return Err(ExecError::Overflow {
+                next: insn.next_ip32(),
+            })
+        }
+        M::Into => {}
+        M::Bound => integer::bound(cpu, mem, insn)?,
         m if system::is_privileged(m) => return Ok(AfterInsn::Privileged),
         M::Cpuid => super::cpuid::cpuid(cpu),
         M::Rdtsc => system::rdtsc(cpu),

@@ -24,11 +24,32 @@ pub(crate) enum ExecError {
     /// A waiting x87 instruction found an unmasked exception pending (SIGFPE); the x87
     /// status word at the time.
     X87(u16),
-    /// A general protection fault: a bad segment selector loaded, or a far transfer to a
-    /// code segment user mode may not run (SIGSEGV).
-    GeneralProtection,
-    /// A segment selector names a descriptor that is not present (SIGBUS).
-    SegmentNotPresent,
+    /// A general protection fault (SIGSEGV): a bad segment selector loaded, a far
+    /// transfer to a code segment user mode may not run, `int N` through a gate user mode
+    /// may not use; the exception's error code.
+    GeneralProtection(u32),
+    /// A segment selector names a descriptor that is not present (#NP, SIGBUS); the error
+    /// code.
+    SegmentNotPresent(u32),
+    /// `bound` found the index outside its bounds (#BR, SIGSEGV).
+    BoundRange,
+    /// `into` with OF set, or `int 4` (#OF, SIGSEGV): a trap, so execution would go on at
+    /// `next`, the following instruction.
+    Overflow {
+        /// The address of the following instruction.
+        next: u32,
+    },
+}
+
+impl ExecError {
+    /// Where eip points when the exception is taken: after the instruction for a trap
+    /// (`into`), at it for a fault (everything else).
+    pub(crate) fn resume_at(&self, insn_ip: u32) -> u32 {
+        match self {
+            ExecError::Overflow { next } => *next,
+            _ => insn_ip,
+        }
+    }
 }
 
 impl From<MemError> for ExecError {
@@ -163,8 +184,8 @@ pub(super) fn check_segment_write(cpu: &Cpu, insn: &Instruction, i: u32, v: u32)
 impl From<super::state::SegmentFault> for ExecError {
     fn from(f: super::state::SegmentFault) -> Self {
         match f {
-            super::state::SegmentFault::GeneralProtection => ExecError::GeneralProtection,
-            super::state::SegmentFault::NotPresent => ExecError::SegmentNotPresent,
+            super::state::SegmentFault::GeneralProtection(e) => ExecError::GeneralProtection(e),
+            super::state::SegmentFault::NotPresent(e) => ExecError::SegmentNotPresent(e),
         }
     }
 }

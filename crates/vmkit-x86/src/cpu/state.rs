@@ -44,10 +44,11 @@ pub enum Seg {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SegmentFault {
     /// The selector is out of the tables, null where that is not allowed, or names a
-    /// descriptor of the wrong kind or privilege (#GP: SIGSEGV).
-    GeneralProtection,
-    /// The descriptor is not present (#NP: SIGBUS).
-    NotPresent,
+    /// descriptor of the wrong kind or privilege (#GP: SIGSEGV); the error code (the
+    /// selector without its privilege bits).
+    GeneralProtection(u32),
+    /// The descriptor is not present (#NP: SIGBUS); the error code.
+    NotPresent(u32),
 }
 
 /// The base address of a segment descriptor.
@@ -218,6 +219,7 @@ impl Cpu {
     pub(crate) fn check_segment_load(&self, seg: Seg, selector: u16) -> Result<(), SegmentFault> {
         let index = (selector >> 3) as usize;
         let rpl = selector & 3;
+        let gp = SegmentFault::GeneralProtection(selector as u32 & 0xfffc);
         if selector & 4 == 0 {
             return match index {
                 0 if seg != Seg::Ss => Ok(()),
@@ -225,11 +227,11 @@ impl Cpu {
                 // entries.
                 4 if seg != Seg::Ss && rpl == 3 => Ok(()),
                 5..=8 if rpl == 3 => Ok(()),
-                _ => Err(SegmentFault::GeneralProtection),
+                _ => Err(gp),
             };
         }
         let Some(&d) = self.ldt.get(index) else {
-            return Err(SegmentFault::GeneralProtection);
+            return Err(gp);
         };
         let (ty, s, dpl, present) = descriptor_access(d);
         let code = ty & 8 != 0;
@@ -242,9 +244,9 @@ impl Cpu {
                 !code || ty & 2 != 0
             };
         if !allowed {
-            Err(SegmentFault::GeneralProtection)
+            Err(gp)
         } else if !present {
-            Err(SegmentFault::NotPresent)
+            Err(SegmentFault::NotPresent(selector as u32 & 0xfffc))
         } else {
             Ok(())
         }

@@ -168,7 +168,8 @@ fn follow_blocks(
                 break EngineStop::Event(EngineEvent::SegmentsChanged);
             }
             BlockExit::Fault(i, e) => {
-                done += i as u64;
+                // A trap (`into`) ran; a fault did not.
+                done += i as u64 + matches!(e, ExecError::Overflow { .. }) as u64;
                 break EngineStop::Fault(EngineFault::Exec(e));
             }
             BlockExit::Privileged(i) => {

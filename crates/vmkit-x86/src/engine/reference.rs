@@ -55,7 +55,7 @@ pub(super) fn step(
             Err(BlockExit::Privileged(i))
         }
         Err(e) => {
-            cpu.eip = insn.ip32();
+            cpu.eip = e.resume_at(insn.ip32());
             Err(BlockExit::Fault(i, e))
         }
     }

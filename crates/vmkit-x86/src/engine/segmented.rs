@@ -51,7 +51,10 @@ pub(crate) fn run(cpu: &mut Cpu, mem: &mut Memory, budget: &mut u64) -> EngineSt
         let next = (insn.next_ip32()) & ip_mask;
         let after = match exec(cpu, mem, &insn) {
             Ok(after) => after,
-            Err(e) => return EngineStop::Fault(EngineFault::Exec(e)),
+            Err(e) => {
+                cpu.eip = e.resume_at(cpu.eip);
+                return EngineStop::Fault(EngineFault::Exec(e));
+            }
         };
         match after {
             AfterInsn::Next => cpu.eip = next,

@@ -40,6 +40,11 @@ pub struct FaultSignal {
     /// `si_addr`: the faulting data address for memory faults, the instruction's address
     /// for the others.
     pub addr: u32,
+    /// The CPU exception's vector (`sigcontext.trapno`: 14 for a page fault, 13 for a
+    /// general protection fault, 1 for the trap flag...).
+    pub trapno: u32,
+    /// The exception's error code (`sigcontext.err`: the page-fault bits, a selector).
+    pub error_code: u32,
 }
 
 /// What a fault (a CPU exception a Linux process receives as a signal) does to the process.
