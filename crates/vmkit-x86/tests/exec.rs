@@ -319,3 +319,47 @@ fn exceptions_carry_their_vector_and_error_code() {
         }
     }
 }
+
+/// With the trap flag set, a repeated string instruction traps after each iteration (eip
+/// stays on it while iterations remain), a load of ss holds the trap back for one
+/// instruction, and `int 0x80` gets no trap of its own: as test-i386's single-step test
+/// sees natively.
+#[test]
+fn the_trap_flag_steps_string_iterations_and_respects_the_ss_shadow() {
+    use vmkit_x86::cpu::flags::TF;
+    let start = 0x10000;
+    let trap_at = |code: &[u8], setup: &dyn Fn(&mut X86Machine)| -> u32 {
+        let mut vm = X86Machine::new();
+        vm.load_raw(start, code).unwrap();
+        setup(&mut vm);
+        vm.cpu_mut().eflags |= TF;
+        match vm.run_for(100) {
+            X86Exit::Fault(f) if f.kind == X86FaultKind::Trap => f.eip - start,
+            other => panic!("{code:02x?}: {other:?}"),
+        }
+    };
+    // rep movsb with ecx = 3, then nop: the first trap is after one iteration, on the
+    // instruction itself. (It copies the code's own bytes within its page: a store into
+    // decoded code, which must not lose the repeat.)
+    let rep = [0xF3, 0xA4, 0x90];
+    let copy = |vm: &mut X86Machine| {
+        let cpu = vm.cpu_mut();
+        cpu.regs[ESI] = 0x10000;
+        cpu.regs[EDI] = 0x10100;
+        cpu.regs[ECX] = 3;
+    };
+    assert_eq!(trap_at(&rep, &copy), 0);
+    // ecx = 1: the only iteration, then the next instruction.
+    let once = |vm: &mut X86Machine| {
+        copy(vm);
+        vm.cpu_mut().regs[ECX] = 1;
+    };
+    assert_eq!(trap_at(&rep, &once), 2);
+    // mov ss, eax ; nop ; nop: no trap after the mov, one after the first nop.
+    let ss = |vm: &mut X86Machine| vm.cpu_mut().regs[EAX] = 0x2b;
+    assert_eq!(trap_at(&[0x8E, 0xD0, 0x90, 0x90], &ss), 3);
+    // mov eax, 20 (getpid) is stepped over first; then int 0x80 ; nop: the trap comes
+    // after the nop.
+    let getpid = |vm: &mut X86Machine| vm.cpu_mut().regs[EAX] = 20;
+    assert_eq!(trap_at(&[0xCD, 0x80, 0x90, 0x90], &getpid), 3);
+}

@@ -54,6 +54,9 @@ fn writes_segment(insn: &Instruction) -> bool {
 /// when ds, es or ss gained or lost a base.
 fn segment_load(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<AfterInsn> {
     let before = cpu.segmented();
+    if insn.mnemonic() != Mnemonic::Lss && insn.op_register(0) == iced_x86::Register::SS {
+        cpu.trap_shadow = true;
+    }
     match insn.mnemonic() {
         Mnemonic::Mov => data::mov(cpu, mem, insn)?,
         Mnemonic::Pop => stack::pop_operand(cpu, mem, insn)?,
@@ -198,7 +201,10 @@ pub(crate) fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Resul
                 || insn.op_kind(0) != OpKind::Register
                 || !insn.op_register(0).is_xmm() =>
         {
-            string::exec_string(cpu, mem, insn)?
+            // Single-stepped, a repeated string instruction runs one iteration at a time.
+            if string::exec_string(cpu, mem, insn)? {
+                return Ok(AfterInsn::Jump(insn.ip32()));
+            }
         }
         m if x87::is_x87(m) => x87::exec(cpu, mem, insn)?,
         _ if control::is_conditional(insn) => {

@@ -96,6 +96,10 @@ pub struct Cpu {
     /// The local descriptor table `modify_ldt` writes: raw 8-byte descriptors, as the
     /// kernel keeps them (empty until a program writes one).
     pub ldt: Vec<u64>,
+    /// Set by `mov ss`/`pop ss`: the trap flag's trace trap is not taken after the next
+    /// instruction boundary (the CPU holds it for one instruction, so that a stack switch
+    /// is not interrupted between ss and esp). The run loop clears it.
+    pub trap_shadow: bool,
     /// The x87 FPU.
     pub fpu: super::x87::Fpu,
     /// The virtual time-stamp counter `rdtsc` reads (see `cpuid::virtual_tsc`).
@@ -113,6 +117,7 @@ impl Default for Cpu {
             seg_base: [0; 6],
             tls_bases: [None; 3],
             ldt: Vec::new(),
+            trap_shadow: false,
             fpu: super::x87::Fpu::new(),
             tsc: 0,
         }

@@ -4,7 +4,7 @@
 //! si, di and cx, which wrap at 64 KiB and leave the registers' upper halves alone.
 
 use super::alu::{self, Width};
-use super::flags::{DF, ZF};
+use super::flags::{DF, TF, ZF};
 use super::operand::{read_mem, write_mem, ExecError, Result};
 use super::{Cpu, Seg, ECX, EDI, ESI};
 use iced_x86::{Instruction, Mnemonic as M, OpKind};
@@ -18,8 +18,10 @@ fn width(m: M) -> Width {
     }
 }
 
-/// Executes one string instruction, all repetitions included.
-pub(super) fn exec_string(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<()> {
+/// Executes one string instruction, all repetitions included; with the trap flag set, one
+/// repetition only, as the CPU traps after each: then `true` while repetitions remain (eip
+/// stays on the instruction).
+pub(super) fn exec_string(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<bool> {
     let m = insn.mnemonic();
     let w = width(m);
     let step = if cpu.flag(DF) {
@@ -87,6 +89,9 @@ pub(super) fn exec_string(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -
                 break;
             }
         }
+        if cpu.flag(TF) {
+            return Ok(cpu.regs[ECX] & addr_mask != 0);
+        }
     }
-    Ok(())
+    Ok(false)
 }

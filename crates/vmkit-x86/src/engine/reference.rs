@@ -71,7 +71,9 @@ pub(super) fn run_block(cpu: &mut Cpu, mem: &mut Memory, block: &Block, limit: u
             Err(exit) => return exit,
         };
         if mem.code_written() {
-            cpu.eip = insn.next_ip32();
+            // Execution goes on where the instruction sent it: a jump's target (a call's
+            // push, a repeated string instruction single-stepped), else the next one.
+            cpu.eip = target.unwrap_or_else(|| insn.next_ip32());
             return BlockExit::CodeWritten(i);
         }
         if let Some(target) = target {
