@@ -2,6 +2,7 @@
  * non-blocking reads, fstat, getsockopt. Compared with the same program run natively. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +34,17 @@ int main(void) {
     n = read(sv[1], buf, sizeof buf);
     printf("read 1: %ld %.*s\n", n, (int)n, buf);
 
+    struct pollfd pfd = {sv[1], POLLIN | POLLOUT, 0};
+    show("poll empty", poll(&pfd, 1, 0));
+    printf("revents %#x\n", pfd.revents);
+    show("write 0->1", write(sv[0], "x", 1));
+    show("poll ready", poll(&pfd, 1, 0));
+    printf("revents %#x\n", pfd.revents);
+    show("read 1", read(sv[1], buf, sizeof buf));
+    pfd.events = POLLIN;
+    show("poll drained", poll(&pfd, 1, 0));
+    printf("revents %#x\n", pfd.revents);
+
     struct stat st;
     show("fstat", fstat(sv[0], &st));
     printf("S_ISSOCK %d\n", S_ISSOCK(st.st_mode));
@@ -45,6 +57,9 @@ int main(void) {
 
     show("shutdown 0 write", shutdown(sv[0], SHUT_WR));
     show("read 1 after shutdown", read(sv[1], buf, sizeof buf));
+    pfd.events = POLLIN;
+    show("poll after shutdown", poll(&pfd, 1, 0));
+    printf("revents %#x\n", pfd.revents);
     show("close 1", close(sv[1]));
     show("write to closed peer", write(sv[0], "x", 1));
     show("close 0", close(sv[0]));
@@ -53,6 +68,10 @@ int main(void) {
     int nb[2];
     show("socketpair nonblock", socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, nb));
     show("read empty", read(nb[0], buf, sizeof buf));
+    int blocking[2];
+    show("socketpair", socketpair(AF_UNIX, SOCK_STREAM, 0, blocking));
+    show("F_SETFL O_NONBLOCK", fcntl(blocking[0], F_SETFL, O_NONBLOCK));
+    show("read empty after F_SETFL", read(blocking[0], buf, sizeof buf));
     show("dgram 1", write(nb[1], "one", 3));
     show("dgram 2", write(nb[1], "two!", 4));
     show("read dgram", read(nb[0], buf, sizeof buf));

@@ -716,6 +716,19 @@ impl Linux {
                                     POLLOUT
                                 };
                             }
+                            // A host object (a socket pair's end, a FIFO, a file): the
+                            // host's own answer, at once.
+                            Node::File(h) => {
+                                let mut p = libc::pollfd {
+                                    fd: h.as_raw_fd(),
+                                    events: events as i16,
+                                    revents: 0,
+                                };
+                                // SAFETY: one valid pollfd; a zero timeout never blocks.
+                                if unsafe { libc::poll(&mut p, 1, 0) } == 1 {
+                                    revents |= p.revents as u16 as u32;
+                                }
+                            }
                             _ => {
                                 if file.readable() {
                                     revents |= POLLIN;
