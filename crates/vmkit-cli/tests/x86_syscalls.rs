@@ -4,6 +4,9 @@
 //! - An unknown call returns `-ENOSYS` and the program goes on, as on Linux (compared with
 //!   native); `--strace` marks it; `--strict-syscalls` stops the guest instead (status 159).
 //! - A local `AF_UNIX` socket pair behaves as natively (compared with native).
+//! - `modify_ldt` writes and reads descriptors as the kernel does, and LDT segments work in
+//!   fs, gs and cs (`lar`, `lsl`, a far call into an LDT code segment; compared with
+//!   native).
 //! - Sockets of other families, and connections out of the guest, are refused: natively
 //!   they succeed, so the expected output is written here.
 
@@ -88,6 +91,11 @@ fn strace_marks_enosys_and_strict_syscalls_stops() {
 #[test]
 fn a_unix_socketpair_works_as_natively() {
     same_as_native("socketpair");
+}
+
+#[test]
+fn modify_ldt_and_ldt_segments_work_as_natively() {
+    same_as_native("ldt");
 }
 
 #[test]

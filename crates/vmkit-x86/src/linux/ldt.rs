@@ -86,7 +86,9 @@ fn write_ldt(
     let descriptor = if empty {
         0
     } else {
-        let ty = ((read_exec_only ^ 1) << 1) | (contents << 2);
+        // The accessed bit is set, as the kernel does, so that the CPU never has to write
+        // the descriptor.
+        let ty = ((read_exec_only ^ 1) << 1) | (contents << 2) | 1;
         let avl = if old_mode { 0 } else { useable };
         let lo = (limit & 0xffff) | ((base & 0xffff) << 16);
         let hi = ((base >> 16) & 0xff)
