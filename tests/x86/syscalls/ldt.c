@@ -76,7 +76,9 @@ int main(void) {
                  : "=r"(v) : "r"((3 << 3) | 7));
     printf("gs:7 = %#x\n", v);
 
-    for (unsigned sel = 0x0f; sel <= 0x27; sel += 8) {
+    static const unsigned sels[] = {0x0f, 0x17, 0x1f, 0x27, 0x23, 0x2b, 0x1b, 0x10, 0xfff8};
+    for (unsigned i = 0; i < sizeof sels / sizeof sels[0]; i++) {
+        unsigned sel = sels[i];
         unsigned rights = 0x11111111, limit = 0x22222222;
         int zl, zs;
         asm("larl %2, %0\n setz %b1" : "+r"(rights), "=q"(zl) : "r"(sel));

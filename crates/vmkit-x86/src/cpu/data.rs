@@ -50,11 +50,18 @@ pub(super) fn load_descriptor_info(
     use super::state::{descriptor_access, descriptor_limit};
     let selector = read_op(cpu, mem, insn, 1)? as u16;
     let index = (selector >> 3) as usize;
-    // Only LDT descriptors are known here; the GDT entries a user program could name are
-    // the flat and TLS segments, which programs do not inspect.
-    let d = (selector & 4 != 0)
-        .then(|| cpu.ldt.get(index).copied())
-        .flatten();
+    // The LDT's descriptors, and in the GDT the flat user code and data segments as a
+    // 64-bit Linux kernel has them for 32-bit processes (the TLS entries are not modelled
+    // as descriptors: they are not visible here).
+    let d = if selector & 4 != 0 {
+        cpu.ldt.get(index).copied()
+    } else {
+        match index {
+            4 => Some(0x00cf_fb00_0000_ffff),
+            5 => Some(0x00cf_f300_0000_ffff),
+            _ => None,
+        }
+    };
     let visible = d.filter(|&d| {
         let (ty, s, dpl, _) = descriptor_access(d);
         // Conforming code segments are visible at any privilege; others need DPL >= 3.
@@ -63,7 +70,7 @@ pub(super) fn load_descriptor_info(
     match visible {
         Some(d) => {
             let v = if insn.mnemonic() == Mnemonic::Lar {
-                ((d >> 32) as u32) & 0x00f0_ff00
+                ((d >> 32) as u32) & 0x00ff_ff00 // with the limit's top bits, as CPUs do
             } else {
                 descriptor_limit(d)
             };
