@@ -1,5 +1,6 @@
-//! Control transfers: `jmp`, `call`, `ret`, `jcc`, `loop*`, `jcxz`/`jecxz`, and the
-//! other users of a condition, `setcc` and `cmovcc`. A transfer returns its target;
+//! Control transfers: `jmp`, `call`, `ret`, far `jmp`/`call`/`retf`/`iret` (to the user
+//! code segment or an LDT code segment), `jcc`, `loop*`, `jcxz`/`jecxz`, and the other
+//! users of a condition, `setcc` and `cmovcc`. A transfer returns its target;
 //! [`super::exec`] turns it into [`super::AfterInsn::Jump`].
 
 use super::alu::Width;

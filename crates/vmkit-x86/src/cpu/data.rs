@@ -1,5 +1,7 @@
-//! Data movement: `mov`, `movzx`/`movsx`, `lea`, `xchg`, `xlat`, and the sign extensions of
-//! the accumulator (`cbw`, `cwde`, `cwd`, `cdq`). None of these touches EFLAGS.
+//! Data movement: `mov`, `movzx`/`movsx`, `lea`, `xchg`, `xlat`, the sign extensions of
+//! the accumulator (`cbw`, `cwde`, `cwd`, `cdq`), and far pointers (`lds`, `les`, `lfs`,
+//! `lgs`, `lss`); none of these touches EFLAGS. Also the descriptor queries `lar`, `lsl`
+//! and `arpl`, which set ZF.
 
 use super::alu::Width;
 use super::operand::{
