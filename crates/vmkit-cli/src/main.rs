@@ -97,6 +97,11 @@ enum Command {
         /// x86 programs: log every system call with its arguments and result.
         #[arg(long)]
         strace: bool,
+        /// x86 programs: stop on a system call vmkit does not implement ("unsupported system
+        /// call N (name)", exit status 159) instead of returning ENOSYS to the program as
+        /// Linux does for a call it lacks.
+        #[arg(long)]
+        strict_syscalls: bool,
         /// x86 programs: start with an empty environment instead of the host's.
         #[arg(long)]
         clear_env: bool,
@@ -256,6 +261,7 @@ fn main() -> ExitCode {
             file,
             args,
             strace,
+            strict_syscalls,
             clear_env,
             env,
             mount,
@@ -277,6 +283,7 @@ fn main() -> ExitCode {
             };
             let flags = [
                 Flag::new("--strace", Guest::X86, strace),
+                Flag::new("--strict-syscalls", Guest::X86, strict_syscalls),
                 Flag::new("--clear-env", Guest::X86, clear_env),
                 Flag::new("--env", Guest::X86, !env.is_empty()),
                 Flag::new("--mount", Guest::X86, !mount.is_empty()),
@@ -291,6 +298,7 @@ fn main() -> ExitCode {
             let options = x86::Options {
                 args,
                 strace,
+                strict_syscalls,
                 clear_env,
                 env,
                 raw,

@@ -12,6 +12,8 @@ pub struct Options {
     pub args: Vec<String>,
     /// Log system calls.
     pub strace: bool,
+    /// Stop on an unimplemented system call instead of returning ENOSYS.
+    pub strict_syscalls: bool,
     /// Empty environment.
     pub clear_env: bool,
     /// Extra environment variables.
@@ -118,6 +120,7 @@ pub fn load(file: &Path, options: &Options) -> Result<X86Machine, String> {
         X86Machine::try_new().map_err(|e| format!("error: cannot start the x86 guest: {e}"))?;
     vm.set_memory_limit(options.memory_limit);
     vm.set_strace(options.strace);
+    vm.set_strict_syscalls(options.strict_syscalls);
     vm.set_sandbox(sandbox(options)?);
     if options.root.is_some() && !options.raw {
         // The program is a path in the root, read through the sandbox like any guest file.

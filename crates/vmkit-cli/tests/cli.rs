@@ -366,9 +366,18 @@ fn x86_guest_faults_and_unknown_syscalls_are_reported() {
         "{}",
         o.stderr
     );
-    // mov eax, 222 ; int 0x80 (222 is a hole in the i386 table: no call will ever have it)
-    let p = t.file("sys.bin", &[0xB8, 222, 0, 0, 0, 0xCD, 0x80]);
+    // mov eax, 222 ; int 0x80 ; neg eax ; mov ebx, eax ; mov eax, 1 ; int 0x80 (222 is a
+    // hole in the i386 table: no call will ever have it). ENOSYS, as Linux answers, and the
+    // program goes on; --strict-syscalls stops it instead.
+    let p = t.file(
+        "sys.bin",
+        &[
+            0xB8, 222, 0, 0, 0, 0xCD, 0x80, 0xF7, 0xD8, 0x89, 0xC3, 0xB8, 1, 0, 0, 0, 0xCD, 0x80,
+        ],
+    );
     let o = vmkit(&["run", "--arch", "x86", "--raw", &p]);
+    assert_eq!(o.status, 38, "ENOSYS: {}", o.stderr);
+    let o = vmkit(&["run", "--strict-syscalls", "--arch", "x86", "--raw", &p]);
     assert!(
         o.stderr.contains("unsupported system call 222 (unknown)"),
         "{}",

@@ -42,6 +42,7 @@ fn x86_flags_are_refused_on_a_native_program() {
     };
     for (args, flag) in [
         (vec!["--strace"], "--strace"),
+        (vec!["--strict-syscalls"], "--strict-syscalls"),
         (vec!["--clear-env"], "--clear-env"),
         (vec!["--env", "A=1"], "--env"),
         (vec!["--mount", "/tmp"], "--mount"),

@@ -13,6 +13,9 @@
 //!   package, so it is installed only when the tests run as root (as CI does); otherwise the
 //!   test stops at once with the exact command to run.
 //!
+//! - [`test_i386`]: QEMU's `tests/tcg/i386/test-i386.c`, from Debian's QEMU source package
+//!   (`apt-get source`, no root), built as QEMU builds it into `target/qemu-test-i386/`.
+//!
 //! A dev-dependency only: nothing here is part of vmkit itself. `.ci/fetch-busybox` runs the
 //! same code through this crate's `fetch-busybox` binary.
 
@@ -22,6 +25,7 @@ mod busybox;
 mod debian;
 mod gcc;
 mod lock;
+mod test_i386;
 
 pub use busybox::{busybox_i386, busybox_path, fetch_busybox_i386, BUSYBOX_PACKAGE};
 pub use debian::{
@@ -29,6 +33,9 @@ pub use debian::{
     run_chroot, run_vmkit_root, RunResult, CHROOT_ENV, DEBIAN_PACKAGES,
 };
 pub use gcc::{build_i386, ensure_gcc_m32, require_gcc_m32, try_build_i386, NO_INSTALL_VAR};
+pub use test_i386::{
+    fetch_test_i386, test_i386, test_i386_path, QEMU_SOURCE_PACKAGE, TEST_I386_CFLAGS,
+};
 
 use std::path::PathBuf;
 

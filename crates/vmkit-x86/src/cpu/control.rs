@@ -1,25 +1,116 @@
-//! Control transfers: `jmp`, `call`, `ret`, `jcc`, `loop*`, `jcxz`/`jecxz`, and the
-//! other users of a condition, `setcc` and `cmovcc`. A transfer returns its target;
+//! Control transfers: `jmp`, `call`, `ret`, far `jmp`/`call`/`retf`/`iret` (to the user
+//! code segment or an LDT code segment), `jcc`, `loop*`, `jcxz`/`jecxz`, and the other
+//! users of a condition, `setcc` and `cmovcc`. A transfer returns its target;
 //! [`super::exec`] turns it into [`super::AfterInsn::Jump`].
 
+use super::alu::Width;
 use super::cond::{condition, condition_number, is_cmovcc, is_setcc};
 use super::flags::ZF;
 use super::operand::{bytes, read_mem, read_op, write_op, ExecError, Result};
 use super::stack::{push, stack_width};
-use super::{Cpu, ECX, ESP};
+use super::state::descriptor_access;
+use super::{Cpu, Seg, ECX, ESP};
 use iced_x86::{Instruction, Mnemonic, OpKind};
 use vmkit_mem::Memory;
 
 /// A taken transfer's target, or `None` to go on with the next instruction.
 pub(super) type Target = Option<u32>;
 
-/// Far transfers (`ljmp`/`lcall` to a selector, direct or through memory) would load CS;
-/// the flat user-mode guest has no segments to switch to.
+/// Far transfers: `ljmp`/`lcall` to a selector, direct or through memory.
 pub(super) fn is_far(insn: &Instruction) -> bool {
     insn.is_jmp_far()
         || insn.is_call_far()
         || insn.is_jmp_far_indirect()
         || insn.is_call_far_indirect()
+}
+
+/// The flat user code segment a Linux process runs in (GDT entry 4, privilege 3).
+const USER_CS: u16 = 0x23;
+
+/// Checks the code segment a far transfer goes to: the flat user code segment, or a
+/// present privilege-3 code segment of the LDT; anything else is a general protection
+/// fault (a segment not present, #NP), as user mode may not go there.
+fn check_code_segment(cpu: &Cpu, selector: u16) -> Result<()> {
+    if selector == USER_CS || selector == cpu.selectors[Seg::Cs as usize] {
+        return Ok(());
+    }
+    if selector & 4 != 0 && selector & 3 == 3 {
+        if let Some(&d) = cpu.ldt.get((selector >> 3) as usize) {
+            let (ty, s, dpl, present) = descriptor_access(d);
+            if s && ty & 8 != 0 && dpl == 3 {
+                return if present {
+                    Ok(())
+                } else {
+                    Err(ExecError::SegmentNotPresent(selector as u32 & 0xfffc))
+                };
+            }
+        }
+    }
+    Err(ExecError::GeneralProtection(selector as u32 & 0xfffc))
+}
+
+/// The width of a far transfer's offset: 16 bits under 0x66, else 32.
+fn far_width(insn: &Instruction) -> Width {
+    use iced_x86::Code as C;
+    match insn.code() {
+        C::Retfw | C::Retfw_imm16 | C::Iretw | C::Jmp_ptr1616 | C::Call_ptr1616 => Width::W16,
+        C::Jmp_m1616 | C::Call_m1616 => Width::W16,
+        _ => Width::D32,
+    }
+}
+
+/// `ljmp`/`lcall`: the target (selector and offset, in the instruction or in memory);
+/// `lcall` pushes cs and the return address first.
+pub(super) fn far_jump_or_call(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<u32> {
+    let w = far_width(insn);
+    let (selector, offset) = if insn.is_jmp_far() || insn.is_call_far() {
+        (insn.far_branch_selector(), insn.far_branch32())
+    } else {
+        let at = super::operand::effective_address(cpu, insn);
+        let offset = read_mem(mem, at, w)?;
+        (
+            read_mem(mem, at.wrapping_add(bytes(w)), Width::W16)? as u16,
+            offset,
+        )
+    };
+    check_code_segment(cpu, selector)?;
+    if insn.is_call_far() || insn.is_call_far_indirect() {
+        let sp = cpu.regs[ESP];
+        mem.check_write(sp.wrapping_sub(2 * bytes(w)) as u64, 2 * bytes(w))?;
+        push(cpu, mem, w, cpu.selectors[Seg::Cs as usize] as u32)?;
+        push(cpu, mem, w, insn.next_ip32())?;
+    }
+    cpu.load_segment(Seg::Cs, selector);
+    Ok(offset)
+}
+
+/// `retf` (`lret`): pops the return address and cs (and releases an immediate's bytes);
+/// `iret` also pops EFLAGS, of which user mode changes only the bits `popf` may.
+pub(super) fn far_return(cpu: &mut Cpu, mem: &Memory, insn: &Instruction) -> Result<u32> {
+    let w = far_width(insn);
+    let n = bytes(w);
+    let sp = cpu.regs[ESP];
+    let target = read_mem(mem, sp, w)?;
+    let selector = read_mem(mem, sp.wrapping_add(n), w)? as u16;
+    let iret = matches!(insn.mnemonic(), Mnemonic::Iret | Mnemonic::Iretd);
+    let flags = if iret {
+        Some(read_mem(mem, sp.wrapping_add(2 * n), w)?)
+    } else {
+        None
+    };
+    check_code_segment(cpu, selector)?;
+    let extra = if !iret && insn.op_count() > 0 {
+        insn.immediate16() as u32
+    } else {
+        0
+    };
+    let popped = if iret { 3 * n } else { 2 * n };
+    cpu.regs[ESP] = sp.wrapping_add(popped).wrapping_add(extra);
+    cpu.load_segment(Seg::Cs, selector);
+    if let Some(v) = flags {
+        super::stack::set_user_flags(cpu, v, w);
+    }
+    Ok(target)
 }
 
 /// The target of a near `jmp`/`call`: the branch operand, or a register or memory operand.

@@ -7,7 +7,7 @@
 //! the instruction, except where the real CPU also writes first (none so far).
 
 use super::operand::{ExecError, Result};
-use super::{control, data, integer, stack, string, system, x87, Cpu};
+use super::{control, data, integer, stack, string, system, x87, Cpu, Seg};
 use iced_x86::{Instruction, Mnemonic, OpKind};
 use vmkit_mem::Memory;
 
@@ -28,6 +28,11 @@ pub(crate) enum AfterInsn {
     Syscall,
     /// `hlt` and other privileged instructions: a general protection fault in user mode.
     Privileged,
+    /// A segment load gave ds, es or ss a base, or took the last such base away, or a far
+    /// transfer changed cs: go on at this address (the following instruction, or the far
+    /// target) after the run loop chose the engine again (only the reference semantics add
+    /// those bases, and LDT code segments run apart, see `Cpu::segmented`).
+    SegmentsChanged(u32),
 }
 
 /// Maps a control transfer's target to what happens next.
@@ -35,6 +40,42 @@ fn jump_or_next(target: Option<u32>) -> AfterInsn {
     match target {
         Some(t) => AfterInsn::Jump(t),
         None => AfterInsn::Next,
+    }
+}
+
+/// Whether `insn` writes a segment register (its first operand).
+fn writes_segment(insn: &Instruction) -> bool {
+    insn.op_count() > 0
+        && insn.op_kind(0) == OpKind::Register
+        && insn.op_register(0).is_segment_register()
+}
+
+/// A `mov`/`pop` into a segment register, or `lds`/`les`/`lss`: [`AfterInsn::SegmentsChanged`]
+/// when ds, es or ss gained or lost a base.
+fn segment_load(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<AfterInsn> {
+    let before = cpu.segmented();
+    if insn.mnemonic() != Mnemonic::Lss && insn.op_register(0) == iced_x86::Register::SS {
+        cpu.trap_shadow = true;
+    }
+    match insn.mnemonic() {
+        Mnemonic::Mov => data::mov(cpu, mem, insn)?,
+        Mnemonic::Pop => stack::pop_operand(cpu, mem, insn)?,
+        _ => data::load_far_pointer(cpu, mem, insn)?,
+    }
+    Ok(if cpu.segmented() != before {
+        AfterInsn::SegmentsChanged(insn.next_ip32())
+    } else {
+        AfterInsn::Next
+    })
+}
+
+/// Where a far transfer goes: a plain jump within the same code segment, else
+/// [`AfterInsn::SegmentsChanged`] so that the run loop runs the new segment's code.
+fn far_target(cpu: &Cpu, old_cs: u16, target: u32) -> AfterInsn {
+    if cpu.selectors[Seg::Cs as usize] == old_cs {
+        AfterInsn::Jump(target)
+    } else {
+        AfterInsn::SegmentsChanged(target)
     }
 }
 
@@ -55,7 +96,14 @@ pub(crate) fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Resul
         | M::Prefetcht2
         | M::Prefetchw => {}
         // Data movement.
+        // A segment load that gives ds, es or ss a base (or takes it away) changes how
+        // every memory operand is addressed: the run loop picks the engine again.
+        M::Mov | M::Pop if writes_segment(insn) => return segment_load(cpu, mem, insn),
+        M::Lds | M::Les | M::Lss => return segment_load(cpu, mem, insn),
         M::Mov => data::mov(cpu, mem, insn)?,
+        M::Lfs | M::Lgs => data::load_far_pointer(cpu, mem, insn)?,
+        M::Lar | M::Lsl => data::load_descriptor_info(cpu, mem, insn)?,
+        M::Arpl => data::arpl(cpu, mem, insn)?,
         M::Movzx | M::Movsx => data::mov_extend(cpu, mem, insn)?,
         M::Lea => data::lea(cpu, mem, insn)?,
         M::Xchg => data::xchg(cpu, mem, insn)?,
@@ -94,7 +142,14 @@ pub(crate) fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Resul
         }
         // Control transfers.
         M::Jmp | M::Call if control::is_far(insn) => {
-            return Err(ExecError::Unimplemented(insn.mnemonic()));
+            let cs = cpu.selectors[Seg::Cs as usize];
+            let target = control::far_jump_or_call(cpu, mem, insn)?;
+            return Ok(far_target(cpu, cs, target));
+        }
+        M::Retf | M::Iret | M::Iretd => {
+            let cs = cpu.selectors[Seg::Cs as usize];
+            let target = control::far_return(cpu, mem, insn)?;
+            return Ok(far_target(cpu, cs, target));
         }
         M::Jmp => return Ok(AfterInsn::Jump(control::jmp(cpu, mem, insn)?)),
         M::Call => return Ok(AfterInsn::Jump(control::call(cpu, mem, insn)?)),
@@ -103,7 +158,26 @@ pub(crate) fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Resul
         M::Loop | M::Loope | M::Loopne => return Ok(jump_or_next(control::loop_count(cpu, insn))),
         // System.
         M::Int if insn.immediate8() == 0x80 => return Ok(AfterInsn::Syscall),
-        M::Int => return Ok(AfterInsn::Privileged),
+        // Linux's only other gate open to user mode is the overflow exception's (and the
+        // breakpoint's); any other vector is a general protection fault whose error code
+        // names the IDT entry.
+        M::Int if insn.immediate8() == 4 => {
+            return Err(ExecError::Overflow {
+                next: insn.next_ip32(),
+            })
+        }
+        M::Int => {
+            return Err(ExecError::GeneralProtection(
+                ((insn.immediate8() as u32) << 3) | 2,
+            ))
+        }
+        M::Into if cpu.flag(super::flags::OF) => {
+            return Err(ExecError::Overflow {
+                next: insn.next_ip32(),
+            })
+        }
+        M::Into => {}
+        M::Bound => integer::bound(cpu, mem, insn)?,
         m if system::is_privileged(m) => return Ok(AfterInsn::Privileged),
         M::Cpuid => super::cpuid::cpuid(cpu),
         M::Rdtsc => system::rdtsc(cpu),
@@ -127,7 +201,10 @@ pub(crate) fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Resul
                 || insn.op_kind(0) != OpKind::Register
                 || !insn.op_register(0).is_xmm() =>
         {
-            string::exec_string(cpu, mem, insn)?
+            // Single-stepped, a repeated string instruction runs one iteration at a time.
+            if string::exec_string(cpu, mem, insn)? {
+                return Ok(AfterInsn::Jump(insn.ip32()));
+            }
         }
         m if x87::is_x87(m) => x87::exec(cpu, mem, insn)?,
         _ if control::is_conditional(insn) => {

@@ -337,3 +337,21 @@ pub(super) fn flag_op(cpu: &mut Cpu, m: M) {
         _ => cpu.set_reg8(0, if cpu.flag(CF) { 0xff } else { 0 }),
     }
 }
+
+/// `bound`: the signed index in the register must lie within the signed lower and upper
+/// bounds stored one after the other in memory; otherwise #BR.
+pub(super) fn bound(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<()> {
+    let w = op_width(insn, 0);
+    let at = effective_address(cpu, insn);
+    let signed = |v: u32| match w {
+        Width::W16 => v as u16 as i16 as i32,
+        _ => v as i32,
+    };
+    let index = signed(read_op(cpu, mem, insn, 0)?);
+    let lower = signed(read_mem(mem, at, w)?);
+    let upper = signed(read_mem(mem, at.wrapping_add(w.bits() / 8), w)?);
+    if index < lower || index > upper {
+        return Err(ExecError::BoundRange);
+    }
+    Ok(())
+}

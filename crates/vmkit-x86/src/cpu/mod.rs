@@ -4,17 +4,17 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | `state` | registers, eip, eflags, segment state ([`Cpu`], [`Seg`], [`EAX`]...) |
+//! | `state` | registers, eip, eflags, segment state and the LDT ([`Cpu`], [`Seg`], [`EAX`]...) |
 //! | [`flags`] | the EFLAGS bits |
 //! | `alu` | integer operations with their exact EFLAGS results (hidden: for the CPU-comparison tests) |
 //! | `cond` | the sixteen condition predicates, shared with the fast engine's translation |
 //! | `cpuid` | what the guest CPU reports (`cpuid`, the virtual time-stamp counter) |
 //! | `exec` | the reference semantics: dispatches one instruction to its family |
 //! | `operand` | effective addresses, operand reads and writes, why an instruction faults |
-//! | `data` | `mov`, `movzx`/`movsx`, `lea`, `xchg`, `xlat`, `cbw`/`cwd`... |
+//! | `data` | `mov`, `movzx`/`movsx`, `lea`, `xchg`, `xlat`, `cbw`/`cwd`..., far pointers (`lds`...), `lar`/`lsl`/`arpl` |
 //! | `stack` | `push`/`pop`, `pusha`/`popa`, `pushf`/`popf`, `enter`/`leave` |
 //! | `integer` | arithmetic, logic, shifts, multiply/divide, bit ops, atomics, decimal adjusts |
-//! | `control` | `jmp`, `call`, `ret`, `jcc`, `loop*`, `jcxz`, `setcc`, `cmovcc` |
+//! | `control` | `jmp`, `call`, `ret`, far `jmp`/`call`/`retf`/`iret`, `jcc`, `loop*`, `jcxz`, `setcc`, `cmovcc` |
 //! | `string` | `movs`/`stos`/`lods`/`cmps`/`scas` with `rep` prefixes |
 //! | `system` | `rdtsc`, the privileged instructions |
 //! | [`x87`] | the x87 FPU: 80-bit state and instruction semantics |

@@ -24,6 +24,32 @@ pub(crate) enum ExecError {
     /// A waiting x87 instruction found an unmasked exception pending (SIGFPE); the x87
     /// status word at the time.
     X87(u16),
+    /// A general protection fault (SIGSEGV): a bad segment selector loaded, a far
+    /// transfer to a code segment user mode may not run, `int N` through a gate user mode
+    /// may not use; the exception's error code.
+    GeneralProtection(u32),
+    /// A segment selector names a descriptor that is not present (#NP, SIGBUS); the error
+    /// code.
+    SegmentNotPresent(u32),
+    /// `bound` found the index outside its bounds (#BR, SIGSEGV).
+    BoundRange,
+    /// `into` with OF set, or `int 4` (#OF, SIGSEGV): a trap, so execution would go on at
+    /// `next`, the following instruction.
+    Overflow {
+        /// The address of the following instruction.
+        next: u32,
+    },
+}
+
+impl ExecError {
+    /// Where eip points when the exception is taken: after the instruction for a trap
+    /// (`into`), at it for a fault (everything else).
+    pub(crate) fn resume_at(&self, insn_ip: u32) -> u32 {
+        match self {
+            ExecError::Overflow { next } => *next,
+            _ => insn_ip,
+        }
+    }
 }
 
 impl From<MemError> for ExecError {
@@ -94,6 +120,7 @@ pub(super) fn write_reg(cpu: &mut Cpu, reg: Register, v: u32) {
                 Register::GS => Seg::Gs,
                 _ => return,
             };
+            // Checked by `check_segment_write` before any write of the instruction.
             cpu.load_segment(seg, v as u16);
         }
     }
@@ -126,12 +153,40 @@ pub(super) fn addr16(insn: &Instruction) -> bool {
         || (base == Register::None && index == Register::None && insn.memory_displ_size() == 2)
 }
 
-/// The base of the memory operand's segment (only fs and gs have one).
+/// The base of the memory operand's segment (fs and gs for TLS; any segment loaded with an
+/// LDT selector).
 pub(super) fn segment_base(cpu: &Cpu, insn: &Instruction) -> u32 {
-    match insn.memory_segment() {
-        Register::FS => cpu.seg_base[Seg::Fs as usize],
-        Register::GS => cpu.seg_base[Seg::Gs as usize],
-        _ => 0,
+    cpu.seg_base[seg_of(insn.memory_segment()) as usize]
+}
+
+/// The segment register `reg` names (ds for anything else).
+pub(super) fn seg_of(reg: Register) -> Seg {
+    match reg {
+        Register::ES => Seg::Es,
+        Register::CS => Seg::Cs,
+        Register::SS => Seg::Ss,
+        Register::FS => Seg::Fs,
+        Register::GS => Seg::Gs,
+        _ => Seg::Ds,
+    }
+}
+
+/// Checks that operand `i`, if it is a segment register, may be loaded with `v` (before
+/// the instruction writes anything).
+pub(super) fn check_segment_write(cpu: &Cpu, insn: &Instruction, i: u32, v: u32) -> Result<()> {
+    if insn.op_kind(i) != OpKind::Register || !insn.op_register(i).is_segment_register() {
+        return Ok(());
+    }
+    cpu.check_segment_load(seg_of(insn.op_register(i)), v as u16)
+        .map_err(ExecError::from)
+}
+
+impl From<super::state::SegmentFault> for ExecError {
+    fn from(f: super::state::SegmentFault) -> Self {
+        match f {
+            super::state::SegmentFault::GeneralProtection(e) => ExecError::GeneralProtection(e),
+            super::state::SegmentFault::NotPresent(e) => ExecError::SegmentNotPresent(e),
+        }
     }
 }
 

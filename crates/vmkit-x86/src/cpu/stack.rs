@@ -5,7 +5,8 @@
 use super::alu::Width;
 use super::flags::{DF, STATUS, TF};
 use super::operand::{
-    bytes, op_width, read_mem, read_op, set_reg_width, write_mem, write_op, Result,
+    bytes, check_segment_write, op_width, read_mem, read_op, set_reg_width, write_mem, write_op,
+    Result,
 };
 use super::{Cpu, EBP, ESP};
 use iced_x86::{Instruction, OpKind};
@@ -22,7 +23,9 @@ pub(super) fn pop_operand(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -
     let old = cpu.regs[ESP];
     let v = pop(cpu, mem, stack_width(insn))?;
     // `pop [esp+x]` addresses with the incremented esp, as the CPU does.
-    if let Err(e) = write_op(cpu, mem, insn, 0, v) {
+    if let Err(e) =
+        check_segment_write(cpu, insn, 0, v).and_then(|()| write_op(cpu, mem, insn, 0, v))
+    {
         cpu.regs[ESP] = old;
         return Err(e);
     }
@@ -38,11 +41,16 @@ pub(super) fn pushf(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Resu
 pub(super) fn popf(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<()> {
     let w = stack_width(insn);
     let v = pop(cpu, mem, w)?;
-    // User mode may change the status flags, DF, TF, NT, AC and ID; IF and IOPL stay.
+    set_user_flags(cpu, v, w);
+    Ok(())
+}
+
+/// Writes the EFLAGS bits user mode may change (the status flags, DF, TF, NT, AC and ID;
+/// IF and IOPL stay) from `v`, at width `w`: what `popf` and `iret` do at privilege 3.
+pub(super) fn set_user_flags(cpu: &mut Cpu, v: u32, w: Width) {
     const WRITABLE: u32 = STATUS | DF | TF | (1 << 14) | (1 << 18) | (1 << 21);
     let writable = WRITABLE & w.mask();
     cpu.eflags = (cpu.eflags & !writable) | (v & writable) | 0x2;
-    Ok(())
 }
 
 /// `pusha`/`pushad`: all eight general registers, esp as it was before.

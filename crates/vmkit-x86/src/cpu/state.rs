@@ -40,6 +40,44 @@ pub enum Seg {
     Gs = 5,
 }
 
+/// Why loading a segment selector faults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SegmentFault {
+    /// The selector is out of the tables, null where that is not allowed, or names a
+    /// descriptor of the wrong kind or privilege (#GP: SIGSEGV); the error code (the
+    /// selector without its privilege bits).
+    GeneralProtection(u32),
+    /// The descriptor is not present (#NP: SIGBUS); the error code.
+    NotPresent(u32),
+}
+
+/// The base address of a segment descriptor.
+pub(crate) fn descriptor_base(d: u64) -> u32 {
+    (((d >> 16) & 0xff_ffff) | ((d >> 32) & 0xff00_0000)) as u32
+}
+
+/// A segment descriptor's limit in bytes (the granularity applied).
+pub(crate) fn descriptor_limit(d: u64) -> u32 {
+    let raw = ((d & 0xffff) | ((d >> 32) & 0xf_0000)) as u32;
+    if d & (1 << 55) != 0 {
+        (raw << 12) | 0xfff
+    } else {
+        raw
+    }
+}
+
+/// A descriptor's type (4 bits), whether it is a code or data segment (S), its privilege
+/// level and whether it is present.
+pub(crate) fn descriptor_access(d: u64) -> (u32, bool, u32, bool) {
+    let hi = (d >> 32) as u32;
+    (
+        (hi >> 8) & 0xf,
+        hi & (1 << 12) != 0,
+        (hi >> 13) & 3,
+        hi & (1 << 15) != 0,
+    )
+}
+
 /// Registers, eip, eflags and the segment state user code can observe.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cpu {
@@ -55,6 +93,13 @@ pub struct Cpu {
     pub seg_base: [u32; 6],
     /// Bases of the three TLS descriptors (GDT entries 6, 7, 8) set by `set_thread_area`.
     pub tls_bases: [Option<u32>; 3],
+    /// The local descriptor table `modify_ldt` writes: raw 8-byte descriptors, as the
+    /// kernel keeps them (empty until a program writes one).
+    pub ldt: Vec<u64>,
+    /// Set by `mov ss`/`pop ss`: the trap flag's trace trap is not taken after the next
+    /// instruction boundary (the CPU holds it for one instruction, so that a stack switch
+    /// is not interrupted between ss and esp). The run loop clears it.
+    pub trap_shadow: bool,
     /// The x87 FPU.
     pub fpu: super::x87::Fpu,
     /// The virtual time-stamp counter `rdtsc` reads (see `cpuid::virtual_tsc`).
@@ -71,6 +116,8 @@ impl Default for Cpu {
             selectors: [0x2b, 0x23, 0x2b, 0x2b, 0, 0],
             seg_base: [0; 6],
             tls_bases: [None; 3],
+            ldt: Vec::new(),
+            trap_shadow: false,
             fpu: super::x87::Fpu::new(),
             tsc: 0,
         }
@@ -154,17 +201,68 @@ impl Cpu {
     }
 
     /// Loads a segment register with `selector`: TLS selectors (entries 6..8 in the GDT)
-    /// take the base set by `set_thread_area`; every other segment is flat (base 0).
+    /// take the base set by `set_thread_area`, LDT selectors (TI set) the base of their
+    /// `modify_ldt` descriptor; every other segment is flat (base 0). The selector is not
+    /// checked: [`Cpu::check_segment_load`] does that for the instructions that load one.
     pub fn load_segment(&mut self, seg: Seg, selector: u16) {
         let index = (selector >> 3) as usize;
-        let is_gdt = selector & 4 == 0;
-        let base = if is_gdt && (6..=8).contains(&index) {
+        let base = if selector & 4 != 0 {
+            self.ldt.get(index).map_or(0, |&d| descriptor_base(d))
+        } else if (6..=8).contains(&index) {
             self.tls_bases[index - 6].unwrap_or(0)
         } else {
             0
         };
         self.selectors[seg as usize] = selector;
         self.seg_base[seg as usize] = base;
+    }
+
+    /// Whether loading `selector` into data or stack segment `seg` is allowed in user mode
+    /// (privilege level 3), as the CPU checks it: a null selector (data segments only), the
+    /// flat user data or code segment, a TLS entry, or a present LDT data segment or
+    /// readable code segment (for SS: a writable data segment). `Err` is the fault.
+    pub(crate) fn check_segment_load(&self, seg: Seg, selector: u16) -> Result<(), SegmentFault> {
+        let index = (selector >> 3) as usize;
+        let rpl = selector & 3;
+        let gp = SegmentFault::GeneralProtection(selector as u32 & 0xfffc);
+        if selector & 4 == 0 {
+            return match index {
+                0 if seg != Seg::Ss => Ok(()),
+                // The flat user code (0x23, readable) and data (0x2b) segments, and the TLS
+                // entries.
+                4 if seg != Seg::Ss && rpl == 3 => Ok(()),
+                5..=8 if rpl == 3 => Ok(()),
+                _ => Err(gp),
+            };
+        }
+        let Some(&d) = self.ldt.get(index) else {
+            return Err(gp);
+        };
+        let (ty, s, dpl, present) = descriptor_access(d);
+        let code = ty & 8 != 0;
+        let allowed = s
+            && rpl == 3
+            && dpl == 3
+            && if seg == Seg::Ss {
+                !code && ty & 2 != 0
+            } else {
+                !code || ty & 2 != 0
+            };
+        if !allowed {
+            Err(gp)
+        } else if !present {
+            Err(SegmentFault::NotPresent(selector as u32 & 0xfffc))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether a segment other than FS and GS has a base, or cs is an LDT code segment:
+    /// memory operands must then go through the reference semantics, which add every
+    /// segment's base (the fast engine adds only FS's and GS's), and LDT code runs apart.
+    #[inline]
+    pub(crate) fn segmented(&self) -> bool {
+        self.seg_base[..4].iter().any(|&b| b != 0) || self.selectors[Seg::Cs as usize] & 4 != 0
     }
 
     /// Whether a flag bit (from [`super::flags`]) is set.

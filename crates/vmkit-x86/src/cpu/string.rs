@@ -4,10 +4,10 @@
 //! si, di and cx, which wrap at 64 KiB and leave the registers' upper halves alone.
 
 use super::alu::{self, Width};
-use super::flags::{DF, ZF};
+use super::flags::{DF, TF, ZF};
 use super::operand::{read_mem, write_mem, ExecError, Result};
 use super::{Cpu, Seg, ECX, EDI, ESI};
-use iced_x86::{Instruction, Mnemonic as M, OpKind, Register};
+use iced_x86::{Instruction, Mnemonic as M, OpKind};
 use vmkit_mem::Memory;
 
 fn width(m: M) -> Width {
@@ -18,8 +18,10 @@ fn width(m: M) -> Width {
     }
 }
 
-/// Executes one string instruction, all repetitions included.
-pub(super) fn exec_string(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<()> {
+/// Executes one string instruction, all repetitions included; with the trap flag set, one
+/// repetition only, as the CPU traps after each: then `true` while repetitions remain (eip
+/// stays on the instruction).
+pub(super) fn exec_string(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Result<bool> {
     let m = insn.mnemonic();
     let w = width(m);
     let step = if cpu.flag(DF) {
@@ -28,11 +30,8 @@ pub(super) fn exec_string(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -
         w.bits() / 8
     };
     // The source segment may be overridden (fs:/gs:); the destination is always es.
-    let src_base = match insn.memory_segment() {
-        Register::FS => cpu.seg_base[Seg::Fs as usize],
-        Register::GS => cpu.seg_base[Seg::Gs as usize],
-        _ => 0,
-    };
+    let src_base = cpu.seg_base[super::operand::seg_of(insn.memory_segment()) as usize];
+    let dst_base = cpu.seg_base[Seg::Es as usize];
     let addr16 = (0..insn.op_count())
         .any(|i| matches!(insn.op_kind(i), OpKind::MemorySegSI | OpKind::MemoryESDI));
     let addr_mask = if addr16 { 0xffff } else { u32::MAX };
@@ -48,7 +47,7 @@ pub(super) fn exec_string(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -
             break;
         }
         let src = src_base.wrapping_add(cpu.regs[ESI] & addr_mask);
-        let dst = cpu.regs[EDI] & addr_mask;
+        let dst = dst_base.wrapping_add(cpu.regs[EDI] & addr_mask);
         match m {
             M::Movsb | M::Movsw | M::Movsd => {
                 let v = read_mem(mem, src, w)?;
@@ -90,6 +89,9 @@ pub(super) fn exec_string(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -
                 break;
             }
         }
+        if cpu.flag(TF) {
+            return Ok(cpu.regs[ECX] & addr_mask != 0);
+        }
     }
-    Ok(())
+    Ok(false)
 }

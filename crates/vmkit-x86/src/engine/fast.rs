@@ -582,7 +582,10 @@ fn run_block(
                     match reference::step(cpu, mem, &block.insns[i], i) {
                         Ok(None) => {}
                         Ok(Some(target)) => {
-                            stop_if_code_written!();
+                            if mem.code_written() {
+                                cpu.eip = target;
+                                return BlockExit::CodeWritten(i);
+                            }
                             jump!(target)
                         }
                         Err(exit) => return exit,

@@ -7,6 +7,7 @@
 //! | `lazy_flags` | lazy status flags for the fast engine |
 //! | `fast` | the fast engine: a `match` loop over micro-ops with lazy flags |
 //! | `reference` | the reference engine: one instruction at a time through `exec` |
+//! | `segmented` | code in an LDT code segment (16-bit or based), decoded at each step |
 //!
 //! Every engine implements [`ExecutionEngine`], the seam a translator joins: it runs guest
 //! code from `cpu.eip` over the shared decoded blocks until something only the run loop can
@@ -18,6 +19,7 @@ mod block;
 mod fast;
 mod lazy_flags;
 mod reference;
+mod segmented;
 mod uop;
 
 use crate::cpu::Cpu;
@@ -61,6 +63,10 @@ pub(crate) enum EngineEvent {
         /// Address of the `int 0x80`.
         at: u32,
     },
+    /// A segment load gave ds, es or ss a base or took it away, or a far transfer changed
+    /// cs (`Cpu::segmented`); the run loop chooses the engine again. `cpu.eip` is where
+    /// execution goes on.
+    SegmentsChanged,
 }
 
 /// Why an x86 engine returned: produced by [`ExecutionEngine::run`], consumed by the
@@ -104,6 +110,9 @@ pub(crate) enum BlockExit {
     Privileged(usize),
     /// Instruction `i` wrote into decoded code; `cpu.eip` is the next instruction.
     CodeWritten(usize),
+    /// Instruction `i` gave ds, es or ss a base or took it away, or changed cs; `cpu.eip`
+    /// is where execution goes on.
+    SegmentsChanged(usize),
     /// The first `n` instructions ran (the limit, or the whole block) without leaving it;
     /// `cpu.eip` is the next instruction.
     Ran(usize),
@@ -154,8 +163,13 @@ fn follow_blocks(
                 done += i as u64 + 1;
                 break EngineStop::CodeWritten;
             }
+            BlockExit::SegmentsChanged(i) => {
+                done += i as u64 + 1;
+                break EngineStop::Event(EngineEvent::SegmentsChanged);
+            }
             BlockExit::Fault(i, e) => {
-                done += i as u64;
+                // A trap (`into`) ran; a fault did not.
+                done += i as u64 + matches!(e, ExecError::Overflow { .. }) as u64;
                 break EngineStop::Fault(EngineFault::Exec(e));
             }
             BlockExit::Privileged(i) => {
@@ -213,6 +227,9 @@ impl Engines {
         reference: bool,
     ) -> EngineStop {
         if reference || self.selected == Engine::Reference {
+            if segmented::in_ldt_code(cpu) {
+                return segmented::run(cpu, mem, budget);
+            }
             self.reference.run(&mut self.code, cpu, mem, budget)
         } else {
             self.fast.run(&mut self.code, cpu, mem, budget)

@@ -46,12 +46,16 @@ pub(super) fn step(
             cpu.eip = insn.next_ip32();
             Err(BlockExit::Syscall(i))
         }
+        Ok(AfterInsn::SegmentsChanged(target)) => {
+            cpu.eip = target;
+            Err(BlockExit::SegmentsChanged(i))
+        }
         Ok(AfterInsn::Privileged) => {
             cpu.eip = insn.ip32();
             Err(BlockExit::Privileged(i))
         }
         Err(e) => {
-            cpu.eip = insn.ip32();
+            cpu.eip = e.resume_at(insn.ip32());
             Err(BlockExit::Fault(i, e))
         }
     }
@@ -67,7 +71,9 @@ pub(super) fn run_block(cpu: &mut Cpu, mem: &mut Memory, block: &Block, limit: u
             Err(exit) => return exit,
         };
         if mem.code_written() {
-            cpu.eip = insn.next_ip32();
+            // Execution goes on where the instruction sent it: a jump's target (a call's
+            // push, a repeated string instruction single-stepped), else the next one.
+            cpu.eip = target.unwrap_or_else(|| insn.next_ip32());
             return BlockExit::CodeWritten(i);
         }
         if let Some(target) = target {

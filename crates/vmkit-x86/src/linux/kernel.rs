@@ -4,7 +4,7 @@
 //! call tells the run loop to do.
 
 use super::signal::{self, death_status};
-use super::{strace, syscalls, Completion, Linux};
+use super::{strace, syscalls, Completion, Errno, Linux};
 use crate::cpu::{Cpu, EAX, EBP, EBX, ECX, EDI, EDX, ESI};
 use std::ops::Range;
 use vmkit_mem::Memory;
@@ -23,7 +23,8 @@ pub enum SyscallOutcome {
     NewImage,
     /// The process exits with this status (128 + signal when a signal ended it).
     Exit(i32),
-    /// The call (number) is not implemented; the guest stops on it.
+    /// The call (number) is not implemented and the guest stops on it: with
+    /// `--strict-syscalls`, or a call that would be wrong to refuse quietly.
     Unsupported(u32),
 }
 
@@ -39,6 +40,11 @@ pub struct FaultSignal {
     /// `si_addr`: the faulting data address for memory faults, the instruction's address
     /// for the others.
     pub addr: u32,
+    /// The CPU exception's vector (`sigcontext.trapno`: 14 for a page fault, 13 for a
+    /// general protection fault, 1 for the trap flag...).
+    pub trapno: u32,
+    /// The exception's error code (`sigcontext.err`: the page-fault bits, a selector).
+    pub error_code: u32,
 }
 
 /// What a fault (a CPU exception a Linux process receives as a signal) does to the process.
@@ -116,12 +122,23 @@ impl Kernel for Linux {
         ];
         self.note = None;
         self.code_changed = None;
-        let completion = syscalls::dispatch(self, nr, args, cpu, mem);
+        let completion = match syscalls::dispatch(self, nr, args, cpu, mem) {
+            Completion::NotImplemented
+                if self.strict_syscalls || syscalls::stops_unimplemented(nr) =>
+            {
+                Completion::Unsupported
+            }
+            completion => completion,
+        };
         let code_changed = self.code_changed.take();
         if self.strace && !self.take_strace_quiet() {
             strace::log(self, nr, args, &completion, mem);
         }
         match completion {
+            Completion::NotImplemented => {
+                cpu.regs[EAX] = (-Errno::ENOSYS.0) as u32;
+                SyscallOutcome::Resume
+            }
             Completion::Returned(r) => {
                 cpu.regs[EAX] = match r {
                     Ok(v) => v,

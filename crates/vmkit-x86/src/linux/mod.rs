@@ -1,6 +1,9 @@
 //! The Linux i386 personality (`int 0x80`): the process the guest runs in, behind the
-//! [`Kernel`] seam that the facade calls. Anything not implemented stops the guest with
-//! "unsupported system call N (name)", never silently.
+//! [`Kernel`] seam that the facade calls. A call vmkit does not implement returns `-ENOSYS`,
+//! as Linux does for a call it lacks, and `--strace` marks it; with
+//! [`Linux::set_strict_syscalls`] it stops the guest with "unsupported system call N
+//! (name)" instead. Calls that would be wrong to refuse quietly (creating processes) always
+//! stop.
 //!
 //! | module | owns |
 //! |---|---|
@@ -13,6 +16,8 @@
 //! | `signal` | the personality's one signal table (number, name, default action), dispositions, `kill` |
 //! | `fs` | descriptors, open files, pipes, path calls over the sandbox, `stat` layouts |
 //! | `mm` | the memory map: `brk`, `mmap2`, `munmap`, `mprotect`, `mremap` |
+//! | `ldt` | `modify_ldt`: the local descriptor table |
+//! | `net` | sockets: the network closed, `AF_UNIX` socket pairs |
 //! | `errno` | error numbers, names and messages |
 //! | `guest` | checked access to arguments in guest memory (`EFAULT`) |
 //! | `strace` | the `--strace` log |
@@ -21,8 +26,10 @@ mod errno;
 mod fs;
 mod guest;
 mod kernel;
+mod ldt;
 pub mod loader;
 mod mm;
+mod net;
 pub mod process;
 pub(crate) mod signal;
 mod strace;
@@ -65,8 +72,11 @@ enum Completion {
     Killed(i32),
     /// `execve` replaced the program: memory and registers are new.
     NewImage,
-    /// Not implemented (with a reason for `--strace` in [`Linux`]'s note).
+    /// Not implemented (with a reason for `--strace` in [`Linux`]'s note): the guest stops.
     Unsupported,
+    /// A call with no handler in the table: `-ENOSYS` (marked by `--strace`), or a stop
+    /// under [`Linux::set_strict_syscalls`].
+    NotImplemented,
 }
 
 impl From<Result<u32, Errno>> for Completion {
@@ -95,6 +105,8 @@ pub struct Linux {
     code_changed: Option<Range<u64>>,
     /// Log every call to stderr, as strace does.
     strace: bool,
+    /// Stop on a call vmkit does not implement instead of returning `-ENOSYS`.
+    strict_syscalls: bool,
     /// Print one hint on stderr the first time the sandbox refuses an access the user
     /// probably meant (a write into a visible directory, or a file named on the command
     /// line): which path, and which flag allows it. On by default.
@@ -131,6 +143,7 @@ impl Default for Linux {
             memory_limit_hard: None,
             code_changed: None,
             strace: false,
+            strict_syscalls: false,
             hints: true,
             hinted: false,
             named: Vec::new(),
@@ -188,6 +201,18 @@ impl Linux {
     /// Whether system calls are logged.
     pub fn strace(&self) -> bool {
         self.strace
+    }
+
+    /// Stops the guest on a system call vmkit does not implement ("unsupported system call
+    /// N (name)", exit status 159), as `--strict-syscalls` asks, instead of returning
+    /// `-ENOSYS` as Linux does for a call it lacks (the default).
+    pub fn set_strict_syscalls(&mut self, on: bool) {
+        self.strict_syscalls = on;
+    }
+
+    /// Whether an unimplemented system call stops the guest.
+    pub fn strict_syscalls(&self) -> bool {
+        self.strict_syscalls
     }
 
     /// Prints (or not) one hint on stderr the first time the sandbox refuses an access the
@@ -426,9 +451,16 @@ mod tests {
     fn exits_signals_and_unknown_calls() {
         let mut r = Rig::new("exit");
         assert_eq!(r.call(252, &[3]).0, SyscallOutcome::Exit(3));
+        // A call without a handler is ENOSYS, unless strict.
+        assert_eq!(r.ok(14, &[]), -Errno::ENOSYS.0, "mknod");
+        assert_eq!(r.ok(999, &[]), -Errno::ENOSYS.0);
+        assert_eq!(r.ok(103, &[]), -Errno::ENOSYS.0, "syslog");
+        r.os.set_strict_syscalls(true);
         assert_eq!(r.call(14, &[]).0, SyscallOutcome::Unsupported(14));
         assert_eq!(syscall_name(14), "mknod");
         assert_eq!(r.call(999, &[]).0, SyscallOutcome::Unsupported(999));
+        assert_eq!(r.call(103, &[]).0, SyscallOutcome::Unsupported(103));
+        r.os.set_strict_syscalls(false);
         assert_eq!(r.ok(37, &[GUEST_PID, 0]), 0);
         assert_eq!(r.ok(37, &[4242, 15]), -Errno::ESRCH.0);
         // SIGTERM blocked: pending; unblocking it delivers it and the default action ends

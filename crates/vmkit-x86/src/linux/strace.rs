@@ -282,6 +282,7 @@ pub(super) fn log(linux: &mut Linux, nr: u32, a: [u32; 6], completion: &Completi
             None => format!("-1 {} ({})", e.name(), e.message()),
         },
         Completion::Exited(_) | Completion::Killed(_) | Completion::NewImage => "?".into(),
+        Completion::NotImplemented => "-1 ENOSYS (not implemented by vmkit)".into(),
         Completion::Unsupported => match linux.note {
             Some(note) => format!("? (unsupported: {note})"),
             None => "? (unsupported system call)".into(),

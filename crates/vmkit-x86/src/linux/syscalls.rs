@@ -2,10 +2,14 @@
 //! kernel's `syscall_32.tbl`), its argument kinds for `--strace`, and the handler, if vmkit
 //! implements the call. Dispatch ([`dispatch`]), the names ([`syscall_name`]) and the strace
 //! signatures ([`strace_signature`], [`returns_address`]) are generated from it, so they
-//! cannot drift apart. A known call with no handler stops the guest with "unsupported system
-//! call N (name)"; a number with no row is `unknown`.
+//! cannot drift apart. A call with no handler (a known row without one, or a number with no
+//! row, named `unknown`) returns `-ENOSYS`, as Linux does for a call it lacks, unless
+//! `--strict-syscalls` asks to stop with "unsupported system call N (name)"; the calls of
+//! [`stops_unimplemented`] always stop.
 
 use super::fs::{join64, ChownTarget, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, CREAT_FLAGS};
+use super::ldt;
+use super::net::call as net;
 use super::{task, Completion, Errno, Linux, GUEST_UID};
 use crate::cpu::Cpu;
 use vmkit_mem::Memory;
@@ -130,7 +134,7 @@ macro_rules! for_each_syscall {
         99 "statfs";
         100 "fstatfs";
         101 "ioperm";
-        102 "socketcall";
+        102 "socketcall" "dp" => |os, a, _, mem| os.socketcall(mem, a[0], a[1]);
         103 "syslog";
         104 "setitimer";
         105 "getitimer";
@@ -151,7 +155,7 @@ macro_rules! for_each_syscall {
         120 "clone" "xpppp" => |os, a, cpu, mem| os.clone(cpu, mem, a);
         121 "setdomainname";
         122 "uname" "p" => |_, a, _, mem| task::uname(mem, a[0]);
-        123 "modify_ldt";
+        123 "modify_ldt" "dpu" => |_, a, cpu, mem| ldt::modify_ldt(cpu, mem, a[0], a[1], a[2]);
         124 "adjtimex";
         125 "mprotect" "pux" => |os, a, _, mem| os.mprotect(mem, a[0], a[1], a[2]);
         126 "sigprocmask";
@@ -392,7 +396,7 @@ macro_rules! for_each_syscall {
         334 "pwritev";
         335 "rt_tgsigqueueinfo";
         336 "perf_event_open";
-        337 "recvmmsg";
+        337 "recvmmsg" "fpux" => |os, a, _, mem| os.socket_call(mem, net::RECVMMSG, a);
         338 "fanotify_init";
         339 "fanotify_mark";
         340 "prlimit64" "ddpp" => |os, a, _, mem| os.prlimit64(mem, a[0], a[1], a[2], a[3]);
@@ -400,7 +404,7 @@ macro_rules! for_each_syscall {
         342 "open_by_handle_at";
         343 "clock_adjtime";
         344 "syncfs" "f" => |os, a, _, _| os.check_fd(a[0]);
-        345 "sendmmsg";
+        345 "sendmmsg" "fpux" => |os, a, _, mem| os.socket_call(mem, net::SENDMMSG, a);
         346 "setns";
         347 "process_vm_readv";
         348 "process_vm_writev";
@@ -415,21 +419,21 @@ macro_rules! for_each_syscall {
         357 "bpf";
         358 "execveat" "fsppx" =>
             |os, a, cpu, mem| os.execveat(cpu, mem, a[0], a[1], a[2], a[3], a[4]);
-        359 "socket";
-        360 "socketpair";
-        361 "bind";
-        362 "connect";
-        363 "listen";
-        364 "accept4";
-        365 "getsockopt";
-        366 "setsockopt";
-        367 "getsockname";
-        368 "getpeername";
-        369 "sendto";
-        370 "sendmsg";
-        371 "recvfrom";
-        372 "recvmsg";
-        373 "shutdown";
+        359 "socket" "ddd" => |os, a, _, mem| os.socket_call(mem, net::SOCKET, a);
+        360 "socketpair" "dddP" => |os, a, _, mem| os.socket_call(mem, net::SOCKETPAIR, a);
+        361 "bind" "fpu" => |os, a, _, mem| os.socket_call(mem, net::BIND, a);
+        362 "connect" "fpu" => |os, a, _, mem| os.socket_call(mem, net::CONNECT, a);
+        363 "listen" "fd" => |os, a, _, mem| os.socket_call(mem, net::LISTEN, a);
+        364 "accept4" "fppx" => |os, a, _, mem| os.socket_call(mem, net::ACCEPT4, a);
+        365 "getsockopt" "fddpp" => |os, a, _, mem| os.socket_call(mem, net::GETSOCKOPT, a);
+        366 "setsockopt" "fddpu" => |os, a, _, mem| os.socket_call(mem, net::SETSOCKOPT, a);
+        367 "getsockname" "fpp" => |os, a, _, mem| os.socket_call(mem, net::GETSOCKNAME, a);
+        368 "getpeername" "fpp" => |os, a, _, mem| os.socket_call(mem, net::GETPEERNAME, a);
+        369 "sendto" "fwuxpu" => |os, a, _, mem| os.socket_call(mem, net::SENDTO, a);
+        370 "sendmsg" "fpx" => |os, a, _, mem| os.socket_call(mem, net::SENDMSG, a);
+        371 "recvfrom" "fruxpp" => |os, a, _, mem| os.socket_call(mem, net::RECVFROM, a);
+        372 "recvmsg" "fpx" => |os, a, _, mem| os.socket_call(mem, net::RECVMSG, a);
+        373 "shutdown" "fd" => |os, a, _, mem| os.socket_call(mem, net::SHUTDOWN, a);
         374 "userfaultfd";
         375 "membarrier";
         376 "mlock2";
@@ -547,10 +551,10 @@ macro_rules! is_address {
     };
 }
 
-/// A row's handler run on the call's operands, or `Unsupported` for a row without one.
+/// A row's handler run on the call's operands, or `NotImplemented` for a row without one.
 macro_rules! run_handler {
     ($os:ident, $args:ident, $cpu:ident, $mem:ident;) => {
-        Completion::Unsupported
+        Completion::NotImplemented
     };
     ($os:ident, $args:ident, $cpu:ident, $mem:ident; $handler:expr) => {
         call($handler, $os, $args, $cpu, $mem)
@@ -596,13 +600,34 @@ macro_rules! syscall_lookups {
         ) -> Completion {
             match nr {
                 $($nr => run_handler!(os, args, cpu, mem; $($handler)?),)*
-                _ => Completion::Unsupported,
+                _ => Completion::NotImplemented,
             }
         }
     };
 }
 
 for_each_syscall!(syscall_lookups);
+
+/// Calls that stop the guest while they have no handler, even without `--strict-syscalls`:
+/// a program told `ENOSYS` by `fork`, `clone` or `execve` carries on as if it had run its
+/// child or its new program, which is worse than stopping with the reason; nor can a
+/// handler return into a program through a `sigreturn` that fails. (By name, so that the
+/// rows that gain a handler need no change here.)
+const STOPS_UNIMPLEMENTED: [&str; 8] = [
+    "fork",
+    "vfork",
+    "clone",
+    "clone3",
+    "execve",
+    "execveat",
+    "sigreturn",
+    "rt_sigreturn",
+];
+
+/// Whether call `nr`, lacking a handler, stops the guest rather than failing with `ENOSYS`.
+pub(super) fn stops_unimplemented(nr: u32) -> bool {
+    STOPS_UNIMPLEMENTED.contains(&syscall_name(nr))
+}
 
 /// Runs one handler (a closure, so that the table's rows can name their operands).
 #[inline(always)]

@@ -25,6 +25,23 @@ pub enum X86FaultKind {
     X87Exception(u16),
     /// A privileged instruction in user mode (SIGSEGV, as Linux delivers #GP).
     Privileged,
+    /// A general protection fault other than a privileged instruction (SIGSEGV): a bad
+    /// segment selector loaded, a far transfer to a code segment user mode may not run,
+    /// `int N` through a gate closed to user mode.
+    GeneralProtection {
+        /// The exception's error code (a selector, or an IDT entry as `N << 3 | 2`).
+        error_code: u32,
+    },
+    /// A segment selector loaded names a descriptor marked not present (SIGBUS, as Linux
+    /// delivers #NP).
+    SegmentNotPresent {
+        /// The exception's error code (the selector).
+        error_code: u32,
+    },
+    /// `bound` found its index out of bounds (#BR: SIGSEGV).
+    BoundRange,
+    /// `into` with OF set, or `int 4` (#OF, a trap: SIGSEGV); eip is the next instruction.
+    Overflow,
     /// The trap flag: the instruction before eip ran with TF set (SIGTRAP).
     Trap,
     /// A system call the Linux personality does not implement.
@@ -41,7 +58,12 @@ impl X86FaultKind {
     /// shared table, [`Signal`]).
     pub fn signal(&self) -> Signal {
         match self {
-            X86FaultKind::Memory(_) | X86FaultKind::Privileged => Signal::SEGV,
+            X86FaultKind::Memory(_)
+            | X86FaultKind::Privileged
+            | X86FaultKind::GeneralProtection { .. }
+            | X86FaultKind::BoundRange
+            | X86FaultKind::Overflow => Signal::SEGV,
+            X86FaultKind::SegmentNotPresent { .. } => Signal::BUS,
             X86FaultKind::IllegalInstruction(_) => Signal::ILL,
             X86FaultKind::DivideError | X86FaultKind::X87Exception(_) => Signal::FPE,
             X86FaultKind::Trap => Signal::TRAP,
@@ -65,17 +87,64 @@ impl X86FaultKind {
             }
             X86FaultKind::Memory(e) => (SEGV_MAPERR, e.addr().min(u32::MAX as u64) as u32),
             // #GP: the kernel's own si_code, no address.
-            X86FaultKind::Privileged => (SI_KERNEL, 0),
+            X86FaultKind::Privileged
+            | X86FaultKind::GeneralProtection { .. }
+            | X86FaultKind::SegmentNotPresent { .. }
+            | X86FaultKind::BoundRange
+            | X86FaultKind::Overflow => (SI_KERNEL, 0),
             X86FaultKind::IllegalInstruction(_) => (ILL_ILLOPN, eip),
             X86FaultKind::DivideError => (FPE_INTDIV, eip),
             X86FaultKind::X87Exception(status) => (x87_si_code(*status), eip),
             X86FaultKind::Trap => (TRAP_TRACE, eip),
             X86FaultKind::UnsupportedSyscall { .. } => (SI_KERNEL, eip),
         };
+        let (trapno, error_code) = self.trap();
         FaultSignal {
             signal: self.signal().number(),
             code,
             addr,
+            trapno,
+            error_code,
+        }
+    }
+
+    /// The exception's vector and error code, as the kernel saves them in the signal
+    /// frame's `sigcontext` (`trapno`, `err`).
+    pub fn trap(&self) -> (u32, u32) {
+        // Page-fault error code bits: a protection violation (else not present), a write,
+        // user mode, an instruction fetch.
+        const PF_PROT: u32 = 1;
+        const PF_WRITE: u32 = 2;
+        const PF_USER: u32 = 4;
+        const PF_INSTR: u32 = 0x10;
+        match self {
+            X86FaultKind::Memory(e) => {
+                let access = match e {
+                    MemError::OutOfBounds { access, .. }
+                    | MemError::Unmapped { access, .. }
+                    | MemError::Protection { access, .. } => *access,
+                };
+                let mut err = PF_USER;
+                if matches!(e, MemError::Protection { .. }) {
+                    err |= PF_PROT;
+                }
+                err |= match access {
+                    vmkit_mem::Access::Write => PF_WRITE,
+                    vmkit_mem::Access::Execute => PF_INSTR,
+                    vmkit_mem::Access::Read => 0,
+                };
+                (14, err)
+            }
+            X86FaultKind::IllegalInstruction(_) => (6, 0),
+            X86FaultKind::DivideError => (0, 0),
+            X86FaultKind::X87Exception(_) => (16, 0),
+            X86FaultKind::Privileged => (13, 0),
+            X86FaultKind::GeneralProtection { error_code } => (13, *error_code),
+            X86FaultKind::SegmentNotPresent { error_code } => (11, *error_code),
+            X86FaultKind::BoundRange => (5, 0),
+            X86FaultKind::Overflow => (4, 0),
+            X86FaultKind::Trap => (1, 0),
+            X86FaultKind::UnsupportedSyscall { .. } => (0, 0),
         }
     }
 
@@ -85,6 +154,14 @@ impl X86FaultKind {
             ExecError::Memory(m) => X86FaultKind::Memory(m),
             ExecError::Divide => X86FaultKind::DivideError,
             ExecError::X87(status) => X86FaultKind::X87Exception(status),
+            ExecError::GeneralProtection(error_code) => {
+                X86FaultKind::GeneralProtection { error_code }
+            }
+            ExecError::SegmentNotPresent(error_code) => {
+                X86FaultKind::SegmentNotPresent { error_code }
+            }
+            ExecError::BoundRange => X86FaultKind::BoundRange,
+            ExecError::Overflow { .. } => X86FaultKind::Overflow,
             ExecError::Unimplemented(iced_x86::Mnemonic::Ud2) => {
                 X86FaultKind::IllegalInstruction("ud2 raises the invalid-opcode exception".into())
             }
@@ -133,6 +210,16 @@ impl fmt::Display for X86FaultKind {
                 )
             }
             X86FaultKind::Privileged => write!(f, "privileged instruction in user mode"),
+            X86FaultKind::GeneralProtection { error_code } => write!(
+                f,
+                "general protection fault, error code {error_code:#x} (a segment selector, far \
+                 transfer or interrupt gate user mode may not use)"
+            ),
+            X86FaultKind::SegmentNotPresent { error_code } => {
+                write!(f, "segment not present (selector {error_code:#x})")
+            }
+            X86FaultKind::BoundRange => write!(f, "bound range exceeded"),
+            X86FaultKind::Overflow => write!(f, "overflow trap (`into` with OF set, or `int 4`)"),
             X86FaultKind::Trap => write!(f, "trace trap (the trap flag is set)"),
             X86FaultKind::UnsupportedSyscall { nr, name } => {
                 write!(f, "unsupported system call {nr} ({name})")

@@ -1,4 +1,5 @@
-//! Settings of the Linux personality an embedder chooses before a run: `--strace`, the file
+//! Settings of the Linux personality an embedder chooses before a run: `--strace`,
+//! `--strict-syscalls`, the file
 //! sandbox, the program's path and arguments, the address-space limit.
 
 use super::X86Machine;
@@ -28,6 +29,27 @@ impl X86Machine {
     /// Logs every system call to stderr, as `strace` does.
     pub fn set_strace(&mut self, on: bool) {
         self.os.set_strace(on);
+    }
+
+    /// Stops the guest on a system call vmkit does not implement ("unsupported system call
+    /// N (name)", exit status 159) instead of returning `-ENOSYS` to it as Linux does for a
+    /// call it lacks (the default; `--strace` marks those calls).
+    ///
+    /// ```
+    /// use vmkit_x86::{X86Exit, X86Machine};
+    /// // mov eax, 222 (no such call) ; int 0x80 ; neg eax ; mov ebx, eax ; mov eax, 1 ; int 0x80
+    /// let code = [0xB8, 222, 0, 0, 0, 0xCD, 0x80, 0xF7, 0xD8, 0x89, 0xC3,
+    ///             0xB8, 1, 0, 0, 0, 0xCD, 0x80];
+    /// let mut vm = X86Machine::new();
+    /// vm.load_raw(0x10000, &code).unwrap();
+    /// assert_eq!(vm.run(), X86Exit::Exited(38)); // ENOSYS
+    /// let mut vm = X86Machine::new();
+    /// vm.load_raw(0x10000, &code).unwrap();
+    /// vm.set_strict_syscalls(true);
+    /// assert_eq!(vm.run().status(), 159); // stopped: SIGSYS
+    /// ```
+    pub fn set_strict_syscalls(&mut self, on: bool) {
+        self.os.set_strict_syscalls(on);
     }
 
     /// Sets the file-system policy the guest's file calls go through; the working directory
