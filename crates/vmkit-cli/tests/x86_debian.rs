@@ -4,9 +4,9 @@
 //! `vmkit run --root`, with the same environment and stdin, and stdout, stderr and the exit
 //! status must be byte-identical. The tests run as root, as CI does (chroot needs it).
 //!
-//! These are single-process cases (coreutils, grep, sed, find, python3.11). Cases that need
-//! a second process (shell pipelines, `$(...)`) or calls owned by other parts of issue 12
-//! (bash and gawk call `getpgrp` at start-up) join when those parts land.
+//! Single-process cases (coreutils, grep, sed, find, python3.11 arithmetic), and bash,
+//! gawk and python with processes and threads: pipelines, command substitution, subshells,
+//! background jobs, `os.fork`, `subprocess`, `threading`.
 //!
 //! The escape tests build a small root of their own around busybox (static), with links
 //! that point out of it, and check that `--root` keeps them inside, as `chroot` does.
@@ -245,6 +245,113 @@ fn python_arithmetic_matches_chroot() {
             ],
             b"",
         ),
+    ]);
+}
+
+/// bash as a script uses it: pipelines, command substitution, functions, subshell exit
+/// statuses, `set -o pipefail`, background jobs and `wait`, `trap` on EXIT, here documents,
+/// coreutils and gawk in pipelines, `xargs`.
+#[test]
+fn bash_pipelines_and_jobs_match_chroot() {
+    const SCRIPT: &str = r#"
+f() { local x=$1; echo "f($x)"; return $((x % 4)); }
+f 7; echo "status $?"
+echo "sub: $(echo inner | tr a-z A-Z) $(f 2)"
+(exit 5); echo "subshell $?"
+( cd /etc && pwd ); pwd
+false | true; echo "pipe $?"
+set -o pipefail; false | true; echo "pipefail $?"; set +o pipefail
+printf '%s\n' pear apple fig | sort | head -n 2 | tr '\n' ,; echo
+seq 1 100 | gawk '{ s += $1 } END { printf "sum %d mean %.3f\n", s, s / NR }'
+cat /etc/debian_version | wc -c
+sleep 0.2 & p=$!; (exit 3) & q=$!; wait $q; echo "job q $?"; wait $p; echo "job p $?"
+for i in 1 2 3; do echo "item $i"; done | while read -r x; do echo "[$x]"; done
+cat <<END | sed 's/^/> /'
+here $((6 * 7))
+END
+find /etc/skel -type f | xargs -n1 basename | sort
+trap 'echo "exit trap"' EXIT
+echo done
+"#;
+    compare_all(&[
+        (&["/bin/bash", "-c", SCRIPT], b""),
+        (&["/bin/bash", "-c", "exit 42"], b""),
+        (
+            &["/bin/bash", "-c", "/usr/bin/no-such-program; echo $?"],
+            b"",
+        ),
+        (
+            &["/bin/bash", "-s"],
+            b"read a b; echo \"$b $a\" | rev; exit $((${#a} + 1))\nhello world\n",
+        ),
+    ]);
+}
+
+/// python's own process and thread modules: `os.fork`, `os.pipe`, `os.waitpid`,
+/// `subprocess.run`, `threading` with a lock and a condition variable (results printed in
+/// a fixed order).
+#[test]
+fn python_processes_and_threads_match_chroot() {
+    const FORK: &str = r#"
+import os
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(r)
+    os.write(w, b'from child ' + str(sum(range(1000))).encode())
+    os._exit(9)
+os.close(w)
+data = os.read(r, 100)
+_, status = os.waitpid(pid, 0)
+print(data.decode(), os.WIFEXITED(status), os.WEXITSTATUS(status))
+"#;
+    const SUBPROCESS: &str = r#"
+import subprocess
+r = subprocess.run(['/usr/bin/sort', '-r'], input=b'a\nc\nb\n', capture_output=True)
+print(r.returncode, r.stdout)
+r = subprocess.run(['/bin/bash', '-c', 'echo err >&2; exit 3'], capture_output=True)
+print(r.returncode, r.stderr)
+print(subprocess.check_output('echo $((2**10))', shell=True))
+"#;
+    const THREADS: &str = r#"
+import threading
+lock = threading.Lock()
+total = [0]
+results = {}
+def work(n):
+    s = sum(i * i for i in range(n))
+    with lock:
+        total[0] += s
+        results[n] = s
+ts = [threading.Thread(target=work, args=(n,)) for n in (1000, 20000, 300, 50000)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+print(total[0], sorted(results.items()))
+cv = threading.Condition()
+box = []
+def producer():
+    for i in range(5):
+        with cv:
+            box.append(i)
+            cv.notify()
+t = threading.Thread(target=producer)
+t.start()
+got = []
+while len(got) < 5:
+    with cv:
+        while not box:
+            cv.wait()
+        got.extend(box)
+        box.clear()
+t.join()
+print(got, threading.active_count())
+"#;
+    compare_all(&[
+        (&["/usr/bin/python3.11", "-c", FORK], b""),
+        (&["/usr/bin/python3.11", "-c", SUBPROCESS], b""),
+        (&["/usr/bin/python3.11", "-c", THREADS], b""),
     ]);
 }
 

@@ -43,7 +43,9 @@ pub fn debian_root_path() -> PathBuf {
 /// than skipping.
 pub fn debian_root() -> PathBuf {
     static FETCHED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match FETCHED.get_or_init(fetch_debian_root) {
+    match FETCHED
+        .get_or_init(|| fetch_debian_root().and_then(|root| make_devices(&root).map(|_| root)))
+    {
         Ok(path) => path.clone(),
         Err(why) => panic!("{why}"),
     }
@@ -256,6 +258,33 @@ fn download_and_unpack(tmp: &Path) -> Result<PathBuf, String> {
         .map_err(|e| format!("cannot write the stamp: {e}"))?;
     eprintln!("vmkit tests: unpacked {} packages", unpacked.len());
     Ok(root)
+}
+
+/// The device nodes a chroot's programs expect and no package ships: `/dev/null` (bash
+/// redirects a background job's stdin from it), `/dev/zero`, `/dev/urandom`. vmkit serves
+/// these itself under `--root`; the native `chroot` run needs real ones. Made with `mknod`,
+/// which needs root, as `chroot` does.
+fn make_devices(root: &Path) -> Result<(), String> {
+    for (name, minor) in [("null", 3), ("zero", 5), ("urandom", 9)] {
+        let path = root.join("dev").join(name);
+        if path.exists() {
+            continue;
+        }
+        let out = Command::new("mknod")
+            .args(["-m", "666"])
+            .arg(&path)
+            .args(["c", "1", &minor.to_string()])
+            .output()
+            .map_err(|e| format!("cannot run mknod ({e})"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "`mknod {}` failed (the Debian tests run as root, as chroot needs):\n{}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn by_hand() -> String {
