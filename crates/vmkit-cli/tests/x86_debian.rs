@@ -248,6 +248,39 @@ fn python_arithmetic_matches_chroot() {
     ]);
 }
 
+/// sqlite3's shell (it probes nscd through a socket for `getpwuid` at start-up, which the
+/// closed network answers as Linux does without nscd): SQL from the command line and from
+/// stdin.
+#[test]
+fn sqlite3_matches_chroot() {
+    const SQL: &[u8] = b"create table t(a integer primary key, b text, c real);
+insert into t(b, c) values ('pear', 1.5), ('apple', 2.25), ('fig', -0.125);
+with recursive n(i) as (select 1 union all select i + 1 from n where i < 1000)
+  insert into t(b, c) select printf('item%04d', i), i / 7.0 from n;
+create index tb on t(b);
+select count(*), sum(c), printf('%.6f', avg(c)), min(b), max(b) from t;
+select b, c from t where b < 'b' order by c desc limit 3;
+select group_concat(b, '+') from (select b from t order by a limit 4);
+select typeof(1), typeof(1.0), typeof('x'), typeof(null), 7 / 2, 7 % 3, 1e300 * 1e10;
+";
+    compare_all(&[
+        (
+            &[
+                "/usr/bin/sqlite3",
+                ":memory:",
+                "select 1 + 1, upper('abc'), printf('%.3f', 2 / 7.0), sqlite_version() > '3'",
+            ],
+            b"",
+        ),
+        (&["/usr/bin/sqlite3", ":memory:"], SQL),
+        (&["/usr/bin/sqlite3", "-header", "-csv", ":memory:"], SQL),
+        (
+            &["/usr/bin/sqlite3", ":memory:", "select * from nosuchtable"],
+            b"",
+        ),
+    ]);
+}
+
 /// bash as a script uses it: pipelines, command substitution, functions, subshell exit
 /// statuses, `set -o pipefail`, background jobs and `wait`, `trap` on EXIT, here documents,
 /// coreutils and gawk in pipelines, `xargs`.

@@ -20,7 +20,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 /// The packages the root is built from (their dependencies come too).
-pub const DEBIAN_PACKAGES: [&str; 7] = [
+pub const DEBIAN_PACKAGES: [&str; 8] = [
     "bash",
     "coreutils",
     "grep",
@@ -28,6 +28,7 @@ pub const DEBIAN_PACKAGES: [&str; 7] = [
     "gawk",
     "findutils",
     "python3.11-minimal",
+    "sqlite3",
 ];
 
 /// Written last into a complete root; its contents list the unpacked packages.
@@ -96,8 +97,17 @@ pub fn fetch_debian_root() -> Result<PathBuf, String> {
     }
 }
 
+/// Whether the root was completed with every package of [`DEBIAN_PACKAGES`] (the stamp
+/// lists the unpacked `.deb` files, `name_version_i386.deb`): a root made before a package
+/// joined the list is rebuilt.
 fn is_complete(root: &Path) -> bool {
-    root.join(STAMP).is_file()
+    let Ok(stamp) = fs::read_to_string(root.join(STAMP)) else {
+        return false;
+    };
+    DEBIAN_PACKAGES.iter().all(|p| {
+        let prefix = format!("{p}_");
+        stamp.lines().any(|line| line.starts_with(&prefix))
+    })
 }
 
 fn remove_stale_temporaries(target: &Path) {
