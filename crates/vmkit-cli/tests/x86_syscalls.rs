@@ -17,10 +17,15 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Builds `tests/x86/syscalls/NAME.c` into a fresh temporary directory.
+/// Builds `tests/x86/syscalls/NAME.c` into a fresh temporary directory of its own (two
+/// tests may build the same program at once, and each removes its directory when done).
 fn build(name: &str) -> (PathBuf, PathBuf) {
-    let dir =
-        std::env::temp_dir().join(format!("vmkit-x86-syscalls-{name}-{}", std::process::id()));
+    static BUILDS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!(
+        "vmkit-x86-syscalls-{name}-{}-{n}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let exe = dir.join(name);
     let src = repo().join("tests/x86/syscalls").join(format!("{name}.c"));
