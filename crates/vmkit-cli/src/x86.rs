@@ -110,6 +110,9 @@ pub fn load(file: &Path, options: &Options) -> Result<X86Machine, String> {
         X86Machine::try_new().map_err(|e| format!("error: cannot start the x86 guest: {e}"))?;
     vm.set_memory_limit(options.memory_limit);
     vm.set_strace(options.strace);
+    // Ctrl-C and signals from other processes reach the guest, as they reach a process.
+    vm.forward_host_signals()
+        .map_err(|e| format!("error: cannot forward host signals to the guest: {e}"))?;
     vm.set_sandbox(sandbox(options)?);
     if options.raw {
         let base = u32::try_from(options.base)

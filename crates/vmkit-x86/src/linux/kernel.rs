@@ -3,8 +3,7 @@
 //! where the guest may be interrupted (signals delivered, threads switched); and what each
 //! call tells the run loop to do.
 
-use super::signal::{self, death_status};
-use super::{strace, syscalls, Completion, Linux};
+use super::{strace, syscalls, Completion, Errno, Linux};
 use crate::cpu::{Cpu, EAX, EBP, EBX, ECX, EDI, EDX, ESI};
 use std::ops::Range;
 use vmkit_mem::Memory;
@@ -119,6 +118,10 @@ impl Kernel for Linux {
         }
         match completion {
             Completion::Returned(r) => {
+                if r == Err(Errno::ERESTARTSYS) {
+                    // A host signal interrupted it: delivery restarts it or makes it EINTR.
+                    self.thread_mut().signals.set_interrupted(nr);
+                }
                 cpu.regs[EAX] = match r {
                     Ok(v) => v,
                     Err(e) => (-e.0) as u32,
@@ -132,34 +135,26 @@ impl Kernel for Linux {
                 self.task.end(code);
                 SyscallOutcome::Exit(code)
             }
-            Completion::Killed(sig) => {
-                signal::report_death(sig);
-                let status = death_status(sig);
-                self.task.end(status);
-                SyscallOutcome::Exit(status)
-            }
             Completion::Unsupported => SyscallOutcome::Unsupported(nr),
         }
     }
 
-    /// Handlers are never run, so a fault ends the process, as the signal's default action
-    /// does.
-    fn on_fault(&mut self, _cpu: &mut Cpu, _mem: &mut Memory, fault: FaultSignal) -> FaultDelivery {
-        let status = death_status(fault.signal as i32);
-        self.task.end(status);
-        FaultDelivery::Terminate { status }
+    /// The signal goes to the guest's handler, or ends the process (see
+    /// `signal::deliver`).
+    fn on_fault(&mut self, cpu: &mut Cpu, mem: &mut Memory, fault: FaultSignal) -> FaultDelivery {
+        self.deliver_fault(cpu, mem, fault)
     }
 
     fn time_slice(&self) -> u64 {
         TIME_SLICE
     }
 
-    /// Nothing to do yet: signals are recorded, never delivered, and there is one thread.
-    fn at_boundary(&mut self, _cpu: &mut Cpu, _mem: &mut Memory) -> Boundary {
-        match self.task.ended() {
-            Some(status) => Boundary::Exit(status),
-            None => Boundary::Continue,
+    /// Delivers the pending signals (see `signal::deliver`); there is one thread.
+    fn at_boundary(&mut self, cpu: &mut Cpu, mem: &mut Memory) -> Boundary {
+        if let Some(status) = self.task.ended() {
+            return Boundary::Exit(status);
         }
+        self.deliver_signals(cpu, mem)
     }
 
     fn next_thread(&mut self) -> Option<u32> {

@@ -8,7 +8,7 @@
 //! | `syscalls` | the one system-call table (number, name, strace signature, handler) |
 //! | `loader` | loading an ELF executable and building the initial stack |
 //! | `task` | the process: identity, time, limits, TLS, how it ended |
-//! | `signal` | the personality's one signal table (number, name, default action), dispositions, `kill` |
+//! | `signal` | signals: dispositions, masks, delivery to guest handlers (`sigframe`/`rt_sigframe`), `sigreturn`, timers, the host-signal bridge |
 //! | `fs` | descriptors, open files, pipes, path calls over the sandbox, `stat` layouts |
 //! | `mm` | the memory map: `brk`, `mmap2`, `munmap`, `mprotect`, `mremap` |
 //! | `errno` | error numbers, names and messages |
@@ -31,6 +31,7 @@ pub use fs::sandbox::{normalize, Device, Mount, PathError, Resolved, Sandbox, Sa
 pub use fs::stat::FileStat;
 pub use kernel::{Boundary, FaultDelivery, FaultSignal, Kernel, SyscallOutcome, TIME_SLICE};
 pub use mm::{MMAP_BASE, MMAP_MIN_ADDR, STACK_LIMIT, STACK_SIZE, STACK_TOP, TASK_SIZE};
+pub use signal::host::forward_host_signals;
 pub use syscalls::syscall_name;
 
 use fs::fd::FdTable;
@@ -54,8 +55,6 @@ enum Completion {
     Returned(Result<u32, Errno>),
     /// `exit` / `exit_group` with this status.
     Exited(i32),
-    /// A signal whose default action ends the process.
-    Killed(i32),
     /// Not implemented (with a reason for `--strace` in [`Linux`]'s note).
     Unsupported,
 }
@@ -419,14 +418,17 @@ mod tests {
         assert_eq!(r.call(999, &[]).0, SyscallOutcome::Unsupported(999));
         assert_eq!(r.ok(37, &[GUEST_PID, 0]), 0);
         assert_eq!(r.ok(37, &[4242, 15]), -Errno::ESRCH.0);
-        // SIGTERM blocked: pending; unblocking it delivers it and the default action ends
-        // the process.
+        // SIGTERM blocked: pending; once unblocked, the next interruption point delivers it
+        // and the default action ends the process.
+        let mut r = Rig::new("exit-signal");
         r.mem.poke(BUF as u64, &(1u64 << 14).to_le_bytes()).unwrap();
         assert_eq!(r.ok(175, &[0, BUF, 0, 8]), 0);
         assert_eq!(r.ok(37, &[GUEST_PID, 15]), 0);
+        assert_eq!(r.os.at_boundary(&mut r.cpu, &mut r.mem), Boundary::Continue);
+        assert_eq!(r.ok(175, &[1, BUF, 0, 8]), 0);
         assert_eq!(
-            r.call(175, &[1, BUF, 0, 8]).0,
-            SyscallOutcome::Exit(128 + 15)
+            r.os.at_boundary(&mut r.cpu, &mut r.mem),
+            Boundary::Exit(128 + 15)
         );
     }
 }

@@ -269,18 +269,21 @@ pub(super) fn log(linux: &Linux, nr: u32, a: [u32; 6], completion: &Completion, 
             Some(note) => format!("-1 {} ({}: {note})", e.name(), e.message()),
             None => format!("-1 {} ({})", e.name(), e.message()),
         },
-        Completion::Exited(_) | Completion::Killed(_) => "?".into(),
+        Completion::Exited(_) => "?".into(),
         Completion::Unsupported => match linux.note {
             Some(note) => format!("? (unsupported: {note})"),
             None => "? (unsupported system call)".into(),
         },
     };
     eprintln!("{}({}) = {shown}", syscall_name(nr), args.join(", "));
-    match completion {
-        Completion::Exited(code) => eprintln!("+++ exited with {} +++", code & 0xff),
-        Completion::Killed(sig) => eprintln!("+++ killed by {} +++", signal_name(*sig as u32)),
-        _ => {}
+    if let Completion::Exited(code) = completion {
+        eprintln!("+++ exited with {} +++", code & 0xff);
     }
+}
+
+/// The last line of the log when a signal ends the process.
+pub(super) fn log_killed(sig: u32) {
+    eprintln!("+++ killed by {} +++", signal_name(sig));
 }
 
 #[cfg(test)]

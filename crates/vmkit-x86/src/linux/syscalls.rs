@@ -55,9 +55,9 @@ macro_rules! for_each_syscall {
         24 "getuid" "" => |_, _, _, _| Ok(GUEST_UID);
         25 "stime";
         26 "ptrace";
-        27 "alarm";
+        27 "alarm" "d" => |os, a, _, _| os.alarm(a[0]);
         28 "oldfstat";
-        29 "pause";
+        29 "pause" "" => |os, _, _, _| os.pause();
         30 "utime";
         31 "stty";
         32 "gtty";
@@ -95,13 +95,13 @@ macro_rules! for_each_syscall {
         64 "getppid" "" => |_, _, _, _| Ok(1);
         65 "getpgrp";
         66 "setsid";
-        67 "sigaction";
+        67 "sigaction" "Spp" => |os, a, _, mem| os.old_sigaction(mem, a[0], a[1], a[2]);
         68 "sgetmask";
         69 "ssetmask";
         70 "setreuid";
         71 "setregid";
-        72 "sigsuspend";
-        73 "sigpending";
+        72 "sigsuspend" "xxx" => |os, a, _, _| os.sigsuspend(a[2]);
+        73 "sigpending" "p" => |os, a, _, mem| os.sigpending(mem, a[0]);
         74 "sethostname";
         75 "setrlimit" "dp" => |os, a, _, mem| os.setrlimit(mem, a[0], a[1]);
         76 "getrlimit" "dp" => |os, a, _, mem| os.getrlimit(mem, a[0], a[1]);
@@ -132,8 +132,8 @@ macro_rules! for_each_syscall {
         101 "ioperm";
         102 "socketcall";
         103 "syslog";
-        104 "setitimer";
-        105 "getitimer";
+        104 "setitimer" "dpp" => |os, a, _, mem| os.setitimer(mem, a[0], a[1], a[2]);
+        105 "getitimer" "dp" => |os, a, _, mem| os.getitimer(mem, a[0], a[1]);
         106 "stat";
         107 "lstat";
         108 "fstat";
@@ -147,14 +147,14 @@ macro_rules! for_each_syscall {
         116 "sysinfo" "p" => |os, a, _, mem| os.sysinfo(mem, a[0]);
         117 "ipc";
         118 "fsync" "f" => |os, a, _, _| os.fsync(a[0], false);
-        119 "sigreturn";
+        119 "sigreturn" "" => |os, _, cpu, mem| os.sigreturn(cpu, mem);
         120 "clone";
         121 "setdomainname";
         122 "uname" "p" => |_, a, _, mem| task::uname(mem, a[0]);
         123 "modify_ldt";
         124 "adjtimex";
         125 "mprotect" "pux" => |os, a, _, mem| os.mprotect(mem, a[0], a[1], a[2]);
-        126 "sigprocmask";
+        126 "sigprocmask" "dpp" => |os, a, _, mem| os.sigprocmask(mem, a[0], a[1], a[2]);
         127 "create_module";
         128 "init_module";
         129 "delete_module";
@@ -204,14 +204,15 @@ macro_rules! for_each_syscall {
         170 "setresgid";
         171 "getresgid";
         172 "prctl" "dx" => |_, a, _, mem| task::prctl(mem, a[0], a[1]);
-        173 "rt_sigreturn";
+        173 "rt_sigreturn" "" => |os, _, cpu, mem| os.rt_sigreturn(cpu, mem);
         174 "rt_sigaction" "Sppu" => |os, a, _, mem| os.rt_sigaction(mem, a[0], a[1], a[2], a[3]);
         175 "rt_sigprocmask" "dppu" =>
             |os, a, _, mem| os.rt_sigprocmask(mem, a[0], a[1], a[2], a[3]);
-        176 "rt_sigpending";
-        177 "rt_sigtimedwait";
+        176 "rt_sigpending" "pu" => |os, a, _, mem| os.rt_sigpending(mem, a[0], a[1]);
+        177 "rt_sigtimedwait" "pppu" =>
+            |os, a, _, mem| os.rt_sigtimedwait(mem, a[0], a[1], a[2], a[3], false);
         178 "rt_sigqueueinfo";
-        179 "rt_sigsuspend";
+        179 "rt_sigsuspend" "pu" => |os, a, _, mem| os.rt_sigsuspend(mem, a[0], a[1]);
         180 "pread64" "fruL" => |os, a, _, mem| os.pread(mem, a[0], a[1], a[2], join64(a[3], a[4]));
         181 "pwrite64" "fwuL" =>
             |os, a, _, mem| {
@@ -223,7 +224,8 @@ macro_rules! for_each_syscall {
         183 "getcwd" "Ru" => |os, a, _, mem| os.getcwd(mem, a[0], a[1]);
         184 "capget";
         185 "capset";
-        186 "sigaltstack" "pp" => |os, a, _, mem| os.sigaltstack(mem, a[0], a[1]);
+        186 "sigaltstack" "pp" =>
+            |os, a, cpu, mem| os.sigaltstack(mem, a[0], a[1], cpu.regs[crate::cpu::ESP]);
         187 "sendfile" "ffpu" =>
             |os, a, _, mem| {
                 let r = os.sendfile(mem, a[0], a[1], a[2], a[3], false);
@@ -280,7 +282,7 @@ macro_rules! for_each_syscall {
         235 "removexattr";
         236 "lremovexattr";
         237 "fremovexattr";
-        238 "tkill" "dS" => |os, a, _, _| os.kill(a[0], a[1]);
+        238 "tkill" "dS" => |os, a, _, _| os.tkill(a[0], a[1]);
         239 "sendfile64" "ffpu" =>
             |os, a, _, mem| {
                 let r = os.sendfile(mem, a[0], a[1], a[2], a[3], true);
@@ -317,7 +319,7 @@ macro_rules! for_each_syscall {
             |os, a, _, mem| os.clock_nanosleep(mem, a[0], a[1], a[2], a[3], false);
         268 "statfs64";
         269 "fstatfs64";
-        270 "tgkill" "ddS" => |os, a, _, _| os.kill(a[1], a[2]);
+        270 "tgkill" "ddS" => |os, a, _, _| os.tgkill(a[0], a[1], a[2]);
         271 "utimes";
         272 "fadvise64_64" "fxxxxx" => |os, a, _, _| os.check_fd(a[0]);
         273 "vserver";
@@ -466,7 +468,8 @@ macro_rules! for_each_syscall {
         418 "mq_timedsend_time64";
         419 "mq_timedreceive_time64";
         420 "semtimedop_time64";
-        421 "rt_sigtimedwait_time64";
+        421 "rt_sigtimedwait_time64" "pppu" =>
+            |os, a, _, mem| os.rt_sigtimedwait(mem, a[0], a[1], a[2], a[3], true);
         422 "futex_time64";
         423 "sched_rr_get_interval_time64";
         424 "pidfd_send_signal";

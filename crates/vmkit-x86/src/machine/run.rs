@@ -198,6 +198,9 @@ impl X86Machine {
                 EngineStop::Fault(EngineFault::Privileged) => {
                     self.deliver(X86FaultKind::Privileged)
                 }
+                EngineStop::Fault(EngineFault::Breakpoint) => {
+                    self.deliver(X86FaultKind::Breakpoint)
+                }
                 EngineStop::Event(EngineEvent::Syscall { at }) => {
                     match self.system_call(at, instrumented) {
                         None if trapping => self.deliver(X86FaultKind::Trap),
