@@ -341,6 +341,88 @@ mod tests {
         assert_eq!(cpu.regs[EAX], 5);
     }
 
+    /// A fault with an `SA_SIGINFO` handler: the registers point at the handler with the
+    /// kernel's frame, and `rt_sigreturn` from it gives the faulting state back.
+    #[test]
+    fn a_fault_runs_the_handler_and_rt_sigreturn_comes_back() {
+        use super::super::frame::{rt_sigframe, sc};
+        use crate::cpu::{EDX, ESP};
+        let mut os = Linux::default();
+        let mut mem = Memory::new(1 << 20);
+        let action = super::super::Action {
+            handler: 0x5000,
+            flags: super::super::SA_SIGINFO | super::super::SA_RESTORER,
+            restorer: 0x6000,
+            mask: 0,
+        };
+        mem.poke(0x100, &action.to_bytes()).unwrap();
+        assert_eq!(os.rt_sigaction(&mut mem, 11, 0x100, 0, 8), Ok(0));
+        let mut cpu = Cpu::default();
+        cpu.regs[ESP] = 0x8_0000;
+        cpu.regs[EAX] = 77;
+        cpu.eip = 0x1234;
+        let fault = FaultSignal {
+            signal: 11,
+            code: 1,
+            addr: 0xdead_0000,
+        };
+        assert_eq!(
+            os.deliver_fault(&mut cpu, &mut mem, fault),
+            FaultDelivery::Handled
+        );
+        let frame = cpu.regs[ESP];
+        assert_eq!((frame + 4) % 16, 0);
+        assert_eq!((cpu.eip, cpu.regs[EAX]), (0x5000, 11));
+        let word = |mem: &Memory, at: u32| {
+            u32::from_le_bytes(mem.peek(at as u64, 4).unwrap().try_into().unwrap())
+        };
+        assert_eq!(word(&mem, frame + rt_sigframe::PRETCODE), 0x6000);
+        assert_eq!(word(&mem, frame + rt_sigframe::PINFO), cpu.regs[EDX]);
+        let info = frame + rt_sigframe::INFO;
+        assert_eq!(
+            [
+                word(&mem, info),
+                word(&mem, info + 8),
+                word(&mem, info + 12)
+            ],
+            [11, 1, 0xdead_0000]
+        );
+        let mcontext = frame + rt_sigframe::UC_MCONTEXT;
+        assert_eq!(word(&mem, mcontext + sc::EIP), 0x1234);
+        assert_eq!(word(&mem, mcontext + sc::TRAPNO), 14);
+        assert_eq!(word(&mem, mcontext + sc::CR2), 0xdead_0000);
+        assert_ne!(
+            os.thread().signals.mask & bit(11),
+            0,
+            "blocked in its handler"
+        );
+        // The handler returns: `ret` pops pretcode, the restorer calls rt_sigreturn.
+        cpu.regs[ESP] = frame + 4;
+        assert_eq!(
+            os.rt_sigreturn(&mut cpu, &mut mem),
+            Completion::Returned(Ok(77))
+        );
+        assert_eq!((cpu.eip, cpu.regs[ESP]), (0x1234, 0x8_0000));
+        assert_eq!(os.thread().signals.mask, 0);
+    }
+
+    /// Blocked, or with no handler, a fault ends the process.
+    #[test]
+    fn a_blocked_fault_signal_ends_the_process() {
+        let mut os = Linux::default();
+        let mut mem = Memory::new(1 << 16);
+        let mut cpu = Cpu::default();
+        let fault = FaultSignal {
+            signal: 8,
+            code: 1,
+            addr: 0,
+        };
+        assert_eq!(
+            os.deliver_fault(&mut cpu, &mut mem, fault),
+            FaultDelivery::Terminate { status: 136 }
+        );
+    }
+
     #[test]
     fn the_synchronous_mask_is_the_kernels() {
         let names: Vec<String> = (1..=64)
