@@ -143,16 +143,17 @@ fn signal_programs_behave_as_natively() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
-/// A program that says "ready" once its SIGINT and SIGTERM handlers are in, then waits
-/// in `pause` for signals: SIGINT is counted, SIGTERM ends it with the count.
+/// A program that says "ready" once its handlers are in, then waits in `pause` for
+/// signals: SIGINT and SIGSEGV are counted, SIGTERM ends it with the counts.
 const WAITER: &str = r#"
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
-static volatile int ints;
+static volatile int ints, segvs;
 static void on_int(int sig) { ints++; (void)sig; }
-static void on_term(int sig) { printf("SIGINTs: %d, then %d\n", ints, sig); exit(3); }
+static void on_segv(int sig) { segvs++; (void)sig; }
+static void on_term(int sig) { printf("SIGINTs: %d, SIGSEGVs: %d, then %d\n", ints, segvs, sig); exit(3); }
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc > 1) {
@@ -160,6 +161,7 @@ int main(int argc, char **argv) {
         for (volatile unsigned i = 0;; i++) {}
     }
     signal(SIGINT, on_int);
+    signal(SIGSEGV, on_segv);
     signal(SIGTERM, on_term);
     printf("ready\n");
     for (;;)
@@ -200,18 +202,19 @@ fn host_signals_reach_the_guest() {
         c.arg("run").arg(&exe);
         c
     };
-    // Handlers: two SIGINTs counted (the guest is in pause: the host call is interrupted),
-    // then SIGTERM's handler exits.
+    // Handlers: two SIGINTs and a SIGSEGV another process sent counted (the guest is in
+    // pause: the host call is interrupted), then SIGTERM's handler exits.
     let mut outputs = Vec::new();
     for mut cmd in [Command::new(&exe), vmkit()] {
         let child = start(&mut cmd);
         signal(&child, libc::SIGINT);
+        signal(&child, libc::SIGSEGV);
         signal(&child, libc::SIGINT);
         signal(&child, libc::SIGTERM);
         outputs.push(child.wait_with_output().unwrap());
     }
     let (native, guest) = (&outputs[0], &outputs[1]);
-    assert_eq!(native.stdout, b"SIGINTs: 2, then 15\n");
+    assert_eq!(native.stdout, b"SIGINTs: 2, SIGSEGVs: 1, then 15\n");
     assert_eq!(
         guest.stdout,
         native.stdout,

@@ -14,8 +14,8 @@
 //! - The guest's timers (`alarm`, `setitimer`) install the handler for their signal alone.
 //! - SIGSEGV, SIGBUS, SIGFPE, SIGILL and SIGTRAP are the guest's only when a process sent
 //!   them (`si_code <= 0`); raised by the host CPU, they are a crash of vmkit itself: the
-//!   handler restores the default action and returns, so the host crashes as it would
-//!   have without the bridge.
+//!   handler restores the action there was before the bridge (Rust's stack-overflow
+//!   report, or the default) and returns, so vmkit crashes as it would have without it.
 //! - SIGPIPE stays out of the guest when vmkit's own write raised it (the guest sees that
 //!   write's `EPIPE` and gets its own SIGPIPE from it); sent by another process, it is the
 //!   guest's.
@@ -24,6 +24,7 @@
 //! timers), so the bridge and the guest timers are for one guest per host process.
 
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Host signals received and not yet taken by the guest, one bit per signal (bit n - 1).
@@ -33,6 +34,9 @@ static CAUGHT: AtomicU64 = AtomicU64::new(0);
 /// For each signal, the `si_code` and `si_pid` of its last arrival.
 static CODE: [AtomicI32; 65] = [const { AtomicI32::new(0) }; 65];
 static PID: [AtomicU32; 65] = [const { AtomicU32::new(0) }; 65];
+/// The action each fault signal had before the bridge replaced it, given back when vmkit
+/// itself faults.
+static PREVIOUS: [OnceLock<libc::sigaction>; 32] = [const { OnceLock::new() }; 32];
 
 /// The signals a CPU exception raises: only a sender's are the guest's.
 const SYNCHRONOUS: [i32; 5] = [
@@ -51,9 +55,18 @@ extern "C" fn on_host_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *m
     // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
     let (code, pid) = unsafe { ((*info).si_code, (*info).si_pid()) };
     if SYNCHRONOUS.contains(&sig) && code > 0 {
-        // vmkit itself faulted: crash as without the bridge (the instruction runs again).
-        // SAFETY: resetting a disposition is async-signal-safe.
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
+        // vmkit itself faulted: the action there was before the bridge takes over (Rust's
+        // stack-overflow report, or the default), and the instruction runs again.
+        match PREVIOUS[sig as usize].get() {
+            // SAFETY: restoring a saved disposition is async-signal-safe.
+            Some(old) => unsafe {
+                libc::sigaction(sig, old, std::ptr::null_mut());
+            },
+            // SAFETY: as above.
+            None => unsafe {
+                libc::signal(sig, libc::SIG_DFL);
+            },
+        }
         return;
     }
     // SAFETY: getpid is async-signal-safe.
@@ -75,18 +88,22 @@ pub(super) fn catch(sig: u32) -> std::io::Result<()> {
         return Ok(());
     }
     // SAFETY: `act` is a zeroed sigaction filled with a valid SA_SIGINFO handler and an
-    // empty mask; the old action is not needed.
-    let r = unsafe {
+    // empty mask; `old` is a valid sigaction for the kernel to fill.
+    let (r, old) = unsafe {
         let mut act: libc::sigaction = std::mem::zeroed();
+        let mut old: libc::sigaction = std::mem::zeroed();
         act.sa_sigaction = on_host_signal
             as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void)
             as usize;
         act.sa_flags = libc::SA_SIGINFO;
         libc::sigemptyset(&mut act.sa_mask);
-        libc::sigaction(sig as libc::c_int, &act, std::ptr::null_mut())
+        (libc::sigaction(sig as libc::c_int, &act, &mut old), old)
     };
     if r != 0 {
         return Err(std::io::Error::last_os_error());
+    }
+    if SYNCHRONOUS.contains(&(sig as i32)) {
+        let _ = PREVIOUS[sig as usize].set(old);
     }
     CAUGHT.fetch_or(bit, Ordering::SeqCst);
     Ok(())
