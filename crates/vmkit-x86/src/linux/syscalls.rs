@@ -76,7 +76,7 @@ macro_rules! for_each_syscall {
         45 "brk" "p" -> address => |os, a, _, mem| Ok(os.brk(mem, a[0]));
         46 "setgid" "d" => |_, a, _, _| task::set_id(a[0]);
         47 "getgid" "" => |_, _, _, _| Ok(GUEST_UID);
-        48 "signal";
+        48 "signal" "Sp" => |os, a, _, mem| os.signal(mem, a[0], a[1]);
         49 "geteuid" "" => |_, _, _, _| Ok(GUEST_UID);
         50 "getegid" "" => |_, _, _, _| Ok(GUEST_UID);
         51 "acct";
@@ -96,8 +96,8 @@ macro_rules! for_each_syscall {
         65 "getpgrp";
         66 "setsid";
         67 "sigaction" "Spp" => |os, a, _, mem| os.old_sigaction(mem, a[0], a[1], a[2]);
-        68 "sgetmask";
-        69 "ssetmask";
+        68 "sgetmask" "" => |os, _, _, _| os.sgetmask();
+        69 "ssetmask" "x" => |os, a, _, _| os.ssetmask(a[0]);
         70 "setreuid";
         71 "setregid";
         72 "sigsuspend" "xxx" => |os, a, _, _| os.sigsuspend(a[2]);
@@ -211,7 +211,7 @@ macro_rules! for_each_syscall {
         176 "rt_sigpending" "pu" => |os, a, _, mem| os.rt_sigpending(mem, a[0], a[1]);
         177 "rt_sigtimedwait" "pppu" =>
             |os, a, _, mem| os.rt_sigtimedwait(mem, a[0], a[1], a[2], a[3], false);
-        178 "rt_sigqueueinfo";
+        178 "rt_sigqueueinfo" "dSp" => |os, a, _, mem| os.rt_sigqueueinfo(mem, a[0], None, a[1], a[2]);
         179 "rt_sigsuspend" "pu" => |os, a, _, mem| os.rt_sigsuspend(mem, a[0], a[1]);
         180 "pread64" "fruL" => |os, a, _, mem| os.pread(mem, a[0], a[1], a[2], join64(a[3], a[4]));
         181 "pwrite64" "fwuL" =>
@@ -387,7 +387,8 @@ macro_rules! for_each_syscall {
         332 "inotify_init1";
         333 "preadv";
         334 "pwritev";
-        335 "rt_tgsigqueueinfo";
+        335 "rt_tgsigqueueinfo" "ddSp" =>
+            |os, a, _, mem| os.rt_sigqueueinfo(mem, a[0], Some(a[1]), a[2], a[3]);
         336 "perf_event_open";
         337 "recvmmsg";
         338 "fanotify_init";

@@ -9,7 +9,8 @@
 //! `r-x` page). The frame's own `retcode` would need an executable stack.
 
 use super::frame::{RT_SIGRETURN_CODE, SIGRETURN_CODE};
-use super::{bit, Action, Linux, SA_RESTORER, SIGKILL, SIGSTOP, SIG_IGN, UNBLOCKABLE};
+use super::{bit, Action, Linux, SA_NODEFER, SA_RESETHAND, SA_RESTORER, SIGKILL, SIGSTOP};
+use super::{SIG_IGN, UNBLOCKABLE};
 use crate::linux::errno::Errno;
 use crate::linux::guest;
 use vmkit_mem::Memory;
@@ -72,6 +73,23 @@ impl Linux {
             guest::store(mem, oldact, &b)?;
         }
         Ok(0)
+    }
+
+    /// The old `signal(sig, handler)`: the handler with `SA_RESETHAND | SA_NODEFER` (System
+    /// V semantics, as the kernel gives it); answers the old handler.
+    pub(in crate::linux) fn signal(
+        &mut self,
+        mem: &mut Memory,
+        sig: u32,
+        handler: u32,
+    ) -> Result<u32, Errno> {
+        let new = Action {
+            handler,
+            flags: SA_RESETHAND | SA_NODEFER,
+            restorer: 0,
+            mask: 0,
+        };
+        self.set_action(mem, sig, Some(new)).map(|old| old.handler)
     }
 
     /// Sets the disposition of `sig` (when `new` is given) and answers the old one, as

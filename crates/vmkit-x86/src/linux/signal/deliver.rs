@@ -163,6 +163,38 @@ impl Linux {
         self.tkill(tid, sig)
     }
 
+    /// `rt_sigqueueinfo(pid, sig, info)` and `rt_tgsigqueueinfo(tgid, tid, sig, info)`
+    /// aimed at the guest itself: the signal with the caller's `siginfo` (`si_code`, and
+    /// the pid, uid and value words). Only the guest itself is reachable here, and a
+    /// process may give itself any `si_code`.
+    pub(in crate::linux) fn rt_sigqueueinfo(
+        &mut self,
+        mem: &mut Memory,
+        pid: u32,
+        tid: Option<u32>,
+        sig: u32,
+        info: u32,
+    ) -> Result<u32, Errno> {
+        if !(1..=64).contains(&sig) {
+            return Err(Errno::EINVAL);
+        }
+        let b = crate::linux::guest::bytes(mem, info, 24)?;
+        let word = |k: usize| u32::from_le_bytes([b[k], b[k + 1], b[k + 2], b[k + 3]]);
+        let si = SigInfo {
+            code: word(8) as i32,
+            words: [word(12), word(16), word(20)],
+        };
+        if pid != GUEST_PID {
+            return Err(Errno::ESRCH);
+        }
+        match tid {
+            None => self.send_to_process(sig, si),
+            Some(tid) if tid == self.thread().tid => self.send_to_thread(sig, si),
+            Some(_) => return Err(Errno::ESRCH),
+        }
+        Ok(0)
+    }
+
     /// Linux sends SIGPIPE to a writer whose pipe has no reader left (a guest pipe, or the
     /// host's stdout after `| head` exits); by default it ends the process, and the write
     /// fails with EPIPE once a handler returns (or if it is blocked or ignored). `result`
@@ -253,6 +285,9 @@ impl Linux {
             if let Some(nr) = interrupted.take() {
                 restart(cpu, nr, Some(action.flags));
             }
+            if self.strace {
+                crate::linux::strace::log_signal(sig, info.code, info.words);
+            }
             let t = &mut self.thread_mut().signals;
             let old_mask = t.saved_mask.take().unwrap_or(t.mask);
             let d = Delivery {
@@ -300,10 +335,14 @@ impl Linux {
         if blocked || !action.has_handler() {
             return terminate(self, sig);
         }
+        let info = SigInfo::fault(fault.code, fault.addr);
+        if self.strace {
+            crate::linux::strace::log_signal(sig, info.code, info.words);
+        }
         let d = Delivery {
             sig,
             action,
-            info: SigInfo::fault(fault.code, fault.addr),
+            info,
             old_mask: self.thread().signals.mask,
             trap: trap_of(&fault),
         };

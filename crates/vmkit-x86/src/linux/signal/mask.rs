@@ -83,6 +83,19 @@ impl Linux {
         Ok(0)
     }
 
+    /// `sgetmask`: the first 32 signals of the mask.
+    pub(in crate::linux) fn sgetmask(&mut self) -> Result<u32, Errno> {
+        Ok(self.thread().signals.mask as u32)
+    }
+
+    /// `ssetmask(mask)`: replaces the first 32 signals of the mask; answers the old ones.
+    pub(in crate::linux) fn ssetmask(&mut self, mask: u32) -> Result<u32, Errno> {
+        let t = &mut self.thread_mut().signals;
+        let old = t.mask as u32;
+        t.mask = ((t.mask & !0xFFFF_FFFF) | mask as u64) & !UNBLOCKABLE;
+        Ok(old)
+    }
+
     /// The signals pending for the thread or its process that its mask blocks.
     fn blocked_pending(&mut self) -> u64 {
         self.absorb_host_signals();
