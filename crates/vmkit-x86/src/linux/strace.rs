@@ -15,7 +15,7 @@ use super::fs::fd::flags::*;
 use super::fs::{join64, AT_FDCWD};
 use super::signal::signal_name;
 use super::syscalls::{returns_address, strace_signature};
-use super::{syscall_name, Completion, Linux};
+use super::{syscall_name, Completion, Errno, Linux};
 use std::fmt::Write;
 use vmkit_mem::Memory;
 
@@ -265,6 +265,10 @@ pub(super) fn log(linux: &Linux, nr: u32, a: [u32; 6], completion: &Completion, 
     let shown = match completion {
         Completion::Returned(Ok(v)) if returns_address(nr) => format!("{v:#x}"),
         Completion::Returned(Ok(v)) => (*v as i32).to_string(),
+        // As strace: the call is restarted, or fails with EINTR, once the signal is handled.
+        Completion::Returned(Err(Errno::ERESTARTSYS)) => {
+            "? ERESTARTSYS (To be restarted if SA_RESTART is set)".into()
+        }
         Completion::Returned(Err(e)) => match linux.note {
             Some(note) => format!("-1 {} ({}: {note})", e.name(), e.message()),
             None => format!("-1 {} ({})", e.name(), e.message()),
