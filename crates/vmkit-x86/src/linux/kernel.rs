@@ -82,6 +82,10 @@ pub trait Kernel {
     /// asynchronous signal may be noticed.
     fn time_slice(&self) -> u64;
 
+    /// Told by the run loop, after each engine return, how many instructions the guest
+    /// ran: the running thread's share of its time slice.
+    fn ran(&mut self, instructions: u64);
+
     /// Called by the run loop at every point where the guest may be interrupted: after each
     /// system call and fault delivery, and at the end of each time slice. Delivers pending
     /// signals (building their frames in `cpu` and `mem`) and switches threads (swapping
@@ -145,12 +149,21 @@ impl Kernel for Linux {
         self.deliver_fault(cpu, mem, fault)
     }
 
+    /// The rest of the running thread's slice (with one thread, [`TIME_SLICE`]).
     fn time_slice(&self) -> u64 {
-        TIME_SLICE
+        self.slice_left()
     }
 
-    /// Delivers the pending signals (see `signal::deliver`); there is one thread.
+    fn ran(&mut self, instructions: u64) {
+        self.charge(instructions);
+    }
+
+    /// Switches threads first (the scheduler: [`super::thread`]), then delivers the
+    /// pending signals the thread to run lets through (see `signal::deliver`).
     fn at_boundary(&mut self, cpu: &mut Cpu, mem: &mut Memory) -> Boundary {
+        if let Some(end) = self.schedule(cpu) {
+            return end;
+        }
         if let Some(status) = self.task.ended() {
             return Boundary::Exit(status);
         }

@@ -7,7 +7,8 @@
 //! | `kernel` | the seam: [`Kernel`], [`SyscallOutcome`], [`FaultDelivery`] |
 //! | `syscalls` | the one system-call table (number, name, strace signature, handler) |
 //! | `loader` | loading an ELF executable and building the initial stack |
-//! | `task` | the process: identity, time, limits, TLS, how it ended |
+//! | `task` | the process and its threads' state: identity, time, limits, TLS, how it ended |
+//! | `thread` | threads: `clone` of a thread, the scheduler, `futex`, robust lists, `exit` of one thread, `tgkill` |
 //! | `signal` | signals: dispositions, masks, delivery to guest handlers (`sigframe`/`rt_sigframe`), `sigreturn`, timers, the host-signal bridge |
 //! | `fs` | descriptors, open files, pipes, path calls over the sandbox, `stat` layouts |
 //! | `mm` | the memory map: `brk`, `mmap2`, `munmap`, `mprotect`, `mremap` |
@@ -25,6 +26,7 @@ pub(crate) mod signal;
 mod strace;
 mod syscalls;
 mod task;
+mod thread;
 
 pub use errno::Errno;
 pub use fs::sandbox::{normalize, Device, Mount, PathError, Resolved, Sandbox, SandboxError};
@@ -33,6 +35,7 @@ pub use kernel::{Boundary, FaultDelivery, FaultSignal, Kernel, SyscallOutcome, T
 pub use mm::{MMAP_BASE, MMAP_MIN_ADDR, STACK_LIMIT, STACK_SIZE, STACK_TOP, TASK_SIZE};
 pub use signal::host::forward_host_signals;
 pub use syscalls::syscall_name;
+pub use thread::DEADLOCK_STATUS;
 
 use fs::fd::FdTable;
 use signal::Signals;

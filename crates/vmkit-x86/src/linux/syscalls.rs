@@ -6,6 +6,7 @@
 //! call N (name)"; a number with no row is `unknown`.
 
 use super::fs::{join64, ChownTarget, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, CREAT_FLAGS};
+use super::thread::CLONE_THREAD;
 use super::{task, Completion, Errno, Linux, GUEST_PID, GUEST_UID};
 use crate::cpu::Cpu;
 use vmkit_mem::Memory;
@@ -27,7 +28,7 @@ macro_rules! for_each_syscall {
     ($callback:ident) => {
         $callback! {
         0 "restart_syscall";
-        1 "exit" "d" => |_, a, _, _| Completion::Exited(a[0] as i32);
+        1 "exit" "d" => |os, a, _, mem| os.exit_thread(mem, a[0] as i32);
         2 "fork";
         3 "read" "fru" => |os, a, _, mem| os.read(mem, a[0], a[1], a[2]);
         4 "write" "fwu" =>
@@ -148,7 +149,12 @@ macro_rules! for_each_syscall {
         117 "ipc";
         118 "fsync" "f" => |os, a, _, _| os.fsync(a[0], false);
         119 "sigreturn" "" => |os, _, cpu, mem| os.sigreturn(cpu, mem);
-        120 "clone";
+        120 "clone" "xppxp" =>
+            |os, a, cpu, mem| if a[0] & CLONE_THREAD != 0 {
+                Completion::from(os.clone_thread(cpu, mem, a[0], a[1], a[2], a[3], a[4]))
+            } else {
+                Completion::Unsupported
+            };
         121 "setdomainname";
         122 "uname" "p" => |_, a, _, mem| task::uname(mem, a[0]);
         123 "modify_ldt";
@@ -188,7 +194,7 @@ macro_rules! for_each_syscall {
         155 "sched_getparam";
         156 "sched_setscheduler";
         157 "sched_getscheduler";
-        158 "sched_yield" "" => |_, _, _, _| Ok(0);
+        158 "sched_yield" "" => |os, _, _, _| Ok(os.sched_yield());
         159 "sched_get_priority_max";
         160 "sched_get_priority_min";
         161 "sched_rr_get_interval";
@@ -268,7 +274,7 @@ macro_rules! for_each_syscall {
         219 "madvise" "pud" => |os, a, _, mem| os.madvise(mem, a[0], a[1], a[2]);
         220 "getdents64" "fpu" => |os, a, _, mem| os.getdents(mem, a[0], a[1], a[2], true);
         221 "fcntl64" "fFx" => |os, a, _, mem| os.fcntl(mem, a[0], a[1], a[2]);
-        224 "gettid" "" => |_, _, _, _| Ok(GUEST_PID);
+        224 "gettid" "" => |os, _, _, _| Ok(os.gettid());
         225 "readahead";
         226 "setxattr";
         227 "lsetxattr";
@@ -288,7 +294,7 @@ macro_rules! for_each_syscall {
                 let r = os.sendfile(mem, a[0], a[1], a[2], a[3], true);
                 os.after_write(r)
             };
-        240 "futex";
+        240 "futex" "pxdpxx" => |os, a, _, mem| os.futex(mem, a, false);
         241 "sched_setaffinity";
         242 "sched_getaffinity" "dup" =>
             |os, a, _, mem| os.sched_getaffinity(mem, a[0], a[1], a[2]);
@@ -306,7 +312,7 @@ macro_rules! for_each_syscall {
         255 "epoll_ctl";
         256 "epoll_wait";
         257 "remap_file_pages";
-        258 "set_tid_address" "p" => |_, _, _, _| Ok(GUEST_PID);
+        258 "set_tid_address" "p" => |os, a, _, _| Ok(os.set_tid_address(a[0]));
         259 "timer_create";
         260 "timer_settime";
         261 "timer_gettime";
@@ -363,8 +369,8 @@ macro_rules! for_each_syscall {
         308 "pselect6";
         309 "ppoll" => |os, a, _, mem| os.poll(mem, a[0], a[1]);
         310 "unshare";
-        311 "set_robust_list" "pu" => |_, _, _, _| Err(Errno::ENOSYS);
-        312 "get_robust_list";
+        311 "set_robust_list" "pu" => |os, a, _, _| os.set_robust_list(a[0], a[1]);
+        312 "get_robust_list" "dpp" => |os, a, _, mem| os.get_robust_list(mem, a[0], a[1], a[2]);
         313 "splice";
         314 "sync_file_range";
         315 "tee";
@@ -471,7 +477,7 @@ macro_rules! for_each_syscall {
         420 "semtimedop_time64";
         421 "rt_sigtimedwait_time64" "pppu" =>
             |os, a, _, mem| os.rt_sigtimedwait(mem, a[0], a[1], a[2], a[3], true);
-        422 "futex_time64";
+        422 "futex_time64" "pxdpxx" => |os, a, _, mem| os.futex(mem, a, true);
         423 "sched_rr_get_interval_time64";
         424 "pidfd_send_signal";
         425 "io_uring_setup";
@@ -484,7 +490,13 @@ macro_rules! for_each_syscall {
         432 "fsmount";
         433 "fspick";
         434 "pidfd_open";
-        435 "clone3";
+        435 "clone3" "pu" =>
+            |os, a, cpu, mem| match os.clone3_thread(cpu, mem, a[0], a[1]) {
+                Ok(Some(tid)) => Ok(tid),
+                // A new process: glibc falls back to `clone`.
+                Ok(None) => Err(Errno::ENOSYS),
+                Err(e) => Err(e),
+            };
         436 "close_range";
         437 "openat2";
         438 "pidfd_getfd";

@@ -1,4 +1,5 @@
-//! The task: the guest's one process (and thread), whether and how it ended, and the
+//! The task: the guest's process and the state of its threads (the calls on threads and the
+//! scheduler are [`super::thread`]'s), whether and how it ended, and the
 //! process-level calls: identity, clocks and sleeping, resource limits, `sysinfo`, CPU
 //! affinity, `uname`, `prctl`, `getrandom`, TLS (`set_thread_area`). Signals are
 //! [`super::signal`]'s.
@@ -10,7 +11,7 @@ use crate::cpu::{Cpu, Seg};
 use vmkit_mem::Memory;
 
 /// The host's clock `clock` (Linux clock ids), as (seconds, nanoseconds).
-fn host_clock(clock: u32) -> Result<(i64, i64), Errno> {
+pub(super) fn host_clock(clock: u32) -> Result<(i64, i64), Errno> {
     if clock > 11 || clock == 10 {
         return Err(Errno::EINVAL);
     }
@@ -43,7 +44,9 @@ fn store_timespec(
     }
 }
 
-fn load_timespec(mem: &Memory, at: u32, time64: bool) -> Result<(i64, i64), Errno> {
+/// A `timespec` in guest memory: 32-bit (`time64 == false`) or 64-bit seconds; `EINVAL` when
+/// negative or out of range.
+pub(super) fn load_timespec(mem: &Memory, at: u32, time64: bool) -> Result<(i64, i64), Errno> {
     // One checked read of the whole struct: one at the top of memory is EFAULT (adding
     // to `at` could overflow).
     let word = |b: &[u8]| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64;
@@ -142,37 +145,120 @@ pub(super) fn prctl(mem: &mut Memory, option: u32, arg: u32) -> Result<u32, Errn
     }
 }
 
-/// A thread of the guest process: its id and its own signal state. The running thread's
-/// registers are the machine's; the personality keeps nothing else per thread yet.
+/// Where a blocked thread waits. Produced by `futex` and the sleeping calls
+/// ([`super::thread`]); read by the scheduler, which never runs a blocked thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum WaitOn {
+    /// A futex word at this guest address, woken by `FUTEX_WAKE*` calls whose bitset shares
+    /// a bit with this one.
+    Futex {
+        /// The futex word's address.
+        addr: u32,
+        /// The waiter's bitset (all ones for `FUTEX_WAIT`).
+        bitset: u32,
+    },
+    /// A sleep (`nanosleep`, `clock_nanosleep`): only the deadline ends it.
+    Sleep,
+}
+
+/// A blocked thread's wait: on what, until when, and its place in the queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Wait {
+    /// What the thread waits on.
+    pub(super) on: WaitOn,
+    /// When the wait times out (host monotonic time), if ever.
+    pub(super) deadline: Option<std::time::Instant>,
+    /// Queue order: waiters on one futex are woken first come, first served.
+    pub(super) seq: u64,
+}
+
+/// Whether a thread can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ThreadState {
+    /// Runs when its turn comes.
+    Runnable,
+    /// Waits (see [`Wait`]).
+    Blocked(Wait),
+    /// Called `exit`; the scheduler drops it at the next boundary.
+    Exited,
+}
+
+/// A thread of the guest process: its id, its own signal state, and what the scheduler and
+/// the thread calls keep for it. The running thread's registers are the machine's; the
+/// others' are saved here.
 #[derive(Clone, Debug)]
 pub(super) struct Thread {
     /// The thread id (the process id for the first thread).
     pub(super) tid: u32,
     /// Its blocked mask, pending signals and alternate stack.
     pub(super) signals: ThreadSignals,
+    /// Its registers while another thread runs (`None` while it runs).
+    pub(super) cpu: Option<Box<Cpu>>,
+    /// Runnable, blocked or exited.
+    pub(super) state: ThreadState,
+    /// The value eax takes when the thread next runs (the result of the call it blocked
+    /// in: 0, `-ETIMEDOUT`, `-EINTR`), set by whoever ended the wait.
+    pub(super) resume_eax: Option<u32>,
+    /// `set_tid_address` / `CLONE_CHILD_CLEARTID`: zeroed and woken when the thread exits.
+    pub(super) clear_child_tid: u32,
+    /// `set_robust_list`: the head of the robust futex list (0 for none).
+    pub(super) robust_list: u32,
 }
 
-/// The guest's task: the process, its threads (today one, the process itself), and whether
+impl Thread {
+    /// A runnable thread `tid` with signal state `signals`, running or with registers
+    /// `cpu`.
+    pub(super) fn new(tid: u32, signals: ThreadSignals, cpu: Option<Box<Cpu>>) -> Thread {
+        Thread {
+            tid,
+            signals,
+            cpu,
+            state: ThreadState::Runnable,
+            resume_eax: None,
+            clear_child_tid: 0,
+            robust_list: 0,
+        }
+    }
+}
+
+/// The guest's task: the process, its threads, the scheduler's bookkeeping, and whether
 /// and how it ended.
 #[derive(Clone, Debug)]
 pub(super) struct Task {
     /// How the process ended (its exit status, 128 + signal for a signal), once it has.
     ended: Option<i32>,
-    /// The threads; `threads[current]` is the one running.
-    threads: Vec<Thread>,
+    /// The threads, in creation order (the round-robin order); `threads[current]` is the
+    /// one running.
+    pub(super) threads: Vec<Thread>,
     /// Index of the running thread in `threads`.
-    current: usize,
+    pub(super) current: usize,
+    /// Instructions the running thread has run since it was switched in.
+    pub(super) used: u64,
+    /// The running thread asked to give way (`sched_yield`).
+    pub(super) yielding: bool,
+    /// The next thread id to hand out.
+    pub(super) next_tid: u32,
+    /// The next wait's queue number ([`Wait::seq`]).
+    pub(super) next_seq: u64,
+    /// The exit status of the first thread (the thread-group leader), once it called
+    /// `exit` while others ran on: the process's status when the last thread exits.
+    pub(super) leader_status: Option<i32>,
+    /// The first thread's id: the process id (`tgkill`'s tgid).
+    pub(super) leader_tid: u32,
 }
 
 impl Default for Task {
     fn default() -> Task {
         Task {
             ended: None,
-            threads: vec![Thread {
-                tid: GUEST_PID,
-                signals: ThreadSignals::default(),
-            }],
+            threads: vec![Thread::new(GUEST_PID, ThreadSignals::default(), None)],
             current: 0,
+            used: 0,
+            yielding: false,
+            next_tid: GUEST_PID + 1,
+            next_seq: 0,
+            leader_status: None,
+            leader_tid: GUEST_PID,
         }
     }
 }
@@ -188,9 +274,54 @@ impl Task {
         self.ended
     }
 
-    /// The thread to run next: the running one, until the process ends.
+    /// The thread to run next: the running one (the scheduler switches in
+    /// [`super::Kernel::at_boundary`]), until the process ends.
     pub(super) fn next_thread(&self) -> Option<u32> {
         self.ended.is_none().then(|| self.threads[self.current].tid)
+    }
+
+    /// Whether the process has more than one thread (the scheduler has work to do).
+    pub(super) fn threaded(&self) -> bool {
+        self.threads.len() > 1
+    }
+
+    /// The index of thread `tid`, if it is alive.
+    pub(super) fn index_of(&self, tid: u32) -> Option<usize> {
+        self.threads
+            .iter()
+            .position(|t| t.tid == tid && t.state != ThreadState::Exited)
+    }
+
+    /// A fresh thread id. Thread ids come from the process's own counter; the process
+    /// table, when there is one, may hand them out instead.
+    pub(super) fn allocate_tid(&mut self) -> u32 {
+        let tid = self.next_tid;
+        self.next_tid += 1;
+        tid
+    }
+
+    /// A fresh queue number for a wait.
+    pub(super) fn next_seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    /// Keeps only the running thread, as `fork` does in the child (which has one thread,
+    /// the one that forked), and makes it the leader with id `pid`. As in Linux's fork, the
+    /// child has no robust list and no `clear_child_tid` word (fork sets that one for
+    /// `CLONE_CHILD_CLEARTID`). For the process part's fork, which calls it in the child.
+    #[allow(dead_code)] // called by fork once the process part is merged
+    pub(super) fn keep_only_current(&mut self, pid: u32) {
+        let mut me = self.threads.swap_remove(self.current);
+        me.tid = pid;
+        me.robust_list = 0;
+        me.clear_child_tid = 0;
+        self.threads = vec![me];
+        self.current = 0;
+        self.used = 0;
+        self.yielding = false;
+        self.leader_tid = pid;
+        self.leader_status = None;
     }
 }
 
@@ -293,6 +424,11 @@ impl Linux {
             wait = wait.saturating_sub(now);
         } else {
             host_clock(clock)?;
+        }
+        if self.task.threaded() {
+            // Other threads run meanwhile (see `super::thread::scheduler`); a signal for
+            // this thread ends the wait with EINTR there.
+            return Ok(self.sleep_thread(wait));
         }
         if let Some(left) = self.sleep_interruptibly(wait) {
             if flags & TIMER_ABSTIME == 0 && rem != 0 {
@@ -443,6 +579,29 @@ mod tests {
         assert_eq!(load_timespec(&mem, 0xFFFF_FFFC, false), Err(Errno::EFAULT));
         assert_eq!(load_timespec(&mem, 0xFFFF_FFF0, true), Ok((0, 0)));
         assert_eq!(load_timespec(&mem, 0xFFFF_FFF8, true), Err(Errno::EFAULT));
+    }
+
+    #[test]
+    fn a_forked_child_keeps_the_forking_thread_only() {
+        let mut task = Task::default();
+        for _ in 0..2 {
+            let tid = task.allocate_tid();
+            task.threads
+                .push(Thread::new(tid, ThreadSignals::default(), None));
+        }
+        task.current = 1;
+        task.threads[1].clear_child_tid = 0x1234;
+        task.keep_only_current(2000);
+        assert_eq!(task.threads.len(), 1);
+        assert_eq!(
+            (task.threads[0].tid, task.threads[0].clear_child_tid),
+            (2000, 0)
+        );
+        assert_eq!(
+            (task.current, task.leader_tid, task.threaded()),
+            (0, 2000, false)
+        );
+        assert_eq!(task.index_of(2000), Some(0));
     }
 
     #[test]

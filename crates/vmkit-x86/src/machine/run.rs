@@ -165,6 +165,7 @@ impl X86Machine {
             let done = before - budget;
             left -= done;
             self.steps += done;
+            self.os.ran(done);
             if !accesses.is_empty()
                 && !matches!(
                     stop,

@@ -114,7 +114,7 @@ impl Linux {
                 self.map_trampoline(mem)?;
             }
             self.signals.actions[sig as usize] = a;
-            if a.handler == SIG_IGN || self.ignored(sig) {
+            if a.handler == SIG_IGN || self.ignores(sig) {
                 self.signals.pending &= !bit(sig);
                 self.thread_mut().signals.pending &= !bit(sig);
             }

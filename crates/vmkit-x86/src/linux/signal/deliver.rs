@@ -8,7 +8,7 @@
 use super::frame::{Delivery, Trap};
 use super::{bit, host, report_death, Linux, SigInfo};
 use super::{death_status, SA_NODEFER, SA_RESETHAND, SA_RESTART, SIGPIPE, SIGSEGV, SIG_DFL};
-use super::{SIG_IGN, SI_TKILL, SI_USER};
+use super::{SIG_IGN, SI_USER};
 use crate::cpu::{Cpu, EAX};
 use crate::linux::errno::Errno;
 use crate::linux::{Boundary, Completion, FaultDelivery, FaultSignal, GUEST_PID, GUEST_UID};
@@ -65,7 +65,7 @@ fn trap_of(fault: &FaultSignal) -> Trap {
 
 impl Linux {
     /// Whether signal `sig` is ignored: `SIG_IGN`, or the default action ignores it.
-    pub(super) fn ignored(&self, sig: u32) -> bool {
+    pub(in crate::linux) fn ignores(&self, sig: u32) -> bool {
         let a = self.signals.actions[sig as usize];
         a.handler == SIG_IGN
             || (a.handler == SIG_DFL
@@ -78,7 +78,7 @@ impl Linux {
     /// Sends `sig` to the process: an ignored signal that is not blocked is dropped, as
     /// Linux drops it when it is sent.
     pub(super) fn send_to_process(&mut self, sig: u32, info: SigInfo) {
-        if self.ignored(sig) && self.thread().signals.mask & bit(sig) == 0 {
+        if self.ignores(sig) && self.thread().signals.mask & bit(sig) == 0 {
             return;
         }
         if self.signals.pending & bit(sig) == 0 {
@@ -88,8 +88,8 @@ impl Linux {
     }
 
     /// Sends `sig` to the running thread (see [`Linux::send_to_process`]).
-    pub(super) fn send_to_thread(&mut self, sig: u32, info: SigInfo) {
-        if self.ignored(sig) && self.thread().signals.mask & bit(sig) == 0 {
+    pub(in crate::linux) fn send_to_thread(&mut self, sig: u32, info: SigInfo) {
+        if self.ignores(sig) && self.thread().signals.mask & bit(sig) == 0 {
             return;
         }
         let t = &mut self.thread_mut().signals;
@@ -136,31 +136,6 @@ impl Linux {
             self.send_to_process(sig, SigInfo::sent(SI_USER, GUEST_PID, GUEST_UID));
         }
         Ok(0)
-    }
-
-    /// `tkill(tid, sig)`: to a thread of the guest (the running one).
-    pub(in crate::linux) fn tkill(&mut self, tid: u32, sig: u32) -> Result<u32, Errno> {
-        if sig > 64 || tid as i32 <= 0 {
-            return Err(Errno::EINVAL);
-        }
-        if tid != self.thread().tid {
-            return Err(Errno::ESRCH);
-        }
-        if sig != 0 {
-            self.send_to_thread(sig, SigInfo::sent(SI_TKILL, GUEST_PID, GUEST_UID));
-        }
-        Ok(0)
-    }
-
-    /// `tgkill(tgid, tid, sig)`: [`Linux::tkill`] within the guest's thread group.
-    pub(in crate::linux) fn tgkill(&mut self, tgid: u32, tid: u32, sig: u32) -> Result<u32, Errno> {
-        if tgid as i32 <= 0 {
-            return Err(Errno::EINVAL);
-        }
-        if tgid != GUEST_PID {
-            return Err(Errno::ESRCH);
-        }
-        self.tkill(tid, sig)
     }
 
     /// `rt_sigqueueinfo(pid, sig, info)` and `rt_tgsigqueueinfo(tgid, tid, sig, info)`

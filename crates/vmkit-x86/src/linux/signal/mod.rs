@@ -286,12 +286,26 @@ impl Default for ThreadSignals {
 impl ThreadSignals {
     /// The signal state of a new thread this one creates: the same mask, nothing pending,
     /// no alternate stack (as `clone` of a thread gives).
-    #[allow(dead_code)] // for `clone` of a thread (the threads part)
     pub(super) fn for_new_thread(&self) -> ThreadSignals {
         ThreadSignals {
             mask: self.mask,
             ..ThreadSignals::default()
         }
+    }
+
+    /// Makes `sig` (1..=64) pending for this thread, sent by `tkill`/`tgkill` from within
+    /// the process.
+    pub(super) fn raise(&mut self, sig: u32) {
+        if self.pending & bit(sig) == 0 {
+            self.info[sig as usize - 1] =
+                SigInfo::sent(SI_TKILL, super::GUEST_PID, super::GUEST_UID);
+        }
+        self.pending |= bit(sig);
+    }
+
+    /// Whether this thread blocks `sig` (1..=64).
+    pub(super) fn blocks(&self, sig: u32) -> bool {
+        self.mask & bit(sig) != 0
     }
 
     /// Records that system call `nr` returned `ERESTARTSYS` (a host signal interrupted it).

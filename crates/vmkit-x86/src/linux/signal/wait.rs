@@ -16,7 +16,7 @@ impl Linux {
         self.absorb_host_signals();
         let t = &self.thread().signals;
         let ready = (t.pending | self.signals.pending) & !t.mask;
-        (1..=64u32).any(|sig| ready & bit(sig) != 0 && !self.ignored(sig))
+        (1..=64u32).any(|sig| ready & bit(sig) != 0 && !self.ignores(sig))
     }
 
     /// Waits until a signal that does something is pending ([`Linux::signal_wakes`]), or
