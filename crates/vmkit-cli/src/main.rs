@@ -86,7 +86,7 @@ pub struct GuestArgs {
 enum Command {
     /// Run a program (assembly source or image, recognised by content).
     #[command(
-        after_help = "Examples:\n  vmkit run examples/hello.s\n  vmkit run --max-steps 1000000 --dump-regs examples/fib.s\n  vmkit run --screen examples/screen.s\n  vmkit run --arch x86 --raw examples/x86/pyvm_hello.bin\n  vmkit run ./hello-static-i386 -- arg1 arg2\n  vmkit run --strace ./cat-i386 -- notes.txt\n  vmkit run --mount /usr/share/dict:/dict ./grep-i386 -- word /dict/words\n  vmkit run --allow-write out ./busybox -- cp notes.txt out/\n\nFile-system sandbox (x86 programs): the guest sees the current directory tree, read-only, at its own path, plus /dev/null, /dev/zero and /dev/urandom; --mount and --host-fs add read-only trees, --allow-write makes a visible directory writable. Anything else is refused with EACCES (--strace shows why). See docs/x86.md.\n\nThe guest's exit status becomes vmkit's; a fault exits with 128+signal (SIGSEGV 139, SIGILL 132, SIGFPE 136, SIGABRT 134 for host-function errors, SIGPIPE 141), `brk` with 133 (SIGTRAP), the step limit with 124."
+        after_help = "Examples:\n  vmkit run examples/hello.s\n  vmkit run --max-steps 1000000 --dump-regs examples/fib.s\n  vmkit run --screen examples/screen.s\n  vmkit run --arch x86 --raw examples/x86/pyvm_hello.bin\n  vmkit run ./hello-static-i386 -- arg1 arg2\n  vmkit run --strace ./cat-i386 -- notes.txt\n  vmkit run --mount /usr/share/dict:/dict ./grep-i386 -- word /dict/words\n  vmkit run --allow-write out ./busybox -- cp notes.txt out/\n  vmkit run --root target/debian-i386-root /bin/bash -- -c 'echo hi'\n\nFile-system sandbox (x86 programs): the guest sees the current directory tree, read-only, at its own path, the host's i386 loader and libraries (/lib/ld-linux.so.2, /lib32, /usr/lib32, /lib/i386-linux-gnu, /usr/lib/i386-linux-gnu, /etc/ld.so.cache where they exist), plus /dev/null, /dev/zero and /dev/urandom; with --root DIR it sees DIR as its / instead; --mount and --host-fs add read-only trees, --allow-write makes a visible directory writable. Anything else is refused with EACCES (--strace shows why). See docs/x86.md.\n\nThe guest's exit status becomes vmkit's; a fault exits with 128+signal (SIGSEGV 139, SIGILL 132, SIGFPE 136, SIGABRT 134 for host-function errors, SIGPIPE 141), `brk` with 133 (SIGTRAP), the step limit with 124."
     )]
     Run {
         /// Program: `.s` source, `.vmi` image, or a static ELF32 i386 executable.
@@ -114,6 +114,11 @@ enum Command {
         /// x86 programs: make the whole host file system visible, read-only.
         #[arg(long)]
         host_fs: bool,
+        /// x86 programs: make DIR the guest's `/`, read-only, as `chroot DIR` does (e.g. Debian
+        /// i386 packages unpacked with `dpkg -x`); the program path and every absolute path,
+        /// links included, resolve inside it. --mount and --allow-write still apply.
+        #[arg(long, value_name = "DIR", conflicts_with = "host_fs")]
+        root: Option<PathBuf>,
         /// x86 programs: most address space the guest may map (as `ulimit -v`), e.g. 64M;
         /// beyond it mmap, mremap and brk fail with ENOMEM.
         #[arg(long, value_name = "SIZE", value_parser = size::parse_size)]
@@ -256,6 +261,7 @@ fn main() -> ExitCode {
             mount,
             allow_write,
             host_fs,
+            root,
             memory_limit,
             machine,
             dump_regs,
@@ -263,7 +269,12 @@ fn main() -> ExitCode {
             json,
             guest: GuestArgs { arch, raw, base },
         } => {
-            let guest = Guest::of(&file, &arch);
+            // Under --root the program is a guest path: only the x86 guest has one.
+            let guest = if root.is_some() {
+                Guest::X86
+            } else {
+                Guest::of(&file, &arch)
+            };
             let flags = [
                 Flag::new("--strace", Guest::X86, strace),
                 Flag::new("--clear-env", Guest::X86, clear_env),
@@ -271,6 +282,7 @@ fn main() -> ExitCode {
                 Flag::new("--mount", Guest::X86, !mount.is_empty()),
                 Flag::new("--allow-write", Guest::X86, !allow_write.is_empty()),
                 Flag::new("--host-fs", Guest::X86, host_fs),
+                Flag::new("--root", Guest::X86, root.is_some()),
                 Flag::new("--memory-limit", Guest::X86, memory_limit.is_some()),
                 Flag::new("--screen", Guest::Native, screen),
                 Flag::new("--json", Guest::Native, json),
@@ -287,6 +299,7 @@ fn main() -> ExitCode {
                 mounts: mount,
                 allow_write,
                 host_fs,
+                root,
                 memory_limit,
             };
             match guest {

@@ -28,6 +28,8 @@ pub struct Options {
     pub allow_write: Vec<std::path::PathBuf>,
     /// `--host-fs`: the whole host file system, read-only.
     pub host_fs: bool,
+    /// `--root DIR`: DIR is the guest's `/`, and the program a path inside it.
+    pub root: Option<std::path::PathBuf>,
     /// `--memory-limit`: the guest's address-space limit in bytes.
     pub memory_limit: Option<u64>,
 }
@@ -62,11 +64,18 @@ fn environment(options: &Options) -> Result<Vec<String>, String> {
     Ok(env)
 }
 
-/// The file-system policy from the command line: the current directory tree read-only, then
-/// `--host-fs`, the `--mount`s and the `--allow-write` directories.
+/// The file-system policy from the command line: with `--root DIR`, DIR as `/`; otherwise
+/// the current directory tree read-only and the host's i386 loader and libraries
+/// ([`Sandbox::host_i386_libraries`]); then `--host-fs`, the `--mount`s and the
+/// `--allow-write` directories.
 pub fn sandbox(options: &Options) -> Result<Sandbox, String> {
     let err = |e: vmkit_x86::SandboxError| format!("error: sandbox: {e}");
-    let mut sandbox = Sandbox::current_dir().map_err(err)?;
+    let mut sandbox = match &options.root {
+        Some(dir) => {
+            Sandbox::root(dir).map_err(|e| format!("error: --root {}: {e}", dir.display()))?
+        }
+        None => Sandbox::current_dir().map_err(err)?.host_i386_libraries(),
+    };
     if options.host_fs {
         let cwd = sandbox.initial_dir().to_path_buf();
         sandbox = sandbox.host_fs().working_dir(cwd);
@@ -105,7 +114,6 @@ pub fn run(file: &Path, args: &MachineArgs, options: &Options) -> Result<i32, St
 /// A machine with `file` loaded (ELF, or flat code with `--raw`) and the sandbox and
 /// system-call options applied, ready to run.
 pub fn load(file: &Path, options: &Options) -> Result<X86Machine, String> {
-    let bytes = crate::input::read_input(file, crate::input::MAX_X86_PROGRAM_BYTES)?;
     let mut vm =
         X86Machine::try_new().map_err(|e| format!("error: cannot start the x86 guest: {e}"))?;
     vm.set_memory_limit(options.memory_limit);
@@ -114,6 +122,19 @@ pub fn load(file: &Path, options: &Options) -> Result<X86Machine, String> {
     vm.forward_host_signals()
         .map_err(|e| format!("error: cannot forward host signals to the guest: {e}"))?;
     vm.set_sandbox(sandbox(options)?);
+    if options.root.is_some() && !options.raw {
+        // The program is a path in the root, read through the sandbox like any guest file.
+        vm.set_command_line(&options.args);
+        let mut argv = vec![file.display().to_string()];
+        argv.extend(options.args.iter().cloned());
+        let path = file
+            .to_str()
+            .ok_or_else(|| format!("error: {}: a guest path must be UTF-8", file.display()))?;
+        vm.load_elf_path(path, &argv, &environment(options)?)
+            .map_err(|e| format!("error: {e}"))?;
+        return Ok(vm);
+    }
+    let bytes = crate::input::read_input(file, crate::input::MAX_X86_PROGRAM_BYTES)?;
     if options.raw {
         let base = u32::try_from(options.base)
             .ok()
@@ -146,22 +167,7 @@ pub fn load(file: &Path, options: &Options) -> Result<X86Machine, String> {
 
 /// Prints how the guest stopped (on stderr), unless it simply exited.
 pub fn report_exit(vm: &X86Machine, exit: &X86Exit) {
-    match exit {
-        // No hook of the CLI stops a run, and none gives an `until` address.
-        X86Exit::Exited(_) | X86Exit::Stopped | X86Exit::Until => {}
-        X86Exit::StepLimit => eprintln!(
-            "vmkit: stopped after {} instructions (--max-steps); next eip={:#010x}",
-            vm.steps(),
-            vm.cpu().eip
-        ),
-        X86Exit::Fault(f) => {
-            eprint!("vmkit: {f}");
-            let n = vm.steps();
-            eprintln!(
-                "vmkit: after {n} instruction{}; exit status {}",
-                if n == 1 { "" } else { "s" },
-                exit.status()
-            );
-        }
+    if let Some(report) = vm.exit_report(exit) {
+        eprint!("{report}");
     }
 }

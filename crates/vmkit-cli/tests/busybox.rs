@@ -13,9 +13,9 @@
 //! If that cannot work here, the test fails at once and says how to get it; it never
 //! skips. Every failing invocation is reported at once, with the first differing bytes.
 //!
-//! There is no `fork` in the guest, so no pipelines and no `$(...)`: each invocation is one
-//! process (`gzip` and `gunzip` are two invocations; the second's input is the first's
-//! native output).
+//! Shell pipelines, `$(...)`, background jobs, `xargs`, `find -exec` and `env CMD` run
+//! several guest processes (`fork`, `execve` of `/proc/self/exe`, `wait4`, pipes), as they
+//! do natively.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -112,6 +112,21 @@ fn cases(gz: &[u8]) -> Vec<Case> {
         sh("set -- a 'b c' d; echo $#; shift; for a in \"$@\"; do echo \"[$a]\"; done"),
         sh("n=0; until [ $n -ge 5 ]; do n=$((n+1)); [ $n -eq 3 ] && continue; echo $n; done; exit 7"),
         case(&["sh", "-c", "while read a b; do echo \"$b|$a\"; done"], text),
+        // Processes: pipelines, command substitution, subshells, background jobs, and
+        // applets that run other programs.
+        sh("echo a b c | tr a-z A-Z | rev"),
+        sh("x=$(echo sub | tr s S); echo \"[$x]\" $(seq 3) `echo back`"),
+        sh("seq 100000 | head -n 2; echo status $?"),
+        sh("(exit 3); echo $?; false | true; echo $?; sh -c 'exit 4'; echo $?"),
+        sh("sort words.txt | uniq -c | sort -rn | head -n 3"),
+        sh("ls | wc -l; cat a.txt | grep -c e"),
+        sh("seq 7 | xargs -n 3 echo"),
+        sh("find . -name '*.txt' -exec wc -l {} \\; | sort"),
+        case(&["env", "A=1", "B=two", "sh", "-c", "echo $A $B"], b""),
+        case(&["xargs", "-n", "2", "echo", "x"], b"1 2 3 4 5\n"),
+        // The shell and its child read the same stdin: nothing read ahead is lost.
+        case(&["sh", "-c", "read x; echo \"sh read $x\"; (cat); echo after; read y; echo \"y=$y\""], b"one\ntwo\nthree\n"),
+        sh("f() { echo \"f got $1\"; return 5; }; out=$(f one); echo \"$out\" $?; echo ok | (read v; echo \"sub read $v\")"),
         // Sorting and counting.
         case(&["sort"], text),
         case(&["sort", "-n"], numbers),

@@ -164,7 +164,7 @@ fn other_elf_files_are_named_for_what_they_are() {
             let (status, stderr) = vmkit(&[sub, path.to_str().unwrap()]);
             assert_eq!(status, 1, "{stderr}");
             assert!(
-                stderr.contains(&format!(": this is {what}; vmkit runs i386 programs (static ELF32 executables, little-endian, EM_386)")),
+                stderr.contains(&format!(": this is {what}; vmkit runs i386 programs (ELF32 executables, little-endian, EM_386)")),
                 "{name}: {stderr}"
             );
         }

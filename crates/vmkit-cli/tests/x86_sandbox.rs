@@ -209,8 +209,17 @@ fn mount_and_host_fs_widen_what_is_visible() {
             .as_os_str()
             .to_string_lossy()
             .into_owned();
-    let mut want = [".", "..", "data", "dev", top.as_str()];
+    // The host's i386 loader and libraries are visible by default where they exist.
+    let libs = vmkit_x86::HOST_I386_LIBRARIES
+        .iter()
+        .filter(|l| std::path::Path::new(l).exists())
+        .map(|l| l.split('/').nth(1).unwrap_or_default());
+    let mut want: Vec<&str> = [".", "..", "data", "dev", top.as_str()]
+        .into_iter()
+        .chain(libs)
+        .collect();
     want.sort();
+    want.dedup();
     assert_eq!(o.stdout, want.join("\n") + "\n", "{}", o.stderr);
     // Without a guest path, the mount appears at its host path; mounts are read-only.
     let o = run_probe(&t.work(), &["--mount", &elsewhere], &["cat", &t.secret()]);

@@ -5,6 +5,10 @@
 //!   Fetched on first use with `apt-get download` into `target/busybox-i386/`, without root
 //!   (a private apt state under `target/`, so no `dpkg --add-architecture` and no system
 //!   `apt-get update`), once, and safely when several test binaries and threads ask at once.
+//! - [`debian_root`]: a root of Debian i386 packages (bash, coreutils, grep, sed, gawk,
+//!   findutils, python3.11-minimal and their libraries) in `target/debian-i386-root/`,
+//!   fetched the same way, and [`compare_in_root`], which runs a command in it natively
+//!   (`chroot`) and under `vmkit run --root`.
 //! - [`require_gcc_m32`] and [`build_i386`]: a working `gcc -m32 -static` (Debian's gcc-multilib). A system
 //!   package, so it is installed only when the tests run as root (as CI does); otherwise the
 //!   test stops at once with the exact command to run.
@@ -15,10 +19,15 @@
 #![deny(missing_docs)]
 
 mod busybox;
+mod debian;
 mod gcc;
 mod lock;
 
 pub use busybox::{busybox_i386, busybox_path, fetch_busybox_i386, BUSYBOX_PACKAGE};
+pub use debian::{
+    compare_in_root, compare_in_root_writable, debian_root, debian_root_path, fetch_debian_root,
+    run_chroot, run_vmkit_root, RunResult, CHROOT_ENV, DEBIAN_PACKAGES,
+};
 pub use gcc::{build_i386, ensure_gcc_m32, require_gcc_m32, try_build_i386, NO_INSTALL_VAR};
 
 use std::path::PathBuf;

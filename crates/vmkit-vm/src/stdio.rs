@@ -52,6 +52,18 @@ impl Sink {
         }
     }
 
+    /// Writes out whatever the sink holds back (a [`Sink::Writer`]'s own buffer; the host
+    /// streams are flushed at every write, a [`Sink::Buffer`] keeps everything). A guest
+    /// `fork` calls it first, or both processes would write the same bytes.
+    pub fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::HostStdout => io::stdout().flush(),
+            Sink::HostStderr => io::stderr().flush(),
+            Sink::Buffer(_) => Ok(()),
+            Sink::Writer(w) => w.flush(),
+        }
+    }
+
     /// What a [`Sink::Buffer`] holds so far (empty for the other sinks).
     pub fn captured(&self) -> &[u8] {
         match self {
@@ -93,7 +105,8 @@ impl fmt::Debug for Sink {
 /// Where guest input comes from.
 #[derive(Debug)]
 pub enum Source {
-    /// The host process's stdin.
+    /// The host process's stdin, read without buffering (what one read does not take
+    /// stays for whoever reads descriptor 0 next).
     HostStdin,
     /// These bytes, then end of file.
     Bytes(VecDeque<u8>),
@@ -103,7 +116,14 @@ impl Source {
     /// Reads up to `buf.len()` bytes; 0 at end of file.
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Source::HostStdin => io::stdin().read(buf),
+            // Unbuffered, as a process's read(0) is: bytes read ahead into a buffer here
+            // would be lost to another process sharing the descriptor (a guest's child).
+            Source::HostStdin => {
+                use std::os::fd::AsFd;
+                // A duplicate of descriptor 0 shares its file description (and offset).
+                let fd = io::stdin().as_fd().try_clone_to_owned()?;
+                std::fs::File::from(fd).read(buf)
+            }
             Source::Bytes(q) => {
                 let n = buf.len().min(q.len());
                 for (dst, src) in buf.iter_mut().zip(q.drain(..n)) {

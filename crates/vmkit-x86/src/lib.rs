@@ -20,7 +20,7 @@ mod machine;
 
 pub use engine::Engine;
 pub use linux::loader::{is_elf, ElfError};
-pub use linux::{Sandbox, SandboxError};
+pub use linux::{Sandbox, SandboxError, HOST_I386_LIBRARIES};
 pub use machine::{
     HookAction, HookCtx, HookId, InvalidAccess, InvalidAccessAction, MemAccess, MemAccessKind,
     X86Context, X86Exit, X86Fault, X86FaultKind, X86Machine, ADDRESS_SPACE, REGISTER_NAMES,

@@ -75,6 +75,13 @@ impl HostEntry {
         )?)
     }
 
+    /// The status of the file system holding the object (`fstatfs` on a descriptor of the
+    /// object itself; a final link is the link).
+    pub fn statfs(&self) -> io::Result<rfs::StatFs> {
+        let fd = self.pin()?;
+        Ok(rfs::fstatfs(&fd)?)
+    }
+
     /// Whether the object existed when the path was resolved.
     pub fn exists(&self) -> bool {
         self.exists
@@ -266,6 +273,11 @@ impl HostEntry {
         )?;
         Ok(())
     }
+}
+
+/// The status of the file system holding an open file (`fstatfs`).
+pub fn file_statfs(file: &File) -> io::Result<rfs::StatFs> {
+    Ok(rfs::fstatfs(file)?)
 }
 
 /// Sets an open file's access and modification times (seconds, nanoseconds; the nanoseconds

@@ -65,9 +65,9 @@ mod error;
 mod hint;
 mod walk;
 
-pub use entry::{set_file_times, DirItem, HostEntry, OpenHow};
+pub use entry::{file_statfs, set_file_times, DirItem, HostEntry, OpenHow};
 pub use error::{PathError, SandboxError};
-pub use rustix::fs::FileType;
+pub use rustix::fs::{FileType, StatFs};
 pub use walk::Resolved;
 
 use std::ffi::OsStr;
@@ -99,6 +99,17 @@ const DEVICES: [(&str, Device); 4] = [
     ("/dev/zero", Device::Zero),
     ("/dev/random", Device::Random),
     ("/dev/urandom", Device::Random),
+];
+
+/// The host paths [`Sandbox::host_i386_libraries`] makes visible (those that exist): the
+/// i386 dynamic loader, the multiarch and biarch library directories, and the loader's cache.
+pub const HOST_I386_LIBRARIES: [&str; 6] = [
+    "/lib/ld-linux.so.2",
+    "/lib/i386-linux-gnu",
+    "/usr/lib/i386-linux-gnu",
+    "/lib32",
+    "/usr/lib32",
+    "/etc/ld.so.cache",
 ];
 
 /// One host file or directory visible to the guest.
@@ -154,6 +165,8 @@ pub struct Sandbox {
     writable: Vec<PathBuf>,
     working_dir: PathBuf,
     devices: bool,
+    /// Made by [`Sandbox::root`]: links resolve in the guest's namespace, as in a chroot.
+    chroot: bool,
 }
 
 impl Default for Sandbox {
@@ -210,7 +223,43 @@ impl Sandbox {
             writable: Vec::new(),
             working_dir: PathBuf::from("/"),
             devices: true,
+            chroot: false,
         }
+    }
+
+    /// A sandbox whose `/` is the host directory `dir`, read-only, as `chroot DIR` or `proot
+    /// -r DIR` make it: every guest path resolves inside `dir`, and so do symbolic links,
+    /// absolute ones from `dir`, with `..` stopping at `dir` (see [`Sandbox::resolve`]).
+    /// Later mounts appear at their guest paths inside it (the directory they cover should
+    /// exist in `dir`, as for a real mount); the working directory is `/`.
+    pub fn root(dir: impl AsRef<Path>) -> Result<Sandbox, SandboxError> {
+        let dir = canonical(dir.as_ref())?;
+        if !dir.is_dir() {
+            return Err(SandboxError::NotADirectory(dir));
+        }
+        let mut sandbox = Sandbox::new().mount(&dir, Some("/"))?;
+        sandbox.chroot = true;
+        Ok(sandbox)
+    }
+
+    /// Whether this sandbox was made by [`Sandbox::root`].
+    pub fn is_root(&self) -> bool {
+        self.chroot
+    }
+
+    /// The host's i386 dynamic loader and library directories, read-only at their own guest
+    /// paths, where they exist: [`HOST_I386_LIBRARIES`]. This is what a program built with
+    /// `gcc -m32` (dynamically linked) needs to start; nothing else of the host is added.
+    pub fn host_i386_libraries(mut self) -> Sandbox {
+        for path in HOST_I386_LIBRARIES {
+            if std::fs::metadata(path).is_ok() {
+                // A path that cannot be opened stays invisible, as if it did not exist.
+                if let Ok(s) = self.clone().mount(path, Some(path)) {
+                    self = s;
+                }
+            }
+        }
+        self
     }
 
     /// The same sandbox without the built-in devices (the native machine has none: a
@@ -344,7 +393,13 @@ impl Sandbox {
     /// (empty when `dir` is not above any).
     pub fn children_of_virtual(&self, dir: &Path) -> Vec<Vec<u8>> {
         let mut names: Vec<Vec<u8>> = Vec::new();
-        let devices = if self.devices { &DEVICES[..] } else { &[] };
+        // Under a root, `/dev` is the root's own directory: the devices are served at their
+        // paths but not added to its listing (nor `dev` to `/`'s, where the root has none).
+        let devices = if self.devices && !self.chroot {
+            &DEVICES[..]
+        } else {
+            &[]
+        };
         let points = self
             .mounts
             .iter()

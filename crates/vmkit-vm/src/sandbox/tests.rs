@@ -451,3 +451,70 @@ fn the_openat2_shortcut_and_the_walk_agree() {
         assert!(OPENAT2.load(Ordering::Relaxed));
     }
 }
+
+#[test]
+fn a_root_reads_links_as_a_chroot_does() {
+    let t = Tree::new("root");
+    let root = t.inside();
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::create_dir_all(root.join("mnt")).unwrap();
+    std::fs::write(root.join("etc/passwd"), b"root's").unwrap();
+    // Absolute targets start again from the root; `..` stops there.
+    symlink("/etc/passwd", root.join("abs")).unwrap();
+    symlink(t.0.join("outside/secret"), root.join("host_abs")).unwrap();
+    symlink("../../../../../../../etc/passwd", root.join("sub/rel")).unwrap();
+    symlink("/sub/../etc", root.join("etc_link")).unwrap();
+    symlink("loop", root.join("loop")).unwrap();
+    let s = Sandbox::root(&root)
+        .unwrap()
+        .mount(t.0.join("outside"), Some("/mnt"))
+        .unwrap();
+    assert!(s.is_root());
+    let passwd = Ok((root.join("etc/passwd"), true));
+    assert_eq!(host(s.resolve(&p("/abs"), true)), passwd);
+    assert_eq!(host(s.resolve(&p("/sub/rel"), true)), passwd);
+    assert_eq!(host(s.resolve(&p("/etc_link/passwd"), true)), passwd);
+    // A host path named by a link is a path inside the root, where it does not exist.
+    assert_eq!(host(s.resolve(&p("/host_abs"), true)), Err(ENOENT));
+    // Without following, the link itself.
+    assert_eq!(
+        host(s.resolve(&p("/abs"), false)),
+        Ok((root.join("abs"), true))
+    );
+    assert_eq!(host(s.resolve(&p("/loop"), true)), Err(ELOOP));
+    // A mount inside the root shadows its directory, and `..` from it comes back.
+    assert_eq!(
+        host(s.resolve(&p("/mnt/secret"), true)),
+        Ok((t.0.join("outside/secret"), true))
+    );
+    symlink("../../mnt/secret", root.join("sub/to_mnt")).unwrap();
+    assert_eq!(
+        host(s.resolve(&p("/sub/to_mnt"), true)),
+        Ok((t.0.join("outside/secret"), true))
+    );
+    // The root's directory is the guest's `/`; devices are still served, not listed.
+    assert_eq!(host(s.resolve(&p("/"), true)), Ok((root.clone(), true)));
+    assert!(matches!(
+        s.resolve(&p("/dev/null"), true),
+        Ok(Resolved::Device(Device::Null))
+    ));
+    assert!(s.children_of_virtual(&p("/")).contains(&b"mnt".to_vec()));
+    assert!(!s.children_of_virtual(&p("/")).contains(&b"dev".to_vec()));
+}
+
+#[test]
+fn the_host_libraries_are_mounted_at_their_own_paths() {
+    let s = Sandbox::new().host_i386_libraries();
+    for m in s.mounts() {
+        assert!(HOST_I386_LIBRARIES.iter().any(|l| m.guest == p(l)), "{m:?}");
+    }
+    for lib in HOST_I386_LIBRARIES {
+        let exists = std::fs::metadata(lib).is_ok();
+        assert_eq!(
+            s.mounts().iter().any(|m| m.guest == p(lib)),
+            exists,
+            "{lib}"
+        );
+    }
+    assert!(Sandbox::root("/no/such/dir/for/vmkit").is_err());
+}

@@ -157,8 +157,115 @@ impl Sandbox {
         if let Some(done) = direct(anchor, &mount.host, rest, follow) {
             return done;
         }
+        if self.chroot {
+            let mut queue = VecDeque::new();
+            prepend(&mut queue, guest);
+            return self.walk_guest(queue, follow);
+        }
         let start = Pos::In(vec![(anchor.dir.clone(), mount.host.clone())]);
         self.walk(start, queue, follow)
+    }
+
+    /// The walk of a sandbox with a root ([`Sandbox::root`]), where links mean what they
+    /// mean in a chroot: `queue` (a guest path's components) is walked from the guest's `/`
+    /// with the chain of directories entered kept as a stack, so `..` goes back to the
+    /// directory it came from (and stays at `/` there), an absolute link target starts
+    /// again from the guest's `/`, and a mount point shadows the directory it covers.
+    /// Host paths are never walked, so nothing outside the mounts can be reached.
+    fn walk_guest(
+        &self,
+        mut queue: VecDeque<OsString>,
+        follow: bool,
+    ) -> Result<Resolved, PathError> {
+        let root = self
+            .mounts
+            .iter()
+            .find(|m| m.guest == Path::new("/"))
+            .ok_or(PathError::Outside)?;
+        let anchor = root.anchor()?;
+        // (directory, its host path, its guest path), from the guest's `/` down.
+        let mut stack: Vec<(Arc<OwnedFd>, PathBuf, PathBuf)> =
+            vec![(anchor.dir.clone(), root.host.clone(), PathBuf::from("/"))];
+        let mut links = 0u32;
+        while let Some(c) = queue.pop_front() {
+            let last = queue.is_empty();
+            if c == ".." {
+                if stack.len() > 1 {
+                    stack.pop();
+                }
+                continue;
+            }
+            let Some((dir, host, guest)) = stack.last().cloned() else {
+                return Err(PathError::Outside);
+            };
+            let next = guest.join(&c);
+            if last && self.devices {
+                if let Some((_, dev)) = DEVICES.iter().find(|(p, _)| Path::new(p) == next) {
+                    return Ok(Resolved::Device(*dev));
+                }
+            }
+            if let Some(m) = self.mounts.iter().find(|m| m.guest == next) {
+                let anchor = m.anchor()?;
+                if let Some(name) = &anchor.file {
+                    return self.file_mount(anchor, name, &m.host, last);
+                }
+                stack.push((anchor.dir.clone(), m.host.clone(), next));
+                continue;
+            }
+            let st = match rfs::statat(dir.as_fd(), c.as_os_str(), AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => st,
+                Err(Errno::NOENT) if last => {
+                    return Ok(Resolved::Host(HostEntry {
+                        host: host.join(&c),
+                        dir,
+                        name: c,
+                        exists: false,
+                    }))
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let kind = FileType::from_raw_mode(st.st_mode);
+            if kind == FileType::Symlink && (follow || !last) {
+                links += 1;
+                if links > MAX_SYMLINKS {
+                    return Err(Errno::LOOP.into());
+                }
+                let target = rfs::readlinkat(dir.as_fd(), c.as_os_str(), Vec::new())?;
+                let target = PathBuf::from(OsStr::from_bytes(target.as_bytes()));
+                prepend(&mut queue, &target);
+                if target.is_absolute() {
+                    stack.truncate(1);
+                }
+                continue;
+            }
+            if last {
+                return Ok(Resolved::Host(HostEntry {
+                    host: host.join(&c),
+                    dir,
+                    name: c,
+                    exists: true,
+                }));
+            }
+            if kind != FileType::Directory {
+                return Err(Errno::NOTDIR.into());
+            }
+            let sub = rfs::openat(
+                dir.as_fd(),
+                c.as_os_str(),
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            stack.push((Arc::new(sub), host.join(&c), next));
+        }
+        match stack.pop() {
+            Some((dir, host, _)) => Ok(Resolved::Host(HostEntry {
+                dir,
+                name: OsString::from("."),
+                host,
+                exists: true,
+            })),
+            None => Err(PathError::Outside),
+        }
     }
 
     /// The entry for a file mount reached with `rest_is_empty` (anything after a file is

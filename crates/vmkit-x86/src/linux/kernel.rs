@@ -3,6 +3,7 @@
 //! where the guest may be interrupted (signals delivered, threads switched); and what each
 //! call tells the run loop to do.
 
+use super::signal::{self, death_status};
 use super::{strace, syscalls, Completion, Errno, Linux};
 use crate::cpu::{Cpu, EAX, EBP, EBX, ECX, EDI, EDX, ESI};
 use std::ops::Range;
@@ -117,7 +118,7 @@ impl Kernel for Linux {
         self.code_changed = None;
         let completion = syscalls::dispatch(self, nr, args, cpu, mem);
         let code_changed = self.code_changed.take();
-        if self.strace {
+        if self.strace && !self.take_strace_quiet() {
             strace::log(self, nr, args, &completion, mem);
         }
         match completion {
@@ -138,6 +139,14 @@ impl Kernel for Linux {
             Completion::Exited(code) => {
                 self.task.end(code);
                 SyscallOutcome::Exit(code)
+            }
+            Completion::NewImage => SyscallOutcome::NewImage,
+            Completion::Killed(sig) => {
+                self.record_death(sig);
+                signal::report_death(sig);
+                let status = death_status(sig);
+                self.task.end(status);
+                SyscallOutcome::Exit(status)
             }
             Completion::Unsupported => SyscallOutcome::Unsupported(nr),
         }

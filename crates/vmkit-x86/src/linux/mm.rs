@@ -151,7 +151,7 @@ impl Linux {
 
     /// Free address space for `size` bytes: first fit above the last mapping placed (the
     /// free-area cache), then from [`MMAP_BASE`] (Linux's bottom-up layout).
-    fn find_area(&mut self, mem: &Memory, size: u64) -> Result<u64, Errno> {
+    pub(super) fn find_area(&mut self, mem: &Memory, size: u64) -> Result<u64, Errno> {
         let from = (self.mmap_next as u64).clamp(MMAP_BASE as u64, TASK_SIZE);
         let start = mem
             .find_unmapped(from, TASK_SIZE, size)
@@ -322,6 +322,28 @@ impl Linux {
         if mapped < size {
             return Err(Errno::ENOMEM);
         }
+        Ok(0)
+    }
+
+    /// `mincore(addr, len, vec)`: one byte per page of the range, 1 for every mapped page
+    /// (guest memory is always resident); a page outside every mapping is `ENOMEM`, as in
+    /// Linux, and then nothing is written.
+    pub(super) fn mincore(
+        &mut self,
+        mem: &mut Memory,
+        addr: u32,
+        len: u32,
+        vec: u32,
+    ) -> Result<u32, Errno> {
+        let addr = addr as u64;
+        if addr % PAGE_SIZE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let size = page_up(len as u64);
+        if addr + size > TASK_SIZE || mapped_prefix(mem, addr, size) < size {
+            return Err(Errno::ENOMEM);
+        }
+        guest::store(mem, vec, &vec![1u8; (size / PAGE_SIZE) as usize])?;
         Ok(0)
     }
 
@@ -718,5 +740,73 @@ mod tests {
         assert_eq!(mem.read(a as u64 + 0x1000, 4), Ok(9));
         assert_eq!(os.madvise(&mut mem, a + 0x1000, 0x1000, 4), Ok(0));
         assert_eq!(mem.read(a as u64 + 0x1000, 4), Ok(0));
+    }
+
+    /// A file of `len` bytes (byte i is `i % 251`) opened read-only as a guest descriptor.
+    fn file_fd(os: &mut Linux, tag: &str, len: usize) -> u32 {
+        let path = std::env::temp_dir().join(format!("vmkit-mm-{tag}-{}", std::process::id()));
+        let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let open = crate::linux::fs::fd::OpenFile::new(Node::File(file), 0);
+        os.fds.open(open, false).unwrap()
+    }
+
+    #[test]
+    fn file_mappings_copy_from_the_offset_and_zero_the_rest() {
+        let (mut os, mut mem) = setup();
+        let fd = file_fd(&mut os, "map", 5000);
+        let a = os
+            .mmap2(&mut mem, [0, 0x3000, 5, MAP_PRIVATE, fd, 1])
+            .unwrap();
+        // Offset 4096: 904 bytes of file, then zeros to the end of the mapping.
+        assert_eq!(mem.read(a as u64, 1), Ok(4096 % 251));
+        assert_eq!(mem.read(a as u64 + 903, 1), Ok(4999 % 251));
+        assert_eq!(mem.read(a as u64 + 904, 4), Ok(0));
+        assert_eq!(mem.read(a as u64 + 0x2ffc, 4), Ok(0));
+        assert_eq!(mem.perms_at(a as u64), page::R | page::X);
+        // MAP_FIXED over part of it: the file again from offset 0, over the middle page.
+        let b = os
+            .mmap2(
+                &mut mem,
+                [a + 0x1000, 0x1000, 3, MAP_PRIVATE | MAP_FIXED, fd, 0],
+            )
+            .unwrap();
+        assert_eq!(b, a + 0x1000);
+        assert_eq!(mem.read(b as u64 + 1, 1), Ok(1));
+        assert_eq!(mem.perms_at(b as u64), page::R | page::W);
+        // A private mapping is a copy: writing changes only the guest's pages.
+        mem.write(b as u64, 1, 0xAA).unwrap();
+        assert_eq!(mem.read(b as u64, 1), Ok(0xAA));
+        // Parts can be protected and unmapped.
+        assert_eq!(os.mprotect(&mut mem, a, 0x1000, 1), Ok(0));
+        assert_eq!(mem.perms_at(a as u64), page::R);
+        assert_eq!(os.munmap(&mut mem, b, 0x1000), Ok(0));
+        assert!(!mem.is_mapped(b as u64));
+        assert!(mem.is_mapped(a as u64 + 0x2000));
+        // Shared: read-only is a copy; writable is refused, never silently not written back.
+        assert!(os
+            .mmap2(&mut mem, [0, 0x1000, 1, MAP_SHARED, fd, 0])
+            .is_ok());
+        assert_eq!(
+            os.mmap2(&mut mem, [0, 0x1000, 3, MAP_SHARED, fd, 0]),
+            Err(Errno::ENODEV)
+        );
+        assert_eq!(
+            os.mmap2(&mut mem, [0, 0x1000, 1, MAP_PRIVATE, 77, 0]),
+            Err(Errno::EBADF)
+        );
+    }
+
+    #[test]
+    fn mincore_reports_mapped_pages() {
+        let (mut os, mut mem) = setup();
+        let a = mmap(&mut os, &mut mem, 0, 0x2000, 3, ANON).unwrap();
+        let v = mmap(&mut os, &mut mem, 0, 0x1000, 3, ANON).unwrap();
+        assert_eq!(os.mincore(&mut mem, a, 0x2000, v), Ok(0));
+        assert_eq!(mem.read(v as u64, 2), Ok(0x0101));
+        assert_eq!(os.mincore(&mut mem, a + 1, 0x1000, v), Err(Errno::EINVAL));
+        assert_eq!(os.mincore(&mut mem, a, 0x10_0000, v), Err(Errno::ENOMEM));
     }
 }

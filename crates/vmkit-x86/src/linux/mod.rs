@@ -7,6 +7,7 @@
 //! | `kernel` | the seam: [`Kernel`], [`SyscallOutcome`], [`FaultDelivery`] |
 //! | `syscalls` | the one system-call table (number, name, strace signature, handler) |
 //! | `loader` | loading an ELF executable and building the initial stack |
+//! | `process` | guest processes: the shared process table, `fork`, `execve`, `wait4`, groups, `kill` |
 //! | `task` | the process and its threads' state: identity, time, limits, TLS, how it ended |
 //! | `thread` | threads: `clone` of a thread, the scheduler, `futex`, robust lists, `exit` of one thread, `tgkill` |
 //! | `signal` | signals: dispositions, masks, delivery to guest handlers (`sigframe`/`rt_sigframe`), `sigreturn`, timers, the host-signal bridge |
@@ -22,6 +23,7 @@ mod guest;
 mod kernel;
 pub mod loader;
 mod mm;
+pub mod process;
 pub(crate) mod signal;
 mod strace;
 mod syscalls;
@@ -29,7 +31,9 @@ mod task;
 mod thread;
 
 pub use errno::Errno;
-pub use fs::sandbox::{normalize, Device, Mount, PathError, Resolved, Sandbox, SandboxError};
+pub use fs::sandbox::{
+    normalize, Device, Mount, PathError, Resolved, Sandbox, SandboxError, HOST_I386_LIBRARIES,
+};
 pub use fs::stat::FileStat;
 pub use kernel::{Boundary, FaultDelivery, FaultSignal, Kernel, SyscallOutcome, TIME_SLICE};
 pub use mm::{MMAP_BASE, MMAP_MIN_ADDR, STACK_LIMIT, STACK_SIZE, STACK_TOP, TASK_SIZE};
@@ -58,6 +62,10 @@ enum Completion {
     Returned(Result<u32, Errno>),
     /// `exit` / `exit_group` with this status.
     Exited(i32),
+    /// A signal whose default action ends the process.
+    Killed(i32),
+    /// `execve` replaced the program: memory and registers are new.
+    NewImage,
     /// Not implemented (with a reason for `--strace` in [`Linux`]'s note).
     Unsupported,
 }
@@ -105,6 +113,8 @@ pub struct Linux {
     exe: PathBuf,
     signals: Signals,
     task: Task,
+    /// This process among the guest's processes (pid, parent, the shared table).
+    process: process::Process,
     /// Why the last call was refused, when the sandbox refused it (for `--strace`).
     note: Option<&'static str>,
     random_state: u64,
@@ -133,6 +143,7 @@ impl Default for Linux {
             exe: PathBuf::new(),
             signals: Signals::default(),
             task: Task::default(),
+            process: process::Process::default(),
             note: None,
             random_state: 0x9E37_79B9_7F4A_7C15,
         }
@@ -416,8 +427,8 @@ mod tests {
     fn exits_signals_and_unknown_calls() {
         let mut r = Rig::new("exit");
         assert_eq!(r.call(252, &[3]).0, SyscallOutcome::Exit(3));
-        assert_eq!(r.call(2, &[]).0, SyscallOutcome::Unsupported(2));
-        assert_eq!(syscall_name(2), "fork");
+        assert_eq!(r.call(14, &[]).0, SyscallOutcome::Unsupported(14));
+        assert_eq!(syscall_name(14), "mknod");
         assert_eq!(r.call(999, &[]).0, SyscallOutcome::Unsupported(999));
         assert_eq!(r.ok(37, &[GUEST_PID, 0]), 0);
         assert_eq!(r.ok(37, &[4242, 15]), -Errno::ESRCH.0);

@@ -242,7 +242,19 @@ fn argument(
 }
 
 /// Writes the `--strace` line for a finished call.
-pub(super) fn log(linux: &Linux, nr: u32, a: [u32; 6], completion: &Completion, mem: &Memory) {
+pub(super) fn log(linux: &mut Linux, nr: u32, a: [u32; 6], completion: &Completion, mem: &Memory) {
+    use std::io::Write;
+    // Each line is one write, so that the lines of processes writing at once stay whole.
+    let prefix = linux.strace_prefix();
+    let line = |text: String| {
+        let _ = std::io::stderr().write_all(format!("{prefix}{text}\n").as_bytes());
+    };
+    if let Completion::NewImage = completion {
+        if let Some(text) = linux.take_exec_line() {
+            line(text);
+        }
+        return;
+    }
     let result = match completion {
         Completion::Returned(Ok(v)) if returns_address(nr) => Some(*v as i64),
         Completion::Returned(Ok(v)) => Some(*v as i32 as i64),
@@ -273,15 +285,21 @@ pub(super) fn log(linux: &Linux, nr: u32, a: [u32; 6], completion: &Completion, 
             Some(note) => format!("-1 {} ({}: {note})", e.name(), e.message()),
             None => format!("-1 {} ({})", e.name(), e.message()),
         },
-        Completion::Exited(_) => "?".into(),
+        Completion::Exited(_) | Completion::Killed(_) | Completion::NewImage => "?".into(),
         Completion::Unsupported => match linux.note {
             Some(note) => format!("? (unsupported: {note})"),
             None => "? (unsupported system call)".into(),
         },
     };
-    eprintln!("{}({}) = {shown}", syscall_name(nr), args.join(", "));
-    if let Completion::Exited(code) = completion {
-        eprintln!("+++ exited with {} +++", code & 0xff);
+    line(format!(
+        "{}({}) = {shown}",
+        syscall_name(nr),
+        args.join(", ")
+    ));
+    match completion {
+        Completion::Exited(code) => line(format!("+++ exited with {} +++", code & 0xff)),
+        Completion::Killed(sig) => line(format!("+++ killed by {} +++", signal_name(*sig as u32))),
+        _ => {}
     }
 }
 
@@ -289,7 +307,7 @@ pub(super) fn log(linux: &Linux, nr: u32, a: [u32; 6], completion: &Completion, 
 /// `--- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=0x10} ---` for a fault,
 /// `--- SIGUSR1 {si_signo=SIGUSR1, si_code=SI_TKILL, si_pid=1000, si_uid=1000} ---` for a
 /// signal sent by a process.
-pub(super) fn log_signal(sig: u32, code: i32, words: [u32; 3]) {
+pub(super) fn log_signal(linux: &Linux, sig: u32, code: i32, words: [u32; 3]) {
     let name = signal_name(sig);
     let fault_codes: &[&str] = match sig {
         4 => &["ILL_ILLOPC", "ILL_ILLOPN", "ILL_ILLADR", "ILL_ILLTRP"],
@@ -325,12 +343,14 @@ pub(super) fn log_signal(sig: u32, code: i32, words: [u32; 3]) {
         format!("si_pid={}, si_uid={}", words[0], words[1])
     };
     let sep = if rest.is_empty() { "" } else { ", " };
-    eprintln!("--- {name} {{si_signo={name}, si_code={code_name}{sep}{rest}}} ---");
+    let prefix = linux.strace_prefix();
+    eprintln!("{prefix}--- {name} {{si_signo={name}, si_code={code_name}{sep}{rest}}} ---");
 }
 
 /// The last line of the log when a signal ends the process.
-pub(super) fn log_killed(sig: u32) {
-    eprintln!("+++ killed by {} +++", signal_name(sig));
+pub(super) fn log_killed(linux: &Linux, sig: u32) {
+    let prefix = linux.strace_prefix();
+    eprintln!("{prefix}+++ killed by {} +++", signal_name(sig));
 }
 
 #[cfg(test)]

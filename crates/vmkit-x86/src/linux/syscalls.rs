@@ -6,8 +6,7 @@
 //! call N (name)"; a number with no row is `unknown`.
 
 use super::fs::{join64, ChownTarget, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, CREAT_FLAGS};
-use super::thread::CLONE_THREAD;
-use super::{task, Completion, Errno, Linux, GUEST_PID, GUEST_UID};
+use super::{task, Completion, Errno, Linux, GUEST_UID};
 use crate::cpu::Cpu;
 use vmkit_mem::Memory;
 
@@ -29,17 +28,17 @@ macro_rules! for_each_syscall {
         $callback! {
         0 "restart_syscall";
         1 "exit" "d" => |os, a, _, mem| os.exit_thread(mem, a[0] as i32);
-        2 "fork";
+        2 "fork" "" => |os, _, cpu, mem| os.fork(cpu, mem);
         3 "read" "fru" => |os, a, _, mem| os.read(mem, a[0], a[1], a[2]);
         4 "write" "fwu" =>
             |os, a, _, mem| { let r = os.write(mem, a[0], a[1], a[2]); os.after_write(r) };
         5 "open" "soM" => |os, a, _, mem| os.open(mem, AT_FDCWD, a[0], a[1], a[2]);
         6 "close" "f" => |os, a, _, _| os.close(a[0]);
-        7 "waitpid";
+        7 "waitpid" "dpx" => |os, a, _, mem| os.wait4(mem, a[0], a[1], a[2], 0);
         8 "creat" "sm" => |os, a, _, mem| os.open(mem, AT_FDCWD, a[0], CREAT_FLAGS, a[1]);
         9 "link" "ss" => |os, a, _, mem| os.link(mem, AT_FDCWD, a[0], AT_FDCWD, a[1], 0);
         10 "unlink" "s" => |os, a, _, mem| os.unlink(mem, AT_FDCWD, a[0], 0);
-        11 "execve";
+        11 "execve" "spp" => |os, a, cpu, mem| os.execve(cpu, mem, a[0], a[1], a[2]);
         12 "chdir" "s" => |os, a, _, mem| os.chdir(mem, a[0]);
         13 "time" "p" => |os, a, _, mem| os.time(mem, a[0]);
         14 "mknod";
@@ -49,7 +48,7 @@ macro_rules! for_each_syscall {
         17 "break";
         18 "oldstat";
         19 "lseek" "fdW" => |os, a, _, _| os.lseek32(a[0], a[1] as i32 as i64, a[2]);
-        20 "getpid" "" => |_, _, _, _| Ok(GUEST_PID);
+        20 "getpid" "" => |os, _, _, _| Ok(os.pid());
         21 "mount";
         22 "umount";
         23 "setuid" "d" => |_, a, _, _| task::set_id(a[0]);
@@ -66,7 +65,7 @@ macro_rules! for_each_syscall {
         34 "nice";
         35 "ftime";
         36 "sync" "" => |_, _, _, _| Ok(0);
-        37 "kill" "dS" => |os, a, _, _| os.kill(a[0], a[1]);
+        37 "kill" "dS" => |os, a, _, _| os.kill_process(a[0], a[1]);
         38 "rename" "ss" => |os, a, _, mem| os.rename(mem, AT_FDCWD, a[0], AT_FDCWD, a[1], 0);
         39 "mkdir" "sm" => |os, a, _, mem| os.mkdir(mem, AT_FDCWD, a[0], a[1]);
         40 "rmdir" "s" => |os, a, _, mem| os.unlink(mem, AT_FDCWD, a[0], AT_REMOVEDIR);
@@ -86,16 +85,16 @@ macro_rules! for_each_syscall {
         54 "ioctl" "fIp" => |os, a, _, mem| os.ioctl(mem, a[0], a[1], a[2]);
         55 "fcntl" "fFx" => |os, a, _, mem| os.fcntl(mem, a[0], a[1], a[2]);
         56 "mpx";
-        57 "setpgid";
+        57 "setpgid" "dd" => |os, a, _, _| os.setpgid(a[0], a[1]);
         58 "ulimit";
         59 "oldolduname";
         60 "umask" "m" => |os, a, _, _| os.set_umask(a[0]);
         61 "chroot";
         62 "ustat";
         63 "dup2" "ff" => |os, a, _, _| os.dup2(a[0], a[1]);
-        64 "getppid" "" => |_, _, _, _| Ok(1);
-        65 "getpgrp";
-        66 "setsid";
+        64 "getppid" "" => |os, _, _, _| os.getppid();
+        65 "getpgrp" "" => |os, _, _, _| os.getpgid(0);
+        66 "setsid" "" => |os, _, _, _| os.setsid();
         67 "sigaction" "Spp" => |os, a, _, mem| os.old_sigaction(mem, a[0], a[1], a[2]);
         68 "sgetmask" "" => |os, _, _, _| os.sgetmask();
         69 "ssetmask" "x" => |os, a, _, _| os.ssetmask(a[0]);
@@ -143,18 +142,13 @@ macro_rules! for_each_syscall {
         111 "vhangup";
         112 "idle";
         113 "vm86old";
-        114 "wait4";
+        114 "wait4" "dpxp" => |os, a, _, mem| os.wait4(mem, a[0], a[1], a[2], a[3]);
         115 "swapoff";
         116 "sysinfo" "p" => |os, a, _, mem| os.sysinfo(mem, a[0]);
         117 "ipc";
         118 "fsync" "f" => |os, a, _, _| os.fsync(a[0], false);
         119 "sigreturn" "" => |os, _, cpu, mem| os.sigreturn(cpu, mem);
-        120 "clone" "xppxp" =>
-            |os, a, cpu, mem| if a[0] & CLONE_THREAD != 0 {
-                Completion::from(os.clone_thread(cpu, mem, a[0], a[1], a[2], a[3], a[4]))
-            } else {
-                Completion::Unsupported
-            };
+        120 "clone" "xpppp" => |os, a, cpu, mem| os.clone(cpu, mem, a);
         121 "setdomainname";
         122 "uname" "p" => |_, a, _, mem| task::uname(mem, a[0]);
         123 "modify_ldt";
@@ -166,7 +160,7 @@ macro_rules! for_each_syscall {
         129 "delete_module";
         130 "get_kernel_syms";
         131 "quotactl";
-        132 "getpgid";
+        132 "getpgid" "d" => |os, a, _, _| os.getpgid(a[0]);
         133 "fchdir" "f" => |os, a, _, _| os.fchdir(a[0]);
         134 "bdflush";
         135 "sysfs";
@@ -183,7 +177,7 @@ macro_rules! for_each_syscall {
         145 "readv" "fpd" => |os, a, _, mem| os.readv(mem, a[0], a[1], a[2]);
         146 "writev" "fpd" =>
             |os, a, _, mem| { let r = os.writev(mem, a[0], a[1], a[2]); os.after_write(r) };
-        147 "getsid";
+        147 "getsid" "d" => |os, a, _, _| os.getsid(a[0]);
         148 "fdatasync" "f" => |os, a, _, _| os.fsync(a[0], true);
         149 "_sysctl";
         150 "mlock";
@@ -205,7 +199,8 @@ macro_rules! for_each_syscall {
         165 "getresuid";
         166 "vm86";
         167 "query_module";
-        168 "poll" => |os, a, _, mem| os.poll(mem, a[0], a[1]);
+        168 "poll" "pud" =>
+            |os, a, _, mem| os.poll(mem, a[0], a[1], Linux::poll_timeout_ms(a[2]));
         169 "nfsservctl";
         170 "setresgid";
         171 "getresgid";
@@ -239,7 +234,7 @@ macro_rules! for_each_syscall {
             };
         188 "getpmsg";
         189 "putpmsg";
-        190 "vfork";
+        190 "vfork" "" => |os, _, cpu, mem| os.fork(cpu, mem);
         191 "ugetrlimit" "dp" => |os, a, _, mem| os.getrlimit(mem, a[0], a[1]);
         192 "mmap2" "puxxfx" -> address => |os, a, _, mem| os.mmap2(mem, a);
         193 "truncate64" "sL" => |os, a, _, mem| os.truncate(mem, a[0], join64(a[1], a[2]));
@@ -270,7 +265,7 @@ macro_rules! for_each_syscall {
         215 "setfsuid32";
         216 "setfsgid32";
         217 "pivot_root";
-        218 "mincore";
+        218 "mincore" "pup" => |os, a, _, mem| os.mincore(mem, a[0], a[1], a[2]);
         219 "madvise" "pud" => |os, a, _, mem| os.madvise(mem, a[0], a[1], a[2]);
         220 "getdents64" "fpu" => |os, a, _, mem| os.getdents(mem, a[0], a[1], a[2], true);
         221 "fcntl64" "fFx" => |os, a, _, mem| os.fcntl(mem, a[0], a[1], a[2]);
@@ -323,8 +318,8 @@ macro_rules! for_each_syscall {
         266 "clock_getres" "cp" => |os, a, _, mem| os.clock_getres(mem, a[0], a[1], false);
         267 "clock_nanosleep" "cdpp" =>
             |os, a, _, mem| os.clock_nanosleep(mem, a[0], a[1], a[2], a[3], false);
-        268 "statfs64";
-        269 "fstatfs64";
+        268 "statfs64" "sup" => |os, a, _, mem| os.statfs64(mem, a[0], a[1], a[2]);
+        269 "fstatfs64" "fup" => |os, a, _, mem| os.fstatfs64(mem, a[0], a[1], a[2]);
         270 "tgkill" "ddS" => |os, a, _, _| os.tgkill(a[0], a[1], a[2]);
         271 "utimes";
         272 "fadvise64_64" "fxxxxx" => |os, a, _, _| os.check_fd(a[0]);
@@ -339,7 +334,7 @@ macro_rules! for_each_syscall {
         281 "mq_notify";
         282 "mq_getsetattr";
         283 "kexec_load";
-        284 "waitid";
+        284 "waitid" "ddpxp" => |os, a, _, mem| os.waitid(mem, a[0], a[1], a[2], a[3], a[4]);
         286 "add_key";
         287 "request_key";
         288 "keyctl";
@@ -367,7 +362,11 @@ macro_rules! for_each_syscall {
         306 "fchmodat" "fsm" => |os, a, _, mem| os.chmod(mem, a[0], a[1], a[2]);
         307 "faccessat" "fsk" => |os, a, _, mem| os.access(mem, a[0], a[1], a[2], 0);
         308 "pselect6";
-        309 "ppoll" => |os, a, _, mem| os.poll(mem, a[0], a[1]);
+        309 "ppoll" "pupp" =>
+            |os, a, _, mem| {
+                let timeout = Linux::ppoll_timeout(mem, a[2], false)?;
+                os.poll(mem, a[0], a[1], timeout)
+            };
         310 "unshare";
         311 "set_robust_list" "pu" => |os, a, _, _| os.set_robust_list(a[0], a[1]);
         312 "get_robust_list" "dpp" => |os, a, _, mem| os.get_robust_list(mem, a[0], a[1], a[2]);
@@ -417,7 +416,8 @@ macro_rules! for_each_syscall {
         355 "getrandom" "pux" => |os, a, _, mem| os.getrandom(mem, a[0], a[1]);
         356 "memfd_create";
         357 "bpf";
-        358 "execveat";
+        358 "execveat" "fsppx" =>
+            |os, a, cpu, mem| os.execveat(cpu, mem, a[0], a[1], a[2], a[3], a[4]);
         359 "socket";
         360 "socketpair";
         361 "bind";
@@ -469,7 +469,11 @@ macro_rules! for_each_syscall {
         412 "utimensat_time64" "fspa" =>
             |os, a, _, mem| os.utimensat(mem, a[0], a[1], a[2], a[3], true);
         413 "pselect6_time64";
-        414 "ppoll_time64" => |os, a, _, mem| os.poll(mem, a[0], a[1]);
+        414 "ppoll_time64" "pupp" =>
+            |os, a, _, mem| {
+                let timeout = Linux::ppoll_timeout(mem, a[2], true)?;
+                os.poll(mem, a[0], a[1], timeout)
+            };
         416 "io_pgetevents_time64";
         417 "recvmmsg_time64";
         418 "mq_timedsend_time64";
@@ -490,13 +494,7 @@ macro_rules! for_each_syscall {
         432 "fsmount";
         433 "fspick";
         434 "pidfd_open";
-        435 "clone3" "pu" =>
-            |os, a, cpu, mem| match os.clone3_thread(cpu, mem, a[0], a[1]) {
-                Ok(Some(tid)) => Ok(tid),
-                // A new process: glibc falls back to `clone`.
-                Ok(None) => Err(Errno::ENOSYS),
-                Err(e) => Err(e),
-            };
+        435 "clone3" "pu" => |os, a, cpu, mem| os.clone3(cpu, mem, a[0], a[1]);
         436 "close_range";
         437 "openat2";
         438 "pidfd_getfd";
@@ -671,7 +669,7 @@ mod tests {
     #[test]
     fn strace_signatures_and_results() {
         assert_eq!(strace_signature(5), "soM");
-        assert_eq!(strace_signature(2), "xxx");
+        assert_eq!(strace_signature(14), "xxx");
         assert_eq!(strace_signature(100_000), "xxx");
         assert!(returns_address(192));
         assert!(!returns_address(5));

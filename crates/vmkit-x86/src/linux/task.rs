@@ -236,8 +236,6 @@ pub(super) struct Task {
     pub(super) used: u64,
     /// The running thread asked to give way (`sched_yield`).
     pub(super) yielding: bool,
-    /// The next thread id to hand out.
-    pub(super) next_tid: u32,
     /// The next wait's queue number ([`Wait::seq`]).
     pub(super) next_seq: u64,
     /// The exit status of the first thread (the thread-group leader), once it called
@@ -255,7 +253,6 @@ impl Default for Task {
             current: 0,
             used: 0,
             yielding: false,
-            next_tid: GUEST_PID + 1,
             next_seq: 0,
             leader_status: None,
             leader_tid: GUEST_PID,
@@ -292,14 +289,6 @@ impl Task {
             .position(|t| t.tid == tid && t.state != ThreadState::Exited)
     }
 
-    /// A fresh thread id. Thread ids come from the process's own counter; the process
-    /// table, when there is one, may hand them out instead.
-    pub(super) fn allocate_tid(&mut self) -> u32 {
-        let tid = self.next_tid;
-        self.next_tid += 1;
-        tid
-    }
-
     /// A fresh queue number for a wait.
     pub(super) fn next_seq(&mut self) -> u64 {
         self.next_seq += 1;
@@ -310,7 +299,6 @@ impl Task {
     /// the one that forked), and makes it the leader with id `pid`. As in Linux's fork, the
     /// child has no robust list and no `clear_child_tid` word (fork sets that one for
     /// `CLONE_CHILD_CLEARTID`). For the process part's fork, which calls it in the child.
-    #[allow(dead_code)] // called by fork once the process part is merged
     pub(super) fn keep_only_current(&mut self, pid: u32) {
         let mut me = self.threads.swap_remove(self.current);
         me.tid = pid;
@@ -522,7 +510,7 @@ impl Linux {
         new: u32,
         old: u32,
     ) -> Result<u32, Errno> {
-        if pid != 0 && pid != GUEST_PID {
+        if pid != 0 && pid != self.pid() {
             return Err(Errno::ESRCH);
         }
         let (soft, hard) = self.rlimit(resource)?;
@@ -550,7 +538,7 @@ impl Linux {
         len: u32,
         mask: u32,
     ) -> Result<u32, Errno> {
-        if pid != 0 && pid != GUEST_PID {
+        if pid != 0 && pid != self.pid() {
             return Err(Errno::ESRCH);
         }
         if len < 4 {
@@ -584,8 +572,7 @@ mod tests {
     #[test]
     fn a_forked_child_keeps_the_forking_thread_only() {
         let mut task = Task::default();
-        for _ in 0..2 {
-            let tid = task.allocate_tid();
+        for tid in [GUEST_PID + 1, GUEST_PID + 2] {
             task.threads
                 .push(Thread::new(tid, ThreadSignals::default(), None));
         }

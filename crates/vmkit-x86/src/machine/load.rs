@@ -1,5 +1,6 @@
-//! Loader entry points: flat code ([`X86Machine::load_raw`]) and static Linux executables
-//! ([`X86Machine::load_elf`]). Each sets up memory, the registers and the program break;
+//! Loader entry points: flat code ([`X86Machine::load_raw`]) and Linux executables, static
+//! or dynamic ([`X86Machine::load_elf`], or [`X86Machine::load_elf_path`] for a program the
+//! sandbox shows, as under `--root`). Each sets up memory, the registers and the program break;
 //! the ELF format and the initial stack are the Linux personality's.
 
 use super::X86Machine;
@@ -23,8 +24,10 @@ impl X86Machine {
         Ok(())
     }
 
-    /// Loads a static ELF32 i386 executable as Linux would: maps its segments, builds the
-    /// initial stack with `argv`, `envp` and the auxiliary vector, sets up `brk`.
+    /// Loads an ELF32 i386 executable as Linux would: maps its segments (and a dynamic
+    /// executable's loader, `PT_INTERP`, which must be visible in the sandbox: set the
+    /// sandbox first), builds the initial stack with `argv`, `envp` and the auxiliary
+    /// vector, sets up `brk`.
     pub fn load_elf(
         &mut self,
         bytes: &[u8],
@@ -42,4 +45,27 @@ impl X86Machine {
         self.engines.flush(&mut self.mem);
         Ok(())
     }
+
+    /// Loads the executable at the guest path `path` (relative to the sandbox's initial
+    /// directory), read through the sandbox as `execve` would read it: with
+    /// [`Sandbox::root`](crate::Sandbox::root), a program of the root. `/proc/self/exe`
+    /// answers `path`, normalized.
+    pub fn load_elf_path(
+        &mut self,
+        path: &str,
+        argv: &[String],
+        envp: &[String],
+    ) -> Result<(), String> {
+        let bytes = self
+            .os
+            .read_guest_file(path.as_bytes(), MAX_PROGRAM_BYTES)
+            .map_err(|why| format!("{path}: {why}"))?;
+        let exe = crate::linux::normalize(self.os.cwd(), path.as_bytes());
+        self.os.set_exe_path(exe);
+        self.load_elf(&bytes, argv, envp)
+            .map_err(|e| format!("{path}: {e}"))
+    }
 }
+
+/// Largest executable [`X86Machine::load_elf_path`] reads: 256 MiB.
+const MAX_PROGRAM_BYTES: u64 = 256 << 20;

@@ -6,6 +6,7 @@ use super::X86Machine;
 use crate::cpu::flags::TF;
 use crate::cpu::EAX;
 use crate::engine::{EngineEvent, EngineFault, EngineStop};
+use crate::linux::process::Ending;
 use crate::linux::{self, Boundary, FaultDelivery, Kernel, SyscallOutcome};
 use crate::machine::fault::{X86Fault, X86FaultKind};
 use crate::machine::hooks::{HookAction, InvalidAccess, InvalidAccessAction, MemAccess};
@@ -127,8 +128,60 @@ impl X86Machine {
     /// Runs at most `max_steps` instructions, stopping with [`X86Exit::Until`] before any
     /// instruction at an address of `until` (sorted; `run_from`'s address or a debugger's
     /// breakpoints). With `until` empty and no per-instruction hook the engine runs whole
-    /// blocks; otherwise one instruction at a time.
+    /// blocks; otherwise one instruction at a time. In a host process forked for a guest
+    /// `fork`, the run never returns: the process ends as its guest process did.
     pub(super) fn run_loop(&mut self, max_steps: u64, until: &[u32]) -> X86Exit {
+        let exit = self.run_engine(max_steps, until);
+        if self.os.is_forked_child() {
+            self.end_forked_child(&exit);
+        }
+        exit
+    }
+
+    /// The end of a forked child's host process: as its guest process ended (the exit
+    /// status, or death by the same signal, after vmkit's usual report), so that the
+    /// parent's `wait4` sees what a native parent sees. A forked child never returns to the
+    /// embedder, whose code belongs to the first process; a hook's stop ends it with 0.
+    fn end_forked_child(&self, exit: &X86Exit) -> ! {
+        if let Some(report) = self.exit_report(exit) {
+            eprint!("{report}");
+        }
+        let ending = match exit {
+            X86Exit::Exited(status) => match self.os.death_signal() {
+                Some(sig) => Ending::Signal(sig),
+                None => Ending::Exited(*status),
+            },
+            X86Exit::Fault(f) => Ending::Signal(f.kind.signal().number() as i32),
+            X86Exit::StepLimit => Ending::Exited(STEP_LIMIT_STATUS),
+            X86Exit::Stopped | X86Exit::Until => Ending::Exited(0),
+        };
+        linux::process::end_forked_child(ending)
+    }
+
+    /// What vmkit says on stderr about how a run ended, when it says anything: a fault
+    /// (what, where, after how many instructions, the status) or the step limit. An exit
+    /// says nothing.
+    pub fn exit_report(&self, exit: &X86Exit) -> Option<String> {
+        match exit {
+            X86Exit::Exited(_) | X86Exit::Stopped | X86Exit::Until => None,
+            X86Exit::StepLimit => Some(format!(
+                "vmkit: stopped after {} instructions (--max-steps); next eip={:#010x}\n",
+                self.steps(),
+                self.cpu().eip
+            )),
+            X86Exit::Fault(f) => {
+                let n = self.steps();
+                Some(format!(
+                    "vmkit: {f}vmkit: after {n} instruction{}; exit status {}\n",
+                    if n == 1 { "" } else { "s" },
+                    exit.status()
+                ))
+            }
+        }
+    }
+
+    /// [`X86Machine::run_loop`]'s work.
+    fn run_engine(&mut self, max_steps: u64, until: &[u32]) -> X86Exit {
         let instrumented = !until.is_empty() || self.hooks.any_per_instruction();
         // The embedder may have written over decoded code between runs.
         self.engines.drop_written_code(&mut self.mem);

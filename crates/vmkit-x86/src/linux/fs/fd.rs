@@ -5,7 +5,6 @@
 use super::sandbox::Device;
 use crate::linux::errno::Errno;
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -56,56 +55,6 @@ pub mod flags {
     pub const O_TMPFILE: u32 = 0o20000000;
     /// The status flags `F_SETFL` may change.
     pub const SETFL_MASK: u32 = O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME;
-}
-
-/// A pipe inside the guest process: bytes written to one end are read at the other.
-#[derive(Debug, Default)]
-pub struct Pipe {
-    /// Bytes written and not yet read.
-    buffer: VecDeque<u8>,
-    /// Open read ends.
-    readers: usize,
-    /// Open write ends.
-    writers: usize,
-}
-
-impl Pipe {
-    /// Reads what is buffered into `buf`: `EAGAIN` when nothing is and a write end is
-    /// open (the read would block forever: no other thread can write); 0 at end of file.
-    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, Errno> {
-        if self.buffer.is_empty() && self.writers > 0 {
-            return Err(Errno::EAGAIN);
-        }
-        let n = buf.len().min(self.buffer.len());
-        for (dst, src) in buf.iter_mut().zip(self.buffer.drain(..n)) {
-            *dst = src;
-        }
-        Ok(n)
-    }
-
-    /// Appends `data`, or `EPIPE` when no read end is open.
-    pub fn write(&mut self, data: &[u8]) -> Result<(), Errno> {
-        if self.readers == 0 {
-            return Err(Errno::EPIPE);
-        }
-        self.buffer.extend(data);
-        Ok(())
-    }
-
-    /// Bytes buffered and not yet read.
-    pub fn buffered(&self) -> usize {
-        self.buffer.len()
-    }
-
-    /// Whether a read end is open.
-    pub fn has_readers(&self) -> bool {
-        self.readers > 0
-    }
-
-    /// Whether a write end is open.
-    pub fn has_writers(&self) -> bool {
-        self.writers > 0
-    }
 }
 
 /// One directory entry as `getdents` reports it.
@@ -178,10 +127,11 @@ pub enum Node {
     Dir(DirStream),
     /// A device served by the sandbox.
     Device(Device),
-    /// The read end of a pipe.
-    PipeRead(Rc<RefCell<Pipe>>),
-    /// The write end of a pipe.
-    PipeWrite(Rc<RefCell<Pipe>>),
+    /// The read end of a pipe: a host pipe, so that it works across the host processes
+    /// that guest processes are (`fork`).
+    PipeRead(std::fs::File),
+    /// The write end of a host pipe.
+    PipeWrite(std::fs::File),
     /// An `O_PATH` handle: usable as a directory for `*at` calls and for `fstat`, nothing
     /// else.
     Path,
@@ -230,16 +180,6 @@ impl OpenFile {
             self.flags & flags::O_ACCMODE,
             flags::O_WRONLY | flags::O_RDWR
         ) && !matches!(self.node, Node::Path)
-    }
-}
-
-impl Drop for OpenFile {
-    fn drop(&mut self) {
-        match &self.node {
-            Node::PipeRead(p) => p.borrow_mut().readers -= 1,
-            Node::PipeWrite(p) => p.borrow_mut().writers -= 1,
-            _ => {}
-        }
     }
 }
 
@@ -352,17 +292,37 @@ impl FdTable {
         }
     }
 
-    /// A new pipe: (read end, write end).
-    pub fn pipe() -> (OpenFile, OpenFile) {
-        let pipe = Rc::new(RefCell::new(Pipe {
-            buffer: VecDeque::new(),
-            readers: 1,
-            writers: 1,
-        }));
-        (
-            OpenFile::new(Node::PipeRead(pipe.clone()), flags::O_RDONLY),
-            OpenFile::new(Node::PipeWrite(pipe), flags::O_WRONLY),
-        )
+    /// A new host pipe: (read end, write end), non-blocking if `nonblocking`. Host pipes,
+    /// not buffers in vmkit, so that a pipe works between guest processes (each is a host
+    /// process) and a read waits for a writer in another process as on Linux.
+    pub fn pipe(nonblocking: bool) -> Result<(OpenFile, OpenFile), Errno> {
+        use std::os::fd::FromRawFd;
+        let mut ends = [0i32; 2];
+        let flags = libc::O_CLOEXEC | if nonblocking { libc::O_NONBLOCK } else { 0 };
+        // SAFETY: `ends` has room for the two descriptors pipe2 writes.
+        if unsafe { libc::pipe2(ends.as_mut_ptr(), flags) } != 0 {
+            return Err(Errno::from_io(&std::io::Error::last_os_error()));
+        }
+        // SAFETY: pipe2 succeeded: both descriptors are new and owned by nothing else.
+        let (r, w) = unsafe {
+            (
+                std::fs::File::from_raw_fd(ends[0]),
+                std::fs::File::from_raw_fd(ends[1]),
+            )
+        };
+        Ok((
+            OpenFile::new(Node::PipeRead(r), flags::O_RDONLY),
+            OpenFile::new(Node::PipeWrite(w), flags::O_WRONLY),
+        ))
+    }
+
+    /// Closes every descriptor marked close-on-exec (`execve`).
+    pub fn close_on_exec(&mut self) {
+        for slot in &mut self.slots {
+            if slot.as_ref().is_some_and(|s| s.cloexec) {
+                *slot = None;
+            }
+        }
     }
 }
 
@@ -372,8 +332,9 @@ mod tests {
 
     #[test]
     fn lowest_free_descriptor_and_shared_descriptions() {
+        use std::io::{Read, Write};
         let mut t = FdTable::default();
-        let (r, w) = FdTable::pipe();
+        let (r, w) = FdTable::pipe(false).unwrap();
         assert_eq!(t.open(r, false), Ok(3));
         assert_eq!(t.open(w, true), Ok(4));
         t.close(0).unwrap();
@@ -383,13 +344,17 @@ mod tests {
         assert!(t.get(9).is_err());
         // The pipe's read end is still open through descriptor 0 after closing 3.
         t.close(3).unwrap();
+        if let Node::PipeWrite(w) = &mut t.get(4).unwrap().borrow_mut().node {
+            w.write_all(b"hi").unwrap();
+        }
+        t.close_on_exec();
+        assert!(t.get(4).is_err(), "close-on-exec");
         let read_end = t.get(0).unwrap();
-        let p = match &read_end.borrow().node {
-            Node::PipeRead(p) => p.clone(),
+        let mut got = Vec::new();
+        match &mut read_end.borrow_mut().node {
+            Node::PipeRead(r) => r.read_to_end(&mut got).unwrap(),
             other => panic!("not a pipe: {other:?}"),
         };
-        assert_eq!((p.borrow().readers, p.borrow().writers), (1, 1));
-        t.close(4).unwrap();
-        assert_eq!(p.borrow().writers, 0);
+        assert_eq!(got, b"hi", "end of file once the last writer closed");
     }
 }

@@ -74,7 +74,7 @@ impl Linux {
             Node::Stdin => self.stdio.stdin.host_fd(),
             Node::Stdout => self.stdio.stdout.host_fd(),
             Node::Stderr => self.stdio.stderr.host_fd(),
-            Node::File(f) => Some(f.as_raw_fd()),
+            Node::File(f) | Node::PipeRead(f) | Node::PipeWrite(f) => Some(f.as_raw_fd()),
             _ => None,
         }
     }
@@ -112,7 +112,12 @@ impl Linux {
                 self.fill_random(buf);
                 Ok(buf.len())
             }
-            Node::PipeRead(p) => p.borrow_mut().read(buf),
+            // A blocking read the host interrupted (a signal) is restarted or fails with
+            // EINTR, as the guest's signal disposition says.
+            Node::PipeRead(p) => p.read(buf).map_err(|e| match e.kind() {
+                std::io::ErrorKind::Interrupted => Errno::ERESTARTSYS,
+                _ => Errno::from(e),
+            }),
             Node::PipeWrite(_) | Node::Path => Err(Errno::EBADF),
         }
     }
@@ -128,8 +133,10 @@ impl Linux {
             Node::File(f) => return Ok(f.write(data)?),
             Node::Device(_) => Ok(()),
             Node::PipeWrite(p) => {
-                p.borrow_mut().write(data)?;
-                Ok(())
+                return p.write(data).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::Interrupted => Errno::ERESTARTSYS,
+                    _ => Errno::from(e),
+                })
             }
             Node::Stdin | Node::Dir(_) | Node::PipeRead(_) | Node::Path => {
                 return Err(Errno::EBADF)
@@ -408,9 +415,7 @@ impl Linux {
             return host_fd_stat(host);
         }
         match &file.node {
-            Node::Stdin | Node::Stdout | Node::PipeRead(_) | Node::PipeWrite(_) => {
-                Ok(fifo_stat(ino))
-            }
+            Node::Stdin | Node::Stdout => Ok(fifo_stat(ino)),
             Node::Device(d) => Ok(fs::device_stat(*d)),
             Node::Dir(_) | Node::Path => match (&file.host_path, &file.guest_path) {
                 (Some(_), Some(g)) => {
@@ -420,7 +425,9 @@ impl Linux {
                 (None, Some(g)) => Ok(fs::virtual_dir_stat(g)),
                 (_, None) => Err(Errno::EBADF),
             },
-            Node::Stderr | Node::File(_) => Err(Errno::EBADF),
+            Node::Stderr | Node::File(_) | Node::PipeRead(_) | Node::PipeWrite(_) => {
+                Err(Errno::EBADF)
+            }
         }
     }
 
@@ -585,7 +592,7 @@ impl Linux {
             F_SETFL => {
                 let mut f = file.borrow_mut();
                 f.flags = (f.flags & !SETFL_MASK) | (arg & SETFL_MASK);
-                if let Node::File(h) = &f.node {
+                if let Node::File(h) | Node::PipeRead(h) | Node::PipeWrite(h) = &f.node {
                     let host = (if arg & O_APPEND != 0 {
                         libc::O_APPEND
                     } else {
@@ -651,7 +658,7 @@ impl Linux {
             return Err(Errno::EINVAL);
         }
         check_writable(mem, fds, 8)?;
-        let (mut r, mut w) = FdTable::pipe();
+        let (mut r, mut w) = FdTable::pipe(flags & O_NONBLOCK != 0)?;
         r.flags |= flags & O_NONBLOCK;
         w.flags |= flags & O_NONBLOCK;
         let cloexec = flags & O_CLOEXEC != 0;
@@ -668,17 +675,18 @@ impl Linux {
         Ok(0)
     }
 
-    /// `poll`/`ppoll`: the readiness of each descriptor, at once. Nothing else runs in
-    /// the guest's process, so waiting could not change the answer: the timeout is not
-    /// slept. Files, devices and the standard streams are always ready for the access
-    /// their mode allows (reading the host's stdin may then block in `read`, as it would
-    /// natively after a terminal reports input); a pipe is readable when it holds bytes,
-    /// hung up when its last writer closed, and in error when its last reader did.
+    /// `poll`/`ppoll`: the readiness of each descriptor. Descriptors backed by a host
+    /// descriptor (pipes, files, the host's own standard streams) are asked of the host;
+    /// the others (devices, virtual directories, redirected streams) are always ready for
+    /// the access their mode allows. When nothing is ready the call waits, up to
+    /// `timeout` (`None`: forever), for a host descriptor to become ready (a pipe another
+    /// process writes, as on Linux).
     pub(in crate::linux) fn poll(
         &mut self,
         mem: &mut Memory,
         fds: u32,
         nfds: u32,
+        timeout: Option<std::time::Duration>,
     ) -> Result<u32, Errno> {
         const POLLIN: u32 = 0x1;
         const POLLOUT: u32 = 0x4;
@@ -688,46 +696,68 @@ impl Linux {
         if nfds > 1 << 16 {
             return Err(Errno::EINVAL);
         }
-        let mut ready = 0;
+        // (guest entry address, host pollfd, or the readiness without the host).
+        let mut entries = Vec::new();
         for i in 0..nfds {
             let at = fds.wrapping_add(8 * i);
             let fd = guest::u32_at(mem, at)? as i32;
             let events = guest::u32_at(mem, at.wrapping_add(4))? & 0xFFFF;
             let mut revents = 0;
+            let mut host = None;
             if fd >= 0 {
                 match self.fds.get(fd as u32) {
                     Err(_) => revents = POLLNVAL,
                     Ok(file) => {
                         let file = file.borrow();
-                        match &file.node {
-                            Node::PipeRead(p) => {
-                                let p = p.borrow();
-                                if p.buffered() > 0 {
-                                    revents |= POLLIN;
-                                }
-                                if !p.has_writers() {
-                                    revents |= POLLHUP;
-                                }
-                            }
-                            Node::PipeWrite(p) => {
-                                revents |= if !p.borrow().has_readers() {
-                                    POLLERR
-                                } else {
-                                    POLLOUT
-                                };
-                            }
-                            _ => {
+                        match self.host_stream_fd(&file.node) {
+                            Some(h) => host = Some(h),
+                            None => {
                                 if file.readable() {
                                     revents |= POLLIN;
                                 }
                                 if file.writable() {
                                     revents |= POLLOUT;
                                 }
+                                revents &= events | POLLERR | POLLHUP;
                             }
                         }
-                        revents &= events | POLLERR | POLLHUP | POLLNVAL;
                     }
                 }
+            }
+            entries.push((at, events, host, revents));
+        }
+        let mut host_fds: Vec<libc::pollfd> = entries
+            .iter()
+            .filter_map(|&(_, events, host, _)| {
+                host.map(|fd| libc::pollfd {
+                    fd,
+                    events: events as i16,
+                    revents: 0,
+                })
+            })
+            .collect();
+        let ready_elsewhere = entries.iter().any(|e| e.3 != 0);
+        let wait_ms = match timeout {
+            _ if ready_elsewhere => 0,
+            None => -1,
+            Some(t) => t.as_millis().min(i32::MAX as u128) as i32,
+        };
+        if !host_fds.is_empty() || wait_ms != 0 {
+            // SAFETY: `host_fds` is a valid array of that many pollfds.
+            let r = unsafe { libc::poll(host_fds.as_mut_ptr(), host_fds.len() as _, wait_ms) };
+            if r < 0 {
+                let e = std::io::Error::last_os_error();
+                return Err(match e.raw_os_error() {
+                    Some(libc::EINTR) => Errno::ERESTARTSYS,
+                    _ => Errno::from_io(&e),
+                });
+            }
+        }
+        let mut host_results = host_fds.iter();
+        let mut ready = 0;
+        for (at, _, host, mut revents) in entries {
+            if host.is_some() {
+                revents = host_results.next().map_or(0, |p| p.revents as u16 as u32);
             }
             guest::store(mem, at.wrapping_add(6), &(revents as u16).to_le_bytes())?;
             if revents != 0 {
@@ -735,6 +765,37 @@ impl Linux {
             }
         }
         Ok(ready)
+    }
+
+    /// `poll`'s timeout in milliseconds (negative: forever).
+    pub(in crate::linux) fn poll_timeout_ms(ms: u32) -> Option<std::time::Duration> {
+        (ms as i32 >= 0).then(|| std::time::Duration::from_millis(ms as u64))
+    }
+
+    /// `ppoll`'s timeout: a `timespec` (32- or 64-bit seconds), null for forever.
+    pub(in crate::linux) fn ppoll_timeout(
+        mem: &Memory,
+        at: u32,
+        time64: bool,
+    ) -> Result<Option<std::time::Duration>, Errno> {
+        if at == 0 {
+            return Ok(None);
+        }
+        let (s, ns) = if time64 {
+            (
+                guest::u64_at(mem, at)? as i64,
+                guest::u32_at(mem, at.wrapping_add(8))?,
+            )
+        } else {
+            (
+                guest::u32_at(mem, at)? as i32 as i64,
+                guest::u32_at(mem, at.wrapping_add(4))?,
+            )
+        };
+        if s < 0 || ns >= 1_000_000_000 {
+            return Err(Errno::EINVAL);
+        }
+        Ok(Some(std::time::Duration::new(s as u64, ns)))
     }
 
     /// `ioctl`: terminal queries get the host terminal's answer for the host's own streams
@@ -757,7 +818,14 @@ impl Linux {
         let file = file.borrow();
         if req == FIONREAD {
             let n = match &file.node {
-                Node::PipeRead(p) => p.borrow().buffered(),
+                Node::PipeRead(p) => {
+                    let mut n: libc::c_int = 0;
+                    // SAFETY: FIONREAD writes one int to `n`.
+                    if unsafe { libc::ioctl(p.as_raw_fd(), libc::FIONREAD, &mut n) } != 0 {
+                        return Err(Errno::from_io(&std::io::Error::last_os_error()));
+                    }
+                    n as usize
+                }
                 Node::Stdin => match self.stdio.stdin.pending() {
                     Some(n) => n,
                     None => return Err(Errno::ENOTTY),
@@ -826,14 +894,9 @@ impl Linux {
 }
 
 impl OpenFile {
-    /// A stable made-up inode number for objects without one (pipes).
+    /// A made-up inode number for objects without one (the redirected standard streams).
     fn as_ptr_ino(&self) -> u64 {
-        match &self.node {
-            Node::PipeRead(p) | Node::PipeWrite(p) => {
-                std::rc::Rc::as_ptr(p) as usize as u64 & 0xffff_ffff
-            }
-            _ => 0x2000,
-        }
+        0x2000
     }
 }
 

@@ -1,8 +1,8 @@
 //! The file system: descriptors and open files (`fd`), calls on descriptors (`io`), `stat`
-//! layouts (`stat`), the sandbox every path goes through (`sandbox`), and here the system
-//! calls that take paths: `open`, `stat`, `access`, `readlink`, `getcwd`/`chdir`,
-//! `mkdir`, `unlink`/`rmdir`, `rename`, `chmod`, `utimensat`, `truncate`, `chown`, `symlink`,
-//! `link`. Every path goes through [`Sandbox::resolve`](super::Sandbox::resolve), which walks
+//! layouts (`stat`), `statfs64`/`fstatfs64` (`statfs`), the sandbox every path goes through
+//! (`sandbox`), and here the system calls that take paths: `open`, `stat`, `access`,
+//! `readlink`, `getcwd`/`chdir`, `mkdir`, `unlink`/`rmdir`, `rename`, `chmod`, `utimensat`,
+//! `truncate`, `chown`, `symlink`, `link`. Every path goes through [`Sandbox::resolve`](super::Sandbox::resolve), which walks
 //! it without letting the host follow links; every operation then acts on the
 //! [`HostEntry`] it returned (directory descriptor and name, final link never followed), so
 //! the object changed is the object checked. Writes also go through the write checks.
@@ -11,6 +11,7 @@ pub(super) mod fd;
 pub(super) mod io;
 pub mod sandbox;
 pub mod stat;
+mod statfs;
 
 use super::errno::Errno;
 use super::{guest, Linux};
@@ -202,13 +203,20 @@ impl Linux {
                 OpenFile::new(node, status)
             }
             Resolved::Host(entry) => {
-                let file = self.open_host(&entry, flags, mode, wants_write)?;
-                let mut file = OpenFile::new(file, status);
+                let node = self.open_host(&entry, flags, mode, wants_write)?;
+                // A directory reached through links is found again (getdents, fchdir, *at)
+                // by where the links led, as the kernel's descriptor would.
+                let guest = match node {
+                    Node::Dir(_) => self.guest_of_host(entry.host()),
+                    _ => None,
+                };
+                let mut file = OpenFile::new(node, status);
                 file.host_path = Some(entry.host().to_path_buf());
+                file.guest_path = guest;
                 file
             }
         };
-        file.guest_path = Some(look.guest);
+        file.guest_path = file.guest_path.take().or(Some(look.guest));
         self.fds.open(file, cloexec)
     }
 

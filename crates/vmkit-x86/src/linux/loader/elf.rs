@@ -1,7 +1,10 @@
-//! Loading static ELF32 i386 executables: validate the header, map each `PT_LOAD` segment
-//! with its permissions, and report what the initial stack needs (entry, program headers,
-//! end of data for `brk`).
+//! Loading ELF32 i386 images: validate the header, map each `PT_LOAD` segment at a load
+//! bias with its permissions, as the kernel's `load_elf_binary` does (whole file pages, the
+//! rest of the last file page and the `.bss` zero), and report what the initial stack needs
+//! (entry, program headers, end of data for `brk`, the `PT_INTERP` path). The same code maps
+//! the program and its dynamic loader ([`super::Linux::load_program`] decides where).
 
+use crate::linux::MMAP_MIN_ADDR;
 use object::elf::{
     FileHeader32, ProgramHeader32, EM_386, EM_68K, EM_AARCH64, EM_ARM, EM_BPF, EM_IA_64,
     EM_LOONGARCH, EM_MIPS, EM_PPC, EM_PPC64, EM_RISCV, EM_S390, EM_SPARC, EM_SPARCV9, EM_X86_64,
@@ -12,8 +15,10 @@ use object::LittleEndian as LE;
 use std::fmt;
 use vmkit_mem::{page, Memory, PAGE_SIZE};
 
-/// Where a position-independent static executable (`-static-pie`) is placed.
-const PIE_BASE: u32 = 0x5655_5000;
+/// Where a position-independent executable (`ET_DYN` with an entry point) is placed: the
+/// address an i386 process gets from a 64-bit Linux kernel with address randomization off
+/// (`setarch -R`, as gdb runs programs), for PIE programs with or without an interpreter.
+pub const PIE_BASE: u32 = 0x5655_5000;
 
 /// What the loader learned about the program.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +35,8 @@ pub struct LoadedElf {
     pub brk_start: u32,
     /// Load bias (0 for `ET_EXEC`).
     pub bias: u32,
+    /// The `PT_INTERP` path (the dynamic loader, without its NUL), if the image names one.
+    pub interp: Option<Vec<u8>>,
 }
 
 /// Why a file is not a runnable static i386 executable.
@@ -41,8 +48,9 @@ pub enum ElfError {
     /// file, shared library or core dump. Says what the file is ("an ELF64 x86-64
     /// executable").
     NotI386Executable(String),
-    /// Needs a dynamic loader.
-    Dynamic,
+    /// The dynamic loader the program names (`PT_INTERP`) cannot be used: not visible in
+    /// the sandbox, unreadable, or not an i386 shared object. Says which path and why.
+    Interpreter(String),
     /// A segment lies outside the 32-bit address space or overlaps the stack area.
     BadSegment(String),
 }
@@ -53,17 +61,14 @@ impl fmt::Display for ElfError {
             ElfError::Malformed(why) => write!(f, "not a valid ELF32 executable: {why}"),
             ElfError::NotI386Executable(what) => write!(
                 f,
-                "this is {what}; vmkit runs i386 programs (static ELF32 executables, little-endian, EM_386){}",
+                "this is {what}; vmkit runs i386 programs (ELF32 executables, little-endian, EM_386){}",
                 if what.contains("x86-64") || what.contains("relocatable") {
-                    ": build with `gcc -m32 -static`"
+                    ": build with `gcc -m32`"
                 } else {
                     ""
                 }
             ),
-            ElfError::Dynamic => write!(
-                f,
-                "dynamically linked executables are not supported (they need ld.so): build with `gcc -m32 -static`"
-            ),
+            ElfError::Interpreter(why) => write!(f, "dynamic loader {why}"),
             ElfError::BadSegment(why) => write!(f, "bad segment: {why}"),
         }
     }
@@ -82,7 +87,7 @@ fn malformed(e: impl fmt::Display) -> ElfError {
 
 /// What an ELF file is, from its identification and header ("an ELF64 x86-64
 /// executable", "an ELF32 big-endian MIPS core dump"), or `None` when it is an i386
-/// executable (`ET_EXEC`, or `ET_DYN` with an entry point: a static PIE) that [`load`]
+/// executable (`ET_EXEC`, or `ET_DYN` with an entry point: a PIE or a dynamic loader) that [`load`]
 /// should try. Only the first 20 bytes are read, so any file that has them gets a name.
 pub fn identify(bytes: &[u8]) -> Result<Option<String>, ElfError> {
     let ident = bytes
@@ -149,20 +154,88 @@ pub fn identify(bytes: &[u8]) -> Result<Option<String>, ElfError> {
     )))
 }
 
+/// The parsed headers of an i386 image, before anything is mapped.
+struct Image<'a> {
+    bytes: &'a [u8],
+    header: &'a FileHeader32<LE>,
+    phdrs: &'a [ProgramHeader32<LE>],
+}
+
+impl<'a> Image<'a> {
+    fn parse(bytes: &'a [u8]) -> Result<Image<'a>, ElfError> {
+        if let Some(what) = identify(bytes)? {
+            return Err(ElfError::NotI386Executable(what));
+        }
+        let header = FileHeader32::<LE>::parse(bytes).map_err(malformed)?;
+        let phdrs = header.program_headers(LE, bytes).map_err(malformed)?;
+        Ok(Image {
+            bytes,
+            header,
+            phdrs,
+        })
+    }
+
+    fn is_pie(&self) -> bool {
+        self.header.e_type(LE) == ET_DYN
+    }
+
+    /// The lowest page and the end of the `PT_LOAD` segments, unbiased.
+    fn span(&self) -> Result<(u64, u64), ElfError> {
+        let loads = self.phdrs.iter().filter(|p| p.p_type(LE) == PT_LOAD);
+        let low = loads.clone().map(|p| p.p_vaddr(LE) as u64).min();
+        let high = loads
+            .map(|p| p.p_vaddr(LE) as u64 + p.p_memsz(LE) as u64)
+            .max();
+        match (low, high) {
+            (Some(low), Some(high)) => Ok((low & !(PAGE_SIZE - 1), high)),
+            _ => Err(malformed("no loadable segments")),
+        }
+    }
+
+    fn interp(&self) -> Result<Option<Vec<u8>>, ElfError> {
+        let Some(p) = self.phdrs.iter().find(|p| p.p_type(LE) == PT_INTERP) else {
+            return Ok(None);
+        };
+        let (offset, size) = (p.p_offset(LE) as usize, p.p_filesz(LE) as usize);
+        let raw = offset
+            .checked_add(size)
+            .and_then(|end| self.bytes.get(offset..end))
+            .ok_or_else(|| malformed("the PT_INTERP path lies outside the file"))?;
+        let path = raw.split(|&b| b == 0).next().unwrap_or_default();
+        if path.is_empty() {
+            return Err(malformed("the PT_INTERP path is empty"));
+        }
+        Ok(Some(path.to_vec()))
+    }
+}
+
+/// The unbiased page span `[low, high)` of an image's `PT_LOAD` segments, and whether the
+/// image is position-independent (`ET_DYN`), so that a caller can choose its load bias.
+pub fn span(bytes: &[u8]) -> Result<(u64, u64, bool), ElfError> {
+    let image = Image::parse(bytes)?;
+    let (low, high) = image.span()?;
+    Ok((low, high, image.is_pie()))
+}
+
 /// Maps the executable's segments into `mem` (which must have nothing mapped there) and
-/// copies their contents.
+/// copies their contents: an `ET_EXEC` at its addresses, an `ET_DYN` at [`PIE_BASE`].
 pub fn load(mem: &mut Memory, bytes: &[u8]) -> Result<LoadedElf, ElfError> {
-    if let Some(what) = identify(bytes)? {
-        return Err(ElfError::NotI386Executable(what));
+    let pie = Image::parse(bytes)?.is_pie();
+    load_at(mem, bytes, if pie { PIE_BASE } else { 0 })
+}
+
+/// Maps an image's segments at `bias` (which must be 0 for an `ET_EXEC`), as the kernel
+/// maps them: each segment's pages hold the file's bytes from the page-aligned offset up to
+/// the end of the segment's file part, zeros after it.
+pub fn load_at(mem: &mut Memory, bytes: &[u8], bias: u32) -> Result<LoadedElf, ElfError> {
+    let image = Image::parse(bytes)?;
+    let (header, phdrs, e) = (image.header, image.phdrs, LE);
+    let interp = image.interp()?;
+    if !image.is_pie() && bias != 0 {
+        return Err(ElfError::BadSegment(
+            "a fixed-address executable cannot be moved".into(),
+        ));
     }
-    let header = FileHeader32::<LE>::parse(bytes).map_err(malformed)?;
-    let e = header.endian().map_err(malformed)?;
-    let kind = header.e_type(e);
-    let phdrs: &[ProgramHeader32<LE>] = header.program_headers(e, bytes).map_err(malformed)?;
-    if phdrs.iter().any(|p| p.p_type(e) == PT_INTERP) {
-        return Err(ElfError::Dynamic);
-    }
-    let bias = if kind == ET_DYN { PIE_BASE } else { 0 };
     let mut brk_start = 0u32;
     let mut phdr_addr = None;
     let mut loads = 0;
@@ -181,13 +254,15 @@ pub fn load(mem: &mut Memory, bytes: &[u8]) -> Result<LoadedElf, ElfError> {
                     )));
                 }
                 let end = vaddr + memsz;
-                if end > crate::linux::STACK_LIMIT as u64 {
+                if end > crate::linux::STACK_LIMIT as u64 || vaddr < MMAP_MIN_ADDR {
                     return Err(ElfError::BadSegment(format!(
-                        "segment {vaddr:#x}..{end:#x} reaches the stack area"
+                        "segment {vaddr:#x}..{end:#x} lies outside the user address space"
                     )));
                 }
+                // The file's bytes from the start of the first page (as mmap maps them).
+                let lead = (vaddr % PAGE_SIZE).min(offset);
                 let data = bytes
-                    .get(offset as usize..(offset + filesz) as usize)
+                    .get((offset - lead) as usize..(offset + filesz) as usize)
                     .ok_or_else(|| {
                         malformed(format!("segment at {vaddr:#x} lies outside the file"))
                     })?;
@@ -205,11 +280,11 @@ pub fn load(mem: &mut Memory, bytes: &[u8]) -> Result<LoadedElf, ElfError> {
                 // Pages shared with a previous segment keep its permissions too.
                 let first = vaddr & !(PAGE_SIZE - 1);
                 let shared = mem.perms_at(first);
-                mem.protect(vaddr, memsz.max(1), perms);
+                mem.protect(vaddr, memsz.max(1), perms | page::MAPPED);
                 if shared != 0 {
-                    mem.protect(first, 1, shared | perms);
+                    mem.protect(first, 1, shared | perms | page::MAPPED);
                 }
-                mem.poke(vaddr, data)
+                mem.poke(vaddr - lead, data)
                     .map_err(|err| ElfError::BadSegment(err.to_string()))?;
                 if flags & PF_W != 0 || end as u32 > brk_start {
                     brk_start = brk_start.max(end as u32);
@@ -234,6 +309,7 @@ pub fn load(mem: &mut Memory, bytes: &[u8]) -> Result<LoadedElf, ElfError> {
         phent: header.e_phentsize(e) as u32,
         brk_start: ((brk_start as u64).div_ceil(PAGE_SIZE) * PAGE_SIZE) as u32,
         bias,
+        interp,
     })
 }
 

@@ -32,10 +32,13 @@ mod at {
 /// so runs are reproducible; a sandboxed guest gains nothing from host entropy here.
 pub const AT_RANDOM_BYTES: [u8; 16] = *b"vmkit-at-random!";
 
-/// Maps the stack and writes argc, argv, envp and the auxiliary vector; returns esp.
+/// Maps the stack and writes argc, argv, envp and the auxiliary vector for the program
+/// `elf` (`interp_base`: where its dynamic loader was placed, `AT_BASE`; 0 without one);
+/// returns esp.
 pub fn build_stack(
     mem: &mut Memory,
     elf: &LoadedElf,
+    interp_base: u32,
     argv: &[String],
     envp: &[String],
     hwcap: u32,
@@ -70,7 +73,7 @@ pub fn build_stack(
         (at::PHENT, elf.phent),
         (at::PHNUM, elf.phnum),
         (at::PAGESZ, 4096),
-        (at::BASE, 0),
+        (at::BASE, interp_base),
         (at::FLAGS, 0),
         (at::ENTRY, elf.entry),
         (at::UID, GUEST_UID),

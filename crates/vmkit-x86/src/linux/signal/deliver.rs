@@ -11,7 +11,7 @@ use super::{death_status, SA_NODEFER, SA_RESETHAND, SA_RESTART, SIGPIPE, SIGSEGV
 use super::{SIG_IGN, SI_USER};
 use crate::cpu::{Cpu, EAX};
 use crate::linux::errno::Errno;
-use crate::linux::{Boundary, Completion, FaultDelivery, FaultSignal, GUEST_PID, GUEST_UID};
+use crate::linux::{Boundary, Completion, FaultDelivery, FaultSignal, GUEST_UID};
 use vmkit_mem::Memory;
 use vmkit_vm::signal::{DefaultAction, Signal};
 
@@ -116,24 +116,27 @@ impl Linux {
     pub(super) fn absorb_host_signals(&mut self) {
         let set = host::take();
         for sig in (1..=64u32).filter(|s| set & bit(*s) != 0) {
-            let (code, pid) = host::sender(sig);
+            let (code, host_pid) = host::sender(sig);
+            // A guest process sent it: its guest pid; anyone else: the host's pid.
+            let pid = self.guest_pid_of_host(host_pid as i32).unwrap_or(host_pid);
             self.send_to_process(sig, SigInfo::sent(code, pid, GUEST_UID));
         }
     }
 
-    /// `kill(pid, sig)` aimed at the guest itself (its pid, or its process group: 0 or
-    /// minus its pid); signal 0 only probes. Any other pid is not a process the guest can
-    /// see (`ESRCH`).
+    /// `kill(pid, sig)` aimed at the guest itself (its pid, 0, or minus its pid; the
+    /// process part's `kill_process` sends to other guest processes and groups); signal 0
+    /// only probes.
     pub(in crate::linux) fn kill(&mut self, pid: u32, sig: u32) -> Result<u32, Errno> {
         if sig > 64 {
             return Err(Errno::EINVAL);
         }
-        let me = pid == GUEST_PID || pid == 0 || pid as i32 == -(GUEST_PID as i32);
+        let own = self.pid();
+        let me = pid == own || pid == 0 || pid as i32 == -(own as i32);
         if !me {
             return Err(Errno::ESRCH);
         }
         if sig != 0 {
-            self.send_to_process(sig, SigInfo::sent(SI_USER, GUEST_PID, GUEST_UID));
+            self.send_to_process(sig, SigInfo::sent(SI_USER, own, GUEST_UID));
         }
         Ok(0)
     }
@@ -159,7 +162,7 @@ impl Linux {
             code: word(8) as i32,
             words: [word(12), word(16), word(20)],
         };
-        if pid != GUEST_PID {
+        if pid != self.pid() {
             return Err(Errno::ESRCH);
         }
         match tid {
@@ -176,7 +179,8 @@ impl Linux {
     /// is the write's.
     pub(in crate::linux) fn after_write(&mut self, result: Result<u32, Errno>) -> Completion {
         if result == Err(Errno::EPIPE) {
-            self.send_to_thread(SIGPIPE, SigInfo::sent(SI_USER, GUEST_PID, GUEST_UID));
+            let own = self.pid();
+            self.send_to_thread(SIGPIPE, SigInfo::sent(SI_USER, own, GUEST_UID));
         }
         Completion::Returned(result)
     }
@@ -185,9 +189,10 @@ impl Linux {
     /// 128 + `sig`.
     fn die(&mut self, sig: u32) -> i32 {
         if self.strace {
-            crate::linux::strace::log_killed(sig);
+            crate::linux::strace::log_killed(self, sig);
         }
         report_death(sig as i32);
+        self.record_death(sig as i32);
         let status = death_status(sig as i32);
         self.task.end(status);
         status
@@ -261,7 +266,7 @@ impl Linux {
                 restart(cpu, nr, Some(action.flags));
             }
             if self.strace {
-                crate::linux::strace::log_signal(sig, info.code, info.words);
+                crate::linux::strace::log_signal(self, sig, info.code, info.words);
             }
             let t = &mut self.thread_mut().signals;
             let old_mask = t.saved_mask.take().unwrap_or(t.mask);
@@ -298,6 +303,7 @@ impl Linux {
     ) -> FaultDelivery {
         let sig = fault.signal;
         let terminate = |os: &mut Linux, sig: u32| {
+            os.record_death(sig as i32);
             let status = death_status(sig as i32);
             os.task.end(status);
             FaultDelivery::Terminate { status }
@@ -312,7 +318,7 @@ impl Linux {
         }
         let info = SigInfo::fault(fault.code, fault.addr);
         if self.strace {
-            crate::linux::strace::log_signal(sig, info.code, info.words);
+            crate::linux::strace::log_signal(self, sig, info.code, info.words);
         }
         let d = Delivery {
             sig,

@@ -143,7 +143,6 @@ pub(super) fn sender(sig: u32) -> (i32, u32) {
 }
 
 /// Drops host signals received and not taken (a forked child starts with none).
-#[allow(dead_code)] // through `Linux::signals_after_fork`
 pub(super) fn forget_pending() {
     PENDING.store(0, Ordering::SeqCst);
 }

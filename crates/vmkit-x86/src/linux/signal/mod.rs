@@ -294,11 +294,10 @@ impl ThreadSignals {
     }
 
     /// Makes `sig` (1..=64) pending for this thread, sent by `tkill`/`tgkill` from within
-    /// the process.
-    pub(super) fn raise(&mut self, sig: u32) {
+    /// process `pid`.
+    pub(super) fn raise(&mut self, sig: u32, pid: u32) {
         if self.pending & bit(sig) == 0 {
-            self.info[sig as usize - 1] =
-                SigInfo::sent(SI_TKILL, super::GUEST_PID, super::GUEST_UID);
+            self.info[sig as usize - 1] = SigInfo::sent(SI_TKILL, pid, super::GUEST_UID);
         }
         self.pending |= bit(sig);
     }
@@ -318,7 +317,6 @@ impl Linux {
     /// After `fork`, in the child: no signal is pending (the host's bridge included), as
     /// Linux gives a child an empty pending set; dispositions, mask and alternate stack are
     /// kept.
-    #[allow(dead_code)] // for `fork` (the processes part)
     pub(super) fn signals_after_fork(&mut self) {
         self.signals.pending = 0;
         let t = &mut self.thread_mut().signals;
@@ -330,19 +328,33 @@ impl Linux {
     /// After `execve`: handlers go back to the default action (ignored signals stay
     /// ignored), the alternate stack and the trampoline page are gone with the old address
     /// space; the mask and pending signals are kept.
-    #[allow(dead_code)] // for `execve` (the processes part)
+    #[allow(dead_code)] // the process part calls the two halves itself
     pub(super) fn signals_on_exec(&mut self) {
-        for a in self.signals.actions.iter_mut() {
-            let ignored = a.handler == SIG_IGN;
-            *a = Action::default();
-            if ignored {
-                a.handler = SIG_IGN;
+        self.signals.reset_for_exec();
+        self.thread_mut().signals.reset_for_exec();
+    }
+}
+
+impl Signals {
+    /// `execve`: caught signals go back to their default action, ignored ones stay
+    /// ignored; the trampoline page went with the old address space.
+    pub(super) fn reset_for_exec(&mut self) {
+        for a in self.actions.iter_mut() {
+            if a.handler != SIG_IGN {
+                *a = Action::default();
             }
         }
-        self.signals.trampoline = None;
-        let t = &mut self.thread_mut().signals;
-        t.altstack = AltStack::default();
-        t.saved_mask = None;
+        self.trampoline = None;
+    }
+}
+
+impl ThreadSignals {
+    /// `execve`: the mask and pending signals stay; the alternate stack and a pending
+    /// `sigsuspend` mask go.
+    pub(super) fn reset_for_exec(&mut self) {
+        self.altstack = AltStack::default();
+        self.saved_mask = None;
+        self.interrupted = None;
     }
 }
 

@@ -3,7 +3,8 @@
 //! CLONE_PARENT_SETTID|CLONE_CHILD_CLEARTID`) and `clone3` with the same flags. The new
 //! thread starts with a copy of the caller's registers, eax 0, its own stack and TLS
 //! descriptor, and its own signal state (the caller's mask). A clone without
-//! `CLONE_THREAD` (a new process) is the process part's.
+//! `CLONE_THREAD` (a new process) is the process part's; its `clone` and `clone3` rows parse
+//! the arguments (linux/process/fork.rs) and call [`Linux::clone_thread`] for a thread.
 
 use super::super::signal::ThreadSignals;
 use super::super::task::{self, Thread};
@@ -16,10 +17,9 @@ const CLONE_VM: u32 = 0x100;
 const CLONE_FS: u32 = 0x200;
 const CLONE_FILES: u32 = 0x400;
 const CLONE_SIGHAND: u32 = 0x800;
-const CLONE_PIDFD: u32 = 0x1000;
 const CLONE_PTRACE: u32 = 0x2000;
 /// `CLONE_THREAD`: the new task is a thread of the caller's process.
-pub(in super::super) const CLONE_THREAD: u32 = 0x10000;
+const CLONE_THREAD: u32 = 0x10000;
 const CLONE_SYSVSEM: u32 = 0x40000;
 const CLONE_SETTLS: u32 = 0x80000;
 const CLONE_PARENT_SETTID: u32 = 0x100000;
@@ -45,11 +45,6 @@ const THREAD_FLAGS: u32 = CSIGNAL
     | CLONE_UNTRACED
     | CLONE_CHILD_SETTID
     | CLONE_IO;
-
-/// `struct clone_args`'s size in its first version (`CLONE_ARGS_SIZE_VER0`), and the size
-/// of the fields known here (up to `cgroup`).
-const CLONE_ARGS_SIZE_VER0: u32 = 64;
-const CLONE_ARGS_KNOWN: u32 = 88;
 
 impl Linux {
     /// `clone(flags, stack, parent_tid, tls, child_tid)` with `CLONE_THREAD` (i386's
@@ -90,7 +85,8 @@ impl Linux {
             }
             task::set_thread_area(&mut child, mem, tls)?;
         }
-        let tid = self.task.allocate_tid();
+        // Thread ids come from the counter process ids come from (the process table).
+        let tid = self.next_id()?;
         // Linux ignores a bad pointer here: the thread exists all the same.
         if flags & CLONE_PARENT_SETTID != 0 {
             let _ = guest::store_u32(mem, parent_tid, tid);
@@ -105,62 +101,5 @@ impl Linux {
         }
         self.task.threads.push(thread);
         Ok(tid)
-    }
-
-    /// `clone3(args, size)` for a thread (`CLONE_THREAD` in `args.flags`); the stack is
-    /// `args.stack`, `args.stack_size` bytes. `Ok(None)`: the call creates a process, which
-    /// is the process part's (its row decides).
-    pub(in super::super) fn clone3_thread(
-        &mut self,
-        cpu: &Cpu,
-        mem: &mut Memory,
-        args: u32,
-        size: u32,
-    ) -> Result<Option<u32>, Errno> {
-        if size < CLONE_ARGS_SIZE_VER0 {
-            return Err(Errno::EINVAL);
-        }
-        if size > 4096 {
-            return Err(Errno::E2BIG);
-        }
-        let raw = guest::bytes(mem, args, size)?;
-        if raw.len() > CLONE_ARGS_KNOWN as usize
-            && raw[CLONE_ARGS_KNOWN as usize..].iter().any(|&b| b != 0)
-        {
-            return Err(Errno::E2BIG);
-        }
-        let field = |k: usize| -> u64 {
-            let at = k * 8;
-            raw.get(at..at + 8)
-                .map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
-        };
-        let [flags, _pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls] =
-            [0, 1, 2, 3, 4, 5, 6, 7].map(field);
-        let (set_tid, set_tid_size, cgroup) = (field(8), field(9), field(10));
-        if flags & CLONE_THREAD as u64 == 0 {
-            return Ok(None);
-        }
-        let narrow = |v: u64| u32::try_from(v).map_err(|_| Errno::EINVAL);
-        if flags > u32::MAX as u64
-            || flags & (CSIGNAL | CLONE_PIDFD) as u64 != 0
-            || exit_signal != 0
-            || (stack == 0) != (stack_size == 0)
-            || set_tid != 0
-            || set_tid_size != 0
-            || cgroup != 0
-        {
-            return Err(Errno::EINVAL);
-        }
-        let top = narrow(stack.saturating_add(stack_size))?;
-        self.clone_thread(
-            cpu,
-            mem,
-            flags as u32,
-            top,
-            narrow(parent_tid)?,
-            narrow(tls)?,
-            narrow(child_tid)?,
-        )
-        .map(Some)
     }
 }

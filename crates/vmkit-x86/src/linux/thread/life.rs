@@ -76,7 +76,8 @@ impl Linux {
         if !blocked && self.ignores(sig) {
             return Completion::Returned(Ok(0));
         }
-        self.task.threads[i].signals.raise(sig);
+        let pid = self.pid();
+        self.task.threads[i].signals.raise(sig, pid);
         if !blocked && matches!(self.task.threads[i].state, ThreadState::Blocked(_)) {
             self.wake(i, (-Errno::EINTR.0) as u32);
         }

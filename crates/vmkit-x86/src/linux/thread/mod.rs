@@ -17,7 +17,6 @@ mod life;
 mod robust;
 mod scheduler;
 
-pub(super) use clone::CLONE_THREAD;
 pub use scheduler::DEADLOCK_STATUS;
 
 #[cfg(test)]

@@ -1,0 +1,412 @@
+//! A root of Debian i386 packages, fetched into `target/debian-i386-root/` on first use, and
+//! the harness that runs one command in it natively (`chroot`) and under vmkit (`--root`).
+//!
+//! The root holds [`DEBIAN_PACKAGES`] and every package they need (the `Depends:` and
+//! `Pre-Depends:` closure, as `apt-cache depends --recurse` gives it for i386), each unpacked
+//! with `dpkg-deb -x`, never installed: no maintainer script runs, so the tree is exactly the
+//! packages' files. apt works from a private state under `target/` with i386 as its only
+//! architecture (as for busybox, see [`crate::busybox_i386`]): no root needed, no
+//! `dpkg --add-architecture`, the host's sources and keys used as they are.
+//!
+//! Concurrency: a `flock` on `target/debian-i386-root.lock` lets one fetch run at a time;
+//! the tree is built in a temporary directory and renamed into place, with a stamp file
+//! written last, so a root either is complete or is rebuilt.
+
+use crate::lock::FileLock;
+use crate::{running_as_root, tail, target_dir};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The packages the root is built from (their dependencies come too).
+pub const DEBIAN_PACKAGES: [&str; 7] = [
+    "bash",
+    "coreutils",
+    "grep",
+    "sed",
+    "gawk",
+    "findutils",
+    "python3.11-minimal",
+];
+
+/// Written last into a complete root; its contents list the unpacked packages.
+const STAMP: &str = ".vmkit-debian-root";
+
+/// Where the root lives once fetched: `target/debian-i386-root`.
+pub fn debian_root_path() -> PathBuf {
+    target_dir().join("debian-i386-root")
+}
+
+/// The root, fetched first if it is missing. Panics, with the reason and the commands that
+/// would do it by hand, if it cannot be fetched: a test that needs it fails at once rather
+/// than skipping.
+pub fn debian_root() -> PathBuf {
+    static FETCHED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match FETCHED.get_or_init(fetch_debian_root) {
+        Ok(path) => path.clone(),
+        Err(why) => panic!("{why}"),
+    }
+}
+
+/// Fetches and unpacks the root unless it is already there; returns its path, or why it
+/// could not be built and how to do it by hand.
+pub fn fetch_debian_root() -> Result<PathBuf, String> {
+    let root = debian_root_path();
+    if is_complete(&root) {
+        return Ok(root);
+    }
+    let target = target_dir();
+    fs::create_dir_all(&target)
+        .map_err(|e| format!("cannot create {}: {e}\n\n{}", target.display(), by_hand()))?;
+    let _lock = FileLock::exclusive(&target.join("debian-i386-root.lock"))
+        .map_err(|e| format!("cannot lock in {}: {e}\n\n{}", target.display(), by_hand()))?;
+    if is_complete(&root) {
+        return Ok(root);
+    }
+    remove_stale_temporaries(&target);
+    let tmp = target.join(format!(".debian-i386-root.{}.tmp", std::process::id()));
+    eprintln!(
+        "vmkit tests: fetching Debian i386 packages ({} and their dependencies) into {} (once; apt-get download, no root needed)",
+        DEBIAN_PACKAGES.join(", "),
+        root.display()
+    );
+    let result = download_and_unpack(&tmp).and_then(|tree| {
+        if root.exists() {
+            fs::remove_dir_all(&root)
+                .map_err(|e| format!("cannot remove the incomplete {}: {e}", root.display()))?;
+        }
+        fs::rename(&tree, &root)
+            .map_err(|e| format!("cannot move {} to {}: {e}", tree.display(), root.display()))
+    });
+    let _ = fs::remove_dir_all(&tmp);
+    match result {
+        Ok(()) if is_complete(&root) => Ok(root),
+        Ok(()) => Err(format!(
+            "{} is incomplete after unpacking\n\n{}",
+            root.display(),
+            by_hand()
+        )),
+        Err(why) => Err(format!(
+            "cannot build the Debian i386 root: {why}\n\n{}",
+            by_hand()
+        )),
+    }
+}
+
+fn is_complete(root: &Path) -> bool {
+    root.join(STAMP).is_file()
+}
+
+fn remove_stale_temporaries(target: &Path) {
+    let Ok(entries) = fs::read_dir(target) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".debian-i386-root.") && name.ends_with(".tmp") {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// apt with a private state under `dir`, i386 only.
+struct Apt {
+    options: Vec<String>,
+}
+
+impl Apt {
+    fn new(dir: &Path) -> Result<Apt, String> {
+        for d in [
+            dir.join("lists/partial"),
+            dir.join("cache/archives/partial"),
+        ] {
+            fs::create_dir_all(&d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+        }
+        let status = dir.join("status");
+        fs::write(&status, b"").map_err(|e| format!("cannot create {}: {e}", status.display()))?;
+        let p = |p: &Path| p.display().to_string();
+        let mut options = vec![
+            format!("Dir::State={}", p(dir)),
+            format!("Dir::State::Lists={}", p(&dir.join("lists"))),
+            format!("Dir::State::status={}", p(&status)),
+            format!("Dir::Cache={}", p(&dir.join("cache"))),
+            "Dir::Cache::pkgcache=".into(),
+            "Dir::Cache::srcpkgcache=".into(),
+            "APT::Architecture=i386".into(),
+            "APT::Architectures=i386".into(),
+            "Acquire::Languages=none".into(),
+            "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false".into(),
+        ];
+        if running_as_root() {
+            // As root, apt downloads as `_apt`, who cannot write into target/.
+            options.push("APT::Sandbox::User=root".into());
+        }
+        Ok(Apt { options })
+    }
+
+    fn run(&self, tool: &str, args: &[&str], cwd: &Path) -> Result<Vec<u8>, String> {
+        let mut cmd = Command::new(tool);
+        for o in &self.options {
+            cmd.arg("-o").arg(o);
+        }
+        cmd.args(args).current_dir(cwd).env("LC_ALL", "C");
+        let out = cmd.output().map_err(|e| {
+            format!("cannot run {tool} ({e}): this needs a Debian or Ubuntu host with apt")
+        })?;
+        if out.status.success() {
+            return Ok(out.stdout);
+        }
+        Err(format!(
+            "`{tool} {}` failed ({}):\n{}",
+            args.join(" "),
+            out.status,
+            tail(&[out.stdout, out.stderr].concat(), 12)
+        ))
+    }
+}
+
+/// The real packages in `apt-cache depends --recurse` output: unindented lines, without the
+/// virtual ones (`<name>`), sorted.
+fn closure_from(listing: &[u8]) -> Vec<String> {
+    let mut names: Vec<String> = String::from_utf8_lossy(listing)
+        .lines()
+        .filter(|l| !l.starts_with(' ') && !l.starts_with('<') && !l.trim().is_empty())
+        .map(|l| l.trim().trim_end_matches(":i386").to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn download_and_unpack(tmp: &Path) -> Result<PathBuf, String> {
+    let apt = Apt::new(&tmp.join("apt"))?;
+    let debs = tmp.join("deb");
+    fs::create_dir_all(&debs).map_err(|e| format!("cannot create {}: {e}", debs.display()))?;
+    apt.run("apt-get", &["-q", "update"], tmp)?;
+    let mut args = vec![
+        "depends",
+        "--recurse",
+        "--no-recommends",
+        "--no-suggests",
+        "--no-conflicts",
+        "--no-breaks",
+        "--no-replaces",
+        "--no-enhances",
+    ];
+    args.extend(DEBIAN_PACKAGES);
+    let packages = closure_from(&apt.run("apt-cache", &args, tmp)?);
+    for want in DEBIAN_PACKAGES {
+        if !packages.iter().any(|p| p == want) {
+            return Err(format!("apt-cache does not know {want}"));
+        }
+    }
+    let mut download = vec!["-q", "download"];
+    download.extend(packages.iter().map(String::as_str));
+    apt.run("apt-get", &download, &debs)?;
+    let root = tmp.join("root");
+    let mut unpacked = Vec::new();
+    let mut files: Vec<PathBuf> = fs::read_dir(&debs)
+        .map_err(|e| format!("cannot read {}: {e}", debs.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "deb"))
+        .collect();
+    files.sort();
+    for deb in &files {
+        let out = Command::new("dpkg-deb")
+            .arg("-x")
+            .arg(deb)
+            .arg(&root)
+            .output()
+            .map_err(|e| format!("cannot run dpkg-deb ({e})"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "`dpkg-deb -x {}` failed:\n{}",
+                deb.display(),
+                tail(&out.stderr, 12)
+            ));
+        }
+        unpacked.push(
+            deb.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned(),
+        );
+    }
+    if files.len() < packages.len() {
+        return Err(format!(
+            "apt-get download gave {} packages for {} names",
+            files.len(),
+            packages.len()
+        ));
+    }
+    for exe in ["bin/bash", "usr/bin/python3.11", "usr/bin/gawk", "bin/sed"] {
+        if !root.join(exe).exists() {
+            return Err(format!("the unpacked root has no {exe}"));
+        }
+    }
+    // The directories a chroot needs that no package of the closure ships.
+    for dir in ["tmp", "proc", "dev", "work"] {
+        fs::create_dir_all(root.join(dir))
+            .map_err(|e| format!("cannot create {dir} in the root: {e}"))?;
+    }
+    fs::write(root.join(STAMP), unpacked.join("\n") + "\n")
+        .map_err(|e| format!("cannot write the stamp: {e}"))?;
+    eprintln!("vmkit tests: unpacked {} packages", unpacked.len());
+    Ok(root)
+}
+
+fn by_hand() -> String {
+    format!(
+        "The Debian tests need i386 packages unpacked at {root}.\n\
+         Retry with `.ci/fetch-debian-root`, or by hand (the first two commands as root, once):\n\
+         \n    dpkg --add-architecture i386\
+         \n    apt-get update\
+         \n    mkdir -p debs && cd debs && apt-get download $(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces --no-enhances {pkgs} | grep -v '^ ' | grep -v '^<' | sed 's/$/:i386/')\
+         \n    for d in *.deb; do dpkg-deb -x $d {root}; done; touch {root}/{STAMP}\n",
+        root = debian_root_path().display(),
+        pkgs = DEBIAN_PACKAGES.map(|p| format!("{p}:i386")).join(" "),
+    )
+}
+
+/// What one run gave: stdout, stderr, exit status (128+n for a signal, as a shell shows).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunResult {
+    /// Standard output.
+    pub stdout: Vec<u8>,
+    /// Standard error.
+    pub stderr: Vec<u8>,
+    /// The exit status, or 128 + the signal that ended the process.
+    pub status: i32,
+}
+
+impl RunResult {
+    fn of(out: Output) -> RunResult {
+        use std::os::unix::process::ExitStatusExt;
+        let status = out
+            .status
+            .code()
+            .unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0));
+        RunResult {
+            stdout: out.stdout,
+            stderr: out.stderr,
+            status,
+        }
+    }
+
+    /// A readable rendering for assertion messages.
+    pub fn show(&self) -> String {
+        format!(
+            "status {}\n--- stdout\n{}--- stderr\n{}",
+            self.status,
+            String::from_utf8_lossy(&self.stdout),
+            String::from_utf8_lossy(&self.stderr)
+        )
+    }
+}
+
+/// The environment both runs get (nothing else from the host's).
+pub const CHROOT_ENV: [(&str, &str); 5] = [
+    ("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"),
+    ("HOME", "/"),
+    ("LC_ALL", "C"),
+    ("TERM", "dumb"),
+    // A native run as root would write .pyc files into the root; the guest may not.
+    ("PYTHONDONTWRITEBYTECODE", "1"),
+];
+
+/// Runs `argv` inside `root` natively with `chroot` (working directory `/`, the
+/// [`CHROOT_ENV`] environment, `stdin` as its input). Needs root privileges.
+pub fn run_chroot(root: &Path, argv: &[&str], stdin: &[u8]) -> Result<RunResult, String> {
+    let mut cmd = Command::new("chroot");
+    cmd.arg(root).args(argv);
+    run_with_input(cmd, stdin)
+}
+
+/// Runs `argv` inside `root` under `vmkit run --root` with the `vmkit` binary at `vmkit`
+/// (working directory `/`, the [`CHROOT_ENV`] environment, `stdin` as its input); `extra`
+/// goes before the program (`--allow-write`, `--mount`).
+pub fn run_vmkit_root(
+    vmkit: &Path,
+    root: &Path,
+    extra: &[&str],
+    argv: &[&str],
+    stdin: &[u8],
+) -> Result<RunResult, String> {
+    let (program, args) = argv.split_first().ok_or("an empty command")?;
+    let mut cmd = Command::new(vmkit);
+    cmd.arg("run")
+        .arg("--root")
+        .arg(root)
+        .args(extra)
+        .arg(program)
+        .arg("--")
+        .args(args);
+    run_with_input(cmd, stdin)
+}
+
+fn run_with_input(mut cmd: Command, stdin: &[u8]) -> Result<RunResult, String> {
+    use std::io::Write;
+    use std::process::Stdio;
+    cmd.env_clear()
+        .envs(CHROOT_ENV)
+        .current_dir("/")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let mut input = child.stdin.take().ok_or("no stdin pipe")?;
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        // The program may exit without reading: a broken pipe is its business.
+        let _ = input.write_all(&data);
+    });
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("cannot wait for {cmd:?}: {e}"))?;
+    let _ = writer.join();
+    Ok(RunResult::of(out))
+}
+
+/// Runs `argv` both ways (native `chroot` and `vmkit run --root`) and returns both results,
+/// native first.
+pub fn compare_in_root(
+    vmkit: &Path,
+    argv: &[&str],
+    stdin: &[u8],
+) -> Result<(RunResult, RunResult), String> {
+    compare_in_root_writable(vmkit, false, argv, stdin)
+}
+
+/// [`compare_in_root`], with the root's `/tmp` writable for the guest when `tmp` is true
+/// (`--allow-write ROOT/tmp`; the native run may write anywhere).
+pub fn compare_in_root_writable(
+    vmkit: &Path,
+    tmp: bool,
+    argv: &[&str],
+    stdin: &[u8],
+) -> Result<(RunResult, RunResult), String> {
+    let root = debian_root();
+    let allow = root.join("tmp").display().to_string();
+    let extra: &[&str] = if tmp { &["--allow-write", &allow] } else { &[] };
+    Ok((
+        run_chroot(&root, argv, stdin)?,
+        run_vmkit_root(vmkit, &root, extra, argv, stdin)?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::closure_from;
+
+    #[test]
+    fn the_closure_keeps_real_packages_only() {
+        let listing =
+            b"bash\n  PreDepends: libc6\n  Depends: <awk>\nlibc6\n<awk>\nmawk:i386\nbash\n";
+        assert_eq!(closure_from(listing), ["bash", "libc6", "mawk"]);
+    }
+}
