@@ -147,6 +147,36 @@ pub(super) fn forget_pending() {
     PENDING.store(0, Ordering::SeqCst);
 }
 
+/// The host signal mask before [`block_caught`].
+#[derive(Clone, Copy)]
+pub(in crate::linux) struct Blocked(libc::sigset_t);
+
+/// Blocks the bridged host signals until [`unblock`]: around a host `fork`, so that a
+/// signal sent to the new child before it has dropped the parent's pending set stays
+/// pending in the child's kernel and reaches it afterwards.
+pub(in crate::linux) fn block_caught() -> Blocked {
+    let caught = CAUGHT.load(Ordering::SeqCst);
+    // SAFETY: signal-set manipulation on local sets.
+    unsafe {
+        let mut block: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut block);
+        for sig in 1..=64 {
+            if caught & (1 << (sig - 1)) != 0 {
+                libc::sigaddset(&mut block, sig);
+            }
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &block, &mut old);
+        Blocked(old)
+    }
+}
+
+/// Restores the mask [`block_caught`] saved.
+pub(in crate::linux) fn unblock(old: Blocked) {
+    // SAFETY: restoring a mask saved by pthread_sigmask.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old.0, std::ptr::null_mut()) };
+}
+
 /// Waits until a bridged host signal arrives or `timeout` passes (`None`: no limit),
 /// without the race of a signal arriving just before the wait: the bridged signals are
 /// blocked while the pending set is checked, and `ppoll` unblocks them atomically.
