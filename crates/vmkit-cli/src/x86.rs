@@ -121,6 +121,9 @@ pub fn load(file: &Path, options: &Options) -> Result<X86Machine, String> {
     vm.set_memory_limit(options.memory_limit);
     vm.set_strace(options.strace);
     vm.set_strict_syscalls(options.strict_syscalls);
+    // Ctrl-C and signals from other processes reach the guest, as they reach a process.
+    vm.forward_host_signals()
+        .map_err(|e| format!("error: cannot forward host signals to the guest: {e}"))?;
     vm.set_sandbox(sandbox(options)?);
     if options.root.is_some() && !options.raw {
         // The program is a path in the root, read through the sandbox like any guest file.

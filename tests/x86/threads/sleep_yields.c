@@ -34,6 +34,7 @@ int main(void) {
     printf("tgkill 0 to worker: %ld\n", syscall(SYS_tgkill, getpid(), worker_tid, 0));
     stop = 1;
     pthread_join(t, NULL);
-    printf("tgkill 0 to the joined worker: %ld\n", syscall(SYS_tgkill, getpid(), worker_tid, 0));
+    /* Not probed again after the join: natively the kernel may still hold the exited
+       thread for a moment after it cleared its tid (tgkill then gives 0, or ESRCH). */
     return 0;
 }

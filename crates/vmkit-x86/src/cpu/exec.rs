@@ -16,7 +16,7 @@ use vmkit_mem::Memory;
 ///
 /// Produced by [`exec`] (the reference semantics), once per instruction. Consumed by the
 /// engines, which set eip from it (`Next`, `Jump`) or stop and hand the event to the
-/// machine (`Syscall`, `Privileged`). `Syscall` is the CPU's only link to an operating
+/// machine (`Syscall`, `Privileged`, `Breakpoint`, `TrapFlagSet`). `Syscall` is the CPU's only link to an operating
 /// system.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum AfterInsn {
@@ -33,6 +33,12 @@ pub(crate) enum AfterInsn {
     /// target) after the run loop chose the engine again (only the reference semantics add
     /// those bases, and LDT code segments run apart, see `Cpu::segmented`).
     SegmentsChanged(u32),
+    /// `popf` set the trap flag: the run loop must single-step from the next instruction
+    /// on, so the engine stops after this one.
+    TrapFlagSet,
+    /// `int3` (or `int 3`): the breakpoint trap, raised after the instruction (eip is the
+    /// next one), which Linux delivers as SIGTRAP.
+    Breakpoint,
 }
 
 /// Maps a control transfer's target to what happens next.
@@ -113,7 +119,13 @@ pub(crate) fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Resul
         M::Push => stack::push_operand(cpu, mem, insn)?,
         M::Pop => stack::pop_operand(cpu, mem, insn)?,
         M::Pushfd | M::Pushf => stack::pushf(cpu, mem, insn)?,
-        M::Popfd | M::Popf => stack::popf(cpu, mem, insn)?,
+        M::Popfd | M::Popf => {
+            let tracing = cpu.eflags & super::flags::TF;
+            stack::popf(cpu, mem, insn)?;
+            if tracing == 0 && cpu.eflags & super::flags::TF != 0 {
+                return Ok(AfterInsn::TrapFlagSet);
+            }
+        }
         M::Pushad | M::Pusha => stack::pusha(cpu, mem, insn)?,
         M::Popad | M::Popa => stack::popa(cpu, mem, insn)?,
         M::Enter => stack::enter(cpu, mem, insn)?,
@@ -158,9 +170,11 @@ pub(crate) fn exec(cpu: &mut Cpu, mem: &mut Memory, insn: &Instruction) -> Resul
         M::Loop | M::Loope | M::Loopne => return Ok(jump_or_next(control::loop_count(cpu, insn))),
         // System.
         M::Int if insn.immediate8() == 0x80 => return Ok(AfterInsn::Syscall),
-        // Linux's only other gate open to user mode is the overflow exception's (and the
-        // breakpoint's); any other vector is a general protection fault whose error code
+        M::Int3 => return Ok(AfterInsn::Breakpoint),
+        // Linux's gates open to user mode: the breakpoint's (as `int3`) and the overflow
+        // exception's; any other vector is a general protection fault whose error code
         // names the IDT entry.
+        M::Int if insn.immediate8() == 3 => return Ok(AfterInsn::Breakpoint),
         M::Int if insn.immediate8() == 4 => {
             return Err(ExecError::Overflow {
                 next: insn.next_ip32(),

@@ -51,6 +51,8 @@ pub(crate) enum EngineFault {
     Exec(ExecError),
     /// The instruction is privileged.
     Privileged,
+    /// A breakpoint trap (`int3`) after the instruction: `cpu.eip` is the next one.
+    Breakpoint,
     /// The code at `cpu.eip` could not be fetched or decoded.
     Undecodable(DecodeFailure),
 }
@@ -108,6 +110,11 @@ pub(crate) enum BlockExit {
     Syscall(usize),
     /// Instruction `i` is privileged; `cpu.eip` is its address.
     Privileged(usize),
+    /// Instruction `i` ran and the run loop must look at the machine again before the next
+    /// (it set the trap flag); `cpu.eip` is the next instruction.
+    Stop(usize),
+    /// Instruction `i` is a breakpoint (`int3`) and ran; `cpu.eip` is the next instruction.
+    Breakpoint(usize),
     /// Instruction `i` wrote into decoded code; `cpu.eip` is the next instruction.
     CodeWritten(usize),
     /// Instruction `i` gave ds, es or ss a base or took it away, or changed cs; `cpu.eip`
@@ -175,6 +182,15 @@ fn follow_blocks(
             BlockExit::Privileged(i) => {
                 done += i as u64;
                 break EngineStop::Fault(EngineFault::Privileged);
+            }
+            BlockExit::Stop(i) => {
+                // Reported as a spent budget: the run loop then reads the flags again.
+                done += i as u64 + 1;
+                break EngineStop::BudgetSpent;
+            }
+            BlockExit::Breakpoint(i) => {
+                done += i as u64 + 1;
+                break EngineStop::Fault(EngineFault::Breakpoint);
             }
             BlockExit::Ran(n) => {
                 done += n as u64;

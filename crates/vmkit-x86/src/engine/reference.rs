@@ -50,6 +50,14 @@ pub(super) fn step(
             cpu.eip = target;
             Err(BlockExit::SegmentsChanged(i))
         }
+        Ok(AfterInsn::TrapFlagSet) => {
+            cpu.eip = insn.next_ip32();
+            Err(BlockExit::Stop(i))
+        }
+        Ok(AfterInsn::Breakpoint) => {
+            cpu.eip = insn.next_ip32();
+            Err(BlockExit::Breakpoint(i))
+        }
         Ok(AfterInsn::Privileged) => {
             cpu.eip = insn.ip32();
             Err(BlockExit::Privileged(i))

@@ -70,6 +70,17 @@ pub(crate) fn run(cpu: &mut Cpu, mem: &mut Memory, budget: &mut u64) -> EngineSt
                 return EngineStop::Event(EngineEvent::Syscall { at: insn.ip32() });
             }
             AfterInsn::Privileged => return EngineStop::Fault(EngineFault::Privileged),
+            // The run loop reads the flags again and single-steps from the next one.
+            AfterInsn::TrapFlagSet => {
+                *budget -= 1;
+                cpu.eip = next;
+                return EngineStop::BudgetSpent;
+            }
+            AfterInsn::Breakpoint => {
+                *budget -= 1;
+                cpu.eip = next;
+                return EngineStop::Fault(EngineFault::Breakpoint);
+            }
         }
         *budget -= 1;
         if mem.code_written() {

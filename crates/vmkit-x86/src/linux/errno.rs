@@ -84,6 +84,9 @@ impl Errno {
     /// The guest error for a host I/O error (its OS error number when it has one, else EIO).
     pub fn from_io(e: &std::io::Error) -> Errno {
         match e.raw_os_error() {
+            // A host signal interrupted a blocking call: the signal code restarts it or
+            // makes it EINTR, as the guest's disposition says.
+            Some(libc::EINTR) => Errno::ERESTARTSYS,
             Some(n) => Errno(n),
             None => match e.kind() {
                 std::io::ErrorKind::NotFound => Errno::ENOENT,

@@ -123,11 +123,7 @@ impl Kernel for Linux {
         self.note = None;
         self.code_changed = None;
         let completion = match syscalls::dispatch(self, nr, args, cpu, mem) {
-            Completion::NotImplemented
-                if self.strict_syscalls || syscalls::stops_unimplemented(nr) =>
-            {
-                Completion::Unsupported
-            }
+            Completion::NotImplemented if self.strict_syscalls => Completion::Unsupported,
             completion => completion,
         };
         let code_changed = self.code_changed.take();
@@ -140,6 +136,10 @@ impl Kernel for Linux {
                 SyscallOutcome::Resume
             }
             Completion::Returned(r) => {
+                if r == Err(Errno::ERESTARTSYS) {
+                    // A host signal interrupted it: delivery restarts it or makes it EINTR.
+                    self.thread_mut().signals.set_interrupted(nr);
+                }
                 cpu.regs[EAX] = match r {
                     Ok(v) => v,
                     Err(e) => (-e.0) as u32,
@@ -165,13 +165,10 @@ impl Kernel for Linux {
         }
     }
 
-    /// Handlers are never run, so a fault ends the process, as the signal's default action
-    /// does.
-    fn on_fault(&mut self, _cpu: &mut Cpu, _mem: &mut Memory, fault: FaultSignal) -> FaultDelivery {
-        self.record_death(fault.signal as i32);
-        let status = death_status(fault.signal as i32);
-        self.task.end(status);
-        FaultDelivery::Terminate { status }
+    /// The signal goes to the guest's handler, or ends the process (see
+    /// `signal::deliver`).
+    fn on_fault(&mut self, cpu: &mut Cpu, mem: &mut Memory, fault: FaultSignal) -> FaultDelivery {
+        self.deliver_fault(cpu, mem, fault)
     }
 
     /// The rest of the running thread's slice (with one thread, [`TIME_SLICE`]).
@@ -183,16 +180,16 @@ impl Kernel for Linux {
         self.charge(instructions);
     }
 
-    /// Switches threads first (the scheduler: [`super::thread`]); signals are recorded,
-    /// never delivered, yet.
-    fn at_boundary(&mut self, cpu: &mut Cpu, _mem: &mut Memory) -> Boundary {
+    /// Switches threads first (the scheduler: [`super::thread`]), then delivers the
+    /// pending signals the thread to run lets through (see `signal::deliver`).
+    fn at_boundary(&mut self, cpu: &mut Cpu, mem: &mut Memory) -> Boundary {
         if let Some(end) = self.schedule(cpu) {
             return end;
         }
-        match self.task.ended() {
-            Some(status) => Boundary::Exit(status),
-            None => Boundary::Continue,
+        if let Some(status) = self.task.ended() {
+            return Boundary::Exit(status);
         }
+        self.deliver_signals(cpu, mem)
     }
 
     fn next_thread(&mut self) -> Option<u32> {

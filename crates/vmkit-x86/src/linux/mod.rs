@@ -2,8 +2,7 @@
 //! [`Kernel`] seam that the facade calls. A call vmkit does not implement returns `-ENOSYS`,
 //! as Linux does for a call it lacks, and `--strace` marks it; with
 //! [`Linux::set_strict_syscalls`] it stops the guest with "unsupported system call N
-//! (name)" instead. Calls that would be wrong to refuse quietly (creating processes) always
-//! stop.
+//! (name)" instead.
 //!
 //! | module | owns |
 //! |---|---|
@@ -13,7 +12,7 @@
 //! | `process` | guest processes: the shared process table, `fork`, `execve`, `wait4`, groups, `kill` |
 //! | `task` | the process and its threads' state: identity, time, limits, TLS, how it ended |
 //! | `thread` | threads: `clone` of a thread, the scheduler, `futex`, robust lists, `exit` of one thread, `tgkill` |
-//! | `signal` | the personality's one signal table (number, name, default action), dispositions, `kill` |
+//! | `signal` | signals: dispositions, masks, delivery to guest handlers (`sigframe`/`rt_sigframe`), `sigreturn`, timers, the host-signal bridge |
 //! | `fs` | descriptors, open files, pipes, path calls over the sandbox, `stat` layouts |
 //! | `mm` | the memory map: `brk`, `mmap2`, `munmap`, `mprotect`, `mremap` |
 //! | `ldt` | `modify_ldt`: the local descriptor table |
@@ -44,6 +43,7 @@ pub use fs::sandbox::{
 pub use fs::stat::FileStat;
 pub use kernel::{Boundary, FaultDelivery, FaultSignal, Kernel, SyscallOutcome, TIME_SLICE};
 pub use mm::{MMAP_BASE, MMAP_MIN_ADDR, STACK_LIMIT, STACK_SIZE, STACK_TOP, TASK_SIZE};
+pub use signal::host::forward_host_signals;
 pub use syscalls::syscall_name;
 pub use thread::DEADLOCK_STATUS;
 
@@ -463,14 +463,17 @@ mod tests {
         r.os.set_strict_syscalls(false);
         assert_eq!(r.ok(37, &[GUEST_PID, 0]), 0);
         assert_eq!(r.ok(37, &[4242, 15]), -Errno::ESRCH.0);
-        // SIGTERM blocked: pending; unblocking it delivers it and the default action ends
-        // the process.
+        // SIGTERM blocked: pending; once unblocked, the next interruption point delivers it
+        // and the default action ends the process.
+        let mut r = Rig::new("exit-signal");
         r.mem.poke(BUF as u64, &(1u64 << 14).to_le_bytes()).unwrap();
         assert_eq!(r.ok(175, &[0, BUF, 0, 8]), 0);
         assert_eq!(r.ok(37, &[GUEST_PID, 15]), 0);
+        assert_eq!(r.os.at_boundary(&mut r.cpu, &mut r.mem), Boundary::Continue);
+        assert_eq!(r.ok(175, &[1, BUF, 0, 8]), 0);
         assert_eq!(
-            r.call(175, &[1, BUF, 0, 8]).0,
-            SyscallOutcome::Exit(128 + 15)
+            r.os.at_boundary(&mut r.cpu, &mut r.mem),
+            Boundary::Exit(128 + 15)
         );
     }
 }

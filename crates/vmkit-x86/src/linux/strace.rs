@@ -15,7 +15,7 @@ use super::fs::fd::flags::*;
 use super::fs::{join64, AT_FDCWD};
 use super::signal::signal_name;
 use super::syscalls::{returns_address, strace_signature};
-use super::{syscall_name, Completion, Linux};
+use super::{syscall_name, Completion, Errno, Linux};
 use std::fmt::Write;
 use vmkit_mem::Memory;
 
@@ -277,6 +277,10 @@ pub(super) fn log(linux: &mut Linux, nr: u32, a: [u32; 6], completion: &Completi
     let shown = match completion {
         Completion::Returned(Ok(v)) if returns_address(nr) => format!("{v:#x}"),
         Completion::Returned(Ok(v)) => (*v as i32).to_string(),
+        // As strace: the call is restarted, or fails with EINTR, once the signal is handled.
+        Completion::Returned(Err(Errno::ERESTARTSYS)) => {
+            "? ERESTARTSYS (To be restarted if SA_RESTART is set)".into()
+        }
         Completion::Returned(Err(e)) => match linux.note {
             Some(note) => format!("-1 {} ({}: {note})", e.name(), e.message()),
             None => format!("-1 {} ({})", e.name(), e.message()),
@@ -298,6 +302,56 @@ pub(super) fn log(linux: &mut Linux, nr: u32, a: [u32; 6], completion: &Completi
         Completion::Killed(sig) => line(format!("+++ killed by {} +++", signal_name(*sig as u32))),
         _ => {}
     }
+}
+
+/// The line of the log for a signal delivered to a handler, as strace shows it:
+/// `--- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=0x10} ---` for a fault,
+/// `--- SIGUSR1 {si_signo=SIGUSR1, si_code=SI_TKILL, si_pid=1000, si_uid=1000} ---` for a
+/// signal sent by a process.
+pub(super) fn log_signal(linux: &Linux, sig: u32, code: i32, words: [u32; 3]) {
+    let name = signal_name(sig);
+    let fault_codes: &[&str] = match sig {
+        4 => &["ILL_ILLOPC", "ILL_ILLOPN", "ILL_ILLADR", "ILL_ILLTRP"],
+        5 => &["TRAP_BRKPT", "TRAP_TRACE"],
+        7 => &["BUS_ADRALN", "BUS_ADRERR", "BUS_OBJERR"],
+        8 => &[
+            "FPE_INTDIV",
+            "FPE_INTOVF",
+            "FPE_FLTDIV",
+            "FPE_FLTOVF",
+            "FPE_FLTUND",
+            "FPE_FLTRES",
+            "FPE_FLTINV",
+        ],
+        11 => &["SEGV_MAPERR", "SEGV_ACCERR"],
+        _ => &[],
+    };
+    let fault = code > 0 && (code as usize) <= fault_codes.len();
+    let code_name = match code {
+        _ if fault => fault_codes[code as usize - 1].to_string(),
+        0 => "SI_USER".into(),
+        0x80 => "SI_KERNEL".into(),
+        -1 => "SI_QUEUE".into(),
+        -2 => "SI_TIMER".into(),
+        -6 => "SI_TKILL".into(),
+        n => n.to_string(),
+    };
+    let rest = if fault {
+        format!("si_addr={}", pointer(words[0]))
+    } else if code == 0x80 {
+        String::new()
+    } else {
+        format!("si_pid={}, si_uid={}", words[0], words[1])
+    };
+    let sep = if rest.is_empty() { "" } else { ", " };
+    let prefix = linux.strace_prefix();
+    eprintln!("{prefix}--- {name} {{si_signo={name}, si_code={code_name}{sep}{rest}}} ---");
+}
+
+/// The last line of the log when a signal ends the process.
+pub(super) fn log_killed(linux: &Linux, sig: u32) {
+    let prefix = linux.strace_prefix();
+    eprintln!("{prefix}+++ killed by {} +++", signal_name(sig));
 }
 
 #[cfg(test)]

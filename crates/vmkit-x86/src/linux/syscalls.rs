@@ -4,8 +4,7 @@
 //! signatures ([`strace_signature`], [`returns_address`]) are generated from it, so they
 //! cannot drift apart. A call with no handler (a known row without one, or a number with no
 //! row, named `unknown`) returns `-ENOSYS`, as Linux does for a call it lacks, unless
-//! `--strict-syscalls` asks to stop with "unsupported system call N (name)"; the calls of
-//! [`stops_unimplemented`] always stop.
+//! `--strict-syscalls` asks to stop with "unsupported system call N (name)".
 
 use super::fs::{join64, ChownTarget, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW, CREAT_FLAGS};
 use super::ldt;
@@ -59,9 +58,9 @@ macro_rules! for_each_syscall {
         24 "getuid" "" => |_, _, _, _| Ok(GUEST_UID);
         25 "stime";
         26 "ptrace";
-        27 "alarm";
+        27 "alarm" "d" => |os, a, _, _| os.alarm(a[0]);
         28 "oldfstat";
-        29 "pause";
+        29 "pause" "" => |os, _, _, _| os.pause();
         30 "utime";
         31 "stty";
         32 "gtty";
@@ -80,7 +79,7 @@ macro_rules! for_each_syscall {
         45 "brk" "p" -> address => |os, a, _, mem| Ok(os.brk(mem, a[0]));
         46 "setgid" "d" => |_, a, _, _| task::set_id(a[0]);
         47 "getgid" "" => |_, _, _, _| Ok(GUEST_UID);
-        48 "signal";
+        48 "signal" "Sp" => |os, a, _, mem| os.signal(mem, a[0], a[1]);
         49 "geteuid" "" => |_, _, _, _| Ok(GUEST_UID);
         50 "getegid" "" => |_, _, _, _| Ok(GUEST_UID);
         51 "acct";
@@ -99,13 +98,13 @@ macro_rules! for_each_syscall {
         64 "getppid" "" => |os, _, _, _| os.getppid();
         65 "getpgrp" "" => |os, _, _, _| os.getpgid(0);
         66 "setsid" "" => |os, _, _, _| os.setsid();
-        67 "sigaction";
-        68 "sgetmask";
-        69 "ssetmask";
+        67 "sigaction" "Spp" => |os, a, _, mem| os.old_sigaction(mem, a[0], a[1], a[2]);
+        68 "sgetmask" "" => |os, _, _, _| os.sgetmask();
+        69 "ssetmask" "x" => |os, a, _, _| os.ssetmask(a[0]);
         70 "setreuid";
         71 "setregid";
-        72 "sigsuspend";
-        73 "sigpending";
+        72 "sigsuspend" "xxx" => |os, a, _, _| os.sigsuspend(a[2]);
+        73 "sigpending" "p" => |os, a, _, mem| os.sigpending(mem, a[0]);
         74 "sethostname";
         75 "setrlimit" "dp" => |os, a, _, mem| os.setrlimit(mem, a[0], a[1]);
         76 "getrlimit" "dp" => |os, a, _, mem| os.getrlimit(mem, a[0], a[1]);
@@ -136,8 +135,8 @@ macro_rules! for_each_syscall {
         101 "ioperm";
         102 "socketcall" "dp" => |os, a, _, mem| os.socketcall(mem, a[0], a[1]);
         103 "syslog";
-        104 "setitimer";
-        105 "getitimer";
+        104 "setitimer" "dpp" => |os, a, _, mem| os.setitimer(mem, a[0], a[1], a[2]);
+        105 "getitimer" "dp" => |os, a, _, mem| os.getitimer(mem, a[0], a[1]);
         106 "stat";
         107 "lstat";
         108 "fstat";
@@ -151,14 +150,14 @@ macro_rules! for_each_syscall {
         116 "sysinfo" "p" => |os, a, _, mem| os.sysinfo(mem, a[0]);
         117 "ipc";
         118 "fsync" "f" => |os, a, _, _| os.fsync(a[0], false);
-        119 "sigreturn";
+        119 "sigreturn" "" => |os, _, cpu, mem| os.sigreturn(cpu, mem);
         120 "clone" "xpppp" => |os, a, cpu, mem| os.clone(cpu, mem, a);
         121 "setdomainname";
         122 "uname" "p" => |_, a, _, mem| task::uname(mem, a[0]);
         123 "modify_ldt" "dpu" => |_, a, cpu, mem| ldt::modify_ldt(cpu, mem, a[0], a[1], a[2]);
         124 "adjtimex";
         125 "mprotect" "pux" => |os, a, _, mem| os.mprotect(mem, a[0], a[1], a[2]);
-        126 "sigprocmask";
+        126 "sigprocmask" "dpp" => |os, a, _, mem| os.sigprocmask(mem, a[0], a[1], a[2]);
         127 "create_module";
         128 "init_module";
         129 "delete_module";
@@ -209,14 +208,15 @@ macro_rules! for_each_syscall {
         170 "setresgid";
         171 "getresgid";
         172 "prctl" "dx" => |_, a, _, mem| task::prctl(mem, a[0], a[1]);
-        173 "rt_sigreturn";
+        173 "rt_sigreturn" "" => |os, _, cpu, mem| os.rt_sigreturn(cpu, mem);
         174 "rt_sigaction" "Sppu" => |os, a, _, mem| os.rt_sigaction(mem, a[0], a[1], a[2], a[3]);
         175 "rt_sigprocmask" "dppu" =>
             |os, a, _, mem| os.rt_sigprocmask(mem, a[0], a[1], a[2], a[3]);
-        176 "rt_sigpending";
-        177 "rt_sigtimedwait";
-        178 "rt_sigqueueinfo";
-        179 "rt_sigsuspend";
+        176 "rt_sigpending" "pu" => |os, a, _, mem| os.rt_sigpending(mem, a[0], a[1]);
+        177 "rt_sigtimedwait" "pppu" =>
+            |os, a, _, mem| os.rt_sigtimedwait(mem, a[0], a[1], a[2], a[3], false);
+        178 "rt_sigqueueinfo" "dSp" => |os, a, _, mem| os.rt_sigqueueinfo(mem, a[0], None, a[1], a[2]);
+        179 "rt_sigsuspend" "pu" => |os, a, _, mem| os.rt_sigsuspend(mem, a[0], a[1]);
         180 "pread64" "fruL" => |os, a, _, mem| os.pread(mem, a[0], a[1], a[2], join64(a[3], a[4]));
         181 "pwrite64" "fwuL" =>
             |os, a, _, mem| {
@@ -228,7 +228,8 @@ macro_rules! for_each_syscall {
         183 "getcwd" "Ru" => |os, a, _, mem| os.getcwd(mem, a[0], a[1]);
         184 "capget";
         185 "capset";
-        186 "sigaltstack" "pp" => |os, a, _, mem| os.sigaltstack(mem, a[0], a[1]);
+        186 "sigaltstack" "pp" =>
+            |os, a, cpu, mem| os.sigaltstack(mem, a[0], a[1], cpu.regs[crate::cpu::ESP]);
         187 "sendfile" "ffpu" =>
             |os, a, _, mem| {
                 let r = os.sendfile(mem, a[0], a[1], a[2], a[3], false);
@@ -394,7 +395,8 @@ macro_rules! for_each_syscall {
         332 "inotify_init1";
         333 "preadv";
         334 "pwritev";
-        335 "rt_tgsigqueueinfo";
+        335 "rt_tgsigqueueinfo" "ddSp" =>
+            |os, a, _, mem| os.rt_sigqueueinfo(mem, a[0], Some(a[1]), a[2], a[3]);
         336 "perf_event_open";
         337 "recvmmsg" "fpux" => |os, a, _, mem| os.socket_call(mem, net::RECVMMSG, a);
         338 "fanotify_init";
@@ -480,7 +482,8 @@ macro_rules! for_each_syscall {
         418 "mq_timedsend_time64";
         419 "mq_timedreceive_time64";
         420 "semtimedop_time64";
-        421 "rt_sigtimedwait_time64";
+        421 "rt_sigtimedwait_time64" "pppu" =>
+            |os, a, _, mem| os.rt_sigtimedwait(mem, a[0], a[1], a[2], a[3], true);
         422 "futex_time64" "pxdpxx" => |os, a, _, mem| os.futex(mem, a, true);
         423 "sched_rr_get_interval_time64";
         424 "pidfd_send_signal";
@@ -607,27 +610,6 @@ macro_rules! syscall_lookups {
 }
 
 for_each_syscall!(syscall_lookups);
-
-/// Calls that stop the guest while they have no handler, even without `--strict-syscalls`:
-/// a program told `ENOSYS` by `fork`, `clone` or `execve` carries on as if it had run its
-/// child or its new program, which is worse than stopping with the reason; nor can a
-/// handler return into a program through a `sigreturn` that fails. (By name, so that the
-/// rows that gain a handler need no change here.)
-const STOPS_UNIMPLEMENTED: [&str; 8] = [
-    "fork",
-    "vfork",
-    "clone",
-    "clone3",
-    "execve",
-    "execveat",
-    "sigreturn",
-    "rt_sigreturn",
-];
-
-/// Whether call `nr`, lacking a handler, stops the guest rather than failing with `ENOSYS`.
-pub(super) fn stops_unimplemented(nr: u32) -> bool {
-    STOPS_UNIMPLEMENTED.contains(&syscall_name(nr))
-}
 
 /// Runs one handler (a closure, so that the table's rows can name their operands).
 #[inline(always)]

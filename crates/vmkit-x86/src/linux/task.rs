@@ -392,14 +392,15 @@ impl Linux {
     }
 
     /// `nanosleep`, `clock_nanosleep` (relative or `TIMER_ABSTIME`), `clock_nanosleep_time64`.
-    /// Nothing interrupts a sleep, so the remaining time is never written.
+    /// A signal that does something cuts the sleep short: `EINTR`, and a relative sleep
+    /// writes the time left to `rem`.
     pub(super) fn clock_nanosleep(
         &mut self,
         mem: &mut Memory,
         clock: u32,
         flags: u32,
         req: u32,
-        _rem: u32,
+        rem: u32,
         time64: bool,
     ) -> Result<u32, Errno> {
         const TIMER_ABSTIME: u32 = 1;
@@ -413,10 +414,17 @@ impl Linux {
             host_clock(clock)?;
         }
         if self.task.threaded() {
-            // Other threads run meanwhile (see `super::thread::scheduler`).
+            // Other threads run meanwhile (see `super::thread::scheduler`); a signal for
+            // this thread ends the wait with EINTR there.
             return Ok(self.sleep_thread(wait));
         }
-        std::thread::sleep(wait);
+        if let Some(left) = self.sleep_interruptibly(wait) {
+            if flags & TIMER_ABSTIME == 0 && rem != 0 {
+                let left = (left.as_secs() as i64, left.subsec_nanos() as i64);
+                store_timespec(mem, rem, left, time64)?;
+            }
+            return Err(Errno::EINTR);
+        }
         Ok(0)
     }
 

@@ -44,6 +44,8 @@ pub enum X86FaultKind {
     Overflow,
     /// The trap flag: the instruction before eip ran with TF set (SIGTRAP).
     Trap,
+    /// `int3`: the breakpoint instruction before eip (SIGTRAP, as the kernel's own).
+    Breakpoint,
     /// A system call the Linux personality does not implement.
     UnsupportedSyscall {
         /// Its number.
@@ -66,7 +68,7 @@ impl X86FaultKind {
             X86FaultKind::SegmentNotPresent { .. } => Signal::BUS,
             X86FaultKind::IllegalInstruction(_) => Signal::ILL,
             X86FaultKind::DivideError | X86FaultKind::X87Exception(_) => Signal::FPE,
-            X86FaultKind::Trap => Signal::TRAP,
+            X86FaultKind::Trap | X86FaultKind::Breakpoint => Signal::TRAP,
             X86FaultKind::UnsupportedSyscall { .. } => Signal::SYS,
         }
     }
@@ -96,6 +98,8 @@ impl X86FaultKind {
             X86FaultKind::DivideError => (FPE_INTDIV, eip),
             X86FaultKind::X87Exception(status) => (x87_si_code(*status), eip),
             X86FaultKind::Trap => (TRAP_TRACE, eip),
+            // do_int3_user: force_sig(SIGTRAP), the kernel's si_code, no address.
+            X86FaultKind::Breakpoint => (SI_KERNEL, 0),
             X86FaultKind::UnsupportedSyscall { .. } => (SI_KERNEL, eip),
         };
         let (trapno, error_code) = self.trap();
@@ -144,6 +148,7 @@ impl X86FaultKind {
             X86FaultKind::BoundRange => (5, 0),
             X86FaultKind::Overflow => (4, 0),
             X86FaultKind::Trap => (1, 0),
+            X86FaultKind::Breakpoint => (3, 0),
             X86FaultKind::UnsupportedSyscall { .. } => (0, 0),
         }
     }
@@ -221,6 +226,7 @@ impl fmt::Display for X86FaultKind {
             X86FaultKind::BoundRange => write!(f, "bound range exceeded"),
             X86FaultKind::Overflow => write!(f, "overflow trap (`into` with OF set, or `int 4`)"),
             X86FaultKind::Trap => write!(f, "trace trap (the trap flag is set)"),
+            X86FaultKind::Breakpoint => write!(f, "breakpoint trap (`int3`)"),
             X86FaultKind::UnsupportedSyscall { nr, name } => {
                 write!(f, "unsupported system call {nr} ({name})")
             }

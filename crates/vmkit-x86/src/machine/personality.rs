@@ -63,6 +63,15 @@ impl X86Machine {
         self.os.set_exe_path(path);
     }
 
+    /// Forwards the host process's signals to the guest (opt-in; the CLI turns it on): Ctrl-C
+    /// reaches the guest as SIGINT, a `kill` from another process as that signal, and a
+    /// guest blocked in a call (`read`, `pause`, `nanosleep`) is interrupted as a native
+    /// process would be. The host handlers are process-wide: one guest per host process.
+    /// SIGSEGV and the other fault signals are forwarded only when a process sent them.
+    pub fn forward_host_signals(&mut self) -> std::io::Result<()> {
+        crate::linux::forward_host_signals()
+    }
+
     /// Records the program's arguments, so that a refused access to a file named among
     /// them gets a hint (which flag allows it).
     pub fn set_command_line(&mut self, args: &[String]) {

@@ -267,6 +267,9 @@ impl X86Machine {
                     self.deliver(X86FaultKind::Trap)
                 }
                 EngineStop::Event(EngineEvent::SegmentsChanged) => None,
+                EngineStop::Fault(EngineFault::Breakpoint) => {
+                    self.deliver(X86FaultKind::Breakpoint)
+                }
                 EngineStop::Event(EngineEvent::Syscall { at }) => {
                     // Linux reports no trace trap for `int 0x80` itself: the next one is
                     // after the instruction that follows (as test-i386 sees natively).

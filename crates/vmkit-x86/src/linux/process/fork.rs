@@ -212,9 +212,14 @@ impl Linux {
         let _ = self.stdio.stderr.flush();
         let _ = std::io::stdout().flush();
         let _ = std::io::stderr().flush();
+        // Host signals wait until the child has dropped the parent's pending ones.
+        let blocked = crate::linux::signal::host::block_caught();
         // SAFETY: fork has no memory-safety preconditions; the child goes on with a copy of
         // this (single-threaded) process. vmkit holds no lock across this call.
         let host = unsafe { libc::fork() };
+        if host != 0 {
+            crate::linux::signal::host::unblock(blocked);
+        }
         if host < 0 {
             table.remove(child);
             return Err(Errno::EAGAIN);
@@ -230,6 +235,10 @@ impl Linux {
             self.process.forked = true;
             self.process.quiet = true;
             self.task.keep_only_current(child);
+            // A child starts with no pending signal (of its parent's); what was sent to it
+            // meanwhile arrives now.
+            self.signals_after_fork();
+            crate::linux::signal::host::unblock(blocked);
             if args.stack != 0 {
                 cpu.regs[ESP] = args.stack;
             }

@@ -115,7 +115,7 @@ impl Linux {
         }
         let me = self.process.pid;
         let targets: Vec<u32> = match pid as i32 {
-            p if p > 0 && p as u32 == me => return self.kill(0, sig),
+            p if p > 0 && p as u32 == me => return self.kill(0, sig).into(),
             p if p > 0 => vec![p as u32],
             i32::MIN => return Err(Errno::ESRCH).into(),
             _ => {
@@ -164,7 +164,7 @@ impl Linux {
             return Err(Errno::ESRCH).into();
         }
         if to_self {
-            return self.kill(0, sig);
+            return self.kill(0, sig).into();
         }
         Ok(0).into()
     }

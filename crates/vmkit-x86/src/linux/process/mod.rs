@@ -94,6 +94,13 @@ impl Linux {
         self.process.death
     }
 
+    /// The guest pid of the process with host pid `host`, if it is a guest process (the
+    /// sender of a host signal).
+    pub(super) fn guest_pid_of_host(&self, host: i32) -> Option<u32> {
+        let table = self.process.table.as_ref()?;
+        table.by_host(host).map(|e| e.pid)
+    }
+
     /// Records that signal `sig` ends the process.
     pub(super) fn record_death(&mut self, sig: i32) {
         self.process.death = Some(sig);

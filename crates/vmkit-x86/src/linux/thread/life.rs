@@ -54,8 +54,8 @@ impl Linux {
         self.tkill(tid, sig)
     }
 
-    /// `tkill(tid, sig)`: a signal to thread `tid` of this process. To the running thread
-    /// it is `kill` of itself; another thread gets it pending (delivered when it runs),
+    /// `tkill(tid, sig)`: a signal to thread `tid` of this process: pending for it
+    /// (delivered when it runs, with `si_code` `SI_TKILL`),
     /// and a wait it blocks in ends with `EINTR` unless it blocks the signal. A signal the
     /// process ignores is dropped, as Linux drops it, unless the thread blocks it.
     pub(in super::super) fn tkill(&mut self, tid: u32, sig: u32) -> Completion {
@@ -68,15 +68,16 @@ impl Linux {
         if sig == 0 {
             return Completion::Returned(Ok(0));
         }
-        if i == self.task.current || sig == SIGKILL {
+        if sig == SIGKILL {
             // SIGKILL ends the whole process, whichever thread it names.
-            return self.kill(self.task.leader_tid, sig);
+            return self.kill(self.task.leader_tid, sig).into();
         }
         let blocked = self.task.threads[i].signals.blocks(sig);
         if !blocked && self.ignores(sig) {
             return Completion::Returned(Ok(0));
         }
-        self.task.threads[i].signals.raise(sig);
+        let pid = self.pid();
+        self.task.threads[i].signals.raise(sig, pid);
         if !blocked && matches!(self.task.threads[i].state, ThreadState::Blocked(_)) {
             self.wake(i, (-Errno::EINTR.0) as u32);
         }
