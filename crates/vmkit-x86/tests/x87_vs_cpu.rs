@@ -846,40 +846,34 @@ fn close_values(a: &[u8], b: &[u8]) -> bool {
     (x - y).abs() <= x.abs().max(y.abs()) * 2f64.powi(-50)
 }
 
-/// Transcendentals: the same state except C1 (rounding direction), OE and UE and the tags'
-/// valid/special distinction (a result within the emulation's error of the overflow or
-/// denormal boundary may land on either side), with registers that agree to a relative
-/// 2^-50 (see `close_values`). IE, ZE, DE, PE, C0, C2, C3, TOP must match exactly.
-#[test]
-fn transcendentals_match_the_cpu_within_tolerance() {
-    let ops: [(&str, [u8; 2]); 8] = [
-        ("fsin", [0xD9, 0xFE]),
-        ("fcos", [0xD9, 0xFF]),
-        ("fsincos", [0xD9, 0xFB]),
-        ("fptan", [0xD9, 0xF2]),
-        ("fpatan", [0xD9, 0xF3]),
-        ("f2xm1", [0xD9, 0xF0]),
-        ("fyl2x", [0xD9, 0xF1]),
-        ("fyl2xp1", [0xD9, 0xF9]),
-    ];
-    let close = |n: &Outcome, e: &Outcome| {
-        let sw = |o: &Outcome| u16::from_le_bytes([o.save[4], o.save[5]]) & !0x0218;
-        let empty = |o: &Outcome| {
-            let tw = u16::from_le_bytes([o.save[8], o.save[9]]);
-            (0..8)
-                .map(|p| ((tw >> (2 * p)) & 3 == 3) as u8)
-                .collect::<Vec<_>>()
-        };
-        let (cn, ce) = (comparable(n).0, comparable(e).0);
-        let regs_close = (0..8)
-            .all(|i| close_values(&cn[12 + 10 * i..22 + 10 * i], &ce[12 + 10 * i..22 + 10 * i]));
-        sw(n) == sw(e) && n.save[..4] == e.save[..4] && empty(n) == empty(e) && regs_close
-    };
-    let mut h = Harness::new();
+/// The transcendental instructions under test.
+const TRANSCENDENTALS: [(&str, [u8; 2]); 8] = [
+    ("fsin", [0xD9, 0xFE]),
+    ("fcos", [0xD9, 0xFF]),
+    ("fsincos", [0xD9, 0xFB]),
+    ("fptan", [0xD9, 0xF2]),
+    ("fpatan", [0xD9, 0xF3]),
+    ("f2xm1", [0xD9, 0xF0]),
+    ("fyl2x", [0xD9, 0xF1]),
+    ("fyl2xp1", [0xD9, 0xF9]),
+];
+
+/// What a transcendental case exercises: special operands (pairs of [`specials`]), random
+/// operands in the domain, or angles near multiples of π/2 and large angles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Special,
+    Random,
+    Angle,
+}
+
+/// Every transcendental case, with the instruction's name and the kind of case.
+fn transcendental_cases() -> Vec<(&'static str, Kind, Case)> {
+    let mut cases = Vec::new();
     let specials = specials();
     let mut rng = Rng(2718);
     let reference = host_is_reference();
-    for (name, op) in ops {
+    for (name, op) in TRANSCENDENTALS {
         for a in &specials {
             // fyl2xp1 is undefined for finite |x| ≥ 1 - √2/2; the CPU returns values there
             // that follow no formula (y × log2(1 + x) with x = -1 gives -1).
@@ -892,7 +886,7 @@ fn transcendentals_match_the_cpu_within_tolerance() {
                 continue;
             }
             for b in &specials {
-                h.check_with(name, &case(vec![*a, *b], 0x037F, &op), close);
+                cases.push((name, Kind::Special, case(vec![*a, *b], 0x037F, &op)));
             }
         }
         for _ in 0..2000 {
@@ -907,7 +901,8 @@ fn transcendentals_match_the_cpu_within_tolerance() {
             };
             let y = (rng.below(2_000_001) as f64 / 1e6 - 1.0) * 100.0;
             for cw in [0x037F, 0x0F7F] {
-                h.check_with(name, &case(vec![to_f80(x), to_f80(y)], cw, &op), close);
+                let c = case(vec![to_f80(x), to_f80(y)], cw, &op);
+                cases.push((name, Kind::Random, c));
             }
         }
         // Angles near multiples of π/2 (where the CPU's 66-bit π shows) and large angles.
@@ -924,9 +919,73 @@ fn transcendentals_match_the_cpu_within_tolerance() {
         }
         if ["fsin", "fcos", "fsincos", "fptan"].contains(&name) {
             for a in angles {
-                h.check_with(name, &case(vec![a, to_f80(0.75)], 0x037F, &op), close);
+                cases.push((name, Kind::Angle, case(vec![a, to_f80(0.75)], 0x037F, &op)));
             }
         }
     }
+    cases
+}
+
+/// Transcendentals: the same state except C1 (rounding direction), OE and UE and the tags'
+/// valid/special distinction (a result within the emulation's error of the overflow or
+/// denormal boundary may land on either side), with registers that agree to a relative
+/// 2^-50 (see `close_values`). IE, ZE, DE, PE, C0, C2, C3, TOP must match exactly.
+#[test]
+fn transcendentals_match_the_cpu_within_tolerance() {
+    let close = |n: &Outcome, e: &Outcome| {
+        let sw = |o: &Outcome| u16::from_le_bytes([o.save[4], o.save[5]]) & !0x0218;
+        let empty = |o: &Outcome| {
+            let tw = u16::from_le_bytes([o.save[8], o.save[9]]);
+            (0..8)
+                .map(|p| ((tw >> (2 * p)) & 3 == 3) as u8)
+                .collect::<Vec<_>>()
+        };
+        let (cn, ce) = (comparable(n).0, comparable(e).0);
+        let regs_close = (0..8)
+            .all(|i| close_values(&cn[12 + 10 * i..22 + 10 * i], &ce[12 + 10 * i..22 + 10 * i]));
+        sw(n) == sw(e) && n.save[..4] == e.save[..4] && empty(n) == empty(e) && regs_close
+    };
+    let mut h = Harness::new();
+    for (name, _, c) in transcendental_cases() {
+        h.check_with(name, &c, close);
+    }
     h.finish();
+}
+
+/// How many transcendental cases are bit-exact (the whole state, as the other tests
+/// compare it), per instruction and kind of case. Run with
+/// `cargo test -p vmkit-x86 --test x87_vs_cpu transcendental_exactness -- --nocapture`.
+#[test]
+fn transcendental_exactness() {
+    let mut h = Harness::new();
+    let mut counts: BTreeMap<(&str, Kind), (usize, usize)> = BTreeMap::new();
+    let mut examples: BTreeMap<(&str, Kind), Vec<String>> = BTreeMap::new();
+    for (name, kind, c) in transcendental_cases() {
+        let n = h.native.run(&c);
+        let e = h.emulated.run(&c);
+        let entry = counts.entry((name, kind)).or_default();
+        entry.1 += 1;
+        if comparable(&n) == comparable(&e) {
+            entry.0 += 1;
+        } else {
+            let ex = examples.entry((name, kind)).or_default();
+            if ex.len() < 3 {
+                let stack: Vec<String> = c.stack.iter().map(|v| show80(v)).collect();
+                ex.push(format!(
+                    "    cw={:04x} stack={stack:?}\n      cpu:   {}\n      vmkit: {}",
+                    c.cw,
+                    describe(&n),
+                    describe(&e)
+                ));
+            }
+        }
+    }
+    for ((name, kind), (exact, total)) in &counts {
+        eprintln!("{name:8} {kind:?}: {exact}/{total} bit-exact");
+        if std::env::var_os("X87_EXAMPLES").is_some() {
+            for e in examples.get(&(*name, *kind)).into_iter().flatten() {
+                eprintln!("{e}");
+            }
+        }
+    }
 }

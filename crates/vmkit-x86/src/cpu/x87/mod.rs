@@ -17,6 +17,7 @@ mod arith;
 mod exec;
 mod f80;
 mod insn;
+mod precise;
 mod round;
 mod state;
 mod transcendental;
