@@ -952,13 +952,46 @@ fn transcendentals_match_the_cpu_within_tolerance() {
     h.finish();
 }
 
+/// The position of a finite 80-bit value among its sign's values (consecutive values have
+/// consecutive positions, across binades too), or `None` for NaNs, infinities and
+/// unnormals.
+fn ordinal(v: &[u8]) -> Option<(bool, u128)> {
+    let sig = u64::from_le_bytes(v[..8].try_into().ok()?);
+    let se = u16::from_le_bytes([v[8], v[9]]);
+    let (sign, exp) = (se & 0x8000 != 0, (se & 0x7FFF) as u128);
+    match exp {
+        0 => Some((sign, sig as u128)),
+        0x7FFF => None,
+        _ if sig & INT == 0 => None,
+        _ => Some((sign, (exp << 63) + (sig - INT) as u128)),
+    }
+}
+
+/// Whether two outcomes agree but for C1 and the last significand bit of registers (one
+/// unit in the last place, the hardware's documented accuracy for transcendentals).
+fn within_one_ulp(n: &Outcome, e: &Outcome) -> bool {
+    let (mut cn, mn, fln) = comparable(n);
+    let (mut ce, me, fle) = comparable(e);
+    for c in [&mut cn, &mut ce] {
+        c[5] &= !0x02; // C1
+    }
+    let regs_close = (0..8).all(|i| {
+        let (a, b) = (&cn[12 + 10 * i..22 + 10 * i], &ce[12 + 10 * i..22 + 10 * i]);
+        a == b
+            || matches!((ordinal(a), ordinal(b)), (Some((sa, oa)), Some((sb, ob)))
+                if sa == sb && oa.abs_diff(ob) <= 1)
+    });
+    cn[..12] == ce[..12] && (mn, fln) == (me, fle) && regs_close
+}
+
 /// How many transcendental cases are bit-exact (the whole state, as the other tests
 /// compare it), per instruction and kind of case. Run with
 /// `cargo test -p vmkit-x86 --test x87_vs_cpu transcendental_exactness -- --nocapture`.
 #[test]
 fn transcendental_exactness() {
     let mut h = Harness::new();
-    let mut counts: BTreeMap<(&str, Kind), (usize, usize)> = BTreeMap::new();
+    // (bit-exact, total, within one ulp otherwise)
+    let mut counts: BTreeMap<(&str, Kind), (usize, usize, usize)> = BTreeMap::new();
     let mut examples: BTreeMap<(&str, Kind), Vec<String>> = BTreeMap::new();
     for (name, kind, c) in transcendental_cases() {
         let n = h.native.run(&c);
@@ -967,6 +1000,8 @@ fn transcendental_exactness() {
         entry.1 += 1;
         if comparable(&n) == comparable(&e) {
             entry.0 += 1;
+        } else if within_one_ulp(&n, &e) {
+            entry.2 += 1;
         } else {
             let ex = examples.entry((name, kind)).or_default();
             if ex.len() < 3 {
@@ -980,8 +1015,11 @@ fn transcendental_exactness() {
             }
         }
     }
-    for ((name, kind), (exact, total)) in &counts {
-        eprintln!("{name:8} {kind:?}: {exact}/{total} bit-exact");
+    for ((name, kind), (exact, total, ulp)) in &counts {
+        eprintln!(
+            "{name:8} {kind:?}: {exact}/{total} bit-exact, {ulp} more within one ulp, {} other",
+            total - exact - ulp
+        );
         if std::env::var_os("X87_EXAMPLES").is_some() {
             for e in examples.get(&(*name, *kind)).into_iter().flatten() {
                 eprintln!("{e}");

@@ -51,6 +51,19 @@ fn negligible(term: Big, sum: Big) -> bool {
     term.is_zero() || (!sum.is_zero() && term.ilogb() < sum.ilogb() - SERIES_END)
 }
 
+/// The end of a series: the sum moved one unit of its last place toward the first term left
+/// out, so that a sum which happens to be short (sin x = x for a tiny x) still rounds as the
+/// value it approximates, which is never exactly representable, in every mode and for C1.
+fn settle(sum: Big, next_term: Big) -> Big {
+    if next_term.is_zero() {
+        sum
+    } else if next_term.is_negative() {
+        sum.next_down().value
+    } else {
+        sum.next_up().value
+    }
+}
+
 /// A register-width value widened exactly.
 pub fn from_wide(w: Wide) -> Big {
     w.convert(&mut false).value
@@ -73,7 +86,7 @@ fn atanh_series(s: Big) -> Big {
         k += 2;
         let term = div(power, int(k));
         if negligible(term, sum) {
-            return sum;
+            return settle(sum, term);
         }
         sum = add(sum, term);
     }
@@ -90,7 +103,7 @@ fn atan_series(s: Big) -> Big {
         k += 2;
         let term = div(power, int(k));
         if negligible(term, sum) {
-            return sum;
+            return settle(sum, term);
         }
         sum = add(sum, term);
     }
@@ -143,7 +156,7 @@ fn expm1_series(t: Big) -> Big {
         k += 1;
         term = div(mul(term, t), int(k));
         if negligible(term, sum) {
-            return sum;
+            return settle(sum, term);
         }
         sum = add(sum, term);
     }
@@ -203,6 +216,7 @@ pub fn sin_cos(r: Big) -> (Big, Big) {
         term = -div(mul(term, r2), int((k + 1) * (k + 2)));
         k += 2;
         if negligible(term, sin) {
+            sin = settle(sin, term);
             break;
         }
         sin = add(sin, term);
@@ -214,6 +228,7 @@ pub fn sin_cos(r: Big) -> (Big, Big) {
         term = -div(mul(term, r2), int((k + 1) * (k + 2)));
         k += 2;
         if negligible(term, cos) {
+            cos = settle(cos, term);
             break;
         }
         cos = add(cos, term);
