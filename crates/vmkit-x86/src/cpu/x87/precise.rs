@@ -69,6 +69,18 @@ pub fn from_wide(w: Wide) -> Big {
     w.convert(&mut false).value
 }
 
+/// `b` rounded to nearest (ties to even) at `bits` significant bits.
+pub fn round_to_bits(b: Big, bits: i32) -> Big {
+    if b.is_zero() {
+        return b;
+    }
+    let shift = bits - 1 - b.ilogb();
+    b.scalbn(shift)
+        .round_to_integral(Round::NearestTiesToEven)
+        .value
+        .scalbn(-shift)
+}
+
 /// Rounds to the intermediate format toward zero with the sticky bit (round to odd), so
 /// that the final rounding to the register is not a double rounding.
 pub fn to_wide(b: Big) -> Wide {
