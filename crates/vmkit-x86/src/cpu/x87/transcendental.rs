@@ -3,8 +3,8 @@
 //! hardware's responses here; finite results are computed in [`precise`]'s 124-bit soft
 //! float and rounded once to the register in the control word's rounding mode (precision
 //! control does not apply), with C1 set when the magnitude was rounded up: the correctly
-//! rounded value (`fyl2x` and `fyl2xp1` round the logarithm to 68 bits first, as the CPU
-//! does: see [`CPU_LOG2_BITS`]). Angles are reduced with the CPU's 66-bit π, exactly (see
+//! rounded value (`fyl2x`, `fyl2xp1` and `fpatan` round one intermediate to 68 bits first,
+//! as the CPU does: see [`precise::CPU_INTERMEDIATE_BITS`]). Angles are reduced with the CPU's 66-bit π, exactly (see
 //! [`precise::reduce`]), so that results near the zeros of sin and cos follow the hardware.
 //! The CPU is not correctly rounded everywhere (its error is under one unit in the last
 //! place): on AMD family 19h about 97 % of `x87_vs_cpu.rs`'s cases are bit-exact and the
@@ -204,14 +204,6 @@ fn big(x: F80) -> Big {
     precise::from_wide(wide(x))
 }
 
-/// The precision to which the CPU rounds log2(x) and log2(1 + x) before multiplying by y in
-/// `fyl2x` and `fyl2xp1`: measured against AMD family 19h with `x87_vs_cpu.rs` (rounding
-/// to nearest at 68 bits matches the most cases: all special operands, 3,869 of 4,000
-/// random ones for each instruction against 3,854 and 3,842 with the exact logarithm;
-/// toward zero, or 64 to 76 bits, match fewer). Rounding the results of the other
-/// instructions this way first matches fewer cases, so they are rounded once.
-const CPU_LOG2_BITS: i32 = 68;
-
 /// `fyl2x`: y × log2(x).
 pub fn ylog2x(y: F80, x: F80, rc: Round) -> Outcome {
     let denormal = match screen(x, y) {
@@ -257,7 +249,7 @@ pub fn ylog2x(y: F80, x: F80, rc: Round) -> Outcome {
             denormal,
         );
     }
-    let log = precise::round_to_bits(precise::log2(big(x)), CPU_LOG2_BITS);
+    let log = precise::round_to_bits(precise::log2(big(x)), precise::CPU_INTERMEDIATE_BITS);
     let product = (big(y) * log).value;
     with(inexact_big(product, rc), denormal)
 }
@@ -300,7 +292,7 @@ pub fn ylog2xp1(y: F80, x: F80, rc: Round) -> Outcome {
         let r = round_to_register(sum, Precision::Extended, Round::NearestTiesToEven, 0x3F);
         precise::log2(big(r.value))
     };
-    let l = precise::round_to_bits(l, CPU_LOG2_BITS);
+    let l = precise::round_to_bits(l, precise::CPU_INTERMEDIATE_BITS);
     with(inexact_big((big(y) * l).value, rc), denormal)
 }
 
