@@ -4,6 +4,8 @@
 //! below 2^-130 of the sum. The 60 bits beyond the register's 64 leave room for the error of
 //! the series (a few units of 2^-124), so the register result rounded from them is the
 //! correctly rounded one except in cases closer to a rounding boundary than 2^-120 relative.
+//! Where the CPU's results show a rounded intermediate, [`CPU_INTERMEDIATE_BITS`] follows
+//! the CPU instead.
 //!
 //! This module owns only finite arithmetic on values already screened by
 //! `transcendental` (no NaNs, infinities or invalid domains reach it) and knows nothing of
