@@ -220,7 +220,7 @@ fn python_arithmetic_matches_chroot() {
             &[
                 "/usr/bin/python3.11",
                 "-c",
-                "import math; print(math.pi, math.e, math.sqrt(2), math.factorial(40), math.gcd(2**64, 6**30), math.fsum([0.1] * 10), math.atan2(1, 3))",
+                "import math; print(math.pi, math.e, math.sqrt(2), math.factorial(40), math.gcd(2**64, 6**30), math.fsum([0.1] * 10), math.atan2(1, 3), math.exp(2.5), math.log(1.4))",
             ],
             b"",
         ),

@@ -4,7 +4,7 @@
 
 use super::super::arith::{self, BinOp};
 use super::super::f80::F80;
-use super::super::round::exc;
+use super::super::round::{exc, rounding};
 use super::super::state::{sw, Fpu};
 use super::super::transcendental as tr;
 use super::operand::{has_memory, load_operand, st_index};
@@ -91,7 +91,7 @@ pub(in crate::cpu::x87) fn unary(fpu: &mut Fpu, m: M) {
         let o = match m {
             M::Fsqrt => arith::sqrt(ops[0], cw),
             M::Frndint => arith::round_int(ops[0], cw),
-            _ => tr::exp2m1(ops[0]),
+            _ => tr::exp2m1(ops[0], rounding(cw)),
         };
         fpu.write_outcome(0, o, false);
     }

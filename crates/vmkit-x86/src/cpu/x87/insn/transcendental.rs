@@ -3,18 +3,19 @@
 //! [`super::super::transcendental`].
 
 use super::super::f80::F80;
-use super::super::round::exc;
+use super::super::round::{exc, rounding};
 use super::super::state::{sw, Fpu};
 use super::super::transcendental::{self as tr, Angle};
 use iced_x86::Mnemonic as M;
 
 /// `fyl2x`, `fyl2xp1`, `fpatan`: an operation on st(1) and st(0) into st(1), then a pop.
 pub(in crate::cpu::x87) fn two_operand(fpu: &mut Fpu, m: M) {
+    let rc = rounding(fpu.cw);
     if let Some(ops) = fpu.operands(&[0, 1], 1, true) {
         let o = match m {
-            M::Fyl2x => tr::ylog2x(ops[1], ops[0]),
-            M::Fyl2xp1 => tr::ylog2xp1(ops[1], ops[0]),
-            _ => tr::atan2(ops[1], ops[0]),
+            M::Fyl2x => tr::ylog2x(ops[1], ops[0], rc),
+            M::Fyl2xp1 => tr::ylog2xp1(ops[1], ops[0], rc),
+            _ => tr::atan2(ops[1], ops[0], rc),
         };
         fpu.write_outcome(1, o, true);
     }
@@ -33,6 +34,7 @@ pub(in crate::cpu::x87) fn trigonometric(fpu: &mut Fpu, m: M) {
         return;
     }
     let x = fpu.st(0);
+    let rc = rounding(fpu.cw);
     let pushes = matches!(m, M::Fptan | M::Fsincos);
     if pushes && !fpu.is_empty(7) {
         if fpu.stack_fault(true) {
@@ -42,10 +44,10 @@ pub(in crate::cpu::x87) fn trigonometric(fpu: &mut Fpu, m: M) {
         return;
     }
     let angle = match m {
-        M::Fsin => tr::sin(x),
-        M::Fcos => tr::cos(x),
-        M::Fptan => tr::tan(x),
-        _ => tr::sincos(x),
+        M::Fsin => tr::sin(x, rc),
+        M::Fcos => tr::cos(x, rc),
+        M::Fptan => tr::tan(x, rc),
+        _ => tr::sincos(x, rc),
     };
     match angle {
         Angle::OutOfRange => fpu.sw |= sw::C2,
