@@ -282,7 +282,8 @@ select typeof(1), typeof(1.0), typeof('x'), typeof(null), 7 / 2, 7 % 3, 1e300 * 
 }
 
 /// bash as a script uses it: pipelines, command substitution, functions, subshell exit
-/// statuses, `set -o pipefail`, background jobs and `wait`, `trap` on EXIT, here documents,
+/// statuses, `set -o pipefail`, background jobs and `wait`, `trap` on signals and EXIT, here
+/// documents,
 /// coreutils and gawk in pipelines, `xargs`.
 #[test]
 fn bash_pipelines_and_jobs_match_chroot() {
@@ -303,6 +304,10 @@ cat <<END | sed 's/^/> /'
 here $((6 * 7))
 END
 find /etc/skel -type f | xargs -n1 basename | sort
+trap 'echo "got USR1"' USR1; kill -USR1 $$; echo "after USR1"
+trap - USR1
+( trap 'echo "sub TERM"; exit 9' TERM; kill -TERM $BASHPID; sleep 5 ); echo "sub $?"
+sh_pid=$(bash -c 'echo $$ >&2; kill -KILL $$' 2>/dev/null; echo $?); echo "killed child $sh_pid"
 trap 'echo "exit trap"' EXIT
 echo done
 "#;
@@ -320,8 +325,8 @@ echo done
     ]);
 }
 
-/// python's own process and thread modules: `os.fork`, `os.pipe`, `os.waitpid`,
-/// `subprocess.run`, `threading` with a lock and a condition variable (results printed in
+/// python's own process, signal and thread modules: `signal.signal` with `os.kill` and
+/// `setitimer`, `os.fork`, `os.pipe`, `os.waitpid`, `subprocess.run`, `threading` with a lock and a condition variable (results printed in
 /// a fixed order).
 #[test]
 fn python_processes_and_threads_match_chroot() {
@@ -381,7 +386,30 @@ while len(got) < 5:
 t.join()
 print(got, threading.active_count())
 "#;
+    const SIGNALS: &str = r#"
+import os, signal, time
+got = []
+signal.signal(signal.SIGUSR1, lambda s, f: got.append(('usr1', s)))
+signal.signal(signal.SIGALRM, lambda s, f: got.append(('alrm', s)))
+os.kill(os.getpid(), signal.SIGUSR1)
+signal.setitimer(signal.ITIMER_REAL, 0.05)
+time.sleep(1)
+pid = os.fork()
+if pid == 0:
+    signal.pause()
+    os._exit(1)
+time.sleep(0.05)
+os.kill(pid, signal.SIGTERM)
+_, status = os.waitpid(pid, 0)
+print(got, os.WIFSIGNALED(status), os.WTERMSIG(status))
+try:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    os.kill(os.getpid(), signal.SIGINT)
+except KeyboardInterrupt:
+    print('KeyboardInterrupt')
+"#;
     compare_all(&[
+        (&["/usr/bin/python3.11", "-c", SIGNALS], b""),
         (&["/usr/bin/python3.11", "-c", FORK], b""),
         (&["/usr/bin/python3.11", "-c", SUBPROCESS], b""),
         (&["/usr/bin/python3.11", "-c", THREADS], b""),

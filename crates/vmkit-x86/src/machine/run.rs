@@ -139,12 +139,17 @@ impl X86Machine {
     }
 
     /// The end of a forked child's host process: as its guest process ended (the exit
-    /// status, or death by the same signal, after vmkit's usual report), so that the
-    /// parent's `wait4` sees what a native parent sees. A forked child never returns to the
-    /// embedder, whose code belongs to the first process; a hook's stop ends it with 0.
+    /// status, or death by the same signal), so that the parent's `wait4` sees what a
+    /// native parent sees. vmkit's report of a fault or the step limit goes to stderr only
+    /// under `--strace`: natively a child says nothing as it dies (its parent, a shell,
+    /// says `Segmentation fault` if it wants), and the host's stderr may not even be the
+    /// child's. A forked child never returns to the embedder, whose code belongs to the
+    /// first process; a hook's stop ends it with 0.
     fn end_forked_child(&self, exit: &X86Exit) -> ! {
-        if let Some(report) = self.exit_report(exit) {
-            eprint!("{report}");
+        if self.os.strace() {
+            if let Some(report) = self.exit_report(exit) {
+                eprint!("{report}");
+            }
         }
         let ending = match exit {
             X86Exit::Exited(status) => match self.os.death_signal() {

@@ -56,7 +56,14 @@ pub(super) struct Process {
     /// What `--strace` shows for a successful `execve` (its arguments are gone with the old
     /// address space when the line is written).
     exec_line: Option<String>,
+    /// The (host pid, guest pid) of the children reaped last, newest at the end: their
+    /// SIGCHLD may still be on its way when the wait has already removed them from the
+    /// table, and its `si_pid` must still be the guest pid.
+    reaped: Vec<(i32, u32)>,
 }
+
+/// How many reaped children [`Process::reaped`] remembers.
+const REAPED_KEPT: usize = 64;
 
 impl Default for Process {
     fn default() -> Process {
@@ -71,6 +78,7 @@ impl Default for Process {
             quiet: false,
             exe_is_guest: false,
             exec_line: None,
+            reaped: Vec::new(),
         }
     }
 }
@@ -98,7 +106,19 @@ impl Linux {
     /// sender of a host signal).
     pub(super) fn guest_pid_of_host(&self, host: i32) -> Option<u32> {
         let table = self.process.table.as_ref()?;
-        table.by_host(host).map(|e| e.pid)
+        table.by_host(host).map(|e| e.pid).or_else(|| {
+            let mut reaped = self.process.reaped.iter().rev();
+            reaped.find(|(h, _)| *h == host).map(|&(_, pid)| pid)
+        })
+    }
+
+    /// Remembers a child that a wait reaped (see [`Process::reaped`]).
+    fn remember_reaped(&mut self, host: i32, pid: u32) {
+        let reaped = &mut self.process.reaped;
+        if reaped.len() == REAPED_KEPT {
+            reaped.remove(0);
+        }
+        reaped.push((host, pid));
     }
 
     /// Records that signal `sig` ends the process.

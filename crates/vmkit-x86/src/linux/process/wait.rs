@@ -34,6 +34,8 @@ enum Which {
 /// The child a wait found: its guest pid and host wait status or siginfo.
 struct Found {
     pid: u32,
+    /// Its host pid.
+    host: i32,
     /// `wait4`'s status word.
     status: i32,
     /// (si_code, si_status) for `waitid`.
@@ -145,6 +147,7 @@ impl Linux {
         let pid = table.by_host(hpid).map_or(0, |e| e.pid);
         Ok(Some(Found {
             pid,
+            host: hpid,
             status,
             code: (code, st),
             rusage: usage,
@@ -182,6 +185,7 @@ impl Linux {
             let ended = matches!(f.code.0, 1..=3);
             if ended && flags & libc::WNOWAIT == 0 {
                 self.table()?.remove(f.pid);
+                self.remember_reaped(f.host, f.pid);
             }
         }
         Ok(found)

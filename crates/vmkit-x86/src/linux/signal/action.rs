@@ -10,7 +10,12 @@
 
 use super::frame::{RT_SIGRETURN_CODE, SIGRETURN_CODE};
 use super::{bit, Action, Linux, SA_NODEFER, SA_RESETHAND, SA_RESTORER, SIGKILL, SIGSTOP};
-use super::{SIG_IGN, UNBLOCKABLE};
+use super::{host, SIG_IGN, UNBLOCKABLE};
+
+/// `SIGCHLD`: its disposition also decides whether ended children are kept for `wait`.
+const SIGCHLD: u32 = vmkit_vm::signal::Signal::CHLD.number();
+/// `SA_NOCLDWAIT`: children that end are not kept for `wait`.
+const SA_NOCLDWAIT: u32 = 2;
 use crate::linux::errno::Errno;
 use crate::linux::guest;
 use vmkit_mem::Memory;
@@ -114,6 +119,12 @@ impl Linux {
                 self.map_trampoline(mem)?;
             }
             self.signals.actions[sig as usize] = a;
+            if sig == SIGCHLD {
+                // Children that are never waited for: the host's kernel reaps them, so
+                // that `wait` gives ECHILD as in Linux (the guest's children are host
+                // children).
+                let _ = host::reap_children(a.handler == SIG_IGN || a.flags & SA_NOCLDWAIT != 0);
+            }
             if a.handler == SIG_IGN || self.ignores(sig) {
                 self.signals.pending &= !bit(sig);
                 self.thread_mut().signals.pending &= !bit(sig);

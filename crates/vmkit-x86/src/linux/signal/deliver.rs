@@ -8,7 +8,7 @@
 use super::frame::{Delivery, Trap};
 use super::{bit, host, report_death, Linux, SigInfo};
 use super::{death_status, SA_NODEFER, SA_RESETHAND, SA_RESTART, SIGPIPE, SIGSEGV, SIG_DFL};
-use super::{SIG_IGN, SI_KERNEL, SI_USER};
+use super::{SIG_IGN, SI_USER};
 use crate::cpu::{Cpu, EAX};
 use crate::linux::errno::Errno;
 use crate::linux::{Boundary, Completion, FaultDelivery, FaultSignal, GUEST_UID};
@@ -178,15 +178,15 @@ impl Linux {
         Completion::Returned(result)
     }
 
-    /// Ends the process with signal `sig`'s default action: reported on stderr as today,
-    /// 128 + `sig`. A forked child killed by another process (`info` names the sender)
-    /// says nothing, as the native child (whose parent sees the signal in `wait4`) does.
-    fn die(&mut self, sig: u32, info: Option<SigInfo>) -> i32 {
+    /// Ends the process with signal `sig`'s default action, 128 + `sig`: the first process
+    /// says so on stderr as today; a forked child says nothing, as a native one (whose
+    /// parent sees the signal in `wait4`, and whose stderr may not be the host's), except in
+    /// `--strace`'s log.
+    fn die(&mut self, sig: u32) -> i32 {
         if self.strace {
             crate::linux::strace::log_killed(self, sig);
         }
-        let from_elsewhere = info.is_some_and(|i| i.code != SI_KERNEL && i.words[0] != self.pid());
-        if !(self.is_forked_child() && from_elsewhere) {
+        if !self.is_forked_child() {
             report_death(sig as i32);
         }
         self.record_death(sig as i32);
@@ -255,7 +255,7 @@ impl Linux {
                         continue;
                     }
                     DefaultAction::Terminate | DefaultAction::CoreDump => {
-                        return Boundary::Exit(self.die(sig, Some(info)));
+                        return Boundary::Exit(self.die(sig));
                     }
                 }
             }
@@ -275,7 +275,7 @@ impl Linux {
                 trap: Trap::default(),
             };
             if self.setup_frame(cpu, mem, &d).is_err() {
-                return Boundary::Exit(self.die(SIGSEGV, None));
+                return Boundary::Exit(self.die(SIGSEGV));
             }
             self.handler_started(sig);
         }

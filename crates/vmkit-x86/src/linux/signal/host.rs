@@ -109,6 +109,35 @@ pub(super) fn catch(sig: u32) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Whether the host's kernel reaps this process's children itself (`on`: the guest set
+/// SIGCHLD to `SIG_IGN` or `SA_NOCLDWAIT`, so in Linux its children leave no zombie and
+/// `wait` gives ECHILD once they are gone) or keeps them for `wait`. Guest children are host
+/// children, so the host disposition of SIGCHLD carries the guest's: the bridge's handler
+/// with or without `SA_NOCLDWAIT` when the bridge is on, `SIG_IGN` or `SIG_DFL` otherwise.
+pub(super) fn reap_children(on: bool) -> std::io::Result<()> {
+    let sig = libc::SIGCHLD;
+    let bridged = CAUGHT.load(Ordering::SeqCst) & (1u64 << (sig - 1)) != 0;
+    // SAFETY: `act` is a zeroed sigaction given either the bridge's SA_SIGINFO handler or
+    // SIG_IGN / SIG_DFL, with an empty mask; no old action is asked for.
+    let r = unsafe {
+        let mut act: libc::sigaction = std::mem::zeroed();
+        libc::sigemptyset(&mut act.sa_mask);
+        if bridged {
+            act.sa_sigaction = on_host_signal
+                as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void)
+                as usize;
+            act.sa_flags = libc::SA_SIGINFO | if on { libc::SA_NOCLDWAIT } else { 0 };
+        } else {
+            act.sa_sigaction = if on { libc::SIG_IGN } else { libc::SIG_DFL };
+        }
+        libc::sigaction(sig, &act, std::ptr::null_mut())
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Forwards every catchable host signal to the guest (see the module documentation): Ctrl-C
 /// reaches the guest as SIGINT, `kill` from another process as that signal, and a
 /// blocking call of the guest returns to it when one arrives. For one guest per host
