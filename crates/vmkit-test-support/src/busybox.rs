@@ -11,8 +11,9 @@
 //! renamed into place, so `target/busybox-i386/bin/busybox` either exists complete or not
 //! at all, even if a fetch is killed half way.
 
+use crate::apt::{remove_stale_temporaries, Apt};
 use crate::lock::FileLock;
-use crate::{running_as_root, tail, target_dir};
+use crate::{tail, target_dir};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -56,7 +57,7 @@ pub fn fetch_busybox_i386() -> Result<PathBuf, String> {
     if is_executable(&bin) {
         return Ok(bin);
     }
-    remove_stale_temporaries(&target);
+    remove_stale_temporaries(&target, "busybox-i386");
     let tmp = target.join(format!(".busybox-i386.{}.tmp", std::process::id()));
     eprintln!(
         "vmkit tests: fetching Debian's {BUSYBOX_PACKAGE} into {} (once; apt-get download, no root needed)",
@@ -87,78 +88,14 @@ pub fn fetch_busybox_i386() -> Result<PathBuf, String> {
     }
 }
 
-/// Temporary trees left by fetches that were killed (their process is gone: we hold the lock).
-fn remove_stale_temporaries(target: &Path) {
-    let Ok(entries) = fs::read_dir(target) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with(".busybox-i386.") && name.ends_with(".tmp") {
-            let _ = fs::remove_dir_all(entry.path());
-        }
-    }
-}
-
 /// Downloads the package with a private apt state under `tmp` and unpacks it; returns the
 /// unpacked root (which has `bin/busybox`).
 fn download_and_unpack(tmp: &Path) -> Result<PathBuf, String> {
-    let apt = tmp.join("apt");
+    let apt = Apt::i386(&tmp.join("apt"))?;
     let debs = tmp.join("deb");
-    for dir in [
-        apt.join("lists/partial"),
-        apt.join("cache/archives/partial"),
-        debs.clone(),
-    ] {
-        fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
-    let status = apt.join("status");
-    fs::write(&status, b"").map_err(|e| format!("cannot create {}: {e}", status.display()))?;
-
-    let dir = |p: &Path| p.display().to_string();
-    let mut options = vec![
-        format!("Dir::State={}", dir(&apt)),
-        format!("Dir::State::Lists={}", dir(&apt.join("lists"))),
-        format!("Dir::State::status={}", dir(&status)),
-        format!("Dir::Cache={}", dir(&apt.join("cache"))),
-        // No binary caches: they would only be rebuilt for this one download.
-        "Dir::Cache::pkgcache=".into(),
-        "Dir::Cache::srcpkgcache=".into(),
-        // Only i386's package lists (about 9 MB), not the host's too.
-        "APT::Architecture=i386".into(),
-        "APT::Architectures=i386".into(),
-        // Nothing but the package lists: no translations, no AppStream metadata.
-        "Acquire::Languages=none".into(),
-        "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false".into(),
-    ];
-    if running_as_root() {
-        // As root, apt downloads as the unprivileged `_apt` user, who cannot write into a
-        // private directory under a user's target/. Root may write there itself.
-        options.push("APT::Sandbox::User=root".into());
-    }
-    let apt_get = |args: &[&str], cwd: &Path| -> Result<(), String> {
-        let mut cmd = Command::new("apt-get");
-        cmd.arg("-q");
-        for o in &options {
-            cmd.arg("-o").arg(o);
-        }
-        cmd.args(args).current_dir(cwd).env("LC_ALL", "C");
-        let out = cmd.output().map_err(|e| {
-            format!("cannot run apt-get ({e}): this needs a Debian or Ubuntu host with apt")
-        })?;
-        if out.status.success() {
-            return Ok(());
-        }
-        Err(format!(
-            "`apt-get {}` failed ({}):\n{}",
-            args.join(" "),
-            out.status,
-            tail(&[out.stdout, out.stderr].concat(), 12)
-        ))
-    };
-    apt_get(&["update"], tmp)?;
-    apt_get(&["download", BUSYBOX_PACKAGE], &debs)?;
+    fs::create_dir_all(&debs).map_err(|e| format!("cannot create {}: {e}", debs.display()))?;
+    apt.run("apt-get", &["update"], tmp)?;
+    apt.run("apt-get", &["download", BUSYBOX_PACKAGE], &debs)?;
 
     let deb = fs::read_dir(&debs)
         .map_err(|e| format!("cannot read {}: {e}", debs.display()))?

@@ -12,8 +12,9 @@
 //! the tree is built in a temporary directory and renamed into place, with a stamp file
 //! written last, so a root either is complete or is rebuilt.
 
+use crate::apt::{remove_stale_temporaries, Apt};
 use crate::lock::FileLock;
-use crate::{running_as_root, tail, target_dir};
+use crate::{tail, target_dir};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -67,7 +68,7 @@ pub fn fetch_debian_root() -> Result<PathBuf, String> {
     if is_complete(&root) {
         return Ok(root);
     }
-    remove_stale_temporaries(&target);
+    remove_stale_temporaries(&target, "debian-i386-root");
     let tmp = target.join(format!(".debian-i386-root.{}.tmp", std::process::id()));
     eprintln!(
         "vmkit tests: fetching Debian i386 packages ({} and their dependencies) into {} (once; apt-get download, no root needed)",
@@ -110,75 +111,6 @@ fn is_complete(root: &Path) -> bool {
     })
 }
 
-fn remove_stale_temporaries(target: &Path) {
-    let Ok(entries) = fs::read_dir(target) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with(".debian-i386-root.") && name.ends_with(".tmp") {
-            let _ = fs::remove_dir_all(entry.path());
-        }
-    }
-}
-
-/// apt with a private state under `dir`, i386 only.
-struct Apt {
-    options: Vec<String>,
-}
-
-impl Apt {
-    fn new(dir: &Path) -> Result<Apt, String> {
-        for d in [
-            dir.join("lists/partial"),
-            dir.join("cache/archives/partial"),
-        ] {
-            fs::create_dir_all(&d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
-        }
-        let status = dir.join("status");
-        fs::write(&status, b"").map_err(|e| format!("cannot create {}: {e}", status.display()))?;
-        let p = |p: &Path| p.display().to_string();
-        let mut options = vec![
-            format!("Dir::State={}", p(dir)),
-            format!("Dir::State::Lists={}", p(&dir.join("lists"))),
-            format!("Dir::State::status={}", p(&status)),
-            format!("Dir::Cache={}", p(&dir.join("cache"))),
-            "Dir::Cache::pkgcache=".into(),
-            "Dir::Cache::srcpkgcache=".into(),
-            "APT::Architecture=i386".into(),
-            "APT::Architectures=i386".into(),
-            "Acquire::Languages=none".into(),
-            "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false".into(),
-        ];
-        if running_as_root() {
-            // As root, apt downloads as `_apt`, who cannot write into target/.
-            options.push("APT::Sandbox::User=root".into());
-        }
-        Ok(Apt { options })
-    }
-
-    fn run(&self, tool: &str, args: &[&str], cwd: &Path) -> Result<Vec<u8>, String> {
-        let mut cmd = Command::new(tool);
-        for o in &self.options {
-            cmd.arg("-o").arg(o);
-        }
-        cmd.args(args).current_dir(cwd).env("LC_ALL", "C");
-        let out = cmd.output().map_err(|e| {
-            format!("cannot run {tool} ({e}): this needs a Debian or Ubuntu host with apt")
-        })?;
-        if out.status.success() {
-            return Ok(out.stdout);
-        }
-        Err(format!(
-            "`{tool} {}` failed ({}):\n{}",
-            args.join(" "),
-            out.status,
-            tail(&[out.stdout, out.stderr].concat(), 12)
-        ))
-    }
-}
-
 /// The real packages in `apt-cache depends --recurse` output: unindented lines, without the
 /// virtual ones (`<name>`), sorted.
 fn closure_from(listing: &[u8]) -> Vec<String> {
@@ -193,10 +125,10 @@ fn closure_from(listing: &[u8]) -> Vec<String> {
 }
 
 fn download_and_unpack(tmp: &Path) -> Result<PathBuf, String> {
-    let apt = Apt::new(&tmp.join("apt"))?;
+    let apt = Apt::i386(&tmp.join("apt"))?;
     let debs = tmp.join("deb");
     fs::create_dir_all(&debs).map_err(|e| format!("cannot create {}: {e}", debs.display()))?;
-    apt.run("apt-get", &["-q", "update"], tmp)?;
+    apt.run("apt-get", &["update"], tmp)?;
     let mut args = vec![
         "depends",
         "--recurse",
@@ -214,7 +146,7 @@ fn download_and_unpack(tmp: &Path) -> Result<PathBuf, String> {
             return Err(format!("apt-cache does not know {want}"));
         }
     }
-    let mut download = vec!["-q", "download"];
+    let mut download = vec!["download"];
     download.extend(packages.iter().map(String::as_str));
     apt.run("apt-get", &download, &debs)?;
     let root = tmp.join("root");

@@ -21,6 +21,7 @@
 
 #![deny(missing_docs)]
 
+mod apt;
 mod busybox;
 mod debian;
 mod gcc;

@@ -2,7 +2,7 @@
 //! of QEMU, built as QEMU's `tests/tcg` makefiles build it.
 //!
 //! The source comes from `apt-get source --download-only qemu` with a private apt state
-//! under `target/` (as [`crate::busybox_i386`] does for its binary package), whose source
+//! under `target/` (`apt.rs`, as for [`crate::busybox_i386`]'s binary package), whose source
 //! list is the system's own with `deb` turned into `deb-src`: so no root, no system
 //! `apt-get update`, and the mirror the system uses. Only `tests/tcg/i386/` is extracted
 //! from the upstream tarball (Debian's patches do not touch it) into
@@ -14,8 +14,9 @@
 //! Concurrency and interrupted fetches are handled as for busybox: a `flock` on
 //! `target/qemu-test-i386.lock`, and a temporary tree renamed into place.
 
+use crate::apt::{remove_stale_temporaries, Apt};
 use crate::lock::FileLock;
-use crate::{ensure_gcc_m32, running_as_root, tail, target_dir};
+use crate::{ensure_gcc_m32, tail, target_dir};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -68,15 +69,7 @@ pub fn fetch_test_i386() -> Result<PathBuf, String> {
     if exe.is_file() {
         return Ok(exe);
     }
-    // Trees left by fetches that were killed (their process is gone: we hold the lock).
-    if let Ok(entries) = fs::read_dir(&target) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(".qemu-test-i386.") && name.ends_with(".tmp") {
-                let _ = fs::remove_dir_all(entry.path());
-            }
-        }
-    }
+    remove_stale_temporaries(&target, "qemu-test-i386");
     let tmp = target.join(format!(".qemu-test-i386.{}.tmp", std::process::id()));
     eprintln!(
         "vmkit tests: fetching Debian's {QEMU_SOURCE_PACKAGE} source for tests/tcg/i386 into {} \
@@ -98,84 +91,13 @@ pub fn fetch_test_i386() -> Result<PathBuf, String> {
         .map_err(|why| format!("cannot make QEMU's test-i386: {why}"))
 }
 
-/// The system's apt sources with `deb` lines and stanzas turned into `deb-src`: (the
-/// one-line list, the deb822 `.sources` files by name).
-fn source_lists() -> (String, Vec<(String, String)>) {
-    let list = fs::read_to_string("/etc/apt/sources.list").unwrap_or_default();
-    let one_line: String = list
-        .lines()
-        .filter_map(|l| l.trim_start().strip_prefix("deb "))
-        .map(|rest| format!("deb-src {rest}\n"))
-        .collect();
-    let mut parts = Vec::new();
-    if let Ok(entries) = fs::read_dir("/etc/apt/sources.list.d") {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".sources") {
-                let text = fs::read_to_string(entry.path()).unwrap_or_default();
-                let text: String = text
-                    .lines()
-                    .map(|l| match l.trim() {
-                        "Types: deb" => "Types: deb-src\n".to_string(),
-                        _ => format!("{l}\n"),
-                    })
-                    .collect();
-                parts.push((name, text));
-            } else if name.ends_with(".list") {
-                let text = fs::read_to_string(entry.path()).unwrap_or_default();
-                let text: String = text
-                    .lines()
-                    .filter_map(|l| l.trim_start().strip_prefix("deb "))
-                    .map(|rest| format!("deb-src {rest}\n"))
-                    .collect();
-                parts.push((format!("{name}.list"), text));
-            }
-        }
-    }
-    (one_line, parts)
-}
-
 /// Downloads QEMU's source into `tmp`, extracts tests/tcg/i386 and builds test-i386;
 /// returns the directory holding `src/` and `test-i386`.
 fn fetch_and_build(tmp: &Path) -> Result<PathBuf, String> {
-    let apt = tmp.join("apt");
+    let apt = Apt::sources(&tmp.join("apt"))?;
     let dl = tmp.join("dl");
-    let parts = tmp.join("sources.list.d");
-    for dir in [
-        apt.join("lists/partial"),
-        apt.join("cache/archives/partial"),
-        dl.clone(),
-        parts.clone(),
-    ] {
-        fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
-    let status = apt.join("status");
-    let list = tmp.join("sources.list");
-    let (one_line, deb822) = source_lists();
-    let write = |p: &Path, text: &str| {
-        fs::write(p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))
-    };
-    write(&status, "")?;
-    write(&list, &one_line)?;
-    for (name, text) in &deb822 {
-        write(&parts.join(name), text)?;
-    }
+    fs::create_dir_all(&dl).map_err(|e| format!("cannot create {}: {e}", dl.display()))?;
     let dir = |p: &Path| p.display().to_string();
-    let mut options = vec![
-        format!("Dir::State={}", dir(&apt)),
-        format!("Dir::State::Lists={}", dir(&apt.join("lists"))),
-        format!("Dir::State::status={}", dir(&status)),
-        format!("Dir::Cache={}", dir(&apt.join("cache"))),
-        "Dir::Cache::pkgcache=".into(),
-        "Dir::Cache::srcpkgcache=".into(),
-        format!("Dir::Etc::SourceList={}", dir(&list)),
-        format!("Dir::Etc::SourceParts={}", dir(&parts)),
-        "Acquire::Languages=none".into(),
-        "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false".into(),
-    ];
-    if running_as_root() {
-        options.push("APT::Sandbox::User=root".into());
-    }
     let run = |program: &str, args: &[String], cwd: &Path| -> Result<(), String> {
         let out = Command::new(program)
             .args(args)
@@ -193,17 +115,12 @@ fn fetch_and_build(tmp: &Path) -> Result<PathBuf, String> {
             tail(&[out.stdout, out.stderr].concat(), 12)
         ))
     };
-    let apt_get = |args: &[&str], cwd: &Path| {
-        let mut all = vec!["-q".to_string()];
-        for o in &options {
-            all.push("-o".into());
-            all.push(o.clone());
-        }
-        all.extend(args.iter().map(|a| a.to_string()));
-        run("apt-get", &all, cwd)
-    };
-    apt_get(&["update"], tmp)?;
-    apt_get(&["source", "--download-only", QEMU_SOURCE_PACKAGE], &dl)?;
+    apt.run("apt-get", &["update"], tmp)?;
+    apt.run(
+        "apt-get",
+        &["source", "--download-only", QEMU_SOURCE_PACKAGE],
+        &dl,
+    )?;
     let orig = fs::read_dir(&dl)
         .map_err(|e| format!("cannot read {}: {e}", dl.display()))?
         .flatten()
