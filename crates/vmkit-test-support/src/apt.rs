@@ -155,3 +155,41 @@ pub(crate) fn remove_stale_temporaries(target: &Path, name: &str) {
         }
     }
 }
+
+/// Makes `target/{name}` once, however many test binaries and threads ask at the same time:
+/// unless `done()` says it is there, under the lock `target/{name}.lock`, `build` makes it
+/// in a temporary directory `.{name}.{pid}.tmp` and returns the tree to install there,
+/// which is renamed into place (replacing an incomplete one). `announce` goes to stderr
+/// first, since a fetch takes a while.
+pub(crate) fn make_once(
+    name: &str,
+    done: impl Fn() -> bool,
+    announce: &str,
+    build: impl FnOnce(&Path) -> Result<std::path::PathBuf, String>,
+) -> Result<(), String> {
+    if done() {
+        return Ok(());
+    }
+    let target = crate::target_dir();
+    fs::create_dir_all(&target).map_err(|e| format!("cannot create {}: {e}", target.display()))?;
+    let _lock = crate::lock::FileLock::exclusive(&target.join(format!("{name}.lock")))
+        .map_err(|e| format!("cannot lock in {}: {e}", target.display()))?;
+    // Someone else may have made it while we waited.
+    if done() {
+        return Ok(());
+    }
+    remove_stale_temporaries(&target, name);
+    let tmp = target.join(format!(".{name}.{}.tmp", std::process::id()));
+    eprintln!("{announce}");
+    let dest = target.join(name);
+    let result = build(&tmp).and_then(|tree| {
+        if dest.exists() {
+            fs::remove_dir_all(&dest)
+                .map_err(|e| format!("cannot remove the incomplete {}: {e}", dest.display()))?;
+        }
+        fs::rename(&tree, &dest)
+            .map_err(|e| format!("cannot move {} to {}: {e}", tree.display(), dest.display()))
+    });
+    let _ = fs::remove_dir_all(&tmp);
+    result
+}

@@ -11,8 +11,7 @@
 //! renamed into place, so `target/busybox-i386/bin/busybox` either exists complete or not
 //! at all, even if a fetch is killed half way.
 
-use crate::apt::{remove_stale_temporaries, Apt};
-use crate::lock::FileLock;
+use crate::apt::{make_once, Apt};
 use crate::{tail, target_dir};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -45,36 +44,17 @@ pub fn busybox_i386() -> PathBuf {
 /// path, or why it could not be fetched and how to do it by hand.
 pub fn fetch_busybox_i386() -> Result<PathBuf, String> {
     let bin = busybox_path();
-    if is_executable(&bin) {
-        return Ok(bin);
-    }
-    let target = target_dir();
-    fs::create_dir_all(&target)
-        .map_err(|e| format!("cannot create {}: {e}\n\n{}", target.display(), by_hand()))?;
-    let _lock = FileLock::exclusive(&target.join("busybox-i386.lock"))
-        .map_err(|e| format!("cannot lock in {}: {e}\n\n{}", target.display(), by_hand()))?;
-    // Someone else may have fetched it while we waited.
-    if is_executable(&bin) {
-        return Ok(bin);
-    }
-    remove_stale_temporaries(&target, "busybox-i386");
-    let tmp = target.join(format!(".busybox-i386.{}.tmp", std::process::id()));
-    eprintln!(
+    let announce = format!(
         "vmkit tests: fetching Debian's {BUSYBOX_PACKAGE} into {} (once; apt-get download, no root needed)",
-        target.join("busybox-i386").display()
+        target_dir().join("busybox-i386").display()
     );
-    let result = download_and_unpack(&tmp).and_then(|root| {
-        let dest = target.join("busybox-i386");
-        // A tree without the binary (an old partial unpack by hand) is replaced.
-        if dest.exists() {
-            fs::remove_dir_all(&dest)
-                .map_err(|e| format!("cannot remove the incomplete {}: {e}", dest.display()))?;
-        }
-        fs::rename(&root, &dest)
-            .map_err(|e| format!("cannot move {} to {}: {e}", root.display(), dest.display()))
-    });
-    let _ = fs::remove_dir_all(&tmp);
-    match result {
+    // A tree without the binary (an old partial unpack by hand) is replaced.
+    match make_once(
+        "busybox-i386",
+        || is_executable(&bin),
+        &announce,
+        download_and_unpack,
+    ) {
         Ok(()) if is_executable(&bin) => Ok(bin),
         Ok(()) => Err(format!(
             "{} is not an executable after unpacking\n\n{}",

@@ -12,8 +12,7 @@
 //! the tree is built in a temporary directory and renamed into place, with a stamp file
 //! written last, so a root either is complete or is rebuilt.
 
-use crate::apt::{remove_stale_temporaries, Apt};
-use crate::lock::FileLock;
+use crate::apt::{make_once, Apt};
 use crate::{tail, target_dir};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -57,34 +56,17 @@ pub fn debian_root() -> PathBuf {
 /// could not be built and how to do it by hand.
 pub fn fetch_debian_root() -> Result<PathBuf, String> {
     let root = debian_root_path();
-    if is_complete(&root) {
-        return Ok(root);
-    }
-    let target = target_dir();
-    fs::create_dir_all(&target)
-        .map_err(|e| format!("cannot create {}: {e}\n\n{}", target.display(), by_hand()))?;
-    let _lock = FileLock::exclusive(&target.join("debian-i386-root.lock"))
-        .map_err(|e| format!("cannot lock in {}: {e}\n\n{}", target.display(), by_hand()))?;
-    if is_complete(&root) {
-        return Ok(root);
-    }
-    remove_stale_temporaries(&target, "debian-i386-root");
-    let tmp = target.join(format!(".debian-i386-root.{}.tmp", std::process::id()));
-    eprintln!(
+    let announce = format!(
         "vmkit tests: fetching Debian i386 packages ({} and their dependencies) into {} (once; apt-get download, no root needed)",
         DEBIAN_PACKAGES.join(", "),
         root.display()
     );
-    let result = download_and_unpack(&tmp).and_then(|tree| {
-        if root.exists() {
-            fs::remove_dir_all(&root)
-                .map_err(|e| format!("cannot remove the incomplete {}: {e}", root.display()))?;
-        }
-        fs::rename(&tree, &root)
-            .map_err(|e| format!("cannot move {} to {}: {e}", tree.display(), root.display()))
-    });
-    let _ = fs::remove_dir_all(&tmp);
-    match result {
+    match make_once(
+        "debian-i386-root",
+        || is_complete(&root),
+        &announce,
+        download_and_unpack,
+    ) {
         Ok(()) if is_complete(&root) => Ok(root),
         Ok(()) => Err(format!(
             "{} is incomplete after unpacking\n\n{}",

@@ -14,8 +14,7 @@
 //! Concurrency and interrupted fetches are handled as for busybox: a `flock` on
 //! `target/qemu-test-i386.lock`, and a temporary tree renamed into place.
 
-use crate::apt::{remove_stale_temporaries, Apt};
-use crate::lock::FileLock;
+use crate::apt::{make_once, Apt};
 use crate::{ensure_gcc_m32, tail, target_dir};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -62,33 +61,19 @@ pub fn fetch_test_i386() -> Result<PathBuf, String> {
         return Ok(exe);
     }
     ensure_gcc_m32()?;
-    let target = target_dir();
-    fs::create_dir_all(&target).map_err(|e| format!("cannot create {}: {e}", target.display()))?;
-    let _lock = FileLock::exclusive(&target.join("qemu-test-i386.lock"))
-        .map_err(|e| format!("cannot lock in {}: {e}", target.display()))?;
-    if exe.is_file() {
-        return Ok(exe);
-    }
-    remove_stale_temporaries(&target, "qemu-test-i386");
-    let tmp = target.join(format!(".qemu-test-i386.{}.tmp", std::process::id()));
-    eprintln!(
+    let announce = format!(
         "vmkit tests: fetching Debian's {QEMU_SOURCE_PACKAGE} source for tests/tcg/i386 into {} \
          (once; apt-get source, no root needed)",
-        target.join("qemu-test-i386").display()
+        target_dir().join("qemu-test-i386").display()
     );
-    let result = fetch_and_build(&tmp).and_then(|built| {
-        let dest = target.join("qemu-test-i386");
-        if dest.exists() {
-            fs::remove_dir_all(&dest)
-                .map_err(|e| format!("cannot remove the incomplete {}: {e}", dest.display()))?;
-        }
-        fs::rename(&built, &dest)
-            .map_err(|e| format!("cannot move {} to {}: {e}", built.display(), dest.display()))
-    });
-    let _ = fs::remove_dir_all(&tmp);
-    result
-        .map(|()| exe)
-        .map_err(|why| format!("cannot make QEMU's test-i386: {why}"))
+    make_once(
+        "qemu-test-i386",
+        || exe.is_file(),
+        &announce,
+        fetch_and_build,
+    )
+    .map(|()| exe)
+    .map_err(|why| format!("cannot make QEMU's test-i386: {why}"))
 }
 
 /// Downloads QEMU's source into `tmp`, extracts tests/tcg/i386 and builds test-i386;
