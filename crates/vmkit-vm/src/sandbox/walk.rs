@@ -212,50 +212,20 @@ impl Sandbox {
                 stack.push((anchor.dir.clone(), m.host.clone(), next));
                 continue;
             }
-            let st = match rfs::statat(dir.as_fd(), c.as_os_str(), AtFlags::SYMLINK_NOFOLLOW) {
-                Ok(st) => st,
-                Err(Errno::NOENT) if last => {
-                    return Ok(Resolved::Host(HostEntry {
-                        host: host.join(&c),
-                        dir,
-                        name: c,
-                        exists: false,
-                    }))
+            match step(dir, &host, c, last, follow)? {
+                Step::End(entry) => return Ok(entry),
+                Step::Link(target) => {
+                    links += 1;
+                    if links > MAX_SYMLINKS {
+                        return Err(Errno::LOOP.into());
+                    }
+                    prepend(&mut queue, &target);
+                    if target.is_absolute() {
+                        stack.truncate(1);
+                    }
                 }
-                Err(e) => return Err(e.into()),
-            };
-            let kind = FileType::from_raw_mode(st.st_mode);
-            if kind == FileType::Symlink && (follow || !last) {
-                links += 1;
-                if links > MAX_SYMLINKS {
-                    return Err(Errno::LOOP.into());
-                }
-                let target = rfs::readlinkat(dir.as_fd(), c.as_os_str(), Vec::new())?;
-                let target = PathBuf::from(OsStr::from_bytes(target.as_bytes()));
-                prepend(&mut queue, &target);
-                if target.is_absolute() {
-                    stack.truncate(1);
-                }
-                continue;
+                Step::Into(sub, sub_host) => stack.push((sub, sub_host, next)),
             }
-            if last {
-                return Ok(Resolved::Host(HostEntry {
-                    host: host.join(&c),
-                    dir,
-                    name: c,
-                    exists: true,
-                }));
-            }
-            if kind != FileType::Directory {
-                return Err(Errno::NOTDIR.into());
-            }
-            let sub = rfs::openat(
-                dir.as_fd(),
-                c.as_os_str(),
-                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )?;
-            stack.push((Arc::new(sub), host.join(&c), next));
         }
         match stack.pop() {
             Some((dir, host, _)) => Ok(Resolved::Host(HostEntry {
@@ -359,48 +329,16 @@ impl Sandbox {
                         }
                         continue;
                     }
-                    let st =
-                        match rfs::statat(dir.as_fd(), c.as_os_str(), AtFlags::SYMLINK_NOFOLLOW) {
-                            Ok(st) => st,
-                            Err(Errno::NOENT) if last => {
-                                return Ok(Resolved::Host(HostEntry {
-                                    host: host.join(&c),
-                                    dir,
-                                    name: c,
-                                    exists: false,
-                                }))
+                    match step(dir, &host, c, last, follow)? {
+                        Step::End(entry) => return Ok(entry),
+                        Step::Link(target) => {
+                            follow_link(&mut queue, &target)?;
+                            if target.is_absolute() {
+                                pos = Pos::Outside(PathBuf::from("/"));
                             }
-                            Err(e) => return Err(e.into()),
-                        };
-                    let kind = FileType::from_raw_mode(st.st_mode);
-                    if kind == FileType::Symlink && (follow || !last) {
-                        let target = rfs::readlinkat(dir.as_fd(), c.as_os_str(), Vec::new())?;
-                        let target = PathBuf::from(OsStr::from_bytes(target.as_bytes()));
-                        follow_link(&mut queue, &target)?;
-                        if target.is_absolute() {
-                            pos = Pos::Outside(PathBuf::from("/"));
                         }
-                        continue;
+                        Step::Into(sub, sub_host) => stack.push((sub, sub_host)),
                     }
-                    if last {
-                        return Ok(Resolved::Host(HostEntry {
-                            host: host.join(&c),
-                            dir,
-                            name: c,
-                            exists: true,
-                        }));
-                    }
-                    if kind != FileType::Directory {
-                        return Err(Errno::NOTDIR.into());
-                    }
-                    // O_NOFOLLOW: a directory replaced by a link since the stat gives ELOOP.
-                    let sub = rfs::openat(
-                        dir.as_fd(),
-                        c.as_os_str(),
-                        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                        Mode::empty(),
-                    )?;
-                    stack.push((Arc::new(sub), host.join(&c)));
                 }
             }
         }
@@ -418,4 +356,61 @@ impl Sandbox {
             Pos::Outside(_) => Err(PathError::Outside),
         }
     }
+}
+
+/// What one path component `c` is, inside the held host directory `dir` (host path
+/// `host`): produced by [`step`] for both walks, which differ only in what a link and a
+/// directory do to their position.
+enum Step {
+    /// The walk ends at this entry (the last component, existing or not).
+    End(Resolved),
+    /// A link to follow (not the last component, or `follow`): its target.
+    Link(PathBuf),
+    /// A directory to go into: held open (without following a link swapped in since the
+    /// stat: `O_NOFOLLOW` gives ELOOP), and its host path.
+    Into(Arc<OwnedFd>, PathBuf),
+}
+
+/// One component of a walk: `c` in `dir`, `last` if nothing follows it, links followed
+/// when `follow` or when something follows them.
+fn step(
+    dir: Arc<OwnedFd>,
+    host: &Path,
+    c: OsString,
+    last: bool,
+    follow: bool,
+) -> Result<Step, PathError> {
+    let entry = |dir, c: OsString, exists| {
+        Step::End(Resolved::Host(HostEntry {
+            host: host.join(&c),
+            dir,
+            name: c,
+            exists,
+        }))
+    };
+    let st = match rfs::statat(dir.as_fd(), c.as_os_str(), AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(Errno::NOENT) if last => return Ok(entry(dir, c, false)),
+        Err(e) => return Err(e.into()),
+    };
+    let kind = FileType::from_raw_mode(st.st_mode);
+    if kind == FileType::Symlink && (follow || !last) {
+        let target = rfs::readlinkat(dir.as_fd(), c.as_os_str(), Vec::new())?;
+        return Ok(Step::Link(PathBuf::from(OsStr::from_bytes(
+            target.as_bytes(),
+        ))));
+    }
+    if last {
+        return Ok(entry(dir, c, true));
+    }
+    if kind != FileType::Directory {
+        return Err(Errno::NOTDIR.into());
+    }
+    let sub = rfs::openat(
+        dir.as_fd(),
+        c.as_os_str(),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    Ok(Step::Into(Arc::new(sub), host.join(&c)))
 }
