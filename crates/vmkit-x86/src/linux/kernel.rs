@@ -98,10 +98,6 @@ pub trait Kernel {
     /// signals (building their frames in `cpu` and `mem`) and switches threads (swapping
     /// the registers in `cpu`).
     fn at_boundary(&mut self, cpu: &mut Cpu, mem: &mut Memory) -> Boundary;
-
-    /// The id of the thread to run next, `None` once the process has ended. The
-    /// personality has one thread, the process itself.
-    fn next_thread(&mut self) -> Option<u32>;
 }
 
 /// The instructions a guest thread runs before the personality looks for signals and other
@@ -190,9 +186,5 @@ impl Kernel for Linux {
             return Boundary::Exit(status);
         }
         self.deliver_signals(cpu, mem)
-    }
-
-    fn next_thread(&mut self) -> Option<u32> {
-        self.task.next_thread()
     }
 }

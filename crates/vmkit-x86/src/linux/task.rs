@@ -271,12 +271,6 @@ impl Task {
         self.ended
     }
 
-    /// The thread to run next: the running one (the scheduler switches in
-    /// [`super::Kernel::at_boundary`]), until the process ends.
-    pub(super) fn next_thread(&self) -> Option<u32> {
-        self.ended.is_none().then(|| self.threads[self.current].tid)
-    }
-
     /// Whether the process has more than one thread (the scheduler has work to do).
     pub(super) fn threaded(&self) -> bool {
         self.threads.len() > 1
