@@ -212,16 +212,8 @@ impl Linux {
         // SAFETY: both descriptors were just created and are owned by nothing else.
         let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         let first = self.install_socket(a, ty)?;
-        let second = match self.install_socket(b, ty) {
-            Ok(fd) => fd,
-            Err(e) => {
-                self.fds.close(first)?;
-                return Err(e);
-            }
-        };
-        guest::store_u32(mem, sv, first)?;
-        guest::store_u32(mem, sv + 4, second)?;
-        Ok(0)
+        let second = self.install_socket(b, ty);
+        self.store_fd_pair(mem, sv, first, second)
     }
 
     /// Puts a host socket behind the lowest free guest descriptor, with the type's

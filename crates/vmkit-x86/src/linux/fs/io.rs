@@ -663,15 +663,29 @@ impl Linux {
         w.flags |= flags & O_NONBLOCK;
         let cloexec = flags & O_CLOEXEC != 0;
         let rfd = self.fds.open(r, cloexec)?;
-        let wfd = match self.fds.open(w, cloexec) {
-            Ok(w) => w,
+        let wfd = self.fds.open(w, cloexec);
+        self.store_fd_pair(mem, fds, rfd, wfd)
+    }
+
+    /// Gives the guest a new pair of descriptors (`pipe2`, `socketpair`) in the 8 bytes at
+    /// `at`, which the caller checked are writable: `first`, and `second` if it could be
+    /// opened; if not, `first` is closed again and the call fails with `second`'s error.
+    pub(in crate::linux) fn store_fd_pair(
+        &mut self,
+        mem: &mut Memory,
+        at: u32,
+        first: u32,
+        second: Result<u32, Errno>,
+    ) -> Result<u32, Errno> {
+        let second = match second {
+            Ok(fd) => fd,
             Err(e) => {
-                self.fds.close(rfd)?;
+                self.fds.close(first)?;
                 return Err(e);
             }
         };
-        guest::store_u32(mem, fds, rfd)?;
-        guest::store_u32(mem, fds + 4, wfd)?;
+        guest::store_u32(mem, at, first)?;
+        guest::store_u32(mem, at.wrapping_add(4), second)?;
         Ok(0)
     }
 

@@ -19,14 +19,11 @@ pub enum Ending {
 pub fn end_forked_child(ending: Ending) -> ! {
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
-    if let Ending::Signal(sig) = ending {
-        die_by(sig);
+    match ending {
+        Ending::Signal(sig) => die_by(sig),
+        // SAFETY: _exit ends the process at once; nothing of Rust's state is needed after it.
+        Ending::Exited(status) => unsafe { libc::_exit(status & 0xff) },
     }
-    let Ending::Exited(status) = ending else {
-        unreachable!("signals handled above")
-    };
-    // SAFETY: _exit ends the process at once; nothing of Rust's state is needed after it.
-    unsafe { libc::_exit(status & 0xff) }
 }
 
 /// Dies by signal `sig` as a process with its default disposition does, without a core
