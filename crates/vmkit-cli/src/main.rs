@@ -102,6 +102,11 @@ enum Command {
         /// Linux does for a call it lacks.
         #[arg(long)]
         strict_syscalls: bool,
+        /// x86 programs: the execution engine: `jit` (translated to host code; the default
+        /// on x86-64 Linux hosts), `interp` (the interpreter) or `reference` (one
+        /// instruction at a time through the reference semantics).
+        #[arg(long, value_name = "ENGINE", value_parser = ["interp", "jit", "reference"])]
+        engine: Option<String>,
         /// x86 programs: start with an empty environment instead of the host's.
         #[arg(long)]
         clear_env: bool,
@@ -262,6 +267,7 @@ fn main() -> ExitCode {
             args,
             strace,
             strict_syscalls,
+            engine,
             clear_env,
             env,
             mount,
@@ -284,6 +290,7 @@ fn main() -> ExitCode {
             let flags = [
                 Flag::new("--strace", Guest::X86, strace),
                 Flag::new("--strict-syscalls", Guest::X86, strict_syscalls),
+                Flag::new("--engine", Guest::X86, engine.is_some()),
                 Flag::new("--clear-env", Guest::X86, clear_env),
                 Flag::new("--env", Guest::X86, !env.is_empty()),
                 Flag::new("--mount", Guest::X86, !mount.is_empty()),
@@ -299,6 +306,8 @@ fn main() -> ExitCode {
                 args,
                 strace,
                 strict_syscalls,
+                // The parser accepts only the engines' names.
+                engine: engine.and_then(|e| e.parse().ok()),
                 clear_env,
                 env,
                 raw,

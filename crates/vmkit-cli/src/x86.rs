@@ -14,6 +14,8 @@ pub struct Options {
     pub strace: bool,
     /// Stop on an unimplemented system call instead of returning ENOSYS.
     pub strict_syscalls: bool,
+    /// `--engine`: the execution engine (the machine's default if `None`).
+    pub engine: Option<vmkit_x86::Engine>,
     /// Empty environment.
     pub clear_env: bool,
     /// Extra environment variables.
@@ -121,6 +123,9 @@ pub fn load(file: &Path, options: &Options) -> Result<X86Machine, String> {
     vm.set_memory_limit(options.memory_limit);
     vm.set_strace(options.strace);
     vm.set_strict_syscalls(options.strict_syscalls);
+    if let Some(engine) = options.engine {
+        vm.set_engine(engine);
+    }
     // Ctrl-C and signals from other processes reach the guest, as they reach a process.
     vm.forward_host_signals()
         .map_err(|e| format!("error: cannot forward host signals to the guest: {e}"))?;

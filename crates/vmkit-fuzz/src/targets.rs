@@ -102,7 +102,7 @@ pub fn devirt(data: &[u8]) -> Signature {
 /// ELF target exercises the whole personality.
 pub fn x86_raw(data: &[u8]) -> Signature {
     let (Some(fast), Some(reference)) = (
-        run_raw(data, vmkit_x86::Engine::Fast),
+        run_raw(data, vmkit_x86::Engine::Interp),
         run_raw(data, vmkit_x86::Engine::Reference),
     ) else {
         return signature(&"load");

@@ -125,6 +125,11 @@ impl fmt::Display for MemError {
 
 impl std::error::Error for MemError {}
 
+/// A [`Memory::fast_access_table`] entry: the access is allowed.
+const FAST_OK: u8 = 0;
+/// A [`Memory::fast_access_table`] entry: ask the checked accessors.
+const FAST_ASK: u8 = 1;
+
 /// Page size for permissions and code tracking.
 pub const PAGE_SIZE: u64 = 4096;
 const PAGE_SHIFT: u32 = 12;
@@ -161,6 +166,9 @@ pub struct Region {
 pub struct Memory {
     bytes: HostBytes,
     pages: Vec<u8>,
+    /// The fast-access table translated code reads: two bytes per page, see
+    /// [`Memory::fast_access_table`].
+    fast: Vec<u8>,
     /// Pages with `page::MAPPED` set.
     mapped_pages: u64,
     /// Set when a store hit a `CODE` page; read with [`Memory::code_written`], cleared by
@@ -198,13 +206,63 @@ impl Memory {
                 address_space_limit: None,
             })?;
         pages.resize(npages as usize, page::MAPPED | page::R | page::W | page::X);
-        Ok(Memory {
+        let mut fast = Vec::new();
+        usize::try_from(npages * 2)
+            .ok()
+            .and_then(|n| fast.try_reserve_exact(n).ok())
+            .ok_or(ReserveError {
+                size,
+                os_error: None,
+                address_space_limit: None,
+            })?;
+        // Every page is readable and writable, so only the last page (which has no next
+        // one) refuses.
+        fast.resize(npages as usize * 2, FAST_OK);
+        let mut mem = Memory {
             bytes,
             pages,
+            fast,
             mapped_pages: npages,
             code_written: false,
             code_write_range: (u64::MAX, 0),
-        })
+        };
+        mem.refresh_fast(npages.saturating_sub(1) as usize..npages as usize);
+        Ok(mem)
+    }
+
+    /// The fast-access table: for page `p`, byte `2p` is 0 if a load of up to 4096 bytes
+    /// starting in page `p` is certainly allowed (pages `p` and `p + 1` are readable), and
+    /// byte `2p + 1` is 0 if such a store is certainly allowed and needs no notice (both
+    /// pages are readable and writable, and neither holds decoded code). Any other value
+    /// means "ask [`Memory::read`] or [`Memory::write`]", which give the exact answer.
+    ///
+    /// Translated code reads it with one load per access and no flags; the table always
+    /// matches the page flags. The pointer is valid until the next `&mut self` call.
+    pub fn fast_access_table(&self) -> *const u8 {
+        self.fast.as_ptr()
+    }
+
+    /// The host address of guest address 0; guest address `a` is at `host_base() + a` for
+    /// `a < size()`. For translated code, which checks accesses with
+    /// [`Memory::fast_access_table`]. Valid as long as `self`.
+    pub fn host_base(&mut self) -> *mut u8 {
+        self.bytes.as_mut_ptr()
+    }
+
+    /// Recomputes the fast-access entries of the pages in `span` and of the page before it
+    /// (whose entry depends on its next page).
+    fn refresh_fast(&mut self, span: std::ops::Range<usize>) {
+        let n = self.pages.len();
+        for p in span.start.saturating_sub(1)..span.end.min(n) {
+            let here = self.pages[p];
+            let next = self.pages.get(p + 1).copied().unwrap_or(0);
+            let both = here & next;
+            let read_ok = both & page::R != 0;
+            let write_ok = both & (page::R | page::W) == page::R | page::W
+                && (here | next) & page::CODE == 0;
+            self.fast[2 * p] = if read_ok { FAST_OK } else { FAST_ASK };
+            self.fast[2 * p + 1] = if write_ok { FAST_OK } else { FAST_ASK };
+        }
     }
 
     /// Size in bytes.
@@ -241,12 +299,13 @@ impl Memory {
         };
         let span = self.page_span(addr, len);
         let mut count = self.mapped_pages;
-        for f in &mut self.pages[span] {
+        for f in &mut self.pages[span.clone()] {
             count -= u64::from(*f & page::MAPPED != 0);
             count += u64::from(mapped != 0);
             *f = (*f & page::CODE) | mapped | access;
         }
         self.mapped_pages = count;
+        self.refresh_fast(span);
     }
 
     /// Permission bits (`page::R | page::W | page::X`) of the page holding `addr` (0 past
@@ -415,18 +474,23 @@ impl Memory {
     /// make [`Memory::code_written`] true.
     pub fn mark_code(&mut self, addr: u64, len: u64) {
         let span = self.page_span(addr, len.max(1));
-        for f in &mut self.pages[span] {
+        if self.pages[span.clone()].iter().all(|f| f & page::CODE != 0) {
+            return;
+        }
+        for f in &mut self.pages[span.clone()] {
             *f |= page::CODE;
         }
+        self.refresh_fast(span);
     }
 
     /// Clears the code mark of the pages of `[addr, addr + len)` (after an interpreter
     /// dropped the decoded code it held there).
     pub fn unmark_code(&mut self, addr: u64, len: u64) {
         let span = self.page_span(addr, len.max(1));
-        for f in &mut self.pages[span] {
+        for f in &mut self.pages[span.clone()] {
             *f &= !page::CODE;
         }
+        self.refresh_fast(span);
     }
 
     /// Forgets every code mark (after an interpreter dropped its decoded code).
@@ -434,6 +498,7 @@ impl Memory {
         for f in &mut self.pages {
             *f &= !page::CODE;
         }
+        self.refresh_fast(0..self.pages.len());
         self.clear_code_written();
     }
 

@@ -243,7 +243,7 @@ proptest! {
         budget in prop_oneof![Just(u64::MAX), 1u64..60],
     ) {
         let code = program(&gens);
-        let mut fast = machine(&code, regs, flags, &data, Engine::Fast);
+        let mut fast = machine(&code, regs, flags, &data, Engine::Interp);
         let mut slow = machine(&code, regs, flags, &data, Engine::Reference);
         let ef = fast.run_for(budget);
         let es = slow.run_for(budget);
@@ -325,7 +325,7 @@ proptest! {
         budget in prop_oneof![Just(u64::MAX), 1u64..400],
     ) {
         let code = counted_loop(&body, back_edge, iterations);
-        let mut fast = machine(&code, regs, flags, &data, Engine::Fast);
+        let mut fast = machine(&code, regs, flags, &data, Engine::Interp);
         let mut slow = machine(&code, regs, flags, &data, Engine::Reference);
         let ef = fast.run_for(budget);
         let es = slow.run_for(budget);
@@ -356,7 +356,7 @@ fn stores_into_code_take_effect_at_once() {
         0x83, 0xC3, 0x01, // add ebx, 1   (patched to add ebx, 5)
         0xB8, 1, 0, 0, 0, 0xCD, 0x80, // exit(ebx)
     ];
-    for engine in [Engine::Fast, Engine::Reference] {
+    for engine in [Engine::Interp, Engine::Reference] {
         let mut vm = X86Machine::new();
         vm.load_raw(CODE, &code).unwrap();
         vm.set_engine(engine);

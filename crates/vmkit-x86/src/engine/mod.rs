@@ -35,12 +35,51 @@ use vmkit_mem::Memory;
 /// How [`crate::X86Machine`] executes instructions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Engine {
-    /// Translated micro-ops with lazy flags (the default).
+    /// The interpreter: decoded blocks of micro-ops with lazy flags (the default).
     #[default]
-    Fast,
+    Interp,
     /// Every instruction through the reference semantics, flags computed eagerly: slower,
-    /// for cross-checking the fast engine.
+    /// for cross-checking the interpreter.
     Reference,
+    /// The translator: guest blocks become host x86-64 code (x86-64 Linux hosts; the
+    /// interpreter elsewhere, see [`Engine::available`]).
+    Jit,
+}
+
+impl Engine {
+    /// Whether this engine runs on this host: the translator needs an x86-64 Linux host;
+    /// the interpreters run everywhere. [`crate::X86Machine::set_engine`] takes the
+    /// interpreter instead of an engine that is not available.
+    pub fn available(self) -> bool {
+        match self {
+            Engine::Interp | Engine::Reference => true,
+            Engine::Jit => cfg!(all(target_arch = "x86_64", target_os = "linux")),
+        }
+    }
+
+    /// The engine's name on the command line (`interp`, `reference`, `jit`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Interp => "interp",
+            Engine::Reference => "reference",
+            Engine::Jit => "jit",
+        }
+    }
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Engine, String> {
+        match s {
+            "interp" => Ok(Engine::Interp),
+            "reference" => Ok(Engine::Reference),
+            "jit" => Ok(Engine::Jit),
+            _ => Err(format!(
+                "unknown engine `{s}` (expected interp, jit or reference)"
+            )),
+        }
+    }
 }
 
 /// Why a run faulted, as the engines see it; the run loop turns it into an
