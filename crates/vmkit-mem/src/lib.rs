@@ -207,7 +207,7 @@ impl Memory {
             })?;
         pages.resize(npages as usize, page::MAPPED | page::R | page::W | page::X);
         let mut fast = Vec::new();
-        usize::try_from(npages * 2)
+        usize::try_from(npages * 4)
             .ok()
             .and_then(|n| fast.try_reserve_exact(n).ok())
             .ok_or(ReserveError {
@@ -217,7 +217,7 @@ impl Memory {
             })?;
         // Every page is readable and writable, so only the last page (which has no next
         // one) refuses.
-        fast.resize(npages as usize * 2, FAST_OK);
+        fast.resize(npages as usize * 4, FAST_OK);
         let mut mem = Memory {
             bytes,
             pages,
@@ -230,11 +230,16 @@ impl Memory {
         Ok(mem)
     }
 
-    /// The fast-access table: for page `p`, byte `2p` is 0 if a load of up to 4096 bytes
-    /// starting in page `p` is certainly allowed (pages `p` and `p + 1` are readable), and
-    /// byte `2p + 1` is 0 if such a store is certainly allowed and needs no notice (both
-    /// pages are readable and writable, and neither holds decoded code). Any other value
-    /// means "ask [`Memory::read`] or [`Memory::write`]", which give the exact answer.
+    /// The fast-access table, four bytes per page. For page `p`:
+    /// - byte `4p` is 0 if a load of up to 4096 bytes starting in page `p` is certainly
+    ///   allowed (pages `p` and `p + 1` are readable);
+    /// - byte `4p + 1` is 0 if such a store is certainly allowed and needs no notice (both
+    ///   pages are readable and writable, and neither holds decoded code);
+    /// - bytes `4p + 2` and `4p + 3` say the same of page `p` alone (for an access that
+    ///   does not cross into the next page).
+    ///
+    /// Any other value means "ask [`Memory::read`] or [`Memory::write`]", which give the
+    /// exact answer.
     ///
     /// Translated code reads it with one load per access and no flags; the table always
     /// matches the page flags. The pointer is valid until the next `&mut self` call.
@@ -256,12 +261,13 @@ impl Memory {
         for p in span.start.saturating_sub(1)..span.end.min(n) {
             let here = self.pages[p];
             let next = self.pages.get(p + 1).copied().unwrap_or(0);
-            let both = here & next;
-            let read_ok = both & page::R != 0;
-            let write_ok = both & (page::R | page::W) == page::R | page::W
-                && (here | next) & page::CODE == 0;
-            self.fast[2 * p] = if read_ok { FAST_OK } else { FAST_ASK };
-            self.fast[2 * p + 1] = if write_ok { FAST_OK } else { FAST_ASK };
+            let read = |f: u8| f & page::R != 0;
+            let write = |f: u8| f & (page::R | page::W | page::CODE) == page::R | page::W;
+            let entry = |ok: bool| if ok { FAST_OK } else { FAST_ASK };
+            self.fast[4 * p] = entry(read(here) && read(next));
+            self.fast[4 * p + 1] = entry(write(here) && write(next));
+            self.fast[4 * p + 2] = entry(read(here));
+            self.fast[4 * p + 3] = entry(write(here));
         }
     }
 
@@ -945,5 +951,44 @@ mod tests {
                 x
             })
         );
+    }
+}
+
+#[cfg(test)]
+mod fast_table_tests {
+    use super::*;
+
+    fn entry(mem: &Memory, page: u64, kind: usize) -> u8 {
+        // SAFETY: test-only read of the table, in bounds for this memory.
+        unsafe { *mem.fast_access_table().add(4 * page as usize + kind) }
+    }
+
+    #[test]
+    fn the_fast_table_follows_the_page_flags() {
+        let mut mem = Memory::new(16 * PAGE_SIZE);
+        assert_eq!(entry(&mem, 0, 0), FAST_OK);
+        assert_eq!(
+            entry(&mem, 15, 0),
+            FAST_ASK,
+            "the last page has no next page"
+        );
+        mem.protect(0, 16 * PAGE_SIZE, 0);
+        mem.protect(PAGE_SIZE, 3 * PAGE_SIZE, page::R | page::W);
+        assert_eq!(entry(&mem, 0, 0), FAST_ASK);
+        assert_eq!((entry(&mem, 1, 0), entry(&mem, 1, 1)), (FAST_OK, FAST_OK));
+        assert_eq!((entry(&mem, 2, 0), entry(&mem, 2, 1)), (FAST_OK, FAST_OK));
+        assert_eq!((entry(&mem, 3, 0), entry(&mem, 3, 1)), (FAST_ASK, FAST_ASK));
+        assert_eq!((entry(&mem, 3, 2), entry(&mem, 3, 3)), (FAST_OK, FAST_OK));
+        assert_eq!((entry(&mem, 4, 2), entry(&mem, 4, 3)), (FAST_ASK, FAST_ASK));
+        mem.protect(2 * PAGE_SIZE, PAGE_SIZE, page::R);
+        assert_eq!((entry(&mem, 1, 0), entry(&mem, 1, 1)), (FAST_OK, FAST_ASK));
+        mem.mark_code(PAGE_SIZE, 1);
+        assert_eq!((entry(&mem, 0, 1), entry(&mem, 1, 1)), (FAST_ASK, FAST_ASK));
+        mem.protect(2 * PAGE_SIZE, PAGE_SIZE, page::R | page::W);
+        mem.unmark_code(PAGE_SIZE, 1);
+        assert_eq!((entry(&mem, 1, 0), entry(&mem, 1, 1)), (FAST_OK, FAST_OK));
+        mem.mark_code(2 * PAGE_SIZE, 1);
+        mem.clear_code_marks();
+        assert_eq!(entry(&mem, 2, 1), FAST_OK);
     }
 }

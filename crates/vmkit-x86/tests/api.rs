@@ -167,7 +167,7 @@ fn store_then_load() -> X86Machine {
 
 #[test]
 fn an_invalid_access_hook_can_map_the_page_and_retry() {
-    for engine in [Engine::Interp, Engine::Reference] {
+    for engine in [Engine::Interp, Engine::Reference, Engine::Jit] {
         let mut vm = store_then_load();
         vm.set_engine(engine);
         let seen = Rc::new(RefCell::new(Vec::new()));

@@ -35,7 +35,7 @@ const PROGRAM: &[u8] = &[
 const LOOP: u64 = 0x100A;
 const AFTER: u64 = 0x1010;
 
-const ENGINES: [Engine; 2] = [Engine::Interp, Engine::Reference];
+const ENGINES: [Engine; 3] = [Engine::Interp, Engine::Reference, Engine::Jit];
 
 /// The machine with `code` at `BASE`, on `engine`, boxed as a trait object.
 fn target(code: &[u8], engine: Engine) -> Box<dyn DebugTarget> {

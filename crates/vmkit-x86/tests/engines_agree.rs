@@ -1,5 +1,6 @@
-//! The fast engine (micro-ops with lazy flags) against the reference engine (every
-//! instruction through the reference semantics, flags computed eagerly): random programs
+//! The interpreter (micro-ops with lazy flags) and the translator (host code) against the
+//! reference engine (every instruction through the reference semantics, flags computed
+//! eagerly): random programs
 //! built from the instruction forms the fast engine translates, mixed with flag-reading
 //! and flag-writing instructions it leaves to the reference path, must end in the same
 //! registers, EFLAGS, memory, instruction count and exit (including faults).
@@ -243,25 +244,31 @@ proptest! {
         budget in prop_oneof![Just(u64::MAX), 1u64..60],
     ) {
         let code = program(&gens);
-        let mut fast = machine(&code, regs, flags, &data, Engine::Interp);
         let mut slow = machine(&code, regs, flags, &data, Engine::Reference);
-        let ef = fast.run_for(budget);
         let es = slow.run_for(budget);
-        prop_assert_eq!(&ef, &es);
-        prop_assert_eq!(fast.cpu(), slow.cpu());
-        prop_assert_eq!(fast.steps(), slow.steps());
-        prop_assert_eq!(
-            fast.memory().peek(DATA as u64, 0x1000).unwrap(),
-            slow.memory().peek(DATA as u64, 0x1000).unwrap()
-        );
-        prop_assert_eq!(
-            fast.memory().peek((STACK_TOP - 0x200) as u64, 0x200).unwrap(),
-            slow.memory().peek((STACK_TOP - 0x200) as u64, 0x200).unwrap()
-        );
-        // Runs that stop early continue to the same end.
-        if ef == X86Exit::StepLimit {
-            prop_assert_eq!(fast.run(), slow.run());
-            prop_assert_eq!(fast.cpu(), slow.cpu());
+        // The interpreter and the translator, each against the reference engine.
+        for engine in [Engine::Interp, Engine::Jit] {
+            let mut fast = machine(&code, regs, flags, &data, engine);
+            let ef = fast.run_for(budget);
+            prop_assert_eq!(&ef, &es, "{:?}", engine);
+            prop_assert_eq!(fast.cpu(), slow.cpu(), "{:?}", engine);
+            prop_assert_eq!(fast.steps(), slow.steps(), "{:?}", engine);
+            prop_assert_eq!(
+                fast.memory().peek(DATA as u64, 0x1000).unwrap(),
+                slow.memory().peek(DATA as u64, 0x1000).unwrap()
+            );
+            prop_assert_eq!(
+                fast.memory().peek((STACK_TOP - 0x200) as u64, 0x200).unwrap(),
+                slow.memory().peek((STACK_TOP - 0x200) as u64, 0x200).unwrap()
+            );
+            // Runs that stop early continue to the same end.
+            if ef == X86Exit::StepLimit {
+                let mut slow = machine(&code, regs, flags, &data, Engine::Reference);
+                slow.run_for(budget);
+                prop_assert_eq!(fast.run(), slow.run(), "{:?}", engine);
+                prop_assert_eq!(fast.cpu(), slow.cpu(), "{:?}", engine);
+                prop_assert_eq!(fast.steps(), slow.steps(), "{:?}", engine);
+            }
         }
         let _ = EBP;
     }
@@ -325,21 +332,25 @@ proptest! {
         budget in prop_oneof![Just(u64::MAX), 1u64..400],
     ) {
         let code = counted_loop(&body, back_edge, iterations);
-        let mut fast = machine(&code, regs, flags, &data, Engine::Interp);
         let mut slow = machine(&code, regs, flags, &data, Engine::Reference);
-        let ef = fast.run_for(budget);
         let es = slow.run_for(budget);
-        prop_assert_eq!(&ef, &es);
-        prop_assert_eq!(fast.cpu(), slow.cpu());
-        prop_assert_eq!(fast.steps(), slow.steps());
-        prop_assert_eq!(
-            fast.memory().peek(DATA as u64, 0x1000).unwrap(),
-            slow.memory().peek(DATA as u64, 0x1000).unwrap()
-        );
-        if ef == X86Exit::StepLimit {
-            prop_assert_eq!(fast.run(), slow.run());
-            prop_assert_eq!(fast.cpu(), slow.cpu());
-            prop_assert_eq!(fast.steps(), slow.steps());
+        for engine in [Engine::Interp, Engine::Jit] {
+            let mut fast = machine(&code, regs, flags, &data, engine);
+            let ef = fast.run_for(budget);
+            prop_assert_eq!(&ef, &es, "{:?}", engine);
+            prop_assert_eq!(fast.cpu(), slow.cpu(), "{:?}", engine);
+            prop_assert_eq!(fast.steps(), slow.steps(), "{:?}", engine);
+            prop_assert_eq!(
+                fast.memory().peek(DATA as u64, 0x1000).unwrap(),
+                slow.memory().peek(DATA as u64, 0x1000).unwrap()
+            );
+            if ef == X86Exit::StepLimit {
+                let mut slow = machine(&code, regs, flags, &data, Engine::Reference);
+                slow.run_for(budget);
+                prop_assert_eq!(fast.run(), slow.run(), "{:?}", engine);
+                prop_assert_eq!(fast.cpu(), slow.cpu(), "{:?}", engine);
+                prop_assert_eq!(fast.steps(), slow.steps(), "{:?}", engine);
+            }
         }
     }
 }
@@ -356,7 +367,7 @@ fn stores_into_code_take_effect_at_once() {
         0x83, 0xC3, 0x01, // add ebx, 1   (patched to add ebx, 5)
         0xB8, 1, 0, 0, 0, 0xCD, 0x80, // exit(ebx)
     ];
-    for engine in [Engine::Interp, Engine::Reference] {
+    for engine in [Engine::Interp, Engine::Reference, Engine::Jit] {
         let mut vm = X86Machine::new();
         vm.load_raw(CODE, &code).unwrap();
         vm.set_engine(engine);

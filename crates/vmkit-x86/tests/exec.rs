@@ -194,7 +194,11 @@ fn far_transfers_in_both_engines() {
         (&[0x9A, 0x11, 0x10, 0x00, 0x00, 0x2B, 0x00], false), // call 0x2b:0x1011 (data)
     ];
     for (form, goes_on) in cases {
-        for engine in [vmkit_x86::Engine::Interp, vmkit_x86::Engine::Reference] {
+        for engine in [
+            vmkit_x86::Engine::Interp,
+            vmkit_x86::Engine::Reference,
+            vmkit_x86::Engine::Jit,
+        ] {
             let mut code = vec![0xBB, 7, 0, 0, 0, 0xB8, 0x00, 0x10, 0x00, 0x00];
             code.extend_from_slice(form);
             code.extend_from_slice(&[0xB8, 1, 0, 0, 0, 0xCD, 0x80]);
@@ -228,7 +232,11 @@ fn far_returns_check_the_code_segment() {
         (0x1B, 0xCB, false),    // retf to a kernel data segment
         (0x00, 0xCF, false),    // iret to the null selector
     ] {
-        for engine in [vmkit_x86::Engine::Interp, vmkit_x86::Engine::Reference] {
+        for engine in [
+            vmkit_x86::Engine::Interp,
+            vmkit_x86::Engine::Reference,
+            vmkit_x86::Engine::Jit,
+        ] {
             let code = [
                 0xBB, 7, 0, 0, 0, 0x68, 0x02, 0x08, 0, 0, 0x6A, cs, 0x68, 0x14, 0x10, 0, 0, ret,
                 0x90, 0x90, 0xB8, 1, 0, 0, 0, 0xCD, 0x80,
@@ -281,7 +289,11 @@ fn exceptions_carry_their_vector_and_error_code() {
         (&[0xFA], 13, 0, 11, 0),           // cli
     ];
     for (form, trapno, err, signal, eip_offset) in cases {
-        for engine in [vmkit_x86::Engine::Interp, vmkit_x86::Engine::Reference] {
+        for engine in [
+            vmkit_x86::Engine::Interp,
+            vmkit_x86::Engine::Reference,
+            vmkit_x86::Engine::Jit,
+        ] {
             let mut code = vec![0xB8, 0x00, 0x10, 0x00, 0x00];
             code.extend_from_slice(form);
             code.extend_from_slice(&[0xB8, 1, 0, 0, 0, 0xCD, 0x80]);

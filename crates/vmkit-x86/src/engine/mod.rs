@@ -17,6 +17,8 @@
 
 mod block;
 mod fast;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod jit;
 mod lazy_flags;
 mod reference;
 mod segmented;
@@ -28,22 +30,36 @@ pub(crate) use block::DecodeFailure;
 use block::{Block, BlockCache};
 use fast::FastEngine;
 use iced_x86::Instruction;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+use jit::JitEngine;
 use reference::ReferenceEngine;
 use std::ops::Range;
 use vmkit_mem::Memory;
 
 /// How [`crate::X86Machine`] executes instructions.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
-    /// The interpreter: decoded blocks of micro-ops with lazy flags (the default).
-    #[default]
+    /// The interpreter: decoded blocks of micro-ops with lazy flags (the default where the
+    /// translator is not available).
     Interp,
     /// Every instruction through the reference semantics, flags computed eagerly: slower,
     /// for cross-checking the interpreter.
     Reference,
-    /// The translator: guest blocks become host x86-64 code (x86-64 Linux hosts; the
-    /// interpreter elsewhere, see [`Engine::available`]).
+    /// The translator: guest blocks become host x86-64 code (the default on x86-64 Linux
+    /// hosts; elsewhere [`crate::X86Machine::set_engine`] takes the interpreter, see
+    /// [`Engine::available`]).
     Jit,
+}
+
+impl Default for Engine {
+    /// The translator where it is available, the interpreter elsewhere.
+    fn default() -> Engine {
+        if Engine::Jit.available() {
+            Engine::Jit
+        } else {
+            Engine::Interp
+        }
+    }
 }
 
 impl Engine {
@@ -261,6 +277,8 @@ pub(crate) struct Engines {
     code: BlockCache,
     fast: FastEngine,
     reference: ReferenceEngine,
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    jit: JitEngine,
     /// The engine uninstrumented runs use.
     selected: Engine,
 }
@@ -285,10 +303,13 @@ impl Engines {
             if segmented::in_ldt_code(cpu) {
                 return segmented::run(cpu, mem, budget);
             }
-            self.reference.run(&mut self.code, cpu, mem, budget)
-        } else {
-            self.fast.run(&mut self.code, cpu, mem, budget)
+            return self.reference.run(&mut self.code, cpu, mem, budget);
         }
+        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+        if self.selected == Engine::Jit {
+            return self.jit.run(&mut self.code, cpu, mem, budget);
+        }
+        self.fast.run(&mut self.code, cpu, mem, budget)
     }
 
     /// The first instruction of the block at `eip` (decoding it if needed), or `None` if
@@ -311,6 +332,8 @@ impl Engines {
         self.code.invalidate(mem, range.clone());
         self.fast.invalidate(&range);
         self.reference.invalidate(&range);
+        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+        self.jit.invalidate(&range);
     }
 
     /// Drops all decoded code (after a protection change, a new program, unmapping).
@@ -318,5 +341,7 @@ impl Engines {
         self.code.flush(mem);
         self.fast.flush();
         self.reference.flush();
+        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+        self.jit.flush();
     }
 }
