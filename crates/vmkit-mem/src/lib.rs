@@ -126,9 +126,9 @@ impl fmt::Display for MemError {
 impl std::error::Error for MemError {}
 
 /// A [`Memory::fast_access_table`] entry: the access is allowed.
-const FAST_OK: u8 = 0;
+const FAST_OK: u8 = 1;
 /// A [`Memory::fast_access_table`] entry: ask the checked accessors.
-const FAST_ASK: u8 = 1;
+const FAST_ASK: u8 = 0;
 
 /// Page size for permissions and code tracking.
 pub const PAGE_SIZE: u64 = 4096;
@@ -231,15 +231,14 @@ impl Memory {
     }
 
     /// The fast-access table, four bytes per page. For page `p`:
-    /// - byte `4p` is 0 if a load of up to 4096 bytes starting in page `p` is certainly
+    /// - byte `4p` is 1 if a load of up to 4096 bytes starting in page `p` is certainly
     ///   allowed (pages `p` and `p + 1` are readable);
-    /// - byte `4p + 1` is 0 if such a store is certainly allowed and needs no notice (both
+    /// - byte `4p + 1` is 1 if such a store is certainly allowed and needs no notice (both
     ///   pages are readable and writable, and neither holds decoded code);
     /// - bytes `4p + 2` and `4p + 3` say the same of page `p` alone (for an access that
     ///   does not cross into the next page).
     ///
-    /// Any other value means "ask [`Memory::read`] or [`Memory::write`]", which give the
-    /// exact answer.
+    /// 0 means "ask [`Memory::read`] or [`Memory::write`]", which give the exact answer.
     ///
     /// Translated code reads it with one load per access and no flags; the table always
     /// matches the page flags. The pointer is valid until the next `&mut self` call.

@@ -58,6 +58,11 @@ impl Asm {
         self.origin = origin;
     }
 
+    /// Host address of the first byte.
+    pub(super) fn origin(&self) -> usize {
+        self.origin
+    }
+
     /// Host address of the next byte.
     pub(super) fn here(&self) -> usize {
         self.origin + self.buf.len()
@@ -122,6 +127,14 @@ impl Asm {
     /// `jrcxz` over the next 5 bytes (a `jmp rel32`): "if rcx is zero, skip the jump".
     pub(super) fn jrcxz_skip5(&mut self) {
         self.buf.extend_from_slice(&[0xe3, 0x05]);
+    }
+
+    /// `jrcxz` to `target`, which must be within a signed byte of the next instruction.
+    pub(super) fn jrcxz_to(&mut self, target: usize) -> Result<(), Reject> {
+        let disp = target as i64 - (self.here() + 2) as i64;
+        let d = i8::try_from(disp).map_err(|_| Reject)?;
+        self.buf.extend_from_slice(&[0xe3, d as u8]);
+        Ok(())
     }
 
     /// `jmp [rip + disp32]` through the 8-byte slot at host address `slot`.

@@ -82,6 +82,11 @@ pub(super) struct Translator {
     bails: Vec<Check>,
     /// Chain slots: (slot address, guest target).
     slots: Vec<(usize, u32)>,
+    /// The rel8 fields of the `jrcxz` of checks whose trampoline is not placed yet (they
+    /// belong to the last `pending.len()` entries of `bails`).
+    pending: Vec<usize>,
+    /// An island could not be placed: the translation is abandoned.
+    broken: bool,
     /// The shared routines (set by [`Translator::routines`]).
     routines: Routines,
 }
@@ -93,6 +98,8 @@ impl Translator {
             info: InstructionInfoFactory::new(),
             bails: Vec::new(),
             slots: Vec::new(),
+            pending: Vec::new(),
+            broken: false,
             routines: Routines {
                 exit: 0,
                 lookup_miss: 0,
@@ -132,26 +139,23 @@ impl Translator {
         self.asm.reset(area.code_cursor());
         self.bails.clear();
         self.slots.clear();
+        self.pending.clear();
+        self.broken = false;
+        // The budget exit sits before the entry, where the check's backward `jrcxz`
+        // reaches it (not taken on the hot path).
+        let budget_exit = self.asm.here();
+        self.exit_with(start, reason::BUDGET).ok()?;
         let entry = self.asm.here();
-        // The budget check: lea r10, [r11 - N] (N patched below); the high half of r10 is
-        // zero unless it went negative.
+        // lea r10, [r11 - N] (N patched below); ecx = high half of r10, plus 1: zero if
+        // r10 went negative.
         self.asm.bytes(&[0x4d, 0x8d, 0x93, 0, 0, 0, 0]);
         let n_at = self.asm.buf.len() - 4;
-        let budget_exit = self.glue_budget_check().ok()?;
+        self.glue_budget_check(budget_exit).ok()?;
         let mut n = 0;
         let mut next = start;
         let mut terminated = false;
         for (i, insn) in insns.iter().enumerate() {
-            let mark = (self.asm.buf.len(), self.bails.len(), self.slots.len());
-            let done = if insn.flow_control() == FlowControl::Next {
-                self.body(area, i, insn)
-            } else {
-                self.terminator(area, i, insn)
-            };
-            if done.is_err() {
-                self.asm.buf.truncate(mark.0);
-                self.bails.truncate(mark.1);
-                self.slots.truncate(mark.2);
+            if self.emit_checked(area, i, insn).is_err() {
                 break;
             }
             n += 1;
@@ -170,12 +174,14 @@ impl Translator {
             let slot = self.slot(area, next);
             self.asm.jmp_slot(slot);
         }
+        // Control never falls past the end: the last island needs no jump over it.
+        self.island(false).ok()?;
+        if self.broken {
+            return None;
+        }
         let neg = (-(n as i64) as i32).to_le_bytes();
         self.asm.buf[n_at..n_at + 4].copy_from_slice(&neg);
         // Out-of-line stubs.
-        let here = self.asm.here();
-        self.asm.patch(budget_exit, here);
-        self.exit_with(start, reason::BUDGET).ok()?;
         for k in 0..self.bails.len() {
             let Check { i, eip, .. } = self.bails[k];
             self.exact_check(self.bails[k]).ok()?;
@@ -211,25 +217,101 @@ impl Translator {
             entry,
             edges,
             insns: n,
-            len: self.asm.buf.len(),
+            len: self.asm.buf.len() - (entry - self.asm.origin()),
         })
     }
 
-    fn glue_budget_check(&mut self) -> Result<usize, Reject> {
+    fn glue_budget_check(&mut self, budget_exit: usize) -> Result<(), Reject> {
         use Register::*;
-        self.asm.i(Instruction::with3(
-            Code::VEX_Rorx_r64_rm64_imm8,
-            RCX,
-            R10,
-            32,
+        self.asm
+            .i(Instruction::with3(Code::VEX_Rorx_r64_rm64_imm8, RCX, R10, 32))?;
+        self.asm.i(Instruction::with2(
+            Code::Lea_r32_m,
+            ECX,
+            MemoryOperand::with_base_displ(RCX, 1),
         ))?;
-        self.asm
-            .i(Instruction::with2(Code::Mov_r32_rm32, ECX, ECX))?;
-        self.asm.jrcxz_skip5();
-        let fix = self.asm.jmp_later();
-        self.asm
-            .i(Instruction::with2(Code::Mov_r64_rm64, R11, R10))?;
-        Ok(fix)
+        self.asm.jrcxz_to(budget_exit)?;
+        self.asm.i(Instruction::with2(Code::Mov_r64_rm64, R11, R10))?;
+        Ok(())
+    }
+
+    /// Emits instruction `i`; if an island placed after it could not reach every pending
+    /// check, emits the island first and the instruction again after it. Nothing is left
+    /// of an instruction that is not translated.
+    fn emit_checked(
+        &mut self,
+        area: &mut CodeArea,
+        i: usize,
+        insn: &Instruction,
+    ) -> Result<(), Reject> {
+        for attempt in 0..2 {
+            let mark = (
+                self.asm.buf.len(),
+                self.bails.len(),
+                self.slots.len(),
+                self.pending.len(),
+            );
+            let done = if insn.flow_control() == FlowControl::Next {
+                self.body(area, i, insn)
+            } else {
+                self.terminator(area, i, insn)
+            };
+            if done.is_ok() && self.island_fits() {
+                return Ok(());
+            }
+            self.asm.buf.truncate(mark.0);
+            self.bails.truncate(mark.1);
+            self.slots.truncate(mark.2);
+            self.pending.truncate(mark.3);
+            if done.is_err() || attempt == 1 {
+                return Err(Reject);
+            }
+            if self.island(true).is_err() {
+                // Checks were left without a trampoline: nothing of this block may run.
+                self.broken = true;
+                return Err(Reject);
+            }
+        }
+        Err(Reject)
+    }
+
+    /// Whether an island placed here reaches every pending check's `jrcxz`, with room for
+    /// what may come before it: a 2-byte jump over it, or the 6-byte jump of a block that
+    /// ends in a fall-through.
+    fn island_fits(&self) -> bool {
+        let base = self.asm.buf.len() + 6;
+        self.pending
+            .iter()
+            .enumerate()
+            .all(|(k, &pos)| base + 5 * k - (pos + 1) <= 127)
+    }
+
+    /// Emits the trampolines of the pending checks (`jmp rel32` to their out-of-line part,
+    /// patched later), jumped over if control can fall into them.
+    fn island(&mut self, jump_over: bool) -> Result<(), Reject> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let len = 5 * self.pending.len();
+        if jump_over {
+            if len <= 127 {
+                self.asm.bytes(&[0xeb, len as u8]);
+            } else {
+                let here = self.asm.here();
+                self.asm.jmp(here + 5 + len);
+            }
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let first = self.bails.len() - pending.len();
+        for (k, pos) in pending.into_iter().enumerate() {
+            let disp = self.asm.buf.len() - (pos + 1);
+            self.asm.buf[pos] = u8::try_from(disp)
+                .ok()
+                .filter(|&d| d <= 127)
+                .ok_or(Reject)?;
+            self.bails[first + k].pos = self.asm.jmp_later();
+        }
+        Ok(())
     }
 
     /// `mov r10d, eip; mov ecx, why; jmp exit`.
@@ -271,11 +353,12 @@ impl Translator {
             ECX,
             MemoryOperand::new(R14, R10, 4, kind, displ_size(kind), false, None),
         ))?;
-        self.asm.jrcxz_skip5();
-        let pos = self.asm.jmp_later();
+        // Zero: not certainly allowed, to the island's trampoline (patched by `island`).
+        self.asm.bytes(&[0xe3, 0]);
+        self.pending.push(self.asm.buf.len() - 1);
         let back = self.asm.here();
         self.bails.push(Check {
-            pos,
+            pos: 0,
             back,
             i,
             eip: insn.ip32(),
@@ -296,8 +379,8 @@ impl Translator {
             ECX,
             MemoryOperand::new(R14, R10, 4, c.kind + 2, 1, false, None),
         ))?;
-        // Not allowed: skip to the bail (the 2-byte jrcxz below, then 5 + 5 bytes).
-        self.asm.bytes(&[0xe3, 0x02, 0xeb, 0x00]);
+        // Not allowed: to the bail (patched below).
+        self.asm.bytes(&[0xe3, 0x00]);
         let to_bail = self.asm.buf.len() - 1;
         // ecx = page | offset << 20; adding (size - 1) << 20 carries into bit 32 if the
         // access crosses the page's end.
