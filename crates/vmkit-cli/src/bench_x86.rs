@@ -296,6 +296,12 @@ fn debian_root(given: Option<&Path>) -> Result<PathBuf, String> {
             "target/debian-i386-root not found ({fetch}); the Lua and gzip -9 workloads are left out"
         ));
     };
+    if !root.is_dir() {
+        return Err(format!(
+            "{} is not a directory; the Lua and gzip -9 workloads are left out",
+            root.display()
+        ));
+    }
     for program in [LUA, GZIP] {
         if !root.join(&program[1..]).is_file() {
             return Err(format!(
@@ -737,6 +743,9 @@ fn bench_in(dir: &Path, sizes: &Sizes, options: &Options) -> Result<i32, String>
         options.busybox.as_deref(),
         "target/busybox-i386/bin/busybox",
     );
+    if let Some(path) = options.busybox.as_deref().filter(|p| !p.is_file()) {
+        return Err(format!("error: --busybox {}: no such file", path.display()));
+    }
     // With --json, stdout is the JSON alone; the notes go to stderr.
     let say = |line: String| {
         if options.json {
