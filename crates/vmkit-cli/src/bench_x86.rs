@@ -1,20 +1,24 @@
-//! `vmkit bench x86`: the same static i386 programs run natively, under qemu-i386 (Debian's
-//! qemu-user, when installed) and under vmkit, in one run, with the ratios between them.
+//! `vmkit bench x86`: the same i386 programs run natively, under qemu-i386 (Debian's
+//! qemu-user, when installed) and under both of vmkit's engines, the interpreter
+//! (`vmkit run --engine interp`) and the translator (`--engine jit`), in one run, with the
+//! ratios between them.
 //!
-//! The programs are built here from `benches/x86/*.c` (bundled into the binary) with
+//! The static programs are built here from `benches/x86/*.c` (bundled into the binary) with
 //! `gcc -m32 -static -O2`; busybox is Debian's busybox-static for i386, unpacked by
-//! `.ci/fetch-busybox`. Every runner's stdout and exit status must equal the native run's,
-//! so a figure is never reported for a wrong answer. Times are wall-clock time of the whole
-//! process (start-up included), best of several runs; vmkit runs as a child process
-//! (`vmkit run`), exactly as qemu-i386 does. One more, untimed run on an in-process
-//! [`X86Machine`] counts the instructions each program executes, which gives every runner's
-//! guest instructions per second (the same program executes the same instructions on all
-//! three).
+//! `.ci/fetch-busybox`; Lua 5.4 and gzip are Debian's i386 packages in the root that
+//! `.ci/fetch-debian-root` unpacks, run natively with `chroot ROOT`, under qemu with
+//! `-L ROOT` and under vmkit with `--root ROOT`. Every runner's stdout and exit status must
+//! equal the native run's, so a figure is never reported for a wrong answer. Times are
+//! wall-clock time of the whole process (start-up included), best of several runs; vmkit
+//! runs as a child process (`vmkit run`), exactly as qemu-i386 does. One more, untimed run
+//! on an in-process [`X86Machine`] (the interpreter) counts the instructions each program
+//! executes, which gives every runner's guest instructions per second (the same program
+//! executes the same instructions on all of them).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
-use vmkit_x86::{X86Exit, X86Machine};
+use vmkit_x86::{Engine, Sandbox, X86Exit, X86Machine};
 
 /// What `vmkit bench x86` was asked for.
 pub struct Options {
@@ -26,6 +30,9 @@ pub struct Options {
     pub qemu: String,
     /// Debian's busybox-static for i386 (default: `target/busybox-i386/bin/busybox`).
     pub busybox: Option<PathBuf>,
+    /// A root of Debian i386 packages with `lua5.4` and `gzip` (default:
+    /// `target/debian-i386-root`).
+    pub debian_root: Option<PathBuf>,
 }
 
 /// A C source bundled into the binary.
@@ -34,7 +41,7 @@ struct Source {
     text: &'static str,
 }
 
-const SOURCES: [Source; 4] = [
+const SOURCES: [Source; 6] = [
     Source {
         name: "reg_loop",
         text: include_str!("../../../benches/x86/reg_loop.c"),
@@ -51,13 +58,43 @@ const SOURCES: [Source; 4] = [
         name: "compute",
         text: include_str!("../../../benches/x86/compute.c"),
     },
+    Source {
+        name: "coremark",
+        text: include_str!("../../../benches/x86/coremark.c"),
+    },
+    Source {
+        name: "x87",
+        text: include_str!("../../../benches/x86/x87.c"),
+    },
 ];
+
+/// The Lua program of the Lua row, fed to `lua5.4 -` on stdin.
+const LUA_SCRIPT: &str = include_str!("../../../benches/x86/mixed.lua");
+
+/// What the Debian rows run, as paths inside the root.
+const LUA: &str = "/usr/bin/lua5.4";
+const GZIP: &str = "/bin/gzip";
+
+/// The environment of the programs run in the Debian root (nothing from the host's, so the
+/// native, qemu and vmkit runs see the same).
+const ROOT_ENV: [(&str, &str); 3] = [
+    ("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"),
+    ("HOME", "/"),
+    ("LC_ALL", "C"),
+];
+
+/// vmkit's engines, in the order of their columns.
+const ENGINES: [Engine; 2] = [Engine::Interp, Engine::Jit];
 
 /// Problem sizes.
 struct Sizes {
     loop_iterations: u64,
     file_bytes: usize,
     compute_rounds: u32,
+    coremark_iterations: u32,
+    x87_scale: u32,
+    lua_rounds: u32,
+    gzip9_bytes: usize,
     runs: usize,
     startup_runs: usize,
 }
@@ -67,8 +104,12 @@ impl Sizes {
         if quick {
             Sizes {
                 loop_iterations: 100_000,
-                file_bytes: 256 << 10,
+                file_bytes: 64 << 10,
                 compute_rounds: 1,
+                coremark_iterations: 10,
+                x87_scale: 1,
+                lua_rounds: 1,
+                gzip9_bytes: 16 << 10,
                 runs: 1,
                 startup_runs: 3,
             }
@@ -77,6 +118,10 @@ impl Sizes {
                 loop_iterations: 200_000_000,
                 file_bytes: 20 << 20,
                 compute_rounds: 20,
+                coremark_iterations: 2000,
+                x87_scale: 20,
+                lua_rounds: 20,
+                gzip9_bytes: 8_600_000,
                 runs: 3,
                 startup_runs: 20,
             }
@@ -87,40 +132,93 @@ impl Sizes {
 /// One program to time: an executable, its arguments and its stdin.
 struct Workload {
     name: String,
+    /// The program: a host path, or with `root` a path inside the root.
     exe: PathBuf,
     args: Vec<String>,
     stdin: Option<PathBuf>,
+    /// A Debian root the program runs in (`chroot`, `qemu -L`, `vmkit run --root`).
+    root: Option<PathBuf>,
     /// Whether instructions per second mean something (not for start-up).
     per_second: bool,
+    /// Whether to report speed as a percentage of native speed (the CPU benchmark).
+    percent_of_native: bool,
     runs: usize,
+}
+
+impl Workload {
+    /// A static program built here, run with `args`.
+    fn built(name: String, exe: &Path, args: Vec<String>, runs: usize) -> Workload {
+        Workload {
+            name,
+            exe: exe.to_path_buf(),
+            args,
+            stdin: None,
+            root: None,
+            per_second: true,
+            percent_of_native: false,
+            runs,
+        }
+    }
 }
 
 /// How a program is started.
 enum Runner {
-    /// Directly, on the host CPU.
+    /// Directly, on the host CPU (`chroot ROOT PROGRAM` for a program in a root).
     Native,
-    /// `qemu-i386 PROGRAM ARGS...`
+    /// `qemu-i386 PROGRAM ARGS...` (`-L ROOT ROOT/PROGRAM` for a program in a root).
     Qemu(PathBuf),
-    /// `vmkit run PROGRAM -- ARGS...`
-    Vmkit(PathBuf),
+    /// `vmkit run --engine ENGINE PROGRAM -- ARGS...` (`--root ROOT` for a program in a root).
+    Vmkit(PathBuf, Engine),
 }
 
 impl Runner {
+    /// The runner's name in error messages.
+    fn name(&self) -> String {
+        match self {
+            Runner::Native => "native".into(),
+            Runner::Qemu(_) => "qemu-i386".into(),
+            Runner::Vmkit(_, engine) => format!("vmkit --engine {}", engine.name()),
+        }
+    }
+
     fn command(&self, workload: &Workload) -> Command {
+        let root = workload.root.as_deref();
         let mut cmd = match self {
-            Runner::Native => Command::new(&workload.exe),
+            Runner::Native => match root {
+                Some(root) => {
+                    // Looked up in the host's PATH: the child's is the root's.
+                    let chroot = find_program("chroot").unwrap_or_else(|| "chroot".into());
+                    let mut cmd = Command::new(chroot);
+                    cmd.arg(root).arg(&workload.exe);
+                    cmd
+                }
+                None => Command::new(&workload.exe),
+            },
             Runner::Qemu(qemu) => {
                 let mut cmd = Command::new(qemu);
-                cmd.arg(&workload.exe);
+                match root {
+                    Some(root) => {
+                        let inside = workload.exe.strip_prefix("/").unwrap_or(&workload.exe);
+                        cmd.arg("-L").arg(root).arg(root.join(inside))
+                    }
+                    None => cmd.arg(&workload.exe),
+                };
                 cmd
             }
-            Runner::Vmkit(vmkit) => {
+            Runner::Vmkit(vmkit, engine) => {
                 let mut cmd = Command::new(vmkit);
-                cmd.arg("run").arg(&workload.exe).arg("--");
+                cmd.args(["run", "--engine", engine.name()]);
+                if let Some(root) = root {
+                    cmd.arg("--root").arg(root);
+                }
+                cmd.arg(&workload.exe).arg("--");
                 cmd
             }
         };
         cmd.args(&workload.args);
+        if root.is_some() {
+            cmd.env_clear().envs(ROOT_ENV).current_dir("/");
+        }
         cmd
     }
 }
@@ -171,17 +269,59 @@ fn find_program(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// The busybox binary: `--busybox`, else `target/busybox-i386/bin/busybox` below the current
-/// directory or below the source tree this vmkit was built from.
-fn find_busybox(given: Option<&Path>) -> Option<PathBuf> {
+/// A fetched input: `given`, else `relative` below the current directory or below the
+/// source tree this vmkit was built from, if it exists.
+fn find_fetched(given: Option<&Path>, relative: &str) -> Option<PathBuf> {
     if let Some(path) = given {
         return Some(path.to_path_buf());
     }
-    let relative = Path::new("target/busybox-i386/bin/busybox");
     let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     [PathBuf::from(relative), built_from.join(relative)]
         .into_iter()
-        .find(|p| p.is_file())
+        .find(|p| p.exists())
+}
+
+/// Whether this process runs as root (`chroot` needs it): `/proc/self` belongs to the
+/// process's effective user.
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// The Debian root for the Lua and `gzip -9` rows, or why they are left out.
+fn debian_root(given: Option<&Path>) -> Result<PathBuf, String> {
+    let fetch = "run .ci/fetch-debian-root, or pass --debian-root";
+    let Some(root) = find_fetched(given, "target/debian-i386-root") else {
+        return Err(format!(
+            "target/debian-i386-root not found ({fetch}); the Lua and gzip -9 workloads are left out"
+        ));
+    };
+    if !root.is_dir() {
+        return Err(format!(
+            "{} is not a directory; the Lua and gzip -9 workloads are left out",
+            root.display()
+        ));
+    }
+    for program in [LUA, GZIP] {
+        if !root.join(&program[1..]).is_file() {
+            return Err(format!(
+                "{} has no {program} (a root fetched before lua5.4 and gzip joined it: {fetch}); \
+                 the Lua and gzip -9 workloads are left out",
+                root.display()
+            ));
+        }
+    }
+    if find_program("chroot").is_none() {
+        return Err("chroot not found in PATH; the Lua and gzip -9 workloads are left out".into());
+    }
+    if !running_as_root() {
+        return Err(
+            "the Lua and gzip -9 workloads run natively with chroot, which needs root; \
+                    they are left out"
+                .into(),
+        );
+    }
+    std::fs::canonicalize(&root).map_err(|e| format!("{}: {e}", root.display()))
 }
 
 fn build(dir: &Path, source: &Source) -> Result<PathBuf, String> {
@@ -193,7 +333,12 @@ fn build(dir: &Path, source: &Source) -> Result<PathBuf, String> {
         .arg(&exe)
         .arg(&src)
         .output()
-        .map_err(|e| format!("error: cannot run gcc: {e}"))?;
+        .map_err(|e| {
+            format!(
+                "error: cannot run gcc ({e}): vmkit bench x86 builds its programs with \
+                 gcc -m32 -static -O2 (Debian: apt-get install gcc gcc-multilib)"
+            )
+        })?;
     if !out.status.success() {
         return Err(format!(
             "error: gcc -m32 -static -O2 {}.c failed (is gcc-multilib installed?):\n{}",
@@ -222,51 +367,115 @@ fn input_bytes(len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Real files for `gzip -9`: the regular files of `root` (ELF programs and libraries, text,
+/// data) concatenated in path order, up to `len` bytes.
+fn root_files(root: &Path, len: usize) -> Result<Vec<u8>, String> {
+    fn walk(dir: &Path, len: usize, out: &mut Vec<u8>) -> Result<(), String> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| format!("error: {}: {e}", dir.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if out.len() >= len {
+                break;
+            }
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() {
+                walk(&path, len, out)?;
+            } else if meta.is_file() {
+                let bytes =
+                    std::fs::read(&path).map_err(|e| format!("error: {}: {e}", path.display()))?;
+                out.extend_from_slice(&bytes[..bytes.len().min(len - out.len())]);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::with_capacity(len);
+    walk(root, len, &mut out)?;
+    Ok(out)
+}
+
+fn write_input(path: &Path, bytes: &[u8]) -> Result<PathBuf, String> {
+    std::fs::write(path, bytes).map_err(|e| format!("error: {}: {e}", path.display()))?;
+    Ok(path.to_path_buf())
+}
+
 /// The measured workloads, in the order they are reported.
-fn workloads(dir: &Path, sizes: &Sizes, busybox: Option<&Path>) -> Result<Vec<Workload>, String> {
+fn workloads(
+    dir: &Path,
+    sizes: &Sizes,
+    busybox: Option<&Path>,
+    root: Option<&Path>,
+) -> Result<Vec<Workload>, String> {
     let mut exes = Vec::new();
     for source in &SOURCES {
         exes.push(build(dir, source)?);
     }
     let n = sizes.loop_iterations;
+    let runs = sizes.runs;
     let mut list = vec![
+        Workload::built(
+            format!("register loop, {}M x 5 instrs", n as f64 / 1e6),
+            &exes[0],
+            vec![n.to_string()],
+            runs,
+        ),
+        Workload::built(
+            format!("load/store loop, {}M x 5 instrs", n as f64 / 1e6),
+            &exes[1],
+            vec![n.to_string()],
+            runs,
+        ),
         Workload {
-            name: format!("register loop, {}M x 5 instrs", n as f64 / 1e6),
-            exe: exes[0].clone(),
-            args: vec![n.to_string()],
-            stdin: None,
-            per_second: true,
-            runs: sizes.runs,
-        },
-        Workload {
-            name: format!("load/store loop, {}M x 5 instrs", n as f64 / 1e6),
-            exe: exes[1].clone(),
-            args: vec![n.to_string()],
-            stdin: None,
-            per_second: true,
-            runs: sizes.runs,
-        },
-        Workload {
-            name: format!("start-up: static hello, best of {}", sizes.startup_runs),
-            exe: exes[2].clone(),
-            args: Vec::new(),
-            stdin: None,
             per_second: false,
-            runs: sizes.startup_runs,
+            ..Workload::built(
+                format!("start-up: static hello, best of {}", sizes.startup_runs),
+                &exes[2],
+                Vec::new(),
+                sizes.startup_runs,
+            )
         },
+        Workload::built(
+            format!("compute.c, {} rounds", sizes.compute_rounds),
+            &exes[3],
+            vec![sizes.compute_rounds.to_string()],
+            runs,
+        ),
         Workload {
-            name: format!("compute.c, {} rounds", sizes.compute_rounds),
-            exe: exes[3].clone(),
-            args: vec![sizes.compute_rounds.to_string()],
-            stdin: None,
-            per_second: true,
-            runs: sizes.runs,
+            percent_of_native: true,
+            ..Workload::built(
+                format!("coremark.c, {} iterations", sizes.coremark_iterations),
+                &exes[4],
+                vec![sizes.coremark_iterations.to_string()],
+                runs,
+            )
         },
+        Workload::built(
+            format!("x87.c (x87 FPU), scale {}", sizes.x87_scale),
+            &exes[5],
+            vec![sizes.x87_scale.to_string()],
+            runs,
+        ),
     ];
+    if let Some(root) = root {
+        let script = write_input(&dir.join("mixed.lua"), LUA_SCRIPT.as_bytes())?;
+        list.push(Workload {
+            name: format!("Lua 5.4 mixed.lua, {} rounds", sizes.lua_rounds),
+            exe: PathBuf::from(LUA),
+            args: vec!["-".into(), sizes.lua_rounds.to_string()],
+            stdin: Some(script),
+            root: Some(root.to_path_buf()),
+            per_second: true,
+            percent_of_native: false,
+            runs,
+        });
+    }
     if let Some(busybox) = busybox {
-        let input = dir.join("input.bin");
-        std::fs::write(&input, input_bytes(sizes.file_bytes))
-            .map_err(|e| format!("error: {}: {e}", input.display()))?;
+        let input = write_input(&dir.join("input.bin"), &input_bytes(sizes.file_bytes))?;
         let mib = sizes.file_bytes as f64 / (1 << 20) as f64;
         for applet in [vec!["sha256sum"], vec!["gzip", "-c"]] {
             list.push(Workload {
@@ -274,10 +483,28 @@ fn workloads(dir: &Path, sizes: &Sizes, busybox: Option<&Path>) -> Result<Vec<Wo
                 exe: busybox.to_path_buf(),
                 args: applet.iter().map(|s| s.to_string()).collect(),
                 stdin: Some(input.clone()),
-                per_second: true,
-                runs: sizes.runs,
+                ..Workload::built(String::new(), busybox, Vec::new(), runs)
             });
         }
+    }
+    if let Some(root) = root {
+        let files = root_files(root, sizes.gzip9_bytes)?;
+        let input = write_input(&dir.join("root-files.bin"), &files)?;
+        list.push(Workload {
+            name: format!(
+                "gzip -9 -n < {:.1} MB of Debian files",
+                files.len() as f64 / 1e6
+            ),
+            exe: PathBuf::from(GZIP),
+            // -n: no time stamp in the header; from a file on stdin gzip would record the
+            // file's, which the in-process run (stdin from memory) does not see.
+            args: vec!["-9".into(), "-n".into()],
+            stdin: Some(input),
+            root: Some(root.to_path_buf()),
+            per_second: true,
+            percent_of_native: false,
+            runs,
+        });
     }
     Ok(list)
 }
@@ -288,9 +515,11 @@ struct Row {
     /// Instructions the program executes (counted by an in-process run).
     guest_instructions: u64,
     per_second: bool,
+    percent_of_native: bool,
     native: f64,
     qemu: Option<f64>,
-    vmkit: f64,
+    /// Seconds under each of [`ENGINES`].
+    vmkit: [f64; 2],
 }
 
 impl Row {
@@ -305,19 +534,35 @@ impl Row {
             Some(v) => format!("{v:.digits$}"),
             None => "null".into(),
         };
-        format!(
-            "{{\"name\":\"{}\",\"guest_instructions\":{},\"native_seconds\":{:.6},\"qemu_seconds\":{},\"vmkit_seconds\":{:.6},\"vmkit_per_native\":{:.3},\"vmkit_per_qemu\":{},\"native_mips\":{},\"qemu_mips\":{},\"vmkit_mips\":{}}}",
-            self.name,
-            self.guest_instructions,
-            self.native,
-            opt(self.qemu, 6),
-            self.vmkit,
-            self.vmkit / self.native,
-            opt(self.qemu.map(|q| self.vmkit / q), 3),
-            opt(self.mips(self.native), 1),
-            opt(self.qemu.and_then(|q| self.mips(q)), 1),
-            opt(self.mips(self.vmkit), 1),
-        )
+        let mut fields = vec![
+            format!("\"name\":\"{}\"", self.name.replace('"', "'")),
+            format!("\"guest_instructions\":{}", self.guest_instructions),
+            format!("\"native_seconds\":{:.6}", self.native),
+            format!("\"qemu_seconds\":{}", opt(self.qemu, 6)),
+            format!(
+                "\"qemu_per_native\":{}",
+                opt(self.qemu.map(|q| q / self.native), 3)
+            ),
+            format!("\"native_mips\":{}", opt(self.mips(self.native), 1)),
+            format!(
+                "\"qemu_mips\":{}",
+                opt(self.qemu.and_then(|q| self.mips(q)), 1)
+            ),
+        ];
+        for (engine, secs) in ENGINES.iter().zip(self.vmkit) {
+            let e = engine.name();
+            fields.extend([
+                format!("\"{e}_seconds\":{secs:.6}"),
+                format!("\"{e}_per_native\":{:.3}", secs / self.native),
+                format!("\"{e}_per_qemu\":{}", opt(self.qemu.map(|q| secs / q), 3)),
+                format!("\"{e}_mips\":{}", opt(self.mips(secs), 1)),
+                format!(
+                    "\"{e}_percent_of_native\":{:.2}",
+                    100.0 * self.native / secs
+                ),
+            ]);
+        }
+        format!("{{{}}}", fields.join(","))
     }
 }
 
@@ -330,61 +575,121 @@ fn show_secs(secs: f64) -> String {
     }
 }
 
-const HEADER_WIDTHS: (usize, usize) = (36, 11);
+/// Widths of the name column and of the figure columns.
+const WIDTHS: (usize, usize) = (38, 12);
+
+/// One table line: a name, the instruction count and the native, qemu, interpreter and
+/// translator columns.
+fn print_line(name: &str, count: &str, cells: [String; 4]) {
+    let (name_width, col) = WIDTHS;
+    let [native, qemu, interp, jit] = cells;
+    println!(
+        "{name:<name_width$} {count:>14} {native:>col$} {qemu:>col$} {interp:>col$} {jit:>col$}"
+    );
+}
 
 fn print_header(qemu: bool) {
-    let (name, col) = HEADER_WIDTHS;
-    println!(
-        "{:<name$} {:>14} {:>col$} {:>col$} {:>col$} {:>12} {:>10}",
+    print_line(
         "program",
         "guest instrs",
-        "native",
-        if qemu { "qemu-i386" } else { "(no qemu)" },
-        "vmkit",
-        "vmkit/native",
-        "vmkit/qemu"
+        [
+            "native".into(),
+            if qemu { "qemu-i386" } else { "(no qemu)" }.into(),
+            "vmkit interp".into(),
+            "vmkit jit".into(),
+        ],
     );
 }
 
 fn print_row(row: &Row) {
-    let (name, col) = HEADER_WIDTHS;
     let dash = || "-".to_string();
-    println!(
-        "{:<name$} {:>14} {:>col$} {:>col$} {:>col$} {:>11.1}x {:>10}",
-        row.name,
-        row.guest_instructions,
-        show_secs(row.native),
-        row.qemu.map_or_else(dash, show_secs),
-        show_secs(row.vmkit),
-        row.vmkit / row.native,
-        row.qemu
-            .map_or_else(dash, |q| format!("{:.2}x", row.vmkit / q)),
+    let [interp, jit] = row.vmkit;
+    print_line(
+        &row.name,
+        &row.guest_instructions.to_string(),
+        [
+            show_secs(row.native),
+            row.qemu.map_or_else(dash, show_secs),
+            show_secs(interp),
+            show_secs(jit),
+        ],
     );
-    if let Some(vmkit) = row.mips(row.vmkit) {
-        let shown = |m: Option<f64>| m.map_or_else(dash, |m| format!("{m:.0}"));
-        println!(
-            "{:<name$} {:>14} {:>col$} {:>col$} {:>col$}",
+    let ratio = |secs: f64, to: f64| format!("{:.2}x", secs / to);
+    print_line(
+        "  time / native",
+        "",
+        [
+            String::new(),
+            row.qemu.map_or_else(dash, |q| ratio(q, row.native)),
+            ratio(interp, row.native),
+            ratio(jit, row.native),
+        ],
+    );
+    print_line(
+        "  time / qemu-i386",
+        "",
+        [
+            String::new(),
+            String::new(),
+            row.qemu.map_or_else(dash, |q| ratio(interp, q)),
+            row.qemu.map_or_else(dash, |q| ratio(jit, q)),
+        ],
+    );
+    if row.percent_of_native {
+        let percent = |secs: f64| format!("{:.1}%", 100.0 * row.native / secs);
+        print_line(
+            "  speed, % of native",
+            "",
+            [
+                "100%".into(),
+                row.qemu.map_or_else(dash, percent),
+                percent(interp),
+                percent(jit),
+            ],
+        );
+    }
+    if row.per_second {
+        let mips = |secs: f64| row.mips(secs).map_or_else(dash, |m| format!("{m:.0}"));
+        print_line(
             "  M guest instructions/s",
             "",
-            shown(row.mips(row.native)),
-            shown(row.qemu.and_then(|q| row.mips(q))),
-            format!("{vmkit:.0}"),
+            [
+                mips(row.native),
+                row.qemu.map_or_else(dash, mips),
+                mips(interp),
+                mips(jit),
+            ],
         );
     }
 }
 
-/// Runs `workload` once on an in-process [`X86Machine`] to count the instructions it
-/// executes (the CLI does not report them), checking its output against the native run's.
+/// Runs `workload` once on an in-process [`X86Machine`] with the interpreter to count the
+/// instructions it executes (the CLI does not report them), checking its output against
+/// the native run's.
 fn count_instructions(workload: &Workload, native: &Timing) -> Result<u64, String> {
-    let bytes = std::fs::read(&workload.exe)
-        .map_err(|e| format!("error: cannot read {}: {e}", workload.exe.display()))?;
-    let mut argv = vec![workload.exe.display().to_string()];
-    argv.extend(workload.args.iter().cloned());
-    let env: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
     let mut vm =
         X86Machine::try_new().map_err(|e| format!("error: cannot start the x86 guest: {e}"))?;
-    vm.load_elf(&bytes, &argv, &env)
-        .map_err(|e| format!("error: {}: {e}", workload.exe.display()))?;
+    vm.set_engine(Engine::Interp);
+    let mut argv = vec![workload.exe.display().to_string()];
+    argv.extend(workload.args.iter().cloned());
+    match &workload.root {
+        Some(root) => {
+            let sandbox = Sandbox::root(root)
+                .map_err(|e| format!("error: --root {}: {e}", root.display()))?;
+            vm.set_sandbox(sandbox);
+            let env: Vec<String> = ROOT_ENV.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let path = workload.exe.to_str().unwrap_or_default();
+            vm.load_elf_path(path, &argv, &env)
+                .map_err(|e| format!("error: {}: {e}", workload.exe.display()))?;
+        }
+        None => {
+            let bytes = std::fs::read(&workload.exe)
+                .map_err(|e| format!("error: cannot read {}: {e}", workload.exe.display()))?;
+            let env: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
+            vm.load_elf(&bytes, &argv, &env)
+                .map_err(|e| format!("error: {}: {e}", workload.exe.display()))?;
+        }
+    }
     let stdin = match &workload.stdin {
         Some(path) => std::fs::read(path)
             .map_err(|e| format!("error: cannot read {}: {e}", path.display()))?,
@@ -395,24 +700,27 @@ fn count_instructions(workload: &Workload, native: &Timing) -> Result<u64, Strin
     let exit = vm.run();
     if exit != X86Exit::Exited(0) || vm.output() != native.stdout {
         return Err(format!(
-            "error: {}: the in-process machine ended with {exit:?} and {} bytes of output, native with {} bytes",
+            "error: {}: the in-process machine ended with {exit:?} and {} bytes of output, native with {} bytes{}",
             workload.name,
             vm.output().len(),
-            native.stdout.len()
+            native.stdout.len(),
+            if vm.output().len() == native.stdout.len() { " (different ones)" } else { "" }
         ));
     }
     Ok(vm.steps())
 }
 
 /// Checks an emulator's answer against the native one.
-fn check(name: &str, runner: &str, native: &Timing, got: &Timing) -> Result<(), String> {
+fn check(name: &str, runner: &Runner, native: &Timing, got: &Timing) -> Result<(), String> {
     if got.status != native.status || got.stdout != native.stdout {
         return Err(format!(
-            "error: {name}: {runner} gave exit status {:?} and {} bytes of output, native {:?} and {} bytes",
+            "error: {name}: {} gave exit status {:?} and {} bytes of output, native {:?} and {} bytes{}",
+            runner.name(),
             got.status,
             got.stdout.len(),
             native.status,
-            native.stdout.len()
+            native.stdout.len(),
+            if got.stdout.len() == native.stdout.len() { " (different ones)" } else { "" }
         ));
     }
     Ok(())
@@ -431,7 +739,13 @@ pub fn bench(options: &Options) -> Result<i32, String> {
 fn bench_in(dir: &Path, sizes: &Sizes, options: &Options) -> Result<i32, String> {
     let vmkit = std::env::current_exe().map_err(|e| format!("error: own path: {e}"))?;
     let qemu = find_program(&options.qemu);
-    let busybox = find_busybox(options.busybox.as_deref());
+    let busybox = find_fetched(
+        options.busybox.as_deref(),
+        "target/busybox-i386/bin/busybox",
+    );
+    if let Some(path) = options.busybox.as_deref().filter(|p| !p.is_file()) {
+        return Err(format!("error: --busybox {}: no such file", path.display()));
+    }
     // With --json, stdout is the JSON alone; the notes go to stderr.
     let say = |line: String| {
         if options.json {
@@ -441,10 +755,14 @@ fn bench_in(dir: &Path, sizes: &Sizes, options: &Options) -> Result<i32, String>
         }
     };
     say(format!(
-        "x86 guest: the same static i386 programs natively, under qemu-i386 and under vmkit; \
-         wall time per process (start-up included), best of {}",
+        "x86 guest: the same i386 programs natively, under qemu-i386 and under vmkit's \
+         interpreter (--engine interp) and translator (--engine jit); wall time per process \
+         (start-up included), best of {}",
         sizes.runs
     ));
+    if !Engine::Jit.available() {
+        say("vmkit jit: no translator on this host; --engine jit runs the interpreter".into());
+    }
     match &qemu {
         Some(path) => {
             let version = Command::new(path)
@@ -472,9 +790,16 @@ fn bench_in(dir: &Path, sizes: &Sizes, options: &Options) -> Result<i32, String>
                 .into(),
         );
     }
-    let list = workloads(dir, sizes, busybox.as_deref())?;
+    let root = match debian_root(options.debian_root.as_deref()) {
+        Ok(root) => Some(root),
+        Err(why) => {
+            say(format!("debian root: {why}"));
+            None
+        }
+    };
+    let list = workloads(dir, sizes, busybox.as_deref(), root.as_deref())?;
     let runner_qemu = qemu.map(Runner::Qemu);
-    let runner_vmkit = Runner::Vmkit(vmkit);
+    let runners_vmkit = ENGINES.map(|engine| Runner::Vmkit(vmkit.clone(), engine));
     if !options.json {
         println!();
         print_header(runner_qemu.is_some());
@@ -491,22 +816,29 @@ fn bench_in(dir: &Path, sizes: &Sizes, options: &Options) -> Result<i32, String>
         let qemu = match &runner_qemu {
             Some(runner) => {
                 let t = time_runs(runner, workload)?;
-                check(&workload.name, "qemu-i386", &native, &t)?;
+                check(&workload.name, runner, &native, &t)?;
                 Some(t.best_secs)
             }
             None => None,
         };
-        let vm = time_runs(&runner_vmkit, workload)?;
-        check(&workload.name, "vmkit", &native, &vm)?;
+        let mut vmkit = [0.0; 2];
+        for (secs, runner) in vmkit.iter_mut().zip(&runners_vmkit) {
+            let t = time_runs(runner, workload)?;
+            check(&workload.name, runner, &native, &t)?;
+            *secs = t.best_secs;
+        }
         let row = Row {
             name: workload.name.clone(),
             guest_instructions: count_instructions(workload, &native)?,
             per_second: workload.per_second,
+            percent_of_native: workload.percent_of_native,
             native: native.best_secs.max(1e-9),
             qemu,
-            vmkit: vm.best_secs,
+            vmkit,
         };
-        if !options.json {
+        if options.json {
+            eprintln!("done: {}", row.name);
+        } else {
             print_row(&row);
         }
         rows.push(row);

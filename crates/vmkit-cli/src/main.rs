@@ -235,7 +235,7 @@ enum Command {
     /// Measure speed: the native machine against native Rust (`native`, the default), or
     /// the x86 guest against the real CPU and qemu-i386 on the same i386 programs (`x86`).
     #[command(
-        after_help = "Examples:\n  vmkit bench\n  vmkit bench --quick --json\n  vmkit bench x86\n  vmkit bench x86 --quick --qemu /usr/bin/qemu-i386\n\n`vmkit bench x86` needs gcc -m32 (gcc-multilib); qemu-i386 (qemu-user) and busybox (.ci/fetch-busybox) are used when found."
+        after_help = "Examples:\n  vmkit bench\n  vmkit bench --quick --json\n  vmkit bench x86\n  vmkit bench x86 --quick --qemu /usr/bin/qemu-i386\n\n`vmkit bench x86` needs gcc -m32 (gcc-multilib); qemu-i386 (qemu-user), busybox (.ci/fetch-busybox) and the Debian i386 root with lua5.4 and gzip (.ci/fetch-debian-root; run as root, for chroot) are used when found. Every program runs natively, under qemu-i386 and under `vmkit run --engine interp` and `--engine jit`."
     )]
     Bench {
         /// What to measure: `native` (vmkit's own ISA), `x86` (the IA-32 guest) or `protect`
@@ -254,6 +254,10 @@ enum Command {
         /// x86: busybox-static for i386 (default: target/busybox-i386/bin/busybox).
         #[arg(long, value_name = "PATH")]
         busybox: Option<PathBuf>,
+        /// x86: a root of Debian i386 packages with lua5.4 and gzip, for the Lua and gzip -9
+        /// workloads (default: target/debian-i386-root; .ci/fetch-debian-root makes it).
+        #[arg(long, value_name = "DIR")]
+        debian_root: Option<PathBuf>,
     },
     /// Print the instruction set reference table (Markdown).
     Isa,
@@ -377,6 +381,7 @@ fn main() -> ExitCode {
             json,
             qemu,
             busybox,
+            debian_root,
         } => {
             if suite == "protect" {
                 bench_protect::bench(quick, json, 1)
@@ -386,6 +391,7 @@ fn main() -> ExitCode {
                     json,
                     qemu,
                     busybox,
+                    debian_root,
                 })
             } else {
                 bench::bench(quick, json)

@@ -1,9 +1,10 @@
 //! `vmkit bench x86 --quick` end to end: the bundled C programs build with
-//! `gcc -m32 -static`, run natively, under vmkit and (when asked for one that exists) under
-//! qemu-i386, and every runner's answer matches. Speed itself is never asserted: this is a
-//! benchmark's smoke test, not a timed test. Needs `gcc -m32 -static` and Debian's
-//! busybox-static:i386, which `vmkit-test-support` provides (see docs/testing.md); qemu is
-//! not needed.
+//! `gcc -m32 -static`, run natively, under both vmkit engines (`--engine interp` and
+//! `--engine jit`) and (when asked for one that exists) under qemu-i386, and every runner's
+//! answer matches. Speed itself is never asserted: this is a benchmark's smoke test, not a
+//! timed test. Needs `gcc -m32 -static`, Debian's busybox-static:i386 and the Debian i386
+//! root (with lua5.4 and gzip, run natively with `chroot`, so as root, as CI runs), which
+//! `vmkit-test-support` provides (see docs/testing.md); qemu is not needed.
 
 use std::process::Command;
 
@@ -12,6 +13,8 @@ fn bench(args: &[&str]) -> (String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_vmkit"))
         .args(["bench", "x86", "--quick", "--busybox"])
         .arg(vmkit_test_support::busybox_i386())
+        .arg("--debian-root")
+        .arg(vmkit_test_support::debian_root())
         .args(args)
         .output()
         .expect("vmkit runs");
@@ -35,17 +38,31 @@ fn quick_x86_benchmark_runs_without_qemu() {
         "load/store loop",
         "start-up: static hello",
         "compute.c",
+        "coremark.c",
+        "x87.c",
+        "Lua 5.4 mixed.lua",
         "busybox sha256sum",
         "busybox gzip -c",
+        "gzip -9 -n",
     ] {
         assert!(json.contains(name), "no {name} in {json}");
     }
-    assert_eq!(json.matches("\"qemu_seconds\":null").count(), 6, "{json}");
+    assert_eq!(json.matches("\"qemu_seconds\":null").count(), 10, "{json}");
+    // Both engines ran every program (and gave native's answer, or the run would fail).
+    for row in json.split("},{") {
+        for key in ["interp_seconds", "jit_seconds"] {
+            let secs: f64 = field(row, key).parse().unwrap();
+            assert!(secs > 0.0, "{row}");
+        }
+        let count: u64 = field(row, "guest_instructions").parse().unwrap();
+        assert!(count > 10_000, "{row}");
+    }
     // Each loop runs 100,000 iterations of 5 instructions, plus glibc's start-up and exit.
     for row in json.split("},{").filter(|row| row.contains("loop")) {
         let count: u64 = field(row, "guest_instructions").parse().unwrap();
         assert!((500_000..600_000).contains(&count), "{row}");
-        assert_ne!(field(row, "vmkit_mips"), "null", "{row}");
+        assert_ne!(field(row, "interp_mips"), "null", "{row}");
+        assert_ne!(field(row, "jit_mips"), "null", "{row}");
     }
 }
 
@@ -59,7 +76,15 @@ fn field<'a>(object: &'a str, key: &str) -> &'a str {
 #[test]
 fn quick_x86_benchmark_prints_a_table() {
     let (stdout, _) = bench(&[]);
-    assert!(stdout.contains("vmkit/native"), "{stdout}");
-    assert!(stdout.contains("M guest instructions/s"), "{stdout}");
-    assert!(stdout.contains("busybox gzip -c"), "{stdout}");
+    for text in [
+        "vmkit interp",
+        "vmkit jit",
+        "time / native",
+        "speed, % of native",
+        "M guest instructions/s",
+        "busybox gzip -c",
+        "Lua 5.4",
+    ] {
+        assert!(stdout.contains(text), "no {text} in {stdout}");
+    }
 }

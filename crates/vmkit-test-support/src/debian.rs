@@ -20,7 +20,8 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 /// The packages the root is built from (their dependencies come too).
-pub const DEBIAN_PACKAGES: [&str; 8] = [
+/// `lua5.4` and `gzip` are for `vmkit bench x86`, whose Lua and `gzip -9` rows run in this root.
+pub const DEBIAN_PACKAGES: [&str; 10] = [
     "bash",
     "coreutils",
     "grep",
@@ -29,6 +30,8 @@ pub const DEBIAN_PACKAGES: [&str; 8] = [
     "findutils",
     "python3.11-minimal",
     "sqlite3",
+    "lua5.4",
+    "gzip",
 ];
 
 /// Written last into a complete root; its contents list the unpacked packages.
@@ -168,7 +171,14 @@ fn download_and_unpack(tmp: &Path) -> Result<PathBuf, String> {
             packages.len()
         ));
     }
-    for exe in ["bin/bash", "usr/bin/python3.11", "usr/bin/gawk", "bin/sed"] {
+    for exe in [
+        "bin/bash",
+        "usr/bin/python3.11",
+        "usr/bin/gawk",
+        "bin/sed",
+        "usr/bin/lua5.4",
+        "bin/gzip",
+    ] {
         if !root.join(exe).exists() {
             return Err(format!("the unpacked root has no {exe}"));
         }
