@@ -284,9 +284,14 @@ pub(crate) struct Engines {
 }
 
 impl Engines {
-    /// Chooses the engine uninstrumented runs use.
+    /// Chooses the engine uninstrumented runs use (the interpreter for an engine this
+    /// host does not have).
     pub(crate) fn select(&mut self, engine: Engine) {
-        self.selected = engine;
+        self.selected = if engine.available() {
+            engine
+        } else {
+            Engine::Interp
+        };
     }
 
     /// Runs the selected engine (the reference engine if `reference`); see

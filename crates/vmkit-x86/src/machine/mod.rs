@@ -136,7 +136,8 @@ impl X86Machine {
         &mut self.mem
     }
 
-    /// Chooses the execution engine (see [`Engine`]).
+    /// Chooses the execution engine (see [`Engine`]); an engine this host does not have
+    /// ([`Engine::available`]) means the interpreter.
     pub fn set_engine(&mut self, engine: Engine) {
         self.engines.select(engine);
     }

@@ -23,8 +23,9 @@ pub(super) struct CodeArea {
     slots_used: usize,
     /// Code bytes kept by [`CodeArea::reset`].
     reserved: usize,
-    /// Whether the code part is writable (and not executable) now.
-    writable: bool,
+    /// The code bytes writable (and not executable) now: `[start, end)` offsets, empty
+    /// when all code is executable.
+    writable: (usize, usize),
 }
 
 impl CodeArea {
@@ -53,7 +54,7 @@ impl CodeArea {
             code_used: 0,
             slots_used: 0,
             reserved: 0,
-            writable: true,
+            writable: (0, CODE_BYTES),
         })
     }
 
@@ -72,6 +73,11 @@ impl CodeArea {
         self.code_used + bytes <= CODE_BYTES && (self.slots_used + slots) * 8 <= SLOT_BYTES
     }
 
+    /// Whether `bytes` more code fit the writable window.
+    pub(super) fn window_has(&self, bytes: usize) -> bool {
+        self.code_used >= self.writable.0 && self.code_used + bytes <= self.writable.1
+    }
+
     /// Takes a slot holding `value`; returns its host address. The caller checked
     /// [`CodeArea::has_room`].
     pub(super) fn new_slot(&mut self, value: u64) -> usize {
@@ -86,19 +92,18 @@ impl CodeArea {
     }
 
     /// Appends `code` (made for the address [`CodeArea::code_cursor`] gave); returns its
-    /// host address. The area must be writable and have room.
-    pub(super) fn append(&mut self, code: &[u8]) -> usize {
-        assert!(self.writable, "code written while the area is executable");
-        assert!(
-            self.code_used + code.len() <= CODE_BYTES,
-            "code area exhausted"
-        );
+    /// host address, or `None` if it does not fit the writable window.
+    pub(super) fn append(&mut self, code: &[u8]) -> Option<usize> {
+        let end = self.code_used + code.len();
+        if self.code_used < self.writable.0 || end > self.writable.1 {
+            return None;
+        }
         let at = self.code_cursor();
-        // SAFETY: `at..at + len` lies inside our mapping (checked above), which is writable
-        // (`self.writable`), and no Rust reference into it exists.
+        // SAFETY: `at..at + len` lies inside the writable window of our mapping (checked
+        // above), and no Rust reference into it exists.
         unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), at as *mut u8, code.len()) };
         self.code_used += code.len();
-        at
+        Some(at)
     }
 
     /// Keeps the code written so far across [`CodeArea::reset`] (the entry and exit
@@ -113,29 +118,34 @@ impl CodeArea {
         self.slots_used = 0;
     }
 
-    /// Makes the code writable and not executable.
-    pub(super) fn make_writable(&mut self) {
-        if !self.writable {
-            self.protect(libc::PROT_READ | libc::PROT_WRITE);
-            self.writable = true;
-        }
+    /// Makes the next `len` bytes of code (from the cursor, whole host pages, at most to
+    /// the end of the area) writable and not executable.
+    pub(super) fn make_writable(&mut self, len: usize) {
+        self.make_executable();
+        let start = self.code_used / PAGE * PAGE;
+        let end = (self.code_used + len).div_ceil(PAGE) * PAGE;
+        let end = end.min(CODE_BYTES);
+        self.protect(start..end, libc::PROT_READ | libc::PROT_WRITE);
+        self.writable = (start, end);
     }
 
-    /// Makes the code executable and not writable.
+    /// Makes all code executable and not writable.
     pub(super) fn make_executable(&mut self) {
-        if self.writable {
-            self.protect(libc::PROT_READ | libc::PROT_EXEC);
-            self.writable = false;
+        let (start, end) = self.writable;
+        if start < end {
+            self.protect(start..end, libc::PROT_READ | libc::PROT_EXEC);
+            self.writable = (0, 0);
         }
     }
 
-    fn protect(&mut self, prot: i32) {
-        // SAFETY: the code part of our own mapping; changing its protection affects only
-        // code this area owns, and no Rust reference into it exists.
+    fn protect(&mut self, range: std::ops::Range<usize>, prot: i32) {
+        // SAFETY: a page-aligned range of the code part of our own mapping; changing its
+        // protection affects only code this area owns, and no Rust reference into it
+        // exists.
         let r = unsafe {
             libc::mprotect(
-                (self.base.as_ptr() as usize + SLOT_BYTES) as *mut libc::c_void,
-                CODE_BYTES,
+                (self.code_base() + range.start) as *mut libc::c_void,
+                range.end - range.start,
                 prot,
             )
         };
@@ -148,6 +158,9 @@ impl CodeArea {
         );
     }
 }
+
+/// Host page size the code area's protections are changed in.
+const PAGE: usize = 4096;
 
 /// Stores `value` in the slot at `addr` (an address [`CodeArea::new_slot`] returned).
 pub(super) fn set_slot(addr: usize, value: u64) {

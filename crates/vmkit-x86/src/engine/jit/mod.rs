@@ -37,6 +37,10 @@ use vmkit_mem::Memory;
 const MAX_ENTRY_BUDGET: u64 = 1 << 30;
 /// Code bytes and slots one translation may need at most.
 const BLOCK_ROOM: (usize, usize) = (64 << 10, 256);
+/// Code bytes made writable at once: a block and the successors translated with it.
+const WINDOW: usize = 256 << 10;
+/// Direct successors translated with a new block, at most.
+const AHEAD: usize = 8;
 
 /// What is known about a guest address.
 #[derive(Clone, Copy)]
@@ -150,21 +154,65 @@ impl State {
     }
 
     /// The host entry of the translation at `eip`, translating it if it is new; `None` if
-    /// the interpreter must run the block there.
+    /// the interpreter must run the block there. A new block's direct successors are
+    /// translated with it (a few), while the code area is writable anyway.
     fn entry_for(&mut self, code: &mut BlockCache, mem: &mut Memory, eip: u32) -> Option<usize> {
         match self.known.get(&eip) {
             Some(Known::Native(i)) => return self.translations[*i].as_ref().map(|l| l.t.entry),
             Some(Known::Interp) => return None,
             None => {}
         }
-        if !self.area.has_room(BLOCK_ROOM.0, BLOCK_ROOM.1) {
+        if !self.area.has_room(WINDOW, BLOCK_ROOM.1 * (1 + AHEAD)) {
             self.flush();
         }
-        self.area.make_writable();
-        let id = code.lookup(mem, eip);
-        let block = code.get(id);
-        let made = self.translator.translate(&mut self.area, eip, &block.insns);
+        self.area.make_writable(WINDOW);
+        let first = self.translations.len();
+        let mut queue = vec![eip];
+        let mut made = 0;
+        while let Some(at) = queue.pop() {
+            if self.known.contains_key(&at) || made > AHEAD || !self.area.window_has(BLOCK_ROOM.0) {
+                continue;
+            }
+            made += 1;
+            if let Some(index) = self.translate_one(code, mem, at) {
+                if let Some(live) = &self.translations[index] {
+                    queue.extend(live.t.edges.iter().map(|e| e.target));
+                }
+            }
+        }
         self.area.make_executable();
+        // Link the new blocks' slots to every block translated so far.
+        for index in first..self.translations.len() {
+            let Some(live) = self.translations[index].as_ref() else {
+                continue;
+            };
+            let edges: Vec<(usize, usize, u32)> = live
+                .t
+                .edges
+                .iter()
+                .map(|e| (e.slot, e.stub, e.target))
+                .collect();
+            for (slot, stub, target) in edges {
+                if let Some(&Known::Native(j)) = self.known.get(&target) {
+                    if let Some(to) = self.translations[j].as_mut() {
+                        area::set_slot(slot, to.t.entry as u64);
+                        to.incoming.push((slot, stub));
+                    }
+                }
+            }
+        }
+        match self.known.get(&eip) {
+            Some(Known::Native(i)) => self.translations[*i].as_ref().map(|l| l.t.entry),
+            _ => None,
+        }
+    }
+
+    /// Translates the block at `at` into the (writable) code area; records what is known
+    /// about `at`. The new translation's index, if there is one.
+    fn translate_one(&mut self, code: &mut BlockCache, mem: &mut Memory, at: u32) -> Option<usize> {
+        let id = code.lookup(mem, at);
+        let block = code.get(id);
+        let made = self.translator.translate(&mut self.area, at, &block.insns);
         if let Some(stats) = &mut self.stats {
             let n = made.as_ref().map_or(0, |t| t.insns);
             if let Some(g) = block.insns.get(n) {
@@ -179,29 +227,19 @@ impl State {
             stats.translations += u64::from(made.is_some());
         }
         let Some(t) = made else {
-            self.known.insert(eip, Known::Interp);
+            self.known.insert(at, Known::Interp);
             return None;
         };
-        let entry = t.entry;
         if self.dump {
             dump(&block.insns, &t);
         }
         let index = self.translations.len();
-        // Link the new block's slots to blocks already translated.
-        for e in &t.edges {
-            if let Some(&Known::Native(j)) = self.known.get(&e.target) {
-                if let Some(live) = self.translations[j].as_mut() {
-                    area::set_slot(e.slot, live.t.entry as u64);
-                    live.incoming.push((e.slot, e.stub));
-                }
-            }
-        }
         self.translations.push(Some(Live {
             t,
             incoming: Vec::new(),
         }));
-        self.known.insert(eip, Known::Native(index));
-        Some(entry)
+        self.known.insert(at, Known::Native(index));
+        Some(index)
     }
 
     /// Links `slot` (whose stub exited with `target`) to `target`'s translation.
@@ -260,9 +298,7 @@ impl State {
 
     /// Drops every translation.
     fn flush(&mut self) {
-        self.area.make_writable();
         self.area.reset();
-        self.area.make_executable();
         self.known.clear();
         self.translations.clear();
         self.ctx.reset_lookup(self.routines.lookup_miss);
@@ -334,7 +370,9 @@ fn interpret(
     let stop = FastEngine.run(code, cpu, mem, &mut b);
     *budget -= before - b;
     match stop {
-        EngineStop::BudgetSpent => None,
+        // Ran to the limit: translated code may go on.
+        EngineStop::BudgetSpent if b == 0 => None,
+        // Stopped early (an instruction set the trap flag): the run loop must look.
         other => Some(other),
     }
 }

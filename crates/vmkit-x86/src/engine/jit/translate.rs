@@ -73,6 +73,110 @@ struct Check {
     size: u32,
 }
 
+/// Accesses of one block through the same base register, with constant displacements, and
+/// no write to the base between them: one check at the first covers them all (the range
+/// `[base + lo, base + hi)`, at most `MAX_GROUP` bytes, so at most two pages).
+#[derive(Clone, Copy, Debug)]
+struct Group {
+    /// Index of the first access: the check sits there and bails there.
+    first: usize,
+    base: Register,
+    lo: i64,
+    hi: i64,
+    /// `WRITE` if any access of the group stores, else `READ`.
+    kind: i64,
+}
+
+/// The widest range one check covers.
+const MAX_GROUP: i64 = 2048;
+
+/// The explicit memory access of `insn` on the generic path, if it is one a group may take:
+/// a 32-bit base, no index, the default segment. (base, displacement, size, kind).
+fn plain_access(
+    info: &mut InstructionInfoFactory,
+    insn: &Instruction,
+) -> Option<(Register, i64, i64, i64)> {
+    if !generic(insn.mnemonic()) || insn.mnemonic() == Mnemonic::Lea {
+        return None;
+    }
+    let op = (0..insn.op_count()).find(|&op| insn.op_kind(op) == OpKind::Memory)?;
+    let base = insn.memory_base();
+    if !base.is_gpr32()
+        || insn.memory_index() != Register::None
+        || matches!(insn.memory_segment(), Register::FS | Register::GS)
+        || (bit_test(insn.mnemonic()) && insn.op1_kind() == OpKind::Register)
+    {
+        return None;
+    }
+    let kind = match info.info(insn).op_access(op) {
+        OpAccess::Read | OpAccess::CondRead => READ,
+        OpAccess::Write | OpAccess::CondWrite | OpAccess::ReadWrite | OpAccess::ReadCondWrite => {
+            WRITE
+        }
+        _ => return None,
+    };
+    let size = insn.memory_size().size() as i64;
+    (size > 0).then_some((base, insn.memory_displacement32() as i32 as i64, size, kind))
+}
+
+/// The check group of each instruction of `insns`.
+fn groups(info: &mut InstructionInfoFactory, insns: &[Instruction]) -> Vec<Option<Group>> {
+    let mut out: Vec<Option<Group>> = vec![None; insns.len()];
+    // The open group of each base register, as an index into `open`.
+    let mut open: Vec<Group> = Vec::new();
+    let mut members: Vec<Vec<usize>> = Vec::new();
+    let mut current: [Option<usize>; 8] = [None; 8];
+    for (i, insn) in insns.iter().enumerate() {
+        if let Some((base, disp, size, kind)) = plain_access(info, insn) {
+            let r = base.number();
+            let fits = current[r].is_some_and(|g| {
+                let g = &open[g];
+                g.lo.min(disp) + MAX_GROUP >= g.hi.max(disp + size)
+            });
+            if fits {
+                let g = current[r].unwrap_or_default();
+                let grp = &mut open[g];
+                grp.lo = grp.lo.min(disp);
+                grp.hi = grp.hi.max(disp + size);
+                grp.kind = grp.kind.max(kind);
+                members[g].push(i);
+            } else {
+                current[r] = Some(open.len());
+                open.push(Group {
+                    first: i,
+                    base,
+                    lo: disp,
+                    hi: disp + size,
+                    kind,
+                });
+                members.push(vec![i]);
+            }
+        }
+        // A write to a base register, or anything off the generic path (push, pop, call:
+        // they move esp), ends the groups it may affect.
+        if !generic(insn.mnemonic()) {
+            current = [None; 8];
+            continue;
+        }
+        for used in info.info(insn).used_registers() {
+            let written = !matches!(
+                used.access(),
+                OpAccess::Read | OpAccess::CondRead | OpAccess::NoMemAccess
+            );
+            let full = used.register().full_register32();
+            if written && full.is_gpr32() {
+                current[full.number()] = None;
+            }
+        }
+    }
+    for (g, list) in members.iter().enumerate() {
+        for &i in list {
+            out[i] = Some(open[g]);
+        }
+    }
+    out
+}
+
 /// The translator's reusable state.
 pub(super) struct Translator {
     asm: Asm,
@@ -87,6 +191,8 @@ pub(super) struct Translator {
     pending: Vec<usize>,
     /// An island could not be placed: the translation is abandoned.
     broken: bool,
+    /// The check group of each instruction of the block being translated.
+    groups: Vec<Option<Group>>,
     /// The shared routines (set by [`Translator::routines`]).
     routines: Routines,
 }
@@ -100,6 +206,7 @@ impl Translator {
             slots: Vec::new(),
             pending: Vec::new(),
             broken: false,
+            groups: Vec::new(),
             routines: Routines {
                 exit: 0,
                 lookup_miss: 0,
@@ -121,7 +228,7 @@ impl Translator {
             reason::LOOKUP,
         ))?;
         self.asm.jmp(exit);
-        area.append(&self.asm.buf);
+        area.append(&self.asm.buf).ok_or(Reject)?;
         area.reserve_written();
         self.routines = Routines { exit, lookup_miss };
         Ok((entry, self.routines))
@@ -141,6 +248,7 @@ impl Translator {
         self.slots.clear();
         self.pending.clear();
         self.broken = false;
+        self.groups = groups(&mut self.info, insns);
         // The budget exit sits before the entry, where the check's backward `jrcxz`
         // reaches it (not taken on the hot path).
         let budget_exit = self.asm.here();
@@ -210,7 +318,7 @@ impl Translator {
             super::area::set_slot(slot, stub as u64);
             edges.push(Edge { slot, stub, target });
         }
-        area.append(&self.asm.buf);
+        area.append(&self.asm.buf)?;
         Some(Translation {
             start,
             end: next,
@@ -223,15 +331,20 @@ impl Translator {
 
     fn glue_budget_check(&mut self, budget_exit: usize) -> Result<(), Reject> {
         use Register::*;
-        self.asm
-            .i(Instruction::with3(Code::VEX_Rorx_r64_rm64_imm8, RCX, R10, 32))?;
+        self.asm.i(Instruction::with3(
+            Code::VEX_Rorx_r64_rm64_imm8,
+            RCX,
+            R10,
+            32,
+        ))?;
         self.asm.i(Instruction::with2(
             Code::Lea_r32_m,
             ECX,
             MemoryOperand::with_base_displ(RCX, 1),
         ))?;
         self.asm.jrcxz_to(budget_exit)?;
-        self.asm.i(Instruction::with2(Code::Mov_r64_rm64, R11, R10))?;
+        self.asm
+            .i(Instruction::with2(Code::Mov_r64_rm64, R11, R10))?;
         Ok(())
     }
 
@@ -631,9 +744,33 @@ impl Translator {
                     OpAccess::NoMemAccess => None,
                     _ => return Err(Reject),
                 };
-                self.address(insn)?;
-                if let Some(kind) = kind {
-                    self.check(i, insn, kind, insn.memory_size().size() as u32)?;
+                match (kind, self.groups.get(i).copied().flatten()) {
+                    (Some(_), Some(g)) => {
+                        if g.first == i {
+                            // One check for the group's whole range.
+                            let base = map_base(g.base)?;
+                            self.asm.i(Instruction::with2(
+                                Code::Lea_r32_m,
+                                Register::R9D,
+                                MemoryOperand::new(
+                                    base,
+                                    Register::None,
+                                    1,
+                                    g.lo,
+                                    displ_size(g.lo),
+                                    false,
+                                    Register::None,
+                                ),
+                            ))?;
+                            self.check(i, insn, g.kind, (g.hi - g.lo) as u32)?;
+                        }
+                        self.address(insn)?;
+                    }
+                    (Some(kind), None) => {
+                        self.address(insn)?;
+                        self.check(i, insn, kind, insn.memory_size().size() as u32)?;
+                    }
+                    (None, _) => self.address(insn)?,
                 }
                 h.set_memory_base(Register::R15);
                 h.set_memory_index(Register::R9);
