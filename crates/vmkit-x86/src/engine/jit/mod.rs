@@ -396,7 +396,14 @@ impl ExecutionEngine for JitEngine {
             if *budget == 0 {
                 return EngineStop::BudgetSpent;
             }
-            let Some(entry) = state.entry_for(code, mem, cpu.eip) else {
+            // Translated code assumes DF clear (`cld` is translated as nothing): with DF set
+            // (rare, around `std`-using string code) the interpreter runs.
+            let entry = if cpu.eflags & crate::cpu::flags::DF == 0 {
+                state.entry_for(code, mem, cpu.eip)
+            } else {
+                None
+            };
+            let Some(entry) = entry else {
                 if let Some(s) = &mut state.stats {
                     s.interpreted_blocks += 1;
                     *s.interpreted_at.entry(cpu.eip).or_default() += 1;

@@ -614,7 +614,8 @@ impl Translator {
     /// An instruction that does not end the block.
     fn body(&mut self, _area: &mut CodeArea, i: usize, insn: &Instruction) -> Result<(), Reject> {
         match insn.mnemonic() {
-            Mnemonic::Nop => Ok(()),
+            // Translated code runs only with DF clear (see `JitEngine::run`).
+            Mnemonic::Nop | Mnemonic::Cld => Ok(()),
             Mnemonic::Push => self.push(i, insn),
             Mnemonic::Pop => self.pop(i, insn),
             Mnemonic::Leave if insn.code() == Code::Leaved => {
@@ -704,11 +705,17 @@ impl Translator {
         }
         let mut count_in_cl = false;
         let mut mem_op = None;
+        // Guest `ch` has no host register of its own (guest ecx is in r8): an instruction
+        // that names it runs with a copy of guest ecx in rcx, written back if it changed.
+        let ecx_in_rcx = (0..insn.op_count())
+            .any(|op| insn.op_kind(op) == OpKind::Register && insn.op_register(op) == Register::CH);
         for op in 0..insn.op_count() {
             match insn.op_kind(op) {
                 OpKind::Register => {
                     let r = insn.op_register(op);
-                    if r == Register::CL && op > 0 && shift_like(m) {
+                    if ecx_in_rcx && r.full_register32() == Register::ECX {
+                        // Stays the guest register's own name, now in rcx.
+                    } else if r == Register::CL && op > 0 && shift_like(m) {
                         count_in_cl = true;
                     } else {
                         h.set_op_register(op, map_reg(r).ok_or(Reject)?);
@@ -780,14 +787,28 @@ impl Translator {
                 h.set_segment_prefix(Register::None);
             }
         }
-        if count_in_cl {
+        if count_in_cl || ecx_in_rcx {
             self.asm.i(Instruction::with2(
                 Code::Mov_r32_rm32,
                 Register::ECX,
                 Register::R8D,
             ))?;
         }
-        self.asm.i(h)
+        self.asm.i(h)?;
+        if ecx_in_rcx {
+            let writes_ecx = self.info.info(insn).used_registers().iter().any(|u| {
+                u.register().full_register32() == Register::ECX
+                    && !matches!(u.access(), OpAccess::Read | OpAccess::CondRead)
+            });
+            if writes_ecx {
+                self.asm.i(Instruction::with2(
+                    Code::Mov_r32_rm32,
+                    Register::R8D,
+                    Register::ECX,
+                ))?;
+            }
+        }
+        Ok(())
     }
 
     /// The control transfer that ends a block.
