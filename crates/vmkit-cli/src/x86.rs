@@ -56,7 +56,11 @@ fn environment(options: &Options) -> Result<Vec<String>, String> {
     let mut env: Vec<String> = if options.clear_env {
         Vec::new()
     } else {
-        std::env::vars().map(|(k, v)| format!("{k}={v}")).collect()
+        // vmkit's own settings (VMKIT_JIT_STATS, ...) are the host's, not the guest's.
+        std::env::vars()
+            .filter(|(k, _)| !k.starts_with("VMKIT_"))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect()
     };
     for kv in &options.env {
         let Some((key, _)) = kv.split_once('=') else {
@@ -125,6 +129,13 @@ pub fn load(file: &Path, options: &Options) -> Result<X86Machine, String> {
     vm.set_strict_syscalls(options.strict_syscalls);
     if let Some(engine) = options.engine {
         vm.set_engine(engine);
+    }
+    // For tests and experiments: how often a block runs before it is translated.
+    if let Some(n) = std::env::var("VMKIT_JIT_THRESHOLD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        vm.set_jit_threshold(n);
     }
     // Ctrl-C and signals from other processes reach the guest, as they reach a process.
     vm.forward_host_signals()

@@ -114,7 +114,9 @@ fn c_programs_behave_as_on_the_real_cpu() {
             let native = run(Command::new(&exe).args(&args).current_dir(&fixture));
             let native_files = snapshot(&fixture);
             make_fixture(&fixture);
+            // Every block translated from its first run (the translator is the default).
             let guest = run(Command::new(env!("CARGO_BIN_EXE_vmkit"))
+                .env("VMKIT_JIT_THRESHOLD", "1")
                 .arg("run")
                 .args(&flags)
                 .arg(&exe)

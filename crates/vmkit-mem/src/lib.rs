@@ -206,19 +206,11 @@ impl Memory {
                 address_space_limit: None,
             })?;
         pages.resize(npages as usize, page::MAPPED | page::R | page::W | page::X);
-        let mut fast = Vec::new();
-        usize::try_from(npages * 4)
-            .ok()
-            .and_then(|n| fast.try_reserve_exact(n).ok())
-            .ok_or(ReserveError {
-                size,
-                os_error: None,
-                address_space_limit: None,
-            })?;
-        // Every page is readable and writable, so only the last page (which has no next
-        // one) refuses.
-        fast.resize(npages as usize * 4, FAST_OK);
-        let mut mem = Memory {
+        // Every entry starts as "ask", which is always right; the entries of pages that
+        // allow more are filled in as permissions are set. Zeroed memory costs nothing
+        // until written.
+        let fast = vec![FAST_ASK; npages as usize * 4];
+        let mem = Memory {
             bytes,
             pages,
             fast,
@@ -226,7 +218,6 @@ impl Memory {
             code_written: false,
             code_write_range: (u64::MAX, 0),
         };
-        mem.refresh_fast(npages.saturating_sub(1) as usize..npages as usize);
         Ok(mem)
     }
 
@@ -263,10 +254,16 @@ impl Memory {
             let read = |f: u8| f & page::R != 0;
             let write = |f: u8| f & (page::R | page::W | page::CODE) == page::R | page::W;
             let entry = |ok: bool| if ok { FAST_OK } else { FAST_ASK };
-            self.fast[4 * p] = entry(read(here) && read(next));
-            self.fast[4 * p + 1] = entry(write(here) && write(next));
-            self.fast[4 * p + 2] = entry(read(here));
-            self.fast[4 * p + 3] = entry(write(here));
+            let e = [
+                entry(read(here) && read(next)),
+                entry(write(here) && write(next)),
+                entry(read(here)),
+                entry(write(here)),
+            ];
+            // Written only when it changes: untouched entries cost no host memory.
+            if self.fast[4 * p..4 * p + 4] != e {
+                self.fast[4 * p..4 * p + 4].copy_from_slice(&e);
+            }
         }
     }
 
@@ -310,7 +307,17 @@ impl Memory {
             *f = (*f & page::CODE) | mapped | access;
         }
         self.mapped_pages = count;
-        self.refresh_fast(span);
+        if access & page::R == 0 {
+            // Nothing is allowed in the span: its entries are all "ask" (only written where
+            // they were not, so unmapping a large untouched range costs a scan).
+            let entries = &mut self.fast[4 * span.start..4 * span.end];
+            if entries.iter().any(|&e| e != FAST_ASK) {
+                entries.fill(FAST_ASK);
+            }
+            self.refresh_fast(span.start.saturating_sub(1)..span.start);
+        } else {
+            self.refresh_fast(span);
+        }
     }
 
     /// Permission bits (`page::R | page::W | page::X`) of the page holding `addr` (0 past
@@ -500,10 +507,12 @@ impl Memory {
 
     /// Forgets every code mark (after an interpreter dropped its decoded code).
     pub fn clear_code_marks(&mut self) {
-        for f in &mut self.pages {
-            *f &= !page::CODE;
+        for p in 0..self.pages.len() {
+            if self.pages[p] & page::CODE != 0 {
+                self.pages[p] &= !page::CODE;
+                self.refresh_fast(p..p + 1);
+            }
         }
-        self.refresh_fast(0..self.pages.len());
         self.clear_code_written();
     }
 
@@ -965,12 +974,19 @@ mod fast_table_tests {
     #[test]
     fn the_fast_table_follows_the_page_flags() {
         let mut mem = Memory::new(16 * PAGE_SIZE);
+        assert_eq!(
+            entry(&mem, 0, 0),
+            FAST_ASK,
+            "entries start as ask, always right"
+        );
+        mem.protect(0, 16 * PAGE_SIZE, page::R | page::W);
         assert_eq!(entry(&mem, 0, 0), FAST_OK);
         assert_eq!(
             entry(&mem, 15, 0),
             FAST_ASK,
             "the last page has no next page"
         );
+        assert_eq!(entry(&mem, 15, 2), FAST_OK);
         mem.protect(0, 16 * PAGE_SIZE, 0);
         mem.protect(PAGE_SIZE, 3 * PAGE_SIZE, page::R | page::W);
         assert_eq!(entry(&mem, 0, 0), FAST_ASK);

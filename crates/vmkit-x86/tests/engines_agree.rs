@@ -229,6 +229,8 @@ fn machine(code: &[u8], regs: [u32; 5], flags: u32, data: &[u8], engine: Engine)
     vm.cpu_mut().regs[ESP] = STACK_TOP - 0x100;
     vm.cpu_mut().eflags = 0x202 | (flags & 0x8D5);
     vm.set_engine(engine);
+    // Translated from the first run: these programs run once.
+    vm.set_jit_threshold(1);
     vm
 }
 
@@ -371,6 +373,7 @@ fn stores_into_code_take_effect_at_once() {
         let mut vm = X86Machine::new();
         vm.load_raw(CODE, &code).unwrap();
         vm.set_engine(engine);
+        vm.set_jit_threshold(1);
         assert_eq!(vm.run(), X86Exit::Exited(5), "{engine:?}");
     }
 }

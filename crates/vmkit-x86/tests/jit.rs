@@ -21,6 +21,8 @@ fn machine(code: &[u8], engine: Engine, setup: &dyn Fn(&mut X86Machine)) -> X86M
     vm.memory_mut().poke(DATA as u64, &pattern).unwrap();
     vm.cpu_mut().eflags = 0x202 | 0x85; // CF PF SF: flags a fault report must keep
     vm.set_engine(engine);
+    // Translated from the first run: these programs run once.
+    vm.set_jit_threshold(1);
     setup(&mut vm);
     vm
 }

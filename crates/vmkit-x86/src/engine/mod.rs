@@ -284,6 +284,15 @@ pub(crate) struct Engines {
 }
 
 impl Engines {
+    /// How often a block runs before the translator translates it (see
+    /// `X86Machine::set_jit_threshold`).
+    pub(crate) fn set_jit_threshold(&mut self, n: u32) {
+        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+        self.jit.set_threshold(n);
+        #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+        let _ = n;
+    }
+
     /// Chooses the engine uninstrumented runs use (the interpreter for an engine this
     /// host does not have).
     pub(crate) fn select(&mut self, engine: Engine) {

@@ -142,6 +142,14 @@ impl X86Machine {
         self.engines.select(engine);
     }
 
+    /// With the translator ([`Engine::Jit`]): translate a block the `n`-th time it runs
+    /// (default 3, so that code that runs once, most of a program's start-up, is only
+    /// interpreted; 1 translates everything at once, as the tests do to check translated
+    /// code). Results do not depend on it, only speed.
+    pub fn set_jit_threshold(&mut self, n: u32) {
+        self.engines.set_jit_threshold(n);
+    }
+
     /// Instructions executed so far.
     pub fn steps(&self) -> u64 {
         self.steps

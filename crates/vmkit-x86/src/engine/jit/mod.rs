@@ -41,6 +41,9 @@ const BLOCK_ROOM: (usize, usize) = (64 << 10, 256);
 const WINDOW: usize = 256 << 10;
 /// Direct successors translated with a new block, at most.
 const AHEAD: usize = 8;
+/// By default a block is translated the third time control reaches it outside translated
+/// code (see [`JitEngine::set_threshold`]).
+pub(crate) const DEFAULT_THRESHOLD: u32 = 3;
 
 /// What is known about a guest address.
 #[derive(Clone, Copy)]
@@ -60,6 +63,10 @@ struct State {
     /// The entry routine.
     entry: usize,
     known: HashMap<u32, Known>,
+    /// How often control reached each not yet translated address (the tier).
+    seen: HashMap<u32, u32>,
+    /// Translate a block the `threshold`-th time control reaches it.
+    threshold: u32,
     /// Translations by index; `None` once dropped.
     translations: Vec<Option<Live>>,
     /// `VMKIT_JIT_DUMP` is set: print each translation on stderr.
@@ -114,18 +121,41 @@ struct Live {
 
 /// The translating engine. Its code area is made on first use; if the host refuses it,
 /// the engine runs the interpreter.
-#[derive(Default)]
 pub(crate) struct JitEngine {
     state: Option<Box<State>>,
     /// The host refused the code area: run the interpreter.
     unavailable: bool,
+    /// See [`JitEngine::set_threshold`].
+    threshold: u32,
+}
+
+impl Default for JitEngine {
+    fn default() -> JitEngine {
+        JitEngine {
+            state: None,
+            unavailable: false,
+            threshold: DEFAULT_THRESHOLD,
+        }
+    }
 }
 
 impl JitEngine {
+    /// Translates a block the `n`-th time control reaches it outside translated code (at
+    /// least the first).
+    pub(crate) fn set_threshold(&mut self, n: u32) {
+        self.threshold = n.max(1);
+        if let Some(s) = self.state.as_deref_mut() {
+            s.threshold = self.threshold;
+        }
+    }
+
     fn state(&mut self) -> Option<&mut State> {
         if self.state.is_none() && !self.unavailable {
             match State::new() {
-                Some(s) => self.state = Some(Box::new(s)),
+                Some(mut s) => {
+                    s.threshold = self.threshold;
+                    self.state = Some(Box::new(s))
+                }
                 None => self.unavailable = true,
             }
         }
@@ -147,6 +177,8 @@ impl State {
             routines,
             entry,
             known: HashMap::new(),
+            seen: HashMap::new(),
+            threshold: DEFAULT_THRESHOLD,
             translations: Vec::new(),
             dump: std::env::var_os("VMKIT_JIT_DUMP").is_some(),
             stats: std::env::var_os("VMKIT_JIT_STATS").map(|_| Stats::default()),
@@ -161,6 +193,13 @@ impl State {
             Some(Known::Native(i)) => return self.translations[*i].as_ref().map(|l| l.t.entry),
             Some(Known::Interp) => return None,
             None => {}
+        }
+        // The tier: a block is translated the `threshold`-th time it is asked for; until
+        // then the interpreter runs it (most start-up code runs once).
+        let seen = self.seen.entry(eip).or_insert(0);
+        *seen += 1;
+        if *seen < self.threshold {
+            return None;
         }
         if !self.area.has_room(WINDOW, BLOCK_ROOM.1 * (1 + AHEAD)) {
             self.flush();
@@ -300,6 +339,7 @@ impl State {
     fn flush(&mut self) {
         self.area.reset();
         self.known.clear();
+        self.seen.clear();
         self.translations.clear();
         self.ctx.reset_lookup(self.routines.lookup_miss);
     }
