@@ -234,6 +234,43 @@ fn machine(code: &[u8], regs: [u32; 5], flags: u32, data: &[u8], engine: Engine)
     vm
 }
 
+/// Runs `code` for `budget` instructions on the interpreter and on the translator, each
+/// against the reference engine: the same exit, registers, EFLAGS, instruction count, data
+/// and stack; a run that stopped early goes on to the same end.
+fn agree_with_reference(
+    code: &[u8],
+    regs: [u32; 5],
+    flags: u32,
+    data: &[u8],
+    budget: u64,
+) -> Result<(), TestCaseError> {
+    let mut slow = machine(code, regs, flags, data, Engine::Reference);
+    let es = slow.run_for(budget);
+    for engine in [Engine::Interp, Engine::Jit] {
+        let mut fast = machine(code, regs, flags, data, engine);
+        let ef = fast.run_for(budget);
+        prop_assert_eq!(&ef, &es, "{:?}", engine);
+        prop_assert_eq!(fast.cpu(), slow.cpu(), "{:?}", engine);
+        prop_assert_eq!(fast.steps(), slow.steps(), "{:?}", engine);
+        for (at, len) in [(DATA, 0x1000), (STACK_TOP - 0x200, 0x200)] {
+            prop_assert_eq!(
+                fast.memory().peek(at as u64, len).unwrap(),
+                slow.memory().peek(at as u64, len).unwrap(),
+                "{:?}",
+                engine
+            );
+        }
+        if ef == X86Exit::StepLimit {
+            let mut slow = machine(code, regs, flags, data, Engine::Reference);
+            slow.run_for(budget);
+            prop_assert_eq!(fast.run(), slow.run(), "{:?}", engine);
+            prop_assert_eq!(fast.cpu(), slow.cpu(), "{:?}", engine);
+            prop_assert_eq!(fast.steps(), slow.steps(), "{:?}", engine);
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
 
@@ -246,32 +283,7 @@ proptest! {
         budget in prop_oneof![Just(u64::MAX), 1u64..60],
     ) {
         let code = program(&gens);
-        let mut slow = machine(&code, regs, flags, &data, Engine::Reference);
-        let es = slow.run_for(budget);
-        // The interpreter and the translator, each against the reference engine.
-        for engine in [Engine::Interp, Engine::Jit] {
-            let mut fast = machine(&code, regs, flags, &data, engine);
-            let ef = fast.run_for(budget);
-            prop_assert_eq!(&ef, &es, "{:?}", engine);
-            prop_assert_eq!(fast.cpu(), slow.cpu(), "{:?}", engine);
-            prop_assert_eq!(fast.steps(), slow.steps(), "{:?}", engine);
-            prop_assert_eq!(
-                fast.memory().peek(DATA as u64, 0x1000).unwrap(),
-                slow.memory().peek(DATA as u64, 0x1000).unwrap()
-            );
-            prop_assert_eq!(
-                fast.memory().peek((STACK_TOP - 0x200) as u64, 0x200).unwrap(),
-                slow.memory().peek((STACK_TOP - 0x200) as u64, 0x200).unwrap()
-            );
-            // Runs that stop early continue to the same end.
-            if ef == X86Exit::StepLimit {
-                let mut slow = machine(&code, regs, flags, &data, Engine::Reference);
-                slow.run_for(budget);
-                prop_assert_eq!(fast.run(), slow.run(), "{:?}", engine);
-                prop_assert_eq!(fast.cpu(), slow.cpu(), "{:?}", engine);
-                prop_assert_eq!(fast.steps(), slow.steps(), "{:?}", engine);
-            }
-        }
+        agree_with_reference(&code, regs, flags, &data, budget)?;
         let _ = EBP;
     }
 }
@@ -334,26 +346,7 @@ proptest! {
         budget in prop_oneof![Just(u64::MAX), 1u64..400],
     ) {
         let code = counted_loop(&body, back_edge, iterations);
-        let mut slow = machine(&code, regs, flags, &data, Engine::Reference);
-        let es = slow.run_for(budget);
-        for engine in [Engine::Interp, Engine::Jit] {
-            let mut fast = machine(&code, regs, flags, &data, engine);
-            let ef = fast.run_for(budget);
-            prop_assert_eq!(&ef, &es, "{:?}", engine);
-            prop_assert_eq!(fast.cpu(), slow.cpu(), "{:?}", engine);
-            prop_assert_eq!(fast.steps(), slow.steps(), "{:?}", engine);
-            prop_assert_eq!(
-                fast.memory().peek(DATA as u64, 0x1000).unwrap(),
-                slow.memory().peek(DATA as u64, 0x1000).unwrap()
-            );
-            if ef == X86Exit::StepLimit {
-                let mut slow = machine(&code, regs, flags, &data, Engine::Reference);
-                slow.run_for(budget);
-                prop_assert_eq!(fast.run(), slow.run(), "{:?}", engine);
-                prop_assert_eq!(fast.cpu(), slow.cpu(), "{:?}", engine);
-                prop_assert_eq!(fast.steps(), slow.steps(), "{:?}", engine);
-            }
-        }
+        agree_with_reference(&code, regs, flags, &data, budget)?;
     }
 }
 
