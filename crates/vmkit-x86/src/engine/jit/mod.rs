@@ -67,6 +67,8 @@ struct State {
     seen: HashMap<u32, u32>,
     /// Translate a block the `threshold`-th time control reaches it.
     threshold: u32,
+    /// How many times the code area was flushed (its slots and code reused).
+    generation: u64,
     /// Translations by index; `None` once dropped.
     translations: Vec<Option<Live>>,
     /// `VMKIT_JIT_DUMP` is set: print each translation on stderr.
@@ -179,6 +181,7 @@ impl State {
             known: HashMap::new(),
             seen: HashMap::new(),
             threshold: DEFAULT_THRESHOLD,
+            generation: 0,
             translations: Vec::new(),
             dump: std::env::var_os("VMKIT_JIT_DUMP").is_some(),
             stats: std::env::var_os("VMKIT_JIT_STATS").map(|_| Stats::default()),
@@ -337,6 +340,7 @@ impl State {
 
     /// Drops every translation.
     fn flush(&mut self) {
+        self.generation += 1;
         self.area.reset();
         self.known.clear();
         self.seen.clear();
@@ -464,8 +468,13 @@ impl ExecutionEngine for JitEngine {
             match why {
                 reason::LINK => {
                     let slot = state.ctx.arg as usize;
+                    let generation = state.generation;
                     if let Some(target_entry) = state.entry_for(code, mem, cpu.eip) {
-                        state.link(slot, cpu.eip, target_entry);
+                        // A flush on the way reused the slot's memory for new code: only a
+                        // slot of the same generation may be linked.
+                        if state.generation == generation {
+                            state.link(slot, cpu.eip, target_entry);
+                        }
                     }
                 }
                 reason::LOOKUP => {
