@@ -311,7 +311,6 @@ impl State {
 
     /// Drops the translations made from bytes in `range`.
     fn invalidate(&mut self, range: &Range<u64>) {
-        let mut dropped = false;
         for slot in self.translations.iter_mut() {
             let hit = slot.as_ref().is_some_and(|l| {
                 (l.t.start as u64) < range.end
@@ -329,13 +328,11 @@ impl State {
                 if e.host == live.t.entry as u64 {
                     e.host = self.routines.lookup_miss as u64;
                 }
-                dropped = true;
             }
         }
         // Addresses the interpreter ran may now hold translatable code.
         self.known
             .retain(|&eip, k| !matches!(k, Known::Interp) || !range.contains(&(eip as u64)));
-        let _ = dropped;
     }
 
     /// Drops every translation.

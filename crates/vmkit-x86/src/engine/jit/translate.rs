@@ -108,15 +108,22 @@ fn plain_access(
     {
         return None;
     }
-    let kind = match info.info(insn).op_access(op) {
-        OpAccess::Read | OpAccess::CondRead => READ,
-        OpAccess::Write | OpAccess::CondWrite | OpAccess::ReadWrite | OpAccess::ReadCondWrite => {
-            WRITE
-        }
-        _ => return None,
-    };
+    let kind = access_kind(info.info(insn).op_access(op)).ok().flatten()?;
     let size = insn.memory_size().size() as i64;
     (size > 0).then_some((base, insn.memory_displacement32() as i32 as i64, size, kind))
+}
+
+/// The fast-access table byte an operand access is checked against (`None`: no access,
+/// as for a hint `nop`); forms the translator does not know are refused.
+fn access_kind(access: OpAccess) -> Result<Option<i64>, Reject> {
+    match access {
+        OpAccess::Read | OpAccess::CondRead => Ok(Some(READ)),
+        OpAccess::Write | OpAccess::CondWrite | OpAccess::ReadWrite | OpAccess::ReadCondWrite => {
+            Ok(Some(WRITE))
+        }
+        OpAccess::NoMemAccess => Ok(None),
+        _ => Err(Reject),
+    }
 }
 
 /// The check group of each instruction of `insns`.
@@ -570,6 +577,17 @@ impl Translator {
         Ok(())
     }
 
+    /// Loads the 32-bit guest word at `r9d` into `dst`, checked (bails before instruction
+    /// `i` if the load is not certainly allowed).
+    fn load(&mut self, i: usize, insn: &Instruction, dst: Register) -> Result<(), Reject> {
+        self.check(i, insn, READ, 4)?;
+        self.asm.i(Instruction::with2(
+            Code::Mov_r32_rm32,
+            dst,
+            Self::host_mem(),
+        ))
+    }
+
     /// `[r15 + r9]`: the checked guest address in host memory.
     fn host_mem() -> MemoryOperand {
         MemoryOperand::with_base_index(Register::R15, Register::R9)
@@ -622,12 +640,7 @@ impl Translator {
                 use Register::*;
                 self.asm
                     .i(Instruction::with2(Code::Mov_r32_rm32, R9D, EBP))?;
-                self.check(i, insn, READ, 4)?;
-                self.asm.i(Instruction::with2(
-                    Code::Mov_r32_rm32,
-                    EBP,
-                    Self::host_mem(),
-                ))?;
+                self.load(i, insn, EBP)?;
                 self.asm.i(Instruction::with2(
                     Code::Lea_r32_m,
                     R12D,
@@ -661,9 +674,7 @@ impl Translator {
                 self.asm
                     .i(Instruction::with2(Code::Mov_rm64_r64, spill, R9))?;
                 self.address(insn)?;
-                self.check(i, insn, READ, 4)?;
-                self.asm
-                    .i(Instruction::with2(Code::Mov_r32_rm32, ECX, mem))?;
+                self.load(i, insn, ECX)?;
                 self.asm
                     .i(Instruction::with2(Code::Mov_r64_rm64, R9, spill))?;
                 self.asm
@@ -683,12 +694,7 @@ impl Translator {
                 let dst = map_reg(insn.op0_register()).ok_or(Reject)?;
                 self.asm
                     .i(Instruction::with2(Code::Mov_r32_rm32, R9D, R12D))?;
-                self.check(i, insn, READ, 4)?;
-                self.asm.i(Instruction::with2(
-                    Code::Mov_r32_rm32,
-                    dst,
-                    Self::host_mem(),
-                ))?;
+                self.load(i, insn, dst)?;
                 self.esp_plus(R12D, 4)
             }
             _ => Err(Reject),
@@ -742,15 +748,7 @@ impl Translator {
                     return Err(Reject);
                 }
                 let access = self.info.info(insn).op_access(op);
-                let kind = match access {
-                    OpAccess::Read | OpAccess::CondRead => Some(READ),
-                    OpAccess::Write
-                    | OpAccess::CondWrite
-                    | OpAccess::ReadWrite
-                    | OpAccess::ReadCondWrite => Some(WRITE),
-                    OpAccess::NoMemAccess => None,
-                    _ => return Err(Reject),
-                };
+                let kind = access_kind(access)?;
                 match (kind, self.groups.get(i).copied().flatten()) {
                     (Some(_), Some(g)) => {
                         if g.first == i {
@@ -841,9 +839,7 @@ impl Translator {
                 };
                 self.asm
                     .i(Instruction::with2(Code::Mov_r32_rm32, R9D, R12D))?;
-                self.check(i, insn, READ, 4)?;
-                self.asm
-                    .i(Instruction::with2(Code::Mov_r32_rm32, R10D, mem))?;
+                self.load(i, insn, R10D)?;
                 self.esp_plus(R12D, 4 + extra)?;
                 self.lookup()
             }
@@ -854,9 +850,7 @@ impl Translator {
                         .i(Instruction::with2(Code::Mov_r32_rm32, R10D, r))?;
                 } else {
                     self.address(insn)?;
-                    self.check(i, insn, READ, 4)?;
-                    self.asm
-                        .i(Instruction::with2(Code::Mov_r32_rm32, R10D, mem))?;
+                    self.load(i, insn, R10D)?;
                 }
                 self.lookup()
             }
@@ -872,9 +866,7 @@ impl Translator {
                         .i(Instruction::with2(Code::Mov_rm32_r32, spill, r))?;
                 } else {
                     self.address(insn)?;
-                    self.check(i, insn, READ, 4)?;
-                    self.asm
-                        .i(Instruction::with2(Code::Mov_r32_rm32, ECX, mem))?;
+                    self.load(i, insn, ECX)?;
                     self.asm
                         .i(Instruction::with2(Code::Mov_rm32_r32, spill, ECX))?;
                 }
